@@ -1,0 +1,195 @@
+"""Command line: argument parsing and wiring, nothing else.
+
+Kept import-light on purpose: ``agent --help`` and ``--version`` must not import the MCP SDK or
+any provider SDK (each costs seconds). A command's module is imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from agent import __version__
+
+__all__ = ["build_parser", "main"]
+
+# command -> "module:function"; the function is `async def f(args, config) -> int`.
+_COMMANDS: dict[str, str] = {
+    "chat": "agent.ui:main",
+    "run": "agent.oneshot:main",
+    "batch": "agent.batch:main",
+    "tools": "agent.direct:tools_main",
+    "call": "agent.direct:call_main",
+    "login": "agent.login:login_main",
+    "logout": "agent.login:logout_main",
+    "auth": "agent.login:auth_main",
+    "conformance-client": "agent.conformance:main",
+}
+
+_EXIT_CODES = """exit codes:
+  0    success
+  1    failure: a tool or the model reported an error, or the task failed
+  2    usage or configuration error (bad flag, bad config, bad JSON arguments)
+  3    an MCP server could not be used (unreachable, login needed or failed)
+  130  interrupted (Ctrl-C)
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Options every command takes, before or after the command name."""
+    group = parser.add_argument_group("global options")
+    group.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (TOML)")
+    group.add_argument(
+        "--mcp-config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help='add servers from a Claude-style {"mcpServers": …} JSON file',
+    )
+    group.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="show log records on stderr"
+    )
+
+
+def _servers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        "-s",
+        metavar="NAME",
+        action="append",
+        help="use only this configured server (repeatable)",
+    )
+    parser.add_argument("--url", metavar="URL", help="use this MCP server URL instead of the configured ones")
+
+
+def _model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", "-m", metavar="PROVIDER:MODEL", help="model to use, e.g. anthropic:claude-sonnet-4-6"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent",
+        description="Talk to a language model that can use the tools of MCP servers.",
+        epilog=_EXIT_CODES + "\nWith no command, `agent` starts `agent chat`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"agent {__version__}")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str | None, description: str) -> argparse.ArgumentParser:
+        kwargs: dict[str, Any] = {"description": description, "epilog": _EXIT_CODES}
+        if help_text is not None:
+            kwargs["help"] = help_text
+        p = sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        _common(p)
+        return p
+
+    p = add("chat", "interactive chat (the default)", "Chat with the model in the terminal.")
+    _model(p)
+    _servers(p)
+    p.add_argument("--resume", metavar="FILE", help="continue a conversation saved with /save")
+
+    p = add("run", "answer one prompt and exit", "Answer one prompt, using tools as needed, and exit.")
+    p.add_argument("prompt", metavar="PROMPT", help="the prompt, or - to read it from stdin")
+    _model(p)
+    _servers(p)
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N model requests")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
+
+    p = add("batch", "run many prompts from a file", "Run a file of prompts, resumably, N at a time.")
+    p.add_argument("input", metavar="INPUT", help="text file (a prompt a line), JSONL file, or - for stdin")
+    p.add_argument("-o", "--output", metavar="OUTPUT", help="JSONL results (default: next to INPUT)")
+    p.add_argument("--concurrency", "-c", type=int, default=4, metavar="N", help="conversations at once")
+    p.add_argument("--resume", action="store_true", help="run only the items without a result in OUTPUT")
+    p.add_argument("--max-errors", type=int, metavar="K", help="stop after K failed items")
+    p.add_argument("--shard", metavar="I/N", help="run only shard I of N (by id), e.g. 0/4")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop each item after N model requests")
+    _model(p)
+    _servers(p)
+
+    p = add("tools", "list the servers' tools", "List each server's tools with descriptions and parameters.")
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("call", "call one tool directly", "Call one tool and print its result.")
+    p.add_argument("tool", metavar="TOOL", help="tool name, or SERVER.TOOL")
+    p.add_argument("arguments", metavar="JSON", nargs="?", default="{}", help="arguments as a JSON object")
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print the raw result as JSON")
+
+    p = add("login", "log in to an OAuth-protected server", "Log in to a server (OAuth) and store the tokens.")
+    p.add_argument("target", metavar="NAME|URL")
+    p = add("logout", "forget a server's tokens", "Revoke (where supported) and delete a server's tokens.")
+    p.add_argument("target", metavar="NAME|URL")
+    add("auth", "show login status per server", "Show, per server, whether you are logged in (no tokens).")
+
+    p = add("conformance-client", None, "Client driven by the MCP conformance suite (for CI).")
+    p.add_argument("url", metavar="URL")
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    import logging
+
+    from agent.config import user_log_dir
+
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_dir = user_log_dir()
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(log_dir / "agent.log", encoding="utf-8")
+        handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    except OSError:
+        pass
+    if verbose:
+        err = logging.StreamHandler(sys.stderr)
+        err.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        err.setFormatter(fmt)
+        root.addHandler(err)
+    for noisy in ("httpcore2", "httpx2", "anthropic._base_client", "openai._base_client"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose < 3 else logging.DEBUG)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"agent: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``agent`` console script."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "chat"
+    if args.command is None:
+        # Bare `agent` is `agent chat` with its defaults.
+        args = build_parser().parse_args([*(argv if argv is not None else sys.argv[1:]), "chat"])
+    _setup_logging(getattr(args, "verbose", 0) or 0)
+
+    from agent.errors import EXIT_INTERRUPTED, AgentError
+
+    try:
+        from agent.config import load_config
+
+        config = load_config(getattr(args, "config", None), mcp_config=getattr(args, "mcp_config", None))
+        module_name, func_name = _COMMANDS[command].split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+
+        import anyio
+
+        code: int = anyio.run(func, args, config)
+        return code
+    except AgentError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    finally:
+        sys.stdout.flush()
+

@@ -1,0 +1,365 @@
+"""Configuration: a TOML file plus environment overrides, validated by pydantic-settings.
+
+Where the file comes from, first match wins:
+
+1. ``--config PATH`` (must exist),
+2. ``$AGENT_CONFIG`` (must exist),
+3. ``./agent.toml``,
+4. ``config.toml`` in the user config folder (``platformdirs.user_config_dir("agent")``).
+
+No file at all is fine: the defaults apply. ``${VAR}`` (or ``${VAR:-default}``) in any string of
+the file is replaced from the environment; ``$${`` writes a literal ``${``. Environment variables
+``AGENT_<KEY>`` override top-level keys, with ``__`` for nesting
+(``AGENT_SERVERS__DOCS__TIMEOUT=30``). ``--mcp-config FILE`` adds servers from a Claude-style
+``{"mcpServers": {...}}`` JSON file.
+
+Every problem is a :class:`~agent.errors.ConfigError` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agent.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Approval",
+    "Config",
+    "OAuthSettings",
+    "ProviderSettings",
+    "ServerSettings",
+    "ToolFilter",
+    "adhoc_server",
+    "find_config_file",
+    "load_config",
+    "select_servers",
+    "user_config_dir",
+    "user_data_dir",
+    "user_log_dir",
+]
+
+APP_NAME = "agent"
+DEFAULT_MODEL = "anthropic:claude-sonnet-4-6"
+Approval = Literal["always", "never", "ask"]
+_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def user_config_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def user_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def user_log_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP_NAME))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolFilter(_Strict):
+    """Which of a server's tools are offered. Names are the server's own tool names."""
+
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+    def allows(self, name: str) -> bool:
+        if self.include is not None and name not in self.include:
+            return False
+        return name not in self.exclude
+
+
+class OAuthSettings(_Strict):
+    """OAuth client settings for one server. All optional: discovery and registration fill the gaps."""
+
+    scope: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_metadata_url: str | None = None
+    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"] | None = None
+    private_key_file: str | None = None
+    callback_port: int | None = Field(default=None, ge=0, le=65535)
+    login_timeout: float = Field(default=300.0, gt=0)
+
+
+class ServerSettings(_Strict):
+    """One MCP server: either ``url`` (Streamable HTTP or legacy SSE) or ``command`` (stdio)."""
+
+    url: str | None = None
+    transport: Literal["http", "sse"] = "http"
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Literal["oauth", "none"] | None = None
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float = Field(default=120.0, gt=0)
+    enabled: bool = True
+    tools: ToolFilter = Field(default_factory=ToolFilter)
+    approval: Approval | dict[str, Approval] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ServerSettings:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("a server needs exactly one of 'url' (remote) or 'command' (stdio)")
+        if self.url is not None:
+            scheme = urlsplit(self.url).scheme
+            if scheme not in ("http", "https"):
+                raise ValueError(f"url must start with http:// or https://, not {self.url!r}")
+        return self
+
+    @property
+    def kind(self) -> Literal["http", "sse", "stdio"]:
+        return "stdio" if self.command is not None else self.transport
+
+
+class ProviderSettings(_Strict):
+    """A model provider. Built-in names: ``anthropic``, ``openai``, ``openai-chat``."""
+
+    type: Literal["anthropic", "openai", "openai-chat"]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str | None = None
+    max_tokens: int = Field(default=8192, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    max_retries: int = Field(default=4, ge=0)
+    timeout: float = Field(default=600.0, gt=0)
+
+
+class Config(BaseSettings):
+    """The whole configuration. ``source`` is the file it came from, if any."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    model: str = DEFAULT_MODEL
+    system_prompt: str | None = None
+    system_prompt_file: str | None = None
+    max_steps: int = Field(default=25, gt=0)
+    max_tool_result_tokens: int = Field(default=25_000, gt=0)
+    approval: Approval = "always"
+    token_store: Literal["file", "keyring"] = "file"
+    servers: dict[str, ServerSettings] = Field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, ServerSettings]) -> dict[str, ServerSettings]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+                raise ValueError(f"server name {name!r} may hold only letters, digits, '_' and '-'")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (which arrives as init kwargs).
+        return (env_settings, init_settings)
+
+    @property
+    def enabled_servers(self) -> dict[str, ServerSettings]:
+        return {name: s for name, s in self.servers.items() if s.enabled}
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to read, by the lookup order above; ``None`` when there is none."""
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError("config file not found", file=str(path), hint="check the --config path")
+        return path
+    env_path = os.environ.get("AGENT_CONFIG")
+    if env_path:
+        path = Path(env_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                "config file not found", file=str(path), hint="$AGENT_CONFIG names a file that does not exist"
+            )
+        return path
+    local = Path("agent.toml")
+    if local.is_file():
+        return local
+    user = user_config_dir() / "config.toml"
+    return user if user.is_file() else None
+
+
+def _expand(value: Any, env: Mapping[str, str], key: str, file: str | None) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"environment variable {name} is not set",
+                file=file,
+                key=key,
+                hint=f"export {name}=... or write ${{{name}:-default}}",
+            )
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{key}.{k}" if key else k, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, f"{key}[{i}]", file) for i, v in enumerate(value)]
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def _read_mcp_json(path: Path) -> dict[str, Any]:
+    """Servers from a Claude-style ``{"mcpServers": {name: {...}}}`` file, in our schema."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("MCP config file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"not valid JSON: {exc}", file=str(path)) from None
+    servers = raw.get("mcpServers") if isinstance(raw, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError("expected an object with a 'mcpServers' object", file=str(path), key="mcpServers")
+    out: dict[str, Any] = {}
+    for name, entry in servers.items():
+        if not isinstance(entry, dict):
+            raise ConfigError("expected an object", file=str(path), key=f"mcpServers.{name}")
+        server: dict[str, Any] = {}
+        for key in ("command", "args", "env", "cwd", "url", "headers", "timeout"):
+            if key in entry:
+                server[key] = entry[key]
+        kind = entry.get("type") or entry.get("transport")
+        if kind == "sse":
+            server["transport"] = "sse"
+        elif kind not in (None, "stdio", "http", "streamable-http", "streamableHttp", "streamable_http"):
+            raise ConfigError(
+                f"unknown server type {kind!r}",
+                file=str(path),
+                key=f"mcpServers.{name}.type",
+                hint="use 'stdio', 'http' or 'sse'",
+            )
+        if entry.get("disabled"):
+            server["enabled"] = False
+        out[name] = server
+    return out
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    """The dotted key and a readable message for one pydantic error."""
+    loc = [str(p) for p in error.get("loc", ()) if not str(p).startswith("function-after")]
+    # Drop pydantic's union branch names (e.g. 'literal['always','never','ask']').
+    loc = [p for p in loc if not p.startswith(("literal[", "dict[", "str", "int", "float", "bool"))]
+    key = ".".join(loc) or "(top level)"
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return key, "unknown key"
+    if kind == "literal_error" and "expected" in ctx:
+        return key, f"must be one of {ctx['expected']}, got {error.get('input')!r}"
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return key, msg
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    mcp_config: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Find, read, expand and validate the configuration."""
+    environ = os.environ if env is None else env
+    file = find_config_file(path)
+    raw: dict[str, Any] = _read_toml(file) if file else {}
+    where = str(file) if file else None
+    raw = _expand(raw, environ, "", where)
+    if mcp_config is not None:
+        mcp_path = Path(mcp_config).expanduser()
+        extra = _expand(_read_mcp_json(mcp_path), environ, "mcpServers", str(mcp_path))
+        raw.setdefault("servers", {})
+        if not isinstance(raw["servers"], dict):
+            raise ConfigError("expected a table", file=where, key="servers")
+        raw["servers"] = {**raw["servers"], **extra}
+    try:
+        return Config(**raw, source=where)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key, msg = _describe(first)
+        more = len(exc.errors()) - 1
+        hint = f"{more} more problem(s) in the same file" if more else None
+        raise ConfigError(msg, file=where or "environment", key=key, hint=hint) from None
+
+
+def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:
+    """A server for ``--url URL`` with no config file: named after the URL's host."""
+    try:
+        settings = ServerSettings(url=url, timeout=timeout)
+    except ValidationError as exc:
+        _, msg = _describe(exc.errors()[0])
+        raise ConfigError(msg, key="--url") from None
+    host = urlsplit(url).hostname or "server"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", host).strip("-") or "server"
+    return name, settings
+
+
+def select_servers(
+    config: Config, names: list[str] | None = None, url: str | None = None
+) -> dict[str, ServerSettings]:
+    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one."""
+    if url is not None:
+        name, settings = adhoc_server(url)
+        return {name: settings}
+    if not names:
+        return config.enabled_servers
+    unknown = [n for n in names if n not in config.servers]
+    if unknown:
+        known = ", ".join(sorted(config.servers)) or "none configured"
+        raise ConfigError(
+            f"unknown server {unknown[0]!r}",
+            file=config.source,
+            key="--server",
+            hint=f"known servers: {known}",
+        )
+    return {n: config.servers[n] for n in names}

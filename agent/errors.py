@@ -1,0 +1,168 @@
+"""Every failure a user can see is one of these.
+
+The tree, so a caller can catch at any level::
+
+    AgentError                      exit 1 unless a subclass says otherwise
+    ├── UsageError                  exit 2: the command line or the input is wrong
+    │   ├── ConfigError             exit 2: a config file or value is wrong (names file and key)
+    │   └── ProviderConfigError     exit 2: no API key, unknown provider or model
+    ├── ServerError                 exit 3: an MCP server could not be used (names the server)
+    │   ├── ServerConnectError      refused, DNS, TLS, timeout, HTTP status, process exited
+    │   ├── AuthRequiredError       the server wants an OAuth login
+    │   └── AuthError               the login or a token refresh failed
+    ├── ToolError                   exit 1: a tool is unknown, got bad arguments, or failed
+    │   ├── UnknownToolError
+    │   ├── ToolArgumentsError      invalid JSON or arguments that break the input schema
+    │   └── ToolCallFailed          the tool ran and reported an error, or timed out
+    ├── ProviderError               exit 1: the model provider failed (names the provider)
+    │   ├── ProviderAuthError       401/403 from the provider
+    │   ├── ProviderRateLimitError  429 after retries
+    │   └── ProviderUnavailableError  5xx or connection failure after retries
+    └── Interrupted                 exit 130: the user pressed Ctrl-C
+
+Every message says what failed and, where it can, what to do about it (``hint``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_SERVER",
+    "EXIT_USAGE",
+    "AgentError",
+    "AuthError",
+    "AuthRequiredError",
+    "ConfigError",
+    "Interrupted",
+    "ProviderAuthError",
+    "ProviderConfigError",
+    "ProviderError",
+    "ProviderRateLimitError",
+    "ProviderUnavailableError",
+    "ServerConnectError",
+    "ServerError",
+    "ToolArgumentsError",
+    "ToolCallFailed",
+    "ToolError",
+    "UnknownToolError",
+    "UsageError",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_SERVER = 3
+EXIT_INTERRUPTED = 130
+
+
+class AgentError(Exception):
+    """Base of every error the program reports to a user."""
+
+    exit_code: int = EXIT_FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class UsageError(AgentError):
+    """The command line or its input is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A configuration file or value is invalid; names the file and the key."""
+
+    def __init__(
+        self, message: str, *, file: str | None = None, key: str | None = None, hint: str | None = None
+    ) -> None:
+        where = ""
+        if file and key:
+            where = f"{file}: {key}: "
+        elif file:
+            where = f"{file}: "
+        elif key:
+            where = f"{key}: "
+        super().__init__(f"{where}{message}", hint=hint)
+        self.file = file
+        self.key = key
+
+
+class ProviderConfigError(UsageError):
+    """A provider cannot be used as configured: no API key, unknown provider or model."""
+
+
+class ServerError(AgentError):
+    """An MCP server could not be used."""
+
+    exit_code = EXIT_SERVER
+
+    def __init__(self, server: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"server {server!r}: {message}", hint=hint)
+        self.server = server
+        self.reason = message
+
+
+class ServerConnectError(ServerError):
+    """Connecting failed: refused, DNS, TLS, timeout, HTTP status, or the process exited."""
+
+
+class AuthRequiredError(ServerError):
+    """The server answered 401 and needs an OAuth login."""
+
+
+class AuthError(ServerError):
+    """An OAuth login or token refresh failed."""
+
+
+class ToolError(AgentError):
+    """A tool is unknown, got bad arguments, or failed."""
+
+
+class UnknownToolError(ToolError):
+    """No connected server offers a tool of that name."""
+
+
+class ToolArgumentsError(ToolError):
+    """The arguments are not valid JSON or break the tool's input schema."""
+
+    exit_code = EXIT_USAGE
+
+
+class ToolCallFailed(ToolError):
+    """The tool ran and reported an error (``isError``), or timed out."""
+
+
+class ProviderError(AgentError):
+    """The model provider failed."""
+
+    def __init__(self, provider: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{provider}: {message}", hint=hint)
+        self.provider = provider
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected the API key (401/403)."""
+
+
+class ProviderRateLimitError(ProviderError):
+    """The provider kept answering 429 after retries."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider kept failing (5xx, connection errors) after retries."""
+
+
+class Interrupted(AgentError):
+    """The user interrupted the program."""
+
+    exit_code = EXIT_INTERRUPTED

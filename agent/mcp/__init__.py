@@ -1,0 +1,1 @@
+"""MCP connections: transports (connection.py), many servers (manager.py), OAuth (oauth.py)."""

@@ -1,0 +1,1 @@
+"""Model providers: ``base.py`` is the seam; one adapter module per API."""
