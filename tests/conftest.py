@@ -1,0 +1,49 @@
+"""Shared test set-up: every test runs with its own empty user folders and no API keys.
+
+Fixture modules live in ``tests/support/fixtures_*.py`` and are loaded here, one per area
+(MCP servers, fake model providers, OAuth server), so each area owns its own file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = sorted(
+    f"tests.support.{p.stem}" for p in (Path(__file__).parent / "support").glob("fixtures_*.py")
+)
+
+_SCRUBBED = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AGENT_CONFIG",
+    "BROWSER",
+    "NO_COLOR",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point every per-user folder (config, data, logs, cache) at a fresh temporary folder."""
+    home = tmp_path / "home"
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        (home / sub).mkdir(parents=True)
+        monkeypatch.setenv(var, str(home / sub))
+    for var in _SCRUBBED:
+        monkeypatch.delenv(var, raising=False)
+    import os
+
+    for var in list(os.environ):
+        if var.startswith("AGENT_"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
