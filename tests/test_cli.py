@@ -1,0 +1,74 @@
+"""The command line: fast help, lazy imports, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agent import __version__
+from agent.cli import build_parser, main
+
+_HEAVY = ("mcp", "mcp_types", "anthropic", "openai", "httpx2", "rich", "prompt_toolkit", "pydantic")
+
+
+def _modules_after(argv: list[str]) -> set[str]:
+    """Run `agent ARGV` in a fresh interpreter and return the top-level modules it imported."""
+    code = (
+        "import sys, json\n"
+        "from agent.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--version"], ["tools", "--help"], ["call", "--help"], ["run", "--help"], ["chat", "--help"]],
+)
+def test_help_and_version_import_no_sdk(argv: list[str]) -> None:
+    loaded = _modules_after(argv)
+    assert not loaded & set(_HEAVY), f"{argv} imported {sorted(loaded & set(_HEAVY))}"
+
+
+def test_version_prints_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"agent {__version__}"
+
+
+def test_help_documents_every_command_and_exit_codes() -> None:
+    text = build_parser().format_help()
+    for command in ("chat", "run", "batch", "tools", "call", "login", "logout", "auth"):
+        assert command in text
+    for code in ("0", "1", "2", "3", "130"):
+        assert f"\n  {code} " in text
+
+
+def test_unknown_flag_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["tools", "--no-such-flag"])
+    assert exc.value.code == 2
+    assert "--no-such-flag" in capsys.readouterr().err
+
+
+def test_missing_config_file_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", "nope.toml", "tools"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.toml" in err and "not found" in err
+
+
+def test_bad_config_names_file_and_key(capsys: pytest.CaptureFixture[str]) -> None:
+    with open("agent.toml", "w") as fh:
+        fh.write('[servers.x]\nurl = "http://127.0.0.1:9/mcp"\ncolour = "blue"\n')
+    assert main(["tools"]) == 2
+    err = capsys.readouterr().err
+    assert "agent.toml" in err and "servers.x.colour" in err and "unknown key" in err
