@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     _servers(p)
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
 
-    p = add("login", "log in to an OAuth-protected server", "Log in to a server (OAuth) and store the tokens.")
+    p = add(
+        "login", "log in to an OAuth-protected server", "Log in to a server (OAuth) and store the tokens."
+    )
     p.add_argument("target", metavar="NAME|URL")
     p = add("logout", "forget a server's tokens", "Revoke (where supported) and delete a server's tokens.")
     p.add_argument("target", metavar="NAME|URL")
@@ -192,4 +194,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", EXIT_INTERRUPTED)
     finally:
         sys.stdout.flush()
-

@@ -201,4 +201,7 @@ def message_from_dict(raw: Mapping[str, Any]) -> Message:
     role = raw.get("role")
     if role not in ("user", "assistant"):
         raise ValueError(f"unknown message role {role!r}")
-    return Message(role, tuple(_part_from_dict(p) for p in raw.get("parts") or ()))
+    try:
+        return Message(role, tuple(_part_from_dict(p) for p in raw.get("parts") or ()))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed message part: {exc!r}") from None

@@ -31,7 +31,14 @@ def _modules_after(argv: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["--version"], ["tools", "--help"], ["call", "--help"], ["run", "--help"], ["chat", "--help"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["tools", "--help"],
+        ["call", "--help"],
+        ["run", "--help"],
+        ["chat", "--help"],
+    ],
 )
 def test_help_and_version_import_no_sdk(argv: list[str]) -> None:
     loaded = _modules_after(argv)
