@@ -347,11 +347,17 @@ def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettin
 def select_servers(
     config: Config, names: list[str] | None = None, url: str | None = None
 ) -> dict[str, ServerSettings]:
-    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one."""
+    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one,
+    else (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`)."""
     if url is not None:
         name, settings = adhoc_server(url)
         return {name: settings}
     if not names:
+        if not config.enabled_servers:
+            # No server configured: the bundled demo server, so a first run has tools.
+            from agent.demo_server import default_servers
+
+            return default_servers()
         return config.enabled_servers
     unknown = [n for n in names if n not in config.servers]
     if unknown:
