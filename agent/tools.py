@@ -1,0 +1,303 @@
+"""MCP tools as the model sees them: names, input schemas, results.
+
+A :class:`Toolbox` is built once from the connected servers (``await Toolbox.load(manager)``) and
+offers three things to the loop:
+
+- ``specs``: one :class:`~agent.messages.ToolSpec` per tool. Names fit every provider
+  (``^[a-zA-Z0-9_-]{1,64}$``), are prefixed ``server__`` when more than one server is connected, and
+  never collide (a clashing name gets ``_2``, ``_3``…); ``resolve`` maps a name back exactly.
+- schema conversion: the server's JSON Schema is passed on as is (``$defs``/``$ref``, ``anyOf``,
+  enums, nested objects: both APIs take them with strict mode off). Only the top level is repaired,
+  because both APIs insist on ``{"type": "object", ...}`` there; every repair is logged.
+- ``call``: runs one tool and turns the MCP result into a :class:`~agent.messages.ToolResultPart`.
+  It never raises for a tool problem (unknown tool, tool error, timeout, server down): the model
+  gets an error result it can read and act on. Long results are cut to ``max_result_tokens``
+  (estimated at 4 characters a token) with a visible marker.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import AgentError
+from agent.messages import ImagePart, TextPart, ToolResultPart, ToolSpec
+
+if TYPE_CHECKING:
+    import mcp_types
+
+    from agent.mcp.manager import ServerManager, ServerTool
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "ToolEntry",
+    "Toolbox",
+    "convert_result",
+    "convert_schema",
+    "provider_names",
+    "truncate_text",
+]
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4
+MAX_NAME = 64
+_BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
+_EMPTY_SCHEMA: Mapping[str, Any] = {"type": "object", "properties": {}}
+_COMBINATORS = ("anyOf", "oneOf", "allOf")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    """One tool offered to the model: its provider-facing spec and where it lives."""
+
+    spec: ToolSpec
+    server: str
+    tool: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _sanitise(raw: str) -> str:
+    name = _BAD_CHARS.sub("_", raw)[:MAX_NAME]
+    return name or "tool"
+
+
+def provider_names(pairs: Sequence[tuple[str, str]], *, namespaced: bool) -> list[str]:
+    """Provider-safe, unique names for ``(server, tool)`` pairs, in the same order.
+
+    Names that are already valid and unique keep their exact spelling; only the ones that had to
+    be changed (bad characters, too long, or a clash) get a ``_N`` suffix, so renaming one odd tool
+    never renames a well-behaved one.
+    """
+    wanted = [_sanitise(f"{server}__{tool}" if namespaced else tool) for server, tool in pairs]
+    untouched = [
+        want == (f"{server}__{tool}" if namespaced else tool)
+        for want, (server, tool) in zip(wanted, pairs, strict=True)
+    ]
+    taken: set[str] = set()
+    out: list[str | None] = [None] * len(pairs)
+    # First pass: exact names claim their spelling; second pass: everything else, suffixed on clash.
+    for first_pass in (True, False):
+        for i, want in enumerate(wanted):
+            if out[i] is not None or untouched[i] != first_pass:
+                continue
+            name = want
+            n = 2
+            while name in taken:
+                suffix = f"_{n}"
+                name = want[: MAX_NAME - len(suffix)] + suffix
+                n += 1
+            taken.add(name)
+            out[i] = name
+    return [name for name in out if name is not None]
+
+
+def _merge_branches(schema: dict[str, Any], tool: str) -> None:
+    """Fold top-level ``anyOf``/``oneOf``/``allOf`` object branches into one object schema.
+
+    Both APIs reject a combinator at the top of a tool schema. The merged schema offers every
+    property of every branch; ``required`` keeps what all branches (allOf: any branch) require.
+    The "exactly one of these shapes" rule is lost; the server still validates it.
+    """
+    properties: dict[str, Any] = dict(schema.get("properties") or {})
+    required: list[str] = list(schema.get("required") or [])
+    for key in _COMBINATORS:
+        branches = schema.pop(key, None)
+        if not isinstance(branches, list):
+            continue
+        branch_required: list[set[str]] = []
+        for branch in branches:
+            if not isinstance(branch, Mapping):
+                continue
+            for prop, sub in (branch.get("properties") or {}).items():
+                properties.setdefault(prop, sub)
+            branch_required.append(set(branch.get("required") or ()))
+        if branch_required:
+            common = set.union(*branch_required) if key == "allOf" else set.intersection(*branch_required)
+            required.extend(sorted(r for r in common if r not in required))
+        log.info("tool %r: top-level %s merged into one object schema", tool, key)
+    schema["properties"] = properties
+    if required:
+        schema["required"] = required
+
+
+def convert_schema(raw: object, tool: str = "?") -> dict[str, Any]:
+    """A tool's MCP input schema as a provider input schema: ``{"type": "object", ...}``.
+
+    Lossless unless the top level cannot be sent as is: a missing or invalid schema becomes an
+    empty object schema, a top-level combinator is merged, ``$schema`` is dropped (it tells the
+    model nothing and some OpenAI-compatible servers reject it). Nested parts are shared, not
+    copied: treat the result as read-only.
+    """
+    if not isinstance(raw, Mapping):
+        log.warning("tool %r has no valid input schema (%s); offering it without parameters", tool, type(raw))
+        return dict(_EMPTY_SCHEMA)
+    schema = dict(raw)
+    kind = schema.get("type")
+    if (isinstance(kind, list) and "object" in kind) or kind is None:
+        schema["type"] = "object"
+    elif kind != "object":
+        log.warning(
+            "tool %r: input schema has type %r, not an object; offering it without parameters", tool, kind
+        )
+        return dict(_EMPTY_SCHEMA)
+    schema.pop("$schema", None)
+    if any(key in schema for key in _COMBINATORS):
+        _merge_branches(schema, tool)
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        if properties is not None:
+            log.warning("tool %r: 'properties' is not an object; dropped", tool)
+        schema["properties"] = {}
+    required = schema.get("required")
+    if required is not None and not (
+        isinstance(required, list) and all(isinstance(r, str) for r in required)
+    ):
+        log.warning("tool %r: 'required' is not a list of names; dropped", tool)
+        del schema["required"]
+    return schema
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters: the head and the tail, with a marker between."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    head = limit - tail
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[… truncated {cut} characters …]\n{text[len(text) - tail :] if tail else ''}"
+
+
+def _resource_note(uri: str, mime: str | None, what: str) -> str:
+    return f"[{what}: {uri}{f' ({mime})' if mime else ''}]"
+
+
+def _convert_block(block: Any) -> TextPart | ImagePart:
+    kind = getattr(block, "type", None)
+    if kind == "text":
+        return TextPart(block.text)
+    if kind == "image":
+        return ImagePart(block.data, block.mime_type)
+    if kind == "audio":
+        size = len(block.data) * 3 // 4
+        return TextPart(
+            f"[audio ({block.mime_type}, about {size} bytes) returned; audio is not shown to the model]"
+        )
+    if kind == "resource_link":
+        note = _resource_note(block.uri, block.mime_type, f"resource link {block.name!r}")
+        return TextPart(f"{note} {block.description}" if block.description else note)
+    if kind == "resource":
+        res = block.resource
+        text = getattr(res, "text", None)
+        if text is not None:
+            return TextPart(f"{_resource_note(res.uri, res.mime_type, 'resource')}\n{text}")
+        if res.mime_type and res.mime_type.startswith("image/"):
+            return ImagePart(res.blob, res.mime_type)
+        size = len(res.blob) * 3 // 4
+        return TextPart(
+            _resource_note(res.uri, res.mime_type, f"binary resource, about {size} bytes, not shown")
+        )
+    return TextPart(f"[unsupported content block {kind!r} omitted]")
+
+
+def convert_result(
+    result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int
+) -> ToolResultPart:
+    """An MCP tool result as the model sees it; text beyond ``max_chars`` in total is truncated."""
+    parts = [_convert_block(block) for block in result.content]
+    if result.structured_content is not None and not any(isinstance(p, TextPart) for p in parts):
+        parts.append(TextPart(json.dumps(result.structured_content, ensure_ascii=False, default=str)))
+    if not parts:
+        parts.append(TextPart("(no output)"))
+    total = sum(len(p.text) for p in parts if isinstance(p, TextPart))
+    if total > max_chars:
+        # Join the text into one part (keeping images) so one marker says how much was cut.
+        joined = "\n".join(p.text for p in parts if isinstance(p, TextPart))
+        images = [p for p in parts if isinstance(p, ImagePart)]
+        parts = [TextPart(truncate_text(joined, max_chars)), *images]
+    return ToolResultPart(call_id, name, tuple(parts), bool(result.is_error))
+
+
+def _error(call_id: str, name: str, text: str) -> ToolResultPart:
+    return ToolResultPart(call_id, name, (TextPart(text),), is_error=True)
+
+
+class Toolbox:
+    """The tools of the connected servers, as offered to a model, and the way to call them."""
+
+    def __init__(
+        self,
+        manager: ServerManager | None,
+        tools: Iterable[ServerTool] = (),
+        *,
+        namespaced: bool = False,
+        max_result_tokens: int = 25_000,
+    ) -> None:
+        self._manager = manager
+        self.max_result_chars = max_result_tokens * CHARS_PER_TOKEN
+        tools = list(tools)
+        names = provider_names([(t.server, t.tool.name) for t in tools], namespaced=namespaced)
+        self._entries: dict[str, ToolEntry] = {}
+        for name, item in zip(names, tools, strict=True):
+            tool = item.tool
+            description = tool.description or tool.title or ""
+            spec = ToolSpec(name, description, convert_schema(tool.input_schema, tool.name))
+            self._entries[name] = ToolEntry(spec, item.server, tool.name)
+        self.specs: tuple[ToolSpec, ...] = tuple(e.spec for e in self._entries.values())
+
+    @classmethod
+    async def load(cls, manager: ServerManager, *, max_result_tokens: int = 25_000) -> Toolbox:
+        """Every tool of every connected server; names are namespaced when more than one is connected."""
+        tools = await manager.list_tools()
+        return cls(manager, tools, namespaced=len(manager.connected) > 1, max_result_tokens=max_result_tokens)
+
+    @classmethod
+    def empty(cls) -> Toolbox:
+        """No tools at all: the model just talks."""
+        return cls(None)
+
+    @property
+    def entries(self) -> tuple[ToolEntry, ...]:
+        return tuple(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def resolve(self, name: str) -> ToolEntry | None:
+        """The tool a provider-facing name stands for, or ``None``."""
+        return self._entries.get(name)
+
+    async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
+        """Run one tool call; every failure becomes an error result for the model, never an exception."""
+        entry = self._entries.get(name)
+        if entry is None or self._manager is None:
+            return _error(call_id, name, self._unknown(name))
+        if not isinstance(arguments, Mapping):
+            return _error(call_id, name, f"arguments must be a JSON object, got {type(arguments).__name__}")
+        try:
+            result = await self._manager.call_tool(entry.server, entry.tool, arguments)
+        except AgentError as exc:
+            log.info("tool %s (%s.%s) failed: %s", name, entry.server, entry.tool, exc)
+            return _error(call_id, name, f"error: {exc.message}")
+        except Exception as exc:
+            # Protocol errors (e.g. invalid params), broken connections: the model should see them.
+            log.warning("tool %s (%s.%s) raised %s", name, entry.server, entry.tool, exc, exc_info=True)
+            return _error(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": "))
+        return convert_result(result, call_id=call_id, name=name, max_chars=self.max_result_chars)
+
+    def _unknown(self, name: str) -> str:
+        text = f"error: there is no tool named {name!r}."
+        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.6)
+        if close:
+            text += f" Did you mean {', '.join(repr(c) for c in close)}?"
+        elif 0 < len(self._entries) <= 30:
+            text += f" Available tools: {', '.join(self._entries)}."
+        return text
