@@ -10,6 +10,7 @@ The tree, so a caller can catch at any level::
     │   ├── ServerConnectError      refused, DNS, TLS, timeout, HTTP status, process exited
     │   ├── AuthRequiredError       the server wants an OAuth login
     │   └── AuthError               the login or a token refresh failed
+    │       └── AuthDenied          exit 1: the user or the server refused consent
     ├── ToolError                   exit 1: a tool is unknown, got bad arguments, or failed
     │   ├── UnknownToolError
     │   ├── ToolArgumentsError      invalid JSON or arguments that break the input schema
@@ -32,6 +33,7 @@ __all__ = [
     "EXIT_SERVER",
     "EXIT_USAGE",
     "AgentError",
+    "AuthDenied",
     "AuthError",
     "AuthRequiredError",
     "ConfigError",
@@ -122,6 +124,12 @@ class AuthRequiredError(ServerError):
 
 class AuthError(ServerError):
     """An OAuth login or token refresh failed."""
+
+
+class AuthDenied(AuthError):
+    """The authorization server reported that consent was denied (``access_denied``)."""
+
+    exit_code = EXIT_FAILURE
 
 
 class ToolError(AgentError):
