@@ -1,0 +1,484 @@
+"""``agent batch``: many prompts, N conversations at once, resumable, nothing lost.
+
+One run: read the input as a stream (``agent.batch_io``), skip what the output already holds
+(``--resume``) and what belongs to other shards (``--shard I/N``), hand each remaining item to one
+of N workers, and append one JSONL line per finished item. Every worker runs its item as its own
+:class:`~agent.core.Agent` (its own history) over one shared :class:`~agent.mcp.manager.ServerManager`
+and :class:`~agent.tools.Toolbox`, so MCP sessions and OAuth tokens are opened and refreshed once.
+Providers are made once per model and shared.
+
+Rate limits: a provider error 429 that is left after the SDK's own retries pauses every worker
+(:class:`SharedBackoff`): each waits for the shared resume time before its next model request, and
+the request that failed is sent again. Items are not failed for a rate limit unless one request
+is refused ``attempts`` times in a row.
+
+Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
+lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
+flight (they have no line, so ``--resume`` runs them). Exit codes: 0 all items succeeded, 1 some
+failed (or a usage problem in the input), 2 usage or configuration error, 3 an MCP server could
+not be used, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import asdict
+from itertools import islice
+from typing import IO, TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from agent.batch_io import (
+    Counts,
+    Display,
+    Item,
+    ProgressBar,
+    ResultWriter,
+    count_lines,
+    detect_format,
+    error_json,
+    failed_record,
+    open_files,
+    parse_options,
+    read_items,
+    shard_of,
+    summary_text,
+    tool_calls_json,
+)
+from agent.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    AgentError,
+    ProviderRateLimitError,
+    ServerError,
+)
+from agent.messages import ModelRequest, StreamEvent, Usage
+
+if TYPE_CHECKING:
+    from agent.batch_io import Options
+    from agent.config import Config
+    from agent.providers.base import Provider
+    from agent.tools import Toolbox
+
+__all__ = ["SharedBackoff", "main", "run_batch"]
+
+log = logging.getLogger(__name__)
+
+
+class SharedBackoff:
+    """One pause for the whole batch when the provider rate-limits.
+
+    ``hit`` after a 429 sets a resume time for everyone; ``wait`` (before every model request)
+    sleeps until then. The pause doubles from ``start`` up to ``limit`` while 429s keep coming
+    after a pause has ended, and halves after each success. A 429 for a request that was sent
+    before the current pause began does not lengthen it.
+    """
+
+    def __init__(self, *, start: float = 1.0, limit: float = 60.0, attempts: int = 10) -> None:
+        self.start = start
+        self.limit = limit
+        self.attempts = attempts
+        self.pauses = 0
+        self._delay = 0.0
+        self._resume_at = 0.0
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._resume_at - anyio.current_time())
+
+    async def wait(self) -> None:
+        # A deadline, not an event: another worker's 429 may move it later while we sleep.
+        while (left := self._resume_at - anyio.current_time()) > 0:  # noqa: ASYNC110
+            await anyio.sleep(left)
+
+    def hit(self, retry_after: float | None = None) -> float:
+        """Record a 429; the seconds until requests go out again."""
+        now = anyio.current_time()
+        if now < self._resume_at:
+            return self._resume_at - now
+        self._delay = self.start if self._delay < self.start else min(self._delay * 2, self.limit)
+        self._resume_at = now + max(self._delay, retry_after or 0.0)
+        self.pauses += 1
+        return self._resume_at - now
+
+    def ok(self) -> None:
+        self._delay = self._delay / 2 if self._delay > self.start else 0.0
+
+
+class _PacedProvider:
+    """A provider whose requests wait for the shared backoff and are sent again after a 429."""
+
+    def __init__(self, inner: Provider, backoff: SharedBackoff, on_pause: Any) -> None:
+        self._inner = inner
+        self._backoff = backoff
+        self._on_pause = on_pause
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        refused = 0
+        while True:
+            await self._backoff.wait()
+            started = False
+            events = self._inner.stream(request)
+            try:
+                async for event in events:
+                    started = True
+                    yield event
+            except ProviderRateLimitError as exc:
+                refused += 1
+                if started or refused >= self._backoff.attempts:
+                    raise
+                pause = self._backoff.hit(getattr(exc, "retry_after", None))
+                self._on_pause(pause)
+                continue
+            finally:
+                closer = getattr(events, "aclose", None)
+                if closer is not None:
+                    await closer()
+            self._backoff.ok()
+            return
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Providers:
+    """One provider per model spec, made on first use and shared by every worker."""
+
+    def __init__(self, config: Config, default: str, backoff: SharedBackoff, on_pause: Any) -> None:
+        self._config = config
+        self.default = default
+        self._backoff = backoff
+        self._on_pause = on_pause
+        self._made: dict[str, Provider | AgentError] = {}
+
+    def get(self, spec: str | None) -> Provider:
+        spec = spec or self.default
+        if spec not in self._made:
+            from agent.providers.registry import make_provider
+
+            try:
+                self._made[spec] = _PacedProvider(
+                    make_provider(self._config, spec), self._backoff, self._on_pause
+                )
+            except AgentError as exc:
+                self._made[spec] = exc
+        made = self._made[spec]
+        if isinstance(made, AgentError):
+            raise made
+        return made
+
+    async def aclose(self) -> None:
+        for made in self._made.values():
+            if not isinstance(made, AgentError):
+                await made.aclose()
+
+
+def _approver(config: Config) -> Any:
+    """Tool approval without anyone to ask: "always" runs, "never" and "ask" are denied."""
+
+    async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
+        policy = config.approval
+        settings = config.servers.get(server)
+        if settings is not None and settings.approval is not None:
+            rule = settings.approval
+            policy = rule if isinstance(rule, str) else rule.get(tool, policy)
+        if policy == "ask":
+            log.info('batch: %s.%s needs approval ("ask"), which a batch cannot give; denied', server, tool)
+        return policy == "always"
+
+    return approve
+
+
+class _Batch:
+    """The state of one run: counters, the stop and abandon switches, the shared parts."""
+
+    def __init__(
+        self, opts: Options, config: Config, writer: ResultWriter, display: Any, backoff: SharedBackoff
+    ) -> None:
+        self.opts = opts
+        self.config = config
+        self.writer = writer
+        self.display = display
+        self.backoff = backoff
+        self.counts = Counts()
+        self.providers = _Providers(config, opts.model, backoff, display.paused)
+        self.approve = _approver(config)
+        self.system = ""
+        self.toolbox: Toolbox | None = None
+        self.feeding = anyio.CancelScope()  # cancelled: start no more items
+        self.everything = anyio.CancelScope()  # cancelled: abandon the items in flight too
+        self.started = False
+        self.interrupted = False
+        self.stopped_for_errors = False
+        self.in_flight = 0
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def stop_feeding(self) -> None:
+        self.feeding.cancel()
+
+    def abandon(self) -> None:
+        self.feeding.cancel()
+        self.everything.cancel()
+
+    async def watch_signals(self) -> None:
+        try:
+            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+            signals = receiver.__enter__()
+        except (NotImplementedError, ValueError, RuntimeError):
+            return  # not the main thread, or no signal support: Ctrl-C raises KeyboardInterrupt
+        try:
+            async for signum in signals:
+                first = not self.interrupted
+                self.interrupted = True
+                if signum == signal.SIGINT and first and self.started:
+                    self.display.note(
+                        f"stopping: finishing {self.in_flight} item(s) in flight "
+                        "(Ctrl-C again to abandon them; --resume runs them later)"
+                    )
+                    self.stop_feeding()
+                else:
+                    self.abandon()
+        finally:
+            receiver.__exit__(None, None, None)
+
+    # -- items ------------------------------------------------------------------------------
+
+    async def finish(self, record: dict[str, Any], usage: Usage) -> None:
+        """Write one item's line; count it; stop feeding after too many failures."""
+        with anyio.CancelScope(shield=True):
+            await self.writer.write(record)
+        failed = record["error"] is not None
+        self.counts.usage = self.counts.usage + usage
+        if failed:
+            self.counts.failed += 1
+        else:
+            self.counts.done += 1
+        log.info("batch: item %s %s", record["id"], "failed" if failed else "done")
+        self.display.advance(failed=failed)
+        limit = self.opts.max_errors
+        if failed and limit is not None and self.counts.failed >= limit and not self.stopped_for_errors:
+            self.stopped_for_errors = True
+            self.display.note(f"stopping: {self.counts.failed} failed item(s) (--max-errors {limit})")
+            self.stop_feeding()
+
+    async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage]:
+        from agent.core import Agent, Final, ToolCallFinished, ToolCallStarted, TurnError
+
+        assert self.toolbox is not None
+        began = time.perf_counter()
+        started: dict[str, ToolCallStarted] = {}
+        finished: list[ToolCallFinished] = []
+        final: Final | None = None
+        error: BaseException | None = None
+        spec = item.model or self.providers.default
+        try:
+            agent = Agent(
+                self.providers.get(spec),
+                self.toolbox,
+                system=item.system if item.system is not None else self.system,
+                max_steps=self.opts.max_steps,
+                approve=self.approve,
+            )
+            async for event in agent.run(item.prompt):
+                if isinstance(event, ToolCallStarted):
+                    started[event.call_id] = event
+                elif isinstance(event, ToolCallFinished):
+                    finished.append(event)
+                elif isinstance(event, TurnError):
+                    error = event.error
+                elif isinstance(event, Final):
+                    final = event
+        except AgentError as exc:
+            error = exc
+        except Exception as exc:
+            log.exception("batch: item %s failed unexpectedly", item.id)
+            error = exc
+        if final is None and error is None:
+            error = AgentError("the turn ended without an answer")
+        usage = final.usage if final else Usage()
+        answer = final.answer if final is not None else None
+        if error is not None and not answer:
+            answer = None
+        stop_reason = final.stop_reason if final else "error"
+        record: dict[str, Any] = {
+            "id": item.id,
+            "line": item.line,
+            "answer": answer,
+            "error": error_json(error, stop_reason),
+            "tool_calls": tool_calls_json(final.tool_calls if final else tuple(finished), started),
+            "usage": asdict(usage),
+            "steps": final.steps if final else 0,
+            "stop_reason": stop_reason,
+            "model": spec,
+            "duration_ms": round((time.perf_counter() - began) * 1000),
+            **item.extra,
+        }
+        return record, usage
+
+    async def worker(self, items: ObjectReceiveStream[Item]) -> None:
+        async with items:
+            async for item in items:
+                self.in_flight += 1
+                try:
+                    record, usage = await self.run_item(item)
+                finally:
+                    self.in_flight -= 1
+                await self.finish(record, usage)
+
+    async def feed(self, stream: IO[bytes], out: ObjectSendStream[Item], done: set[str]) -> None:
+        """Read the input, skip what is done or another shard's, hand the rest to the workers."""
+        fmt = detect_format(self.opts.input) if self.opts.input != "-" else None
+        chunk = 1 if self.opts.input == "-" else 64  # a pipe: never wait for lines not yet written
+        items = read_items(stream, fmt)
+        seen: set[str] = set()
+        async with out:
+            with self.feeding:
+                while batch := await anyio.to_thread.run_sync(_take, items, chunk, abandon_on_cancel=True):
+                    for item in batch:
+                        await self._feed_one(item, out, done, seen)
+
+    async def _feed_one(
+        self, item: Item, out: ObjectSendStream[Item], done: set[str], seen: set[str]
+    ) -> None:
+        key = item.key
+        if self.opts.shard is not None and shard_of(key, self.opts.shard[1]) != self.opts.shard[0]:
+            self.counts.other_shards += 1
+            return
+        if key in seen:
+            self.display.note(f"line {item.line}: duplicate id {item.id!r}; not run (ids must be unique)")
+            self.counts.failed += 1
+            self.display.advance(failed=True)
+            return
+        seen.add(key)
+        if key in done:
+            self.counts.skipped += 1
+            self.display.advance(failed=False, skipped=True)
+            return
+        if item.problem is not None:
+            self.display.note(item.problem)
+            await self.finish(failed_record(item, "BadInput", item.problem), Usage())
+            return
+        await out.send(item)
+
+
+async def _no_paste() -> str | None:
+    return None
+
+
+def _take(items: Iterator[Item], n: int) -> list[Item]:
+    return list(islice(items, n))
+
+
+def _user_error(exc: BaseException) -> BaseException:
+    """The first AgentError inside task-group wrappers, so a user sees a message, not a traceback."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _user_error(inner)
+            if isinstance(found, AgentError):
+                return found
+    return exc
+
+
+async def run_batch(args: argparse.Namespace, config: Config, *, backoff: SharedBackoff | None = None) -> int:
+    """``main`` with the rate-limit backoff as a parameter (tests use a short one)."""
+    opts = parse_options(args, config)
+    from agent.core import load_system_prompt
+
+    system = load_system_prompt(config)
+    display: Display = ProgressBar() if sys.stderr.isatty() else Display()
+    files = open_files(opts)
+    if files.scan.truncated_bytes:
+        log.info("batch: cut a half-written last line (%d bytes) off the output", files.scan.truncated_bytes)
+    if files.scan.unreadable:
+        display.note(f"{files.scan.unreadable} unreadable line(s) in the output; their items run again")
+    writer = ResultWriter(files.output, sync=opts.output is not None, name=str(opts.output or "stdout"))
+    batch = _Batch(opts, config, writer, display, backoff or SharedBackoff())
+    batch.system = system
+    began = time.perf_counter()
+    failure: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as watcher:
+            watcher.start_soon(batch.watch_signals)
+            try:
+                with batch.everything:
+                    await _run(batch, files.input, files.scan.done)
+            except BaseException as exc:  # re-raised after the watcher is gone
+                failure = exc
+            finally:
+                watcher.cancel_scope.cancel()
+    finally:
+        display.stop()
+        files.close()
+        with anyio.CancelScope(shield=True):
+            await batch.providers.aclose()
+    if failure is not None:
+        raise _user_error(failure)
+    where = str(opts.output) if opts.output is not None else "stdout"
+    wall = time.perf_counter() - began
+    display.note(
+        summary_text(
+            batch.counts,
+            wall,
+            where,
+            pauses=batch.backoff.pauses,
+            interrupted=batch.interrupted,
+            stopped_early=batch.stopped_for_errors,
+        )
+    )
+    if batch.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURE if batch.counts.failed else EXIT_OK
+
+
+async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
+    from agent.config import select_servers
+    from agent.mcp.manager import ServerManager
+    from agent.tools import Toolbox
+
+    opts, config = batch.opts, batch.config
+    batch.providers.get(None)  # a bad default model is a usage error before anything starts
+    from agent.mcp.oauth import auth_factory_for
+
+    servers = select_servers(config, opts.servers, opts.url)
+    # With the items on stdin, a login cannot read a pasted URL from it.
+    paste = _no_paste if opts.input == "-" else None
+    async with ServerManager(servers, auth_factory=auth_factory_for(config, read_paste=paste)) as manager:
+        failed = [s for s in manager.states.values() if s.status == "failed"]
+        if failed:
+            state = failed[0]
+            raise state.error or ServerError(state.name, "could not connect")
+        batch.toolbox = await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
+        total = (
+            count_lines(opts.input) if isinstance(batch.display, ProgressBar) and opts.input != "-" else None
+        )
+        batch.display.start(None if opts.shard else total)
+        batch.started = True
+        if batch.interrupted:
+            return
+        send, receive = anyio.create_memory_object_stream[Item](0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(batch.feed, in_fh, send, done)
+            async with receive:
+                for _ in range(opts.concurrency):
+                    tg.start_soon(batch.worker, receive.clone())
+
+
+async def main(args: argparse.Namespace, config: Config) -> int:
+    """``agent batch``: see the module docstring; exit codes 0, 1, 2, 3, 130."""
+    return await run_batch(args, config)

@@ -1,0 +1,498 @@
+"""The files and flags of ``agent batch``: input items, output lines, the display on stderr.
+
+Input (``read_items``): a text file with one prompt a line, or JSONL with one object a line
+(``{"id": …, "prompt": …}`` plus optional ``system``, ``model`` and any other fields, which are
+carried to the output). The format is taken from the suffix (``.jsonl``/``.ndjson``: JSONL,
+``.txt``: text) and otherwise from the first non-blank line (``{`` starts JSONL). Blank lines are
+skipped. The input is never held whole: items are produced one at a time.
+
+Ids: a JSONL item's ``id`` (a string or an integer), else its line number (1-based) — so in a text
+file the id is the line number. Ids are compared as text (``7`` and ``"7"`` are the same id). They
+must not change between a run and its ``--resume``: give explicit ids in JSONL if the file may be
+edited. A line that cannot be used becomes a failed item (``error.type`` ``"BadInput"``) with the
+line number in its message; its id is its ``id`` if one could be read, else its line number.
+
+Output (``ResultWriter``): JSONL, one line per finished item, each written whole, flushed and
+``fsync``ed before the item counts as done, in completion order. ``scan_output`` reads an existing
+output for ``--resume``: the ids that have a complete line, and a half-written last line cut away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from agent.errors import AgentError, UsageError
+from agent.messages import Usage
+
+if TYPE_CHECKING:
+    from agent.config import Config
+    from agent.core import ToolCallFinished, ToolCallStarted
+
+__all__ = [
+    "OUTPUT_FIELDS",
+    "Counts",
+    "Display",
+    "Files",
+    "Item",
+    "Options",
+    "OutputScan",
+    "ProgressBar",
+    "ResultWriter",
+    "count_lines",
+    "default_output",
+    "detect_format",
+    "error_json",
+    "failed_record",
+    "id_key",
+    "open_files",
+    "parse_options",
+    "parse_shard",
+    "read_items",
+    "scan_output",
+    "shard_of",
+    "summary_text",
+    "tool_calls_json",
+]
+
+Format = Literal["txt", "jsonl"]
+
+# Fields every output line has; an input field of the same name is carried as ``input_<name>``.
+OUTPUT_FIELDS = ("id", "line", "answer", "error", "tool_calls", "usage", "steps", "stop_reason", "model")
+_RESERVED = frozenset((*OUTPUT_FIELDS, "duration_ms"))
+# Fields of a JSONL item that steer the run and are not carried.
+_CONTROL = frozenset(("id", "prompt", "system", "model"))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One input line. ``problem`` is set (and ``prompt`` empty) for a line that cannot be run."""
+
+    id: str | int
+    line: int
+    prompt: str = ""
+    system: str | None = None
+    model: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        return id_key(self.id)
+
+
+def id_key(value: str | int) -> str:
+    """An id as compared for resume, duplicates and sharding."""
+    return str(value)
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard of an id: a stable hash (BLAKE2b, the same on every machine and run) mod ``shards``."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` as ``(I, N)`` with ``0 <= I < N``."""
+    index, sep, count = text.partition("/")
+    try:
+        if not sep:
+            raise ValueError
+        i, n = int(index), int(count)
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/4", hint="I counts from 0") from None
+    if n < 1 or not 0 <= i < n:
+        raise UsageError(f"--shard {text!r}: need 0 <= I < N", hint=f"shards of {n} are 0/{n} … {n - 1}/{n}")
+    return i, n
+
+
+def detect_format(name: str) -> Format | None:
+    """The format a file's name tells, or ``None`` to decide from its first non-blank line."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".txt":
+        return "txt"
+    return None
+
+
+def default_output(input_path: str) -> Path:
+    """``prompts.txt`` -> ``prompts.results.jsonl``, in the same folder."""
+    path = Path(input_path)
+    return path.with_name(f"{path.stem}.results.jsonl")
+
+
+def _jsonl_item(text: str, line: int) -> Item:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Item(line, line, problem=f"line {line}: not valid JSON: {exc.msg} (column {exc.colno})")
+    if not isinstance(raw, dict):
+        return Item(line, line, problem=f"line {line}: expected a JSON object with a 'prompt'")
+    item_id: str | int = line
+    raw_id = raw.get("id")
+    if raw_id is not None:
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+            return Item(line, line, problem=f"line {line}: 'id' must be a non-empty string or an integer")
+        item_id = raw_id
+    extra = {(f"input_{k}" if k in _RESERVED else k): v for k, v in raw.items() if k not in _CONTROL}
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return Item(item_id, line, extra=extra, problem=f"line {line}: 'prompt' must be a non-empty string")
+    for name in ("system", "model"):
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            return Item(item_id, line, extra=extra, problem=f"line {line}: {name!r} must be a string")
+    return Item(item_id, line, prompt, raw.get("system"), raw.get("model") or None, extra)
+
+
+def read_items(stream: IO[bytes], fmt: Format | None) -> Iterator[Item]:
+    """The items of an input stream, one at a time, blank lines skipped."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            yield Item(number, number, problem=f"line {number}: not UTF-8 (byte {exc.start})")
+            continue
+        if not text:
+            continue
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        if fmt is None:
+            fmt = "jsonl" if text.startswith("{") else "txt"
+        yield _jsonl_item(text, number) if fmt == "jsonl" else Item(number, number, text)
+
+
+@dataclass(slots=True)
+class OutputScan:
+    """What an existing output holds: ``done`` ids, the count of lines, what was repaired."""
+
+    done: set[str] = field(default_factory=set)
+    lines: int = 0
+    truncated_bytes: int = 0
+    unreadable: int = 0
+
+
+def scan_output(path: Path) -> OutputScan:
+    """Read the ids of an output's complete lines; cut a half-written last line away.
+
+    A line is complete when it ends in a newline and holds a JSON object with an ``id``. The last
+    line without a newline is what a kill in the middle of a write leaves: it is truncated off the
+    file, so its item runs again and the next line starts clean. Other unreadable lines are
+    counted and ignored (their items run again).
+    """
+    scan = OutputScan()
+    if not path.exists():
+        return scan
+    with path.open("r+b") as fh:
+        good_end = 0
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            good_end += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                scan.unreadable += 1
+                continue
+            item_id = record.get("id") if isinstance(record, dict) else None
+            if isinstance(item_id, str | int) and not isinstance(item_id, bool):
+                scan.done.add(id_key(item_id))
+                scan.lines += 1
+            else:
+                scan.unreadable += 1
+        size = fh.seek(0, os.SEEK_END)
+        if size > good_end:
+            scan.truncated_bytes = size - good_end
+            fh.truncate(good_end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return scan
+
+
+class ResultWriter:
+    """Appends result lines; each is written whole, flushed, and ``fsync``ed before ``write`` returns.
+
+    Workers call ``write`` concurrently; an ``fsync`` covers every line written before it, so lines
+    that finish together share one (group commit) and the event loop never waits on the disk.
+    """
+
+    def __init__(self, fh: IO[bytes], *, sync: bool = True, name: str = "the output") -> None:
+        self._fh = fh
+        self._name = name
+        self._sync = sync
+        self._written = 0
+        self._synced = 0
+        self._lock = anyio.Lock()
+        self.lines = 0
+
+    async def write(self, record: dict[str, Any]) -> None:
+        data = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+        try:
+            self._fh.write(data.encode("utf-8"))
+            self._fh.flush()
+        except OSError as exc:
+            raise AgentError(
+                f"cannot write the results to {self._name}: {exc.strerror or exc}",
+                hint="free some space or choose another -o, then run again with --resume",
+            ) from None
+        self.lines += 1
+        self._written += 1
+        if not self._sync:
+            return
+        mine = self._written
+        async with self._lock:
+            if self._synced >= mine:
+                return
+            upto = self._written
+            try:
+                await anyio.to_thread.run_sync(os.fsync, self._fh.fileno())
+            except OSError as exc:
+                raise AgentError(f"cannot write the results to {self._name}: {exc.strerror or exc}") from None
+            self._synced = upto
+
+
+@dataclass(slots=True)
+class Options:
+    input: str
+    output: Path | None  # None: stdout
+    concurrency: int
+    resume: bool
+    max_errors: int | None
+    shard: tuple[int, int] | None
+    max_steps: int
+    model: str
+    servers: list[str] | None
+    url: str | None
+
+
+def parse_options(args: argparse.Namespace, config: Config) -> Options:
+    for flag, value in (("--concurrency", args.concurrency), ("--max-errors", args.max_errors)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, not {value}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError(f"--max-steps must be at least 1, not {args.max_steps}")
+    if args.input != "-":
+        source = Path(args.input)
+        if not source.is_file():
+            what = "is a folder" if source.is_dir() else "not found"
+            raise UsageError(
+                f"input file {args.input!r} {what}", hint="give a .txt or .jsonl file, or - for stdin"
+            )
+    if args.output == "-" or (args.output is None and args.input == "-"):
+        output = None
+    else:
+        output = Path(args.output) if args.output else default_output(args.input)
+    if output is None and args.resume:
+        raise UsageError("--resume needs an output file to continue", hint="pass -o FILE")
+    if output is not None:
+        if args.input != "-" and output.resolve() == Path(args.input).resolve():
+            raise UsageError(f"the output {str(output)!r} is the input file", hint="choose another -o")
+        if not output.parent.is_dir():
+            raise UsageError(f"the output's folder {str(output.parent)!r} does not exist")
+        if not args.resume and output.is_file() and output.stat().st_size > 0:
+            raise UsageError(
+                f"the output {str(output)!r} already holds results",
+                hint="pass --resume to run only the items it lacks, or choose another -o",
+            )
+    return Options(
+        input=args.input,
+        output=output,
+        concurrency=args.concurrency or 4,
+        resume=bool(args.resume),
+        max_errors=args.max_errors,
+        shard=parse_shard(args.shard) if args.shard else None,
+        max_steps=args.max_steps or config.max_steps,
+        model=args.model or config.model,
+        servers=args.server,
+        url=args.url,
+    )
+
+
+@dataclass(slots=True)
+class Files:
+    """The open input and output of a run, and what the output held already."""
+
+    input: IO[bytes]
+    output: IO[bytes]
+    scan: OutputScan
+    owned: tuple[IO[bytes], ...]
+
+    def close(self) -> None:
+        for fh in self.owned:
+            fh.close()
+
+
+def open_files(opts: Options) -> Files:
+    """Open the input and the output (for appending); with ``--resume``, scan and repair the output."""
+    scan = scan_output(opts.output) if opts.output is not None and opts.resume else OutputScan()
+    owned: list[IO[bytes]] = []
+    source = sys.stdin.buffer if opts.input == "-" else open(opts.input, "rb")  # noqa: SIM115
+    if opts.input != "-":
+        owned.append(source)
+    sink = sys.stdout.buffer if opts.output is None else open(opts.output, "ab")  # noqa: SIM115
+    if opts.output is not None:
+        owned.append(sink)
+    return Files(source, sink, scan, tuple(owned))
+
+
+def error_json(error: BaseException | None, stop_reason: str | None) -> dict[str, str] | None:
+    if error is None:
+        return None
+    kind = "MaxStepsReached" if stop_reason == "max_steps" else type(error).__name__
+    message = error.message if isinstance(error, AgentError) else str(error)
+    return {"type": kind, "message": message}
+
+
+def tool_calls_json(
+    finished: tuple[ToolCallFinished, ...], started: dict[str, ToolCallStarted]
+) -> list[dict[str, Any]]:
+    calls = []
+    for done in finished:
+        start = started.get(done.call_id)
+        call: dict[str, Any] = {
+            "name": done.name,
+            "server": start.server if start else None,
+            "tool": start.tool if start else None,
+            "arguments": dict(start.arguments) if start else {},
+            "is_error": done.result.is_error,
+            "duration_ms": round(done.duration_ms, 1),
+        }
+        if done.denied:
+            call["denied"] = True
+        calls.append(call)
+    return calls
+
+
+def failed_record(item: Item, error_type: str, message: str) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "line": item.line,
+        "answer": None,
+        "error": {"type": error_type, "message": message},
+        "tool_calls": [],
+        "usage": asdict(Usage()),
+        "steps": 0,
+        "stop_reason": None,
+        "model": item.model,
+        "duration_ms": 0,
+        **item.extra,
+    }
+
+
+@dataclass(slots=True)
+class Counts:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    other_shards: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+
+def count_lines(path: str) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def summary_text(
+    counts: Counts, wall: float, where: str, *, pauses: int, interrupted: bool, stopped_early: bool
+) -> str:
+    """The closing line on stderr: done / failed / skipped, tokens, wall time, where the results are."""
+    c = counts
+    parts = [f"{c.done} done", f"{c.failed} failed", f"{c.skipped} skipped (already in the output)"]
+    if c.other_shards:
+        parts.append(f"{c.other_shards} in other shards")
+    tokens = f"{c.usage.total_tokens:,} tokens ({c.usage.input_tokens:,} in, {c.usage.output_tokens:,} out)"
+    text = f"{', '.join(parts)} · {tokens} · {wall:.1f} s · results: {where}"
+    if pauses:
+        text += f" · {pauses} rate-limit pause(s)"
+    if interrupted:
+        text += "\n  interrupted: run the same command with --resume to finish"
+    elif stopped_early:
+        text += "\n  stopped early (--max-errors): run the same command with --resume to go on"
+    return text
+
+
+class Display:
+    """The display when stderr is not a terminal: notes only, no progress."""
+
+    def __init__(self) -> None:
+        self._last_pause = 0.0
+
+    def start(self, total: int | None) -> None:
+        pass
+
+    def advance(self, *, failed: bool, skipped: bool = False) -> None:
+        pass
+
+    def paused(self, seconds: float) -> None:
+        now = time.monotonic()
+        if now - self._last_pause > 1.0:
+            self._last_pause = now
+            self.note(f"rate limited: every worker pauses {seconds:.1f} s")
+
+    def note(self, text: str) -> None:
+        print(f"agent batch: {text}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        pass
+
+
+class ProgressBar(Display):
+    """A rich progress bar on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]batch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[failed]} failed[/] {task.fields[state]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._progress.add_task("batch", total=None, failed=0, state="")
+        self._failed = 0
+
+    def start(self, total: int | None) -> None:
+        self._progress.update(self._task, total=total)
+        self._progress.start()
+
+    def advance(self, *, failed: bool, skipped: bool = False) -> None:
+        self._failed += failed
+        self._progress.update(self._task, advance=1, failed=self._failed, state="")
+
+    def paused(self, seconds: float) -> None:
+        self._progress.update(self._task, state=f"[yellow]rate limited, paused {seconds:.0f}s")
+
+    def note(self, text: str) -> None:
+        self._progress.console.print(f"agent batch: {text}", markup=False, highlight=False)
+
+    def stop(self) -> None:
+        self._progress.stop()
