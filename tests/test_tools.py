@@ -285,3 +285,54 @@ async def test_unknown_tool_is_an_error_result_with_suggestions() -> None:
     assert "no tool named 'search_doc'" in out.text and "'search_docs'" in out.text
     listed = await box.call("zzz", {})
     assert "Available tools: search_docs, fetch" in listed.text
+
+
+# --- against the real MCP test server ---------------------------------------------------------
+
+
+async def test_two_servers_are_namespaced_and_calls_reach_the_right_one(mcp_http_url: str) -> None:
+    from agent.config import ServerSettings
+    from agent.mcp.manager import ServerManager
+
+    servers = {"one": ServerSettings(url=mcp_http_url), "two": ServerSettings(url=mcp_http_url)}
+    async with ServerManager(servers) as manager:
+        box = await Toolbox.load(manager)
+        names = {s.name for s in box.specs}
+        assert {"one__echo", "two__echo", "one__book"} <= names
+        entry = box.resolve("two__add")
+        assert entry is not None and (entry.server, entry.tool) == ("two", "add")
+        out = await box.call("two__add", {"a": 20, "b": 22}, call_id="x")
+        assert (out.call_id, out.name, out.text, out.is_error) == ("x", "two__add", "42", False)
+
+
+async def test_real_server_schemas_results_and_failures(mcp_http_url: str) -> None:
+    from agent.config import ServerSettings
+    from agent.mcp.manager import ServerManager
+
+    async with ServerManager({"test": ServerSettings(url=mcp_http_url)}) as manager:
+        box = await Toolbox.load(manager)
+        book = next(s for s in box.specs if s.name == "book")
+        schema = book.input_schema
+        assert schema["type"] == "object" and schema["required"] == ["trip"]
+        trip_ref = schema["properties"]["trip"]["$ref"]
+        trip = schema["$defs"][trip_ref.rsplit("/", 1)[1]]
+        seat = trip["properties"]["seat_class"]
+        seat_def = schema["$defs"][seat["$ref"].rsplit("/", 1)[1]] if "$ref" in seat else seat
+        assert seat_def["enum"] == ["economy", "business"]
+        assert "anyOf" in schema["properties"]["note"]
+
+        booked = await box.call("book", {"trip": {"city": "Oslo", "seat_class": "business"}, "seats": 2})
+        assert booked.text == "2 business seat(s) to Oslo"
+        image = await box.call("image", {})
+        assert [p.kind for p in image.content] == ["image"]
+        structured = await box.call("structured", {})
+        assert json.loads(structured.text) == {"answer": 42, "items": ["a", "b"]}
+        bad_args = await box.call("add", {"a": "not a number"})
+        assert bad_args.is_error
+        not_a_dict = await box.call("add", ["a"])
+        assert not_a_dict.is_error and "JSON object" in not_a_dict.text
+
+        # A server the manager does not (or no longer) hold: an error result, not an exception.
+        ghost = Toolbox(manager, [_tool("echo", server="gone")])
+        out = await ghost.call("echo", {"text": "hi"})
+        assert out.is_error and "gone" in out.text
