@@ -1,27 +1,41 @@
 """Many MCP servers at once: connect concurrently, isolate failures, close cleanly.
 
-INTERFACE STUB written by the lead: the bodies are to be filled in; keep the names and
-signatures (other modules code against them). Remove this paragraph when done.
+Each server lives in its own task of one long-lived task group (the SDK's transports hold cancel
+scopes, which must be entered and left in the same task). The task connects, reports readiness
+through ``task_status.started()``, then waits for its stop event; leaving the manager sets every
+stop event and waits for the tasks, which close their sessions and stdio processes.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
 from agent.config import ServerSettings
-from agent.errors import ServerError
+from agent.errors import AuthRequiredError, ServerConnectError, ServerError, ToolCallFailed
 
 if TYPE_CHECKING:
     import httpx2
     import mcp_types
 
+    from agent.mcp.connection import Connection
+
 __all__ = ["AuthFactory", "ServerManager", "ServerState", "ServerTool"]
+
+log = logging.getLogger(__name__)
 
 # Given (server name, settings), an httpx2.Auth that logs in / refreshes (agent/mcp/oauth.py).
 AuthFactory = Callable[[str, ServerSettings], "httpx2.Auth"]
+
+_MAX_PAGES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,9 @@ class ServerManager:
     (startup costs the slowest, not the sum), each bounded by its ``timeout``. A server that fails
     is recorded in ``manager.states[name]`` (status "failed", ``error`` a ServerError saying why)
     and skipped; the rest work. Leaving the block closes every session and stdio process.
+
+    A server that answers 401 is connected again with ``auth_factory(name, settings)`` when one
+    is given (``auth = "oauth"`` uses it from the start; ``auth = "none"`` never does).
     """
 
     def __init__(
@@ -62,36 +79,226 @@ class ServerManager:
         auth_factory: AuthFactory | None = None,
         on_state: Callable[[ServerState], Any] | None = None,
     ) -> None:
-        raise NotImplementedError
+        self._servers = dict(servers)
+        self._auth_factory = auth_factory
+        self._on_state = on_state
+        self._states = {
+            name: ServerState(name, settings, status="connecting" if settings.enabled else "disabled")
+            for name, settings in self._servers.items()
+        }
+        self._connections: dict[str, Connection] = {}
+        self._stops: dict[str, anyio.Event] = {}
+        self._done: dict[str, anyio.Event] = {}
+        self._tg: TaskGroup | None = None
 
     async def __aenter__(self) -> ServerManager:
-        raise NotImplementedError
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        try:
+            async with anyio.create_task_group() as starters:
+                for name, settings in self._servers.items():
+                    if settings.enabled:
+                        starters.start_soon(self._start, name)
+        except BaseException:
+            await self._close()
+            raise
+        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        raise NotImplementedError
+        await self._close()
+
+    async def _close(self) -> None:
+        """Stop every server task and wait for it: sessions close, stdio processes end.
+
+        The caller's exception is not handed to the task group (anyio would wrap it in an
+        exception group); it propagates unchanged once everything is closed.
+        """
+        for stop in self._stops.values():
+            stop.set()
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            await tg.__aexit__(None, None, None)
 
     @property
     def states(self) -> dict[str, ServerState]:
-        raise NotImplementedError
+        return self._states
 
     @property
     def connected(self) -> list[str]:
         """Names of the servers with a live session, in config order."""
-        raise NotImplementedError
+        return [name for name in self._servers if name in self._connections]
+
+    async def _start(self, name: str) -> None:
+        assert self._tg is not None
+        await self._tg.start(self._serve, name)
+
+    async def _notify(self, state: ServerState) -> None:
+        if self._on_state is None:
+            return
+        outcome = self._on_state(state)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+    async def _serve(self, name: str, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """One server's whole life: connect (with a login retry on 401), then hold the session."""
+        from agent.mcp.connection import connect
+
+        settings = self._servers[name]
+        state = self._states[name]
+        stop = self._stops[name] = anyio.Event()
+        done = self._done[name] = anyio.Event()
+        state.status, state.error = "connecting", None
+        await self._notify(state)
+        started = False
+        auth = self._make_auth(name, settings) if settings.auth == "oauth" else None
+        try:
+            while True:
+                try:
+                    timeout = settings.timeout
+                    if auth is not None:
+                        timeout += settings.oauth.login_timeout
+                    async with connect(name, settings, auth=auth, connect_timeout=timeout) as conn:
+                        self._connections[name] = conn
+                        state.status = "connected"
+                        state.server_name = conn.server_name
+                        state.connect_ms = conn.connect_ms
+                        await self._notify(state)
+                        started = True
+                        task_status.started()
+                        await stop.wait()
+                    return
+                except AuthRequiredError:
+                    if auth is not None or settings.auth == "none" or self._auth_factory is None:
+                        raise
+                    auth = self._make_auth(name, settings)
+        except ServerError as exc:
+            self._fail(state, exc)
+        except Exception as exc:
+            # After connecting, the transport can still fail (the server went away).
+            from agent.mcp.connection import describe_failure
+
+            reason = describe_failure(exc, url=settings.url) or str(exc) or type(exc).__name__
+            log.debug("server %s failed", name, exc_info=True)
+            self._fail(state, ServerConnectError(name, f"connection lost: {reason}"))
+        finally:
+            self._connections.pop(name, None)
+            done.set()
+            if not started:
+                task_status.started()
+        await self._notify(state)
+
+    def _make_auth(self, name: str, settings: ServerSettings) -> httpx2.Auth | None:
+        return self._auth_factory(name, settings) if self._auth_factory is not None else None
+
+    @staticmethod
+    def _fail(state: ServerState, error: ServerError) -> None:
+        log.info("%s", error)
+        state.status = "failed"
+        state.error = error
+
+    def _connection(self, server: str) -> Connection:
+        conn = self._connections.get(server)
+        if conn is not None:
+            return conn
+        state = self._states.get(server)
+        if state is None:
+            known = ", ".join(self._servers) or "none"
+            raise ServerError(server, "no such server", hint=f"known servers: {known}")
+        if state.error is not None:
+            raise state.error
+        raise ServerError(server, f"not connected ({state.status})")
 
     async def list_tools(self, server: str | None = None) -> list[ServerTool]:
         """All tools (every page) of one or every connected server, after include/exclude filters."""
-        raise NotImplementedError
+        names = [server] if server is not None else self.connected
+        results: dict[str, list[ServerTool]] = {}
+
+        async def one(name: str) -> None:
+            try:
+                results[name] = await self._list_one(name)
+            except ServerError as exc:
+                if server is not None:
+                    raise
+                log.info("%s", exc)
+                results[name] = []
+
+        if server is not None:
+            await one(server)
+        else:
+            async with anyio.create_task_group() as tg:
+                for name in names:
+                    tg.start_soon(one, name)
+        return [tool for name in names for tool in results.get(name, [])]
+
+    async def _list_one(self, name: str) -> list[ServerTool]:
+        from mcp.shared.exceptions import MCPError
+
+        conn = self._connection(name)
+        settings = conn.settings
+        tools: list[ServerTool] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        try:
+            with anyio.fail_after(settings.timeout):
+                for _ in range(_MAX_PAGES):
+                    page = await conn.client.list_tools(cursor=cursor)
+                    tools.extend(ServerTool(name, t) for t in page.tools if settings.tools.allows(t.name))
+                    cursor = page.next_cursor
+                    if cursor is None or cursor in seen:
+                        break
+                    seen.add(cursor)
+        except TimeoutError:
+            raise ServerError(name, f"listing tools timed out after {settings.timeout:g} s") from None
+        except MCPError as exc:
+            raise ServerError(name, f"listing tools failed: {exc}") from None
+        return tools
 
     async def call_tool(
-        self, server: str, tool: str, arguments: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> mcp_types.CallToolResult:
         """Call one tool. Bounded by ``timeout`` or the server's; cancelling the caller cancels the
         call on the server too (MCP cancellation). Raises ServerError when the server is not
         connected, ToolCallFailed on timeout. A result with ``is_error`` is returned, not raised."""
-        raise NotImplementedError
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED
+        from pydantic import ValidationError
+
+        conn = self._connection(server)
+        limit = timeout if timeout is not None else conn.settings.timeout
+        result: mcp_types.CallToolResult | None = None
+        try:
+            with anyio.move_on_after(limit if limit > 0 else math.inf) as scope:
+                result = await conn.client.call_tool(tool, dict(arguments or {}))
+        except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:
+                raise ServerError(server, f"connection lost while calling {tool!r}: {exc}") from None
+            raise ToolCallFailed(f"{server}.{tool}: {exc}") from None
+        except ValidationError as exc:
+            raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
+        if result is None or scope.cancelled_caught:
+            raise ToolCallFailed(
+                f"{server}.{tool} timed out after {limit:g} s",
+                hint="raise the server's 'timeout' for slow tools",
+            )
+        return result
 
     async def reconnect(self, server: str) -> ServerState:
-        raise NotImplementedError
+        """Close the server's session (if any) and connect again."""
+        if server not in self._servers:
+            self._connection(server)  # raises "no such server"
+        if self._tg is None:
+            raise ServerError(server, "the manager is not running")
+        stop, done = self._stops.get(server), self._done.get(server)
+        if stop is not None and done is not None:
+            stop.set()
+            await done.wait()
+        await self._tg.start(self._serve, server)
+        return self._states[server]

@@ -1,0 +1,367 @@
+"""``agent tools`` and ``agent call``: the plain MCP client commands, no model involved.
+
+``agent tools`` lists each server's tools with their parameters; ``agent call TOOL '{json}'``
+checks the arguments (JSON syntax, then the tool's input schema) before it calls, and prints the
+result: text as is, images / audio / resources as a one-line note, structured content as JSON.
+Servers that fail are reported on stderr, one line each, and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import difflib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from agent.config import Config, ServerSettings, select_servers
+from agent.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    ConfigError,
+    ServerError,
+    ToolArgumentsError,
+    ToolCallFailed,
+    UnknownToolError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    import mcp_types
+
+    from agent.mcp.manager import AuthFactory, ServerManager, ServerTool
+
+__all__ = ["call_main", "describe_content", "tools_main"]
+
+
+def _servers(args: argparse.Namespace, config: Config) -> dict[str, ServerSettings]:
+    servers = select_servers(config, getattr(args, "server", None), getattr(args, "url", None))
+    if not servers:
+        where = f" in {config.source}" if config.source else ""
+        raise ConfigError(
+            f"no MCP server configured{where}",
+            hint="add a [servers.NAME] table with 'url' or 'command' to agent.toml "
+            "(see config.example.toml), or pass --url URL",
+        )
+    return servers
+
+
+def _auth_factory(config: Config) -> AuthFactory | None:
+    try:
+        from agent.mcp.oauth import auth_factory_for
+    except ImportError:
+        return None
+    factory: AuthFactory = auth_factory_for(config)
+    return factory
+
+
+def _check_servers(manager: ServerManager) -> None:
+    """Report failed servers on stderr, one line each; raise when none could be connected."""
+    errors = [s.error for s in manager.states.values() if s.status == "failed" and s.error is not None]
+    if not manager.connected and len(errors) == 1:
+        raise errors[0]
+    for error in errors:
+        _warn(error)
+    if not manager.connected:
+        names = ", ".join(manager.states)
+        raise ServerError(names, "no server could be connected", hint="see the messages above")
+
+
+def _warn(error: ServerError) -> None:
+    line = error.message.replace("\n", " ")
+    if error.hint:
+        line += f" ({error.hint})"
+    print(f"agent: {line}", file=sys.stderr)
+
+
+def _manager(servers: Mapping[str, ServerSettings], config: Config) -> ServerManager:
+    from agent.mcp.manager import ServerManager
+
+    return ServerManager(servers, auth_factory=_auth_factory(config))
+
+
+# --- agent tools -------------------------------------------------------------------------------
+
+
+async def tools_main(args: argparse.Namespace, config: Config) -> int:
+    """List each server's tools with descriptions and parameters."""
+    servers = _servers(args, config)
+    async with _manager(servers, config) as manager:
+        _check_servers(manager)
+        tools = await manager.list_tools()
+        states = dict(manager.states)
+    by_server: dict[str, list[ServerTool]] = {name: [] for name in servers}
+    for tool in tools:
+        by_server[tool.server].append(tool)
+    if getattr(args, "json", False):
+        doc = {"servers": [_server_json(name, states[name], by_server[name]) for name in servers]}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    _print_tools(servers, states, by_server)
+    return EXIT_OK
+
+
+def _server_json(name: str, state: Any, tools: list[ServerTool]) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "status": state.status}
+    if state.settings.url is not None:
+        out["url"] = state.settings.url
+    if state.server_name:
+        out["server_name"] = state.server_name
+    if state.error is not None:
+        out["error"] = str(state.error)
+    if state.status == "connected":
+        out["tools"] = [
+            t.tool.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"meta"}) for t in tools
+        ]
+    return out
+
+
+def _console(stream: Any = None) -> Any:
+    from rich.console import Console
+
+    target = stream or sys.stdout
+    tty = bool(getattr(target, "isatty", lambda: False)())
+    return Console(
+        file=target,
+        no_color=bool(os.environ.get("NO_COLOR")) or not tty,
+        highlight=False,
+        soft_wrap=not tty,
+        emoji=False,
+    )
+
+
+def _print_tools(
+    servers: Mapping[str, ServerSettings],
+    states: Mapping[str, Any],
+    by_server: Mapping[str, list[ServerTool]],
+) -> None:
+    from rich.markup import escape
+
+    console = _console()
+    for name, settings in servers.items():
+        state = states[name]
+        if state.status != "connected":
+            continue
+        where = settings.url or " ".join([settings.command or "", *settings.args])
+        tools = by_server[name]
+        count = f"{len(tools)} tool" + ("" if len(tools) == 1 else "s")
+        console.print(f"[bold]{escape(name)}[/bold] [dim]({escape(where)})[/dim] — {count}")
+        for server_tool in tools:
+            tool = server_tool.tool
+            description = " ".join((tool.description or "").split())
+            console.print(f"  [bold cyan]{escape(tool.name)}[/bold cyan]  {escape(description)}".rstrip())
+            for param in parameters(tool.input_schema):
+                flag = "required" if param["required"] else "optional"
+                line = f"      {escape(param['name'])}: [green]{escape(param['type'])}[/green] ({flag})"
+                if param["description"]:
+                    line += f"  {escape(param['description'])}"
+                console.print(line)
+        console.print()
+
+
+def parameters(schema: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Name, type, required and description of each top-level parameter of an input schema."""
+    if not isinstance(schema, Mapping):
+        return []
+    props = schema.get("properties")
+    if not isinstance(props, Mapping):
+        return []
+    required = set(schema.get("required") or [])
+    defs = schema.get("$defs") or schema.get("definitions") or {}
+    out = []
+    for name, prop in props.items():
+        prop = prop if isinstance(prop, Mapping) else {}
+        description = prop.get("description") or _resolve(prop, defs).get("description") or ""
+        out.append(
+            {
+                "name": str(name),
+                "type": _type_name(prop, defs),
+                "required": name in required,
+                "description": " ".join(str(description).split()),
+            }
+        )
+    return out
+
+
+def _resolve(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = prop.get("$ref")
+    if isinstance(ref, str):
+        target = defs.get(ref.rsplit("/", 1)[-1])
+        if isinstance(target, Mapping):
+            return target
+    return prop
+
+
+def _type_name(prop: Mapping[str, Any], defs: Mapping[str, Any], depth: int = 0) -> str:
+    if depth > 5:
+        return "any"
+    ref = prop.get("$ref")
+    target = _resolve(prop, defs)
+    if target is not prop:
+        inner = _type_name(target, defs, depth + 1)
+        title = str(ref).rsplit("/", 1)[-1]
+        return inner if inner.startswith("one of") else f"{inner} ({title})"
+    if "enum" in prop:
+        return "one of " + "|".join(json.dumps(v) for v in prop["enum"])
+    if "const" in prop:
+        return f"const {json.dumps(prop['const'])}"
+    for key in ("anyOf", "oneOf"):
+        branches = prop.get(key)
+        if isinstance(branches, list):
+            names = [_type_name(b, defs, depth + 1) for b in branches if isinstance(b, Mapping)]
+            return " | ".join(dict.fromkeys(names)) or "any"
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        return " | ".join(str(k) for k in kind)
+    if kind == "array":
+        items = prop.get("items")
+        return f"array of {_type_name(items, defs, depth + 1)}" if isinstance(items, Mapping) else "array"
+    return str(kind) if kind else "any"
+
+
+# --- agent call --------------------------------------------------------------------------------
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    """The JSON object of arguments, or ToolArgumentsError naming where the JSON breaks."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ToolArgumentsError(
+            f"invalid JSON arguments: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})",
+            hint='pass one JSON object, e.g. \'{"text": "hi"}\'',
+        ) from None
+    if not isinstance(value, dict):
+        raise ToolArgumentsError(
+            f"the arguments must be a JSON object, not {type(value).__name__}",
+            hint='pass one JSON object, e.g. \'{"text": "hi"}\'',
+        )
+    return value
+
+
+def check_arguments(tool: mcp_types.Tool, arguments: dict[str, Any], qualified: str) -> None:
+    """Refuse arguments that break the tool's input schema, naming the path and the rule."""
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
+    schema = tool.input_schema
+    try:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+    except SchemaError:
+        return  # a broken schema is the server's problem; let the server judge
+    error = jsonschema.exceptions.best_match(cls(schema).iter_errors(arguments))
+    if error is None:
+        return
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    raise ToolArgumentsError(
+        f"arguments for {qualified} break its input schema at {path or '(top level)'}: {error.message}",
+        hint=f"see `agent tools` for {qualified}'s parameters",
+    )
+
+
+def _split_tool(name: str, servers: Mapping[str, ServerSettings]) -> tuple[str | None, str]:
+    server, dot, rest = name.partition(".")
+    if dot and rest and server in servers:
+        return server, rest
+    return None, name
+
+
+def _find_tool(name: str, server: str | None, tools: list[ServerTool]) -> ServerTool:
+    matches = [t for t in tools if t.name == name and (server is None or t.server == server)]
+    if len(matches) == 1:
+        return matches[0]
+    qualified = f"{server}.{name}" if server else name
+    if len(matches) > 1:
+        where = ", ".join(f"{t.server}.{t.name}" for t in matches)
+        raise UsageError(
+            f"tool {name!r} is offered by several servers: {where}", hint="call it as SERVER.TOOL"
+        )
+    candidates = [t.name for t in tools] + [f"{t.server}.{t.name}" for t in tools]
+    close = difflib.get_close_matches(qualified, candidates, n=5, cutoff=0.5)
+    if close:
+        hint = "did you mean: " + ", ".join(dict.fromkeys(close)) + "?"
+    elif tools:
+        hint = "see `agent tools` for the tools offered"
+    else:
+        hint = "the connected servers offer no tools"
+    raise UnknownToolError(f"unknown tool {qualified!r}", hint=hint)
+
+
+async def call_main(args: argparse.Namespace, config: Config) -> int:
+    """Call one tool and print its result."""
+    arguments = parse_arguments(getattr(args, "arguments", None) or "{}")
+    servers = _servers(args, config)
+    server, name = _split_tool(args.tool, servers)
+    if server is not None:
+        servers = {server: servers[server]}
+    async with _manager(servers, config) as manager:
+        _check_servers(manager)
+        tool = _find_tool(name, server, await manager.list_tools())
+        qualified = f"{tool.server}.{tool.name}"
+        check_arguments(tool.tool, arguments, qualified)
+        result = await manager.call_tool(tool.server, tool.name, arguments)
+    if getattr(args, "json", False):
+        print(json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
+        return EXIT_FAILURE if result.is_error else EXIT_OK
+    if result.is_error:
+        message = "\n".join(describe_content(result)) or "(no message)"
+        raise ToolCallFailed(f"tool {qualified} failed: {message}")
+    for line in describe_content(result):
+        print(line)
+    return EXIT_OK
+
+
+def describe_content(result: mcp_types.CallToolResult) -> list[str]:
+    """The result as printable pieces: text as is, notes for media, structured content as JSON."""
+    pieces: list[str] = []
+    has_text = False
+    for block in result.content:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            has_text = True
+            pieces.append(block.text)  # type: ignore[union-attr]
+        elif kind in ("image", "audio"):
+            mime = getattr(block, "mime_type", None) or "?"
+            pieces.append(f"[{kind}: {mime}, {_size(_b64_len(getattr(block, 'data', '')))}]")
+        elif kind == "resource_link":
+            uri = getattr(block, "uri", "")
+            mime = getattr(block, "mime_type", None)
+            pieces.append(f"[resource link: {uri}" + (f", {mime}" if mime else "") + "]")
+        elif kind == "resource":
+            resource = getattr(block, "resource", None)
+            uri = getattr(resource, "uri", "")
+            mime = getattr(resource, "mime_type", None)
+            text = getattr(resource, "text", None)
+            if isinstance(text, str):
+                size = len(text.encode())
+                pieces.append(f"[resource: {uri}" + (f", {mime}" if mime else "") + f", {_size(size)}]")
+                pieces.append(text)
+                has_text = True
+            else:
+                size = _b64_len(getattr(resource, "blob", "") or "")
+                pieces.append(f"[resource: {uri}" + (f", {mime}" if mime else "") + f", {_size(size)}]")
+        else:
+            pieces.append(f"[{kind or 'unknown'} content]")
+    if result.structured_content is not None and not has_text:
+        pieces.append(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    return pieces
+
+
+def _b64_len(data: str) -> int:
+    try:
+        return len(base64.b64decode(data, validate=False))
+    except (binascii.Error, ValueError):
+        return len(data) * 3 // 4
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"

@@ -1,0 +1,353 @@
+"""Open one MCP server: Streamable HTTP, legacy SSE or stdio, with failures told plainly.
+
+:func:`connect` is an async context manager that yields a live :class:`Connection` (an
+``mcp.Client`` after its handshake). Enter and leave it in the same task: the SDK's transports
+hold task groups and cancel scopes. Connecting is bounded by the server's ``timeout``.
+
+Every failure to connect becomes a :class:`~agent.errors.ServerConnectError` (or
+:class:`~agent.errors.AuthRequiredError` for a 401 without an auth handler) that says why:
+refused, DNS, TLS, timeout, HTTP status, the process exited, the command was not found. The SDK
+wraps causes in exception groups and generic protocol errors, so :func:`describe_failure` digs
+through ``__cause__`` / ``__context__`` and groups, and an httpx2 response hook remembers the last
+HTTP error status the server sent.
+
+A stdio server gets only the SDK's safe default environment plus its configured ``env`` (never
+our API keys); its stderr goes to ``<user log dir>/servers/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import shutil
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import anyio
+
+from agent import __version__
+from agent.config import ServerSettings, user_log_dir
+from agent.errors import AuthError, AuthRequiredError, ServerConnectError, ServerError
+
+if TYPE_CHECKING:
+    import httpx2
+    from mcp import Client
+
+__all__ = ["MAX_SSE_EVENT_SIZE", "Connection", "connect", "describe_failure", "server_log_path"]
+
+# Results larger than the SDK's 1 MiB default SSE event limit must still arrive.
+MAX_SSE_EVENT_SIZE = 256 * 1024 * 1024
+_STDERR_TAIL_LINES = 5
+
+
+@dataclass(slots=True)
+class Connection:
+    """A live session with one server."""
+
+    name: str
+    settings: ServerSettings
+    client: Client
+    server_name: str | None
+    connect_ms: float
+
+
+@dataclass(slots=True)
+class _HttpTrace:
+    """What the HTTP layer saw: the last error status, for messages the SDK reduces to a code."""
+
+    status: int | None = None
+    reason: str = ""
+    url: str = ""
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self.status = response.status_code
+            self.reason = response.reason_phrase
+            self.url = str(response.request.url)
+
+
+@dataclass(slots=True)
+class _Context:
+    name: str
+    settings: ServerSettings
+    auth: httpx2.Auth | None
+    trace: _HttpTrace = field(default_factory=_HttpTrace)
+    log_path: Path | None = None
+    log_offset: int = 0
+
+
+def server_log_path(name: str) -> Path:
+    """Where a stdio server's stderr goes."""
+    return user_log_dir() / "servers" / f"{name}.log"
+
+
+def _http_client(ctx: _Context, headers: dict[str, Any] | None = None) -> httpx2.AsyncClient:
+    import httpx2
+
+    merged = {**ctx.settings.headers, **(headers or {})}
+    return httpx2.AsyncClient(
+        headers=merged,
+        auth=ctx.auth,
+        # Connect/write/pool bounded by the server's timeout; reads are bounded per call by anyio
+        # (a tool may run long, an event stream may idle).
+        timeout=httpx2.Timeout(ctx.settings.timeout, read=None),
+        event_hooks={"response": [ctx.trace.on_response]},
+    )
+
+
+@asynccontextmanager
+async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]:
+    settings = ctx.settings
+    if settings.kind == "http":
+        from mcp.client.streamable_http import streamable_http_client
+
+        assert settings.url is not None
+        client = await stack.enter_async_context(_http_client(ctx))
+        async with streamable_http_client(
+            settings.url, http_client=client, max_sse_event_size=MAX_SSE_EVENT_SIZE
+        ) as streams:
+            yield streams
+    elif settings.kind == "sse":
+        from mcp.client.sse import sse_client
+
+        assert settings.url is not None
+
+        def factory(
+            headers: dict[str, str] | None = None,
+            timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None,
+        ) -> httpx2.AsyncClient:
+            return _http_client(ctx, headers)
+
+        async with sse_client(settings.url, httpx_client_factory=factory, auth=ctx.auth) as streams:
+            yield streams
+    else:
+        from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
+
+        assert settings.command is not None
+        env = get_default_environment() | settings.env
+        if os.sep not in settings.command and shutil.which(settings.command, path=env.get("PATH")) is None:
+            raise ServerConnectError(
+                ctx.name,
+                f"command not found: {settings.command}",
+                hint="install it, or give its full path in the server's 'command'",
+            )
+        params = StdioServerParameters(
+            command=settings.command, args=settings.args, env=env, cwd=settings.cwd
+        )
+        errlog = stack.enter_context(_open_log(ctx))
+        async with stdio_client(params, errlog=errlog) as streams:
+            yield streams
+
+
+class _LogFile:
+    """Opens the per-server stderr log, remembering where this run's output starts."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+
+    def __enter__(self) -> TextIO:
+        path = server_log_path(self.ctx.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = path.open("a", encoding="utf-8")
+        self.fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.ctx.settings.command}\n")
+        self.fh.flush()
+        self.ctx.log_path = path
+        self.ctx.log_offset = self.fh.tell()
+        return self.fh
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
+
+def _open_log(ctx: _Context) -> _LogFile:
+    return _LogFile(ctx)
+
+
+def _stderr_tail(ctx: _Context) -> str:
+    if ctx.log_path is None:
+        return ""
+    try:
+        with ctx.log_path.open("r", encoding="utf-8", errors="replace") as fh:
+            fh.seek(ctx.log_offset)
+            lines = [line.rstrip() for line in fh.read().splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return "\n".join(lines[-_STDERR_TAIL_LINES:])
+
+
+@asynccontextmanager
+async def connect(
+    name: str,
+    settings: ServerSettings,
+    *,
+    auth: httpx2.Auth | None = None,
+    connect_timeout: float | None = None,
+) -> AsyncIterator[Connection]:
+    """Connect to one server and keep the session open for the block.
+
+    Connecting is bounded by ``connect_timeout`` (default: the server's ``timeout``).
+
+    Raises ServerConnectError / AuthRequiredError / AuthError when connecting fails; errors
+    raised inside the block pass through untouched.
+    """
+    from mcp import Client
+    from mcp_types import Implementation
+
+    ctx = _Context(name, settings, auth)
+    started = time.monotonic()
+    connected = False
+    limit = settings.timeout if connect_timeout is None else connect_timeout
+    with anyio.CancelScope() as scope:
+        scope.deadline = anyio.current_time() + limit
+        try:
+            async with AsyncExitStack() as stack:
+                client = await stack.enter_async_context(
+                    Client(
+                        _transport(ctx, stack), client_info=Implementation(name="agent", version=__version__)
+                    )
+                )
+                scope.deadline = math.inf
+                connected = True
+                info = client.server_info
+                yield Connection(
+                    name=name,
+                    settings=settings,
+                    client=client,
+                    server_name=info.name if info is not None else None,
+                    connect_ms=(time.monotonic() - started) * 1000,
+                )
+        except ServerError:
+            raise
+        except Exception as exc:
+            if connected:
+                raise
+            raise _translate(ctx, exc) from None
+    if scope.cancelled_caught and not connected:
+        raise ServerConnectError(
+            name,
+            f"timed out after {limit:g} s while connecting to {_where(settings)}",
+            hint="raise the server's 'timeout' if it is just slow to start",
+        )
+
+
+def _where(settings: ServerSettings) -> str:
+    if settings.url is not None:
+        return settings.url
+    return " ".join([settings.command or "", *settings.args]).strip()
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception in ``exc``'s groups and cause/context chains, outermost first."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+
+
+def describe_failure(exc: BaseException, *, url: str | None = None) -> str | None:
+    """A plain reason for a network-level failure found anywhere in ``exc``, or None."""
+    import httpx2
+
+    chain = list(_leaves(exc))
+    where = f" at {url}" if url else ""
+    for item in chain:
+        if isinstance(item, socket.gaierror) or (
+            isinstance(item, OSError) and "name or service not known" in str(item).lower()
+        ):
+            return f"DNS lookup failed{where}: {item}"
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            reason = getattr(item, "verify_message", None) or getattr(item, "reason", None) or str(item)
+            return f"TLS error{where}: {reason}"
+    for item in chain:
+        if isinstance(item, ConnectionRefusedError) or (
+            isinstance(item, OSError) and item.errno == errno.ECONNREFUSED
+        ):
+            return f"connection refused{where}"
+    for item in chain:
+        if isinstance(item, httpx2.HTTPStatusError):
+            response = item.response
+            return f"HTTP {response.status_code} {response.reason_phrase} at {response.request.url}"
+    for item in chain:
+        if isinstance(item, httpx2.TimeoutException):
+            return f"network timeout{where}: {item or type(item).__name__}"
+    for item in chain:
+        if isinstance(item, httpx2.ConnectError):
+            text = str(item)
+            lowered = text.lower()
+            if "refused" in lowered or "all connection attempts failed" in lowered:
+                return f"connection refused{where}"
+            if "name or service" in lowered or "nodename" in lowered or "getaddrinfo" in lowered:
+                return f"DNS lookup failed{where}: {text}"
+            if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
+                return f"TLS error{where}: {text}"
+            return f"cannot connect{where}: {text}"
+    for item in chain:
+        if isinstance(item, httpx2.TransportError):
+            return f"network error{where}: {item or type(item).__name__}"
+    return None
+
+
+def _translate(ctx: _Context, exc: BaseException) -> ServerError:
+    from mcp.shared.exceptions import MCPError
+
+    name, settings = ctx.name, ctx.settings
+    for item in _leaves(exc):
+        if isinstance(item, ServerError):
+            return item
+    if settings.url is not None:
+        trace = ctx.trace
+        if trace.status == 401:
+            if ctx.auth is None:
+                return AuthRequiredError(
+                    name, f"needs a login (HTTP 401 at {settings.url})", hint=f"run `agent login {name}`"
+                )
+            return AuthError(name, f"the server still answers HTTP 401 after login at {settings.url}")
+        if trace.status is not None:
+            return ServerConnectError(
+                name, f"HTTP {trace.status} {trace.reason} at {trace.url}".replace("  ", " ")
+            )
+        reason = describe_failure(exc, url=settings.url)
+        if reason is not None:
+            return ServerConnectError(name, reason)
+    else:
+        for item in _leaves(exc):
+            if isinstance(item, FileNotFoundError | PermissionError | NotADirectoryError):
+                target = item.filename or settings.command
+                return ServerConnectError(name, f"cannot start {target}: {item.strerror}")
+        for item in _leaves(exc):
+            if isinstance(item, MCPError) and "closed" in str(item).lower():
+                tail = _stderr_tail(ctx)
+                message = f"the server process exited before it answered ({_where(settings)})"
+                if tail:
+                    message += "; its last stderr lines:\n" + _indent(tail)
+                return ServerConnectError(name, message, hint=f"full stderr in {ctx.log_path}")
+    for item in _leaves(exc):
+        if isinstance(item, MCPError):
+            return ServerConnectError(name, f"the server refused the connection: {item}")
+    detail = str(exc) or type(exc).__name__
+    leaves = [e for e in _leaves(exc) if not isinstance(e, BaseExceptionGroup)]
+    if leaves:
+        detail = str(leaves[0]) or type(leaves[0]).__name__
+    return ServerConnectError(name, f"cannot connect to {_where(settings)}: {detail}")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())

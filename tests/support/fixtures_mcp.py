@@ -1,0 +1,144 @@
+"""MCP test servers, started once per test session (see tests/support/mcp_server.py for the tools).
+
+Fixtures:
+    mcp_http_url        URL of the test server over Streamable HTTP (a subprocess on 127.0.0.1)
+    mcp_sse_url         URL of the test server over legacy SSE
+    mcp_events_file     the file the servers append ``started/cancelled/done TAG`` lines to
+    mcp_stdio_settings  ServerSettings that launch the test server over stdio (sys.executable)
+    write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path
+
+Helpers: :func:`stdio_settings` (extra server flags, env), :func:`toml_config` (the TOML text).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import ServerSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_READY_TIMEOUT = 60.0
+
+
+def stdio_settings(*flags: str, env: Mapping[str, str] | None = None, **kwargs: Any) -> ServerSettings:
+    """Settings that run ``python -m tests.support.mcp_server --transport stdio FLAGS``."""
+    return ServerSettings(
+        command=sys.executable,
+        args=["-m", "tests.support.mcp_server", "--transport", "stdio", *flags],
+        cwd=str(REPO_ROOT),
+        env=dict(env or {}),
+        **kwargs,
+    )
+
+
+def _start(transport: str, events: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "MCP_TEST_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.mcp_server", "--transport", transport, "--port", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(_READY_TIMEOUT):
+            _stop(proc)
+            raise RuntimeError(f"MCP test server ({transport}) did not print READY")
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        _stop(proc)
+        raise RuntimeError(f"MCP test server ({transport}) failed to start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def mcp_events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mcp") / "events.txt"
+    path.touch()
+    return path
+
+
+@pytest.fixture(scope="session")
+def mcp_http_url(mcp_events_file: Path) -> Iterator[str]:
+    proc, url = _start("http", mcp_events_file)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def mcp_sse_url(mcp_events_file: Path) -> Iterator[str]:
+    proc, url = _start("sse", mcp_events_file)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture
+def mcp_stdio_settings(mcp_events_file: Path) -> ServerSettings:
+    return stdio_settings(env={"MCP_TEST_EVENTS": str(mcp_events_file)})
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def toml_config(servers: Mapping[str, ServerSettings | Mapping[str, Any]], **top: Any) -> str:
+    """TOML text for an agent config with these servers (and top-level keys)."""
+    lines = [f"{key} = {_toml_value(value)}" for key, value in top.items()]
+    for name, server in servers.items():
+        data = (
+            server.model_dump(exclude_defaults=True, exclude_none=True)
+            if isinstance(server, ServerSettings)
+            else dict(server)
+        )
+        lines.append(f"\n[servers.{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in data.items())
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """``write_config(servers, path=None, **top)``: write a config file (default ./agent.toml)."""
+
+    def write(
+        servers: Mapping[str, ServerSettings | Mapping[str, Any]], path: Path | None = None, **top: Any
+    ) -> Path:
+        target = path or tmp_path / "agent.toml"
+        target.write_text(toml_config(servers, **top), encoding="utf-8")
+        return target
+
+    return write

@@ -1,0 +1,71 @@
+"""Tiny loopback HTTP peers for failure cases: a server that always answers one status, one that
+accepts and never answers, and a port that refuses connections. For the MCP transports' edge."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.abc import SocketStream
+
+
+def refused_port() -> int:
+    """A loopback port nobody listens on: bound, then closed."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+async def _read_request(stream: SocketStream) -> bytes:
+    data = b""
+    with anyio.move_on_after(5):
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive()
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+@asynccontextmanager
+async def status_server(
+    status: int, reason: str, headers: dict[str, str] | None = None, *, seen: list[bytes] | None = None
+) -> AsyncIterator[str]:
+    """Answer every request with ``status`` (empty body); yields the URL. Requests go to ``seen``."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    response = f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n".encode()
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            request = await _read_request(stream)
+            if seen is not None:
+                seen.append(request)
+            try:
+                await stream.send(response)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener, anyio.create_task_group() as tg:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}/mcp"
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """Accept connections and never answer; yields the URL."""
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            await anyio.sleep_forever()
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener, anyio.create_task_group() as tg:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}/mcp"
+        tg.cancel_scope.cancel()

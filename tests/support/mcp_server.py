@@ -1,0 +1,161 @@
+"""A real MCP server for the tests, built with the SDK's ``MCPServer``.
+
+Run it as ``python -m tests.support.mcp_server --transport http|sse|stdio [--port 0]``. Over HTTP
+and SSE it binds 127.0.0.1 (port 0 = an ephemeral port) and prints one line ``READY <url>`` to
+stdout once it accepts connections; that line is the readiness signal. It writes one line
+``test server starting`` to stderr at start (so a test can find a stdio server's stderr in its log).
+
+Tools (names are stable; other areas' tests use them):
+
+``echo(text)``                  returns ``text``
+``add(a: int, b: int)``         returns ``a + b``
+``fail(message)``               raises, so the result has ``isError`` and ``message`` in its text
+``slow(seconds: float, tag="")`` sleeps; appends ``started TAG`` / ``cancelled TAG`` / ``done TAG``
+                                lines to the file named by ``$MCP_TEST_EVENTS`` (if set), so a test
+                                can see the server-side cancel
+``big(size: int)``              returns a text of exactly ``size`` bytes (``x`` repeated)
+``image()``                     returns a 1x1 PNG image
+``structured()``                returns only ``structuredContent`` ``{"answer": 42, "items": [...]}``
+``getenv(name)``                returns the environment variable's value, or ``<unset>``
+``pid()``                       returns the server's process id
+``book(trip, seats=1, note=None)``  nested-object / enum / optional schema:
+                                ``trip = {"city": str, "seat_class": "economy"|"business"}``
+
+Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--exit-at-once``
+writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import socket
+import sys
+from enum import StrEnum
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel
+
+# A valid 1x1 transparent PNG.
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+class SeatClass(StrEnum):
+    economy = "economy"
+    business = "business"
+
+
+class Trip(BaseModel):
+    city: str
+    seat_class: SeatClass
+
+
+def _record(line: str) -> None:
+    path = os.environ.get("MCP_TEST_EVENTS")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+def build_server(name: str = "test-server") -> MCPServer:
+    server = MCPServer(name, instructions="A test server.", log_level="WARNING")
+
+    @server.tool(description="Echo the text back.")
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool(description="Add two integers.")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.tool(description="Always fails with the given message.")
+    def fail(message: str) -> str:
+        raise ToolError(message)
+
+    @server.tool(description="Sleep for a while; records start and cancellation.")
+    async def slow(seconds: float, tag: str = "") -> str:
+        _record(f"started {tag}")
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            _record(f"cancelled {tag}")
+            raise
+        _record(f"done {tag}")
+        return f"slept {seconds}"
+
+    @server.tool(description="Return a text of exactly `size` bytes.")
+    def big(size: int) -> str:
+        return "x" * size
+
+    @server.tool(description="Return a tiny PNG image.")
+    def image() -> Image:
+        return Image(data=PNG_1X1, format="png")
+
+    @server.tool(description="Return structured content only.")
+    def structured() -> CallToolResult:
+        return CallToolResult(content=[], structured_content={"answer": 42, "items": ["a", "b"]})
+
+    @server.tool(description="Read an environment variable of the server process.")
+    def getenv(name: str) -> str:
+        return os.environ.get(name, "<unset>")
+
+    @server.tool(description="The server process id.")
+    def pid() -> int:
+        return os.getpid()
+
+    @server.tool(description="Book a trip.")
+    def book(trip: Trip, seats: int = 1, note: str | None = None) -> str:
+        return f"{seats} {trip.seat_class.value} seat(s) to {trip.city}" + (f" ({note})" if note else "")
+
+    return server
+
+
+def _serve_http(server: MCPServer, transport: str, port: int) -> None:
+    import uvicorn
+
+    app: Any = server.sse_app() if transport == "sse" else server.streamable_http_app()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    bound = sock.getsockname()[1]
+    path = "/sse" if transport == "sse" else "/mcp"
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            print(f"READY http://127.0.0.1:{bound}{path}", flush=True)
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    _Server(config).run(sockets=[sock])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mcp_server")
+    parser.add_argument("--transport", choices=["http", "sse", "stdio"], default="stdio")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default="test-server")
+    parser.add_argument("--stray", action="store_true")
+    parser.add_argument("--exit-at-once", action="store_true")
+    args = parser.parse_args(argv)
+    print("test server starting", file=sys.stderr, flush=True)
+    if args.exit_at_once:
+        print("fatal: cannot start", file=sys.stderr, flush=True)
+        sys.exit(3)
+    server = build_server(args.name)
+    if args.transport == "stdio":
+        if args.stray:
+            print("this is not JSON", flush=True)
+        server.run("stdio")
+    else:
+        _serve_http(server, args.transport, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""agent/mcp/manager.py: many servers at once, isolated failures, timeouts, cancellation, close."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+
+from agent.config import ServerSettings, ToolFilter
+from agent.errors import AuthError, AuthRequiredError, ServerError, ToolCallFailed, UsageError
+from agent.mcp.manager import ServerManager, ServerState
+from tests.support.fixtures_mcp import stdio_settings
+from tests.support.http_edge import refused_port, status_server
+
+
+def _text(result: object) -> str:
+    return result.content[0].text  # type: ignore[attr-defined,no-any-return]
+
+
+async def _wait_for_line(path: Path, line: str) -> None:
+    """Wait (bounded) until the server wrote ``line`` to its events file."""
+    with anyio.fail_after(20):
+        while line not in path.read_text().splitlines():
+            await anyio.sleep(0.02)
+
+
+async def test_connects_all_concurrently_and_isolates_a_dead_server(
+    mcp_http_url: str, mcp_sse_url: str, mcp_stdio_settings: ServerSettings
+) -> None:
+    events: list[tuple[str, str]] = []
+    servers = {
+        "web": ServerSettings(url=mcp_http_url),
+        "legacy": ServerSettings(url=mcp_sse_url, transport="sse"),
+        "local": mcp_stdio_settings,
+        "dead": ServerSettings(url=f"http://127.0.0.1:{refused_port()}/mcp"),
+        "off": ServerSettings(url=mcp_http_url, enabled=False),
+    }
+
+    def on_state(state: ServerState) -> None:
+        events.append((state.name, state.status))
+
+    async with ServerManager(servers, on_state=on_state) as manager:
+        # Every server started connecting before any finished: the stdio server (slowest,
+        # seconds of imports) did not hold up the start of the others, nor they it.
+        first_done = min(i for i, (_, status) in enumerate(events) if status != "connecting")
+        started = {name for name, status in events[:first_done] if status == "connecting"}
+        assert started == {"web", "legacy", "local", "dead"}
+        assert manager.connected == ["web", "legacy", "local"]
+        assert manager.states["dead"].status == "failed"
+        assert "connection refused" in str(manager.states["dead"].error)
+        assert manager.states["off"].status == "disabled"
+        assert manager.states["web"].connect_ms is not None
+        for name in manager.connected:
+            assert _text(await manager.call_tool(name, "echo", {"text": name})) == name
+        tools = await manager.list_tools()
+        assert {t.server for t in tools} == {"web", "legacy", "local"}
+        with pytest.raises(ServerError, match="connection refused"):
+            await manager.call_tool("dead", "echo", {"text": "x"})
+
+
+async def test_list_tools_applies_include_and_exclude(mcp_http_url: str) -> None:
+    servers = {
+        "inc": ServerSettings(url=mcp_http_url, tools=ToolFilter(include=["echo", "add"])),
+        "exc": ServerSettings(url=mcp_http_url, tools=ToolFilter(exclude=["fail", "slow"])),
+    }
+    async with ServerManager(servers) as manager:
+        assert sorted(t.name for t in await manager.list_tools("inc")) == ["add", "echo"]
+        excluded = {t.name for t in await manager.list_tools("exc")}
+        assert "echo" in excluded
+        assert not excluded & {"fail", "slow"}
+
+
+async def test_call_tool_timeout(mcp_http_url: str) -> None:
+    async with ServerManager({"web": ServerSettings(url=mcp_http_url)}) as manager:
+        with pytest.raises(ToolCallFailed, match=r"web\.slow timed out after 0\.3 s"):
+            await manager.call_tool("web", "slow", {"seconds": 30}, timeout=0.3)
+        # The session is still usable afterwards.
+        assert _text(await manager.call_tool("web", "echo", {"text": "after"})) == "after"
+
+
+async def test_server_timeout_bounds_calls(mcp_http_url: str) -> None:
+    async with ServerManager({"web": ServerSettings(url=mcp_http_url, timeout=0.4)}) as manager:
+        with pytest.raises(ToolCallFailed, match=r"timed out after 0\.4 s"):
+            await manager.call_tool("web", "slow", {"seconds": 30})
+
+
+@pytest.mark.parametrize("kind", ["http", "stdio"])
+async def test_results_over_one_mib(kind: str, mcp_http_url: str, mcp_stdio_settings: ServerSettings) -> None:
+    settings = ServerSettings(url=mcp_http_url) if kind == "http" else mcp_stdio_settings
+    size = 3 * 1024 * 1024 + 17
+    async with ServerManager({"s": settings}) as manager:
+        result = await manager.call_tool("s", "big", {"size": size})
+        assert len(_text(result)) == size
+
+
+@pytest.mark.parametrize("kind", ["http", "stdio"])
+async def test_cancelled_call_is_cancelled_on_the_server(
+    kind: str, mcp_http_url: str, mcp_stdio_settings: ServerSettings, mcp_events_file: Path
+) -> None:
+    settings = ServerSettings(url=mcp_http_url) if kind == "http" else mcp_stdio_settings
+    tag = f"cancel-{kind}"
+    async with ServerManager({"s": settings}) as manager, anyio.create_task_group() as tg:
+
+        async def call() -> None:
+            await manager.call_tool("s", "slow", {"seconds": 60, "tag": tag})
+            pytest.fail("the slow call finished")
+
+        tg.start_soon(call)
+        await _wait_for_line(mcp_events_file, f"started {tag}")
+        tg.cancel_scope.cancel()
+    await _wait_for_line(mcp_events_file, f"cancelled {tag}")
+    assert f"done {tag}" not in mcp_events_file.read_text()
+
+
+async def test_tool_error_is_returned_not_raised(mcp_http_url: str) -> None:
+    async with ServerManager({"web": ServerSettings(url=mcp_http_url)}) as manager:
+        result = await manager.call_tool("web", "fail", {"message": "boom"})
+        assert result.is_error
+        assert "boom" in _text(result)
+
+
+async def test_close_ends_the_stdio_process(mcp_stdio_settings: ServerSettings) -> None:
+    async with ServerManager({"local": mcp_stdio_settings}) as manager:
+        pid = int(_text(await manager.call_tool("local", "pid")))
+        os.kill(pid, 0)  # alive while the manager is open
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert manager.connected == []
+
+
+async def test_error_in_the_block_propagates_unchanged(mcp_http_url: str) -> None:
+    with pytest.raises(UsageError, match="from the block"):
+        async with ServerManager({"web": ServerSettings(url=mcp_http_url)}):
+            raise UsageError("from the block")
+
+
+async def test_reconnect(mcp_stdio_settings: ServerSettings) -> None:
+    async with ServerManager({"local": mcp_stdio_settings}) as manager:
+        first = int(_text(await manager.call_tool("local", "pid")))
+        state = await manager.reconnect("local")
+        assert state.status == "connected"
+        second = int(_text(await manager.call_tool("local", "pid")))
+        assert second != first
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)
+
+
+async def test_unknown_server() -> None:
+    async with ServerManager({}) as manager:
+        with pytest.raises(ServerError, match="no such server"):
+            await manager.call_tool("nope", "echo")
+        assert await manager.list_tools() == []
+
+
+async def test_401_without_factory_is_skipped_with_login_hint() -> None:
+    async with status_server(401, "Unauthorized") as url, ServerManager({"locked": ServerSettings(url=url)}) as m:
+        error = m.states["locked"].error
+        assert isinstance(error, AuthRequiredError)
+        assert error.hint == "run `agent login locked`"
+
+
+class _BearerAuth(httpx2.Auth):
+    def auth_flow(self, request: httpx2.Request):  # type: ignore[no-untyped-def]
+        request.headers["Authorization"] = "Bearer t0ken"
+        yield request
+
+
+async def test_401_with_factory_connects_again_with_auth() -> None:
+    calls: list[str] = []
+    seen: list[bytes] = []
+
+    def factory(name: str, settings: ServerSettings) -> httpx2.Auth:
+        calls.append(name)
+        return _BearerAuth()
+
+    async with (
+        status_server(401, "Unauthorized", seen=seen) as url,
+        ServerManager({"locked": ServerSettings(url=url)}, auth_factory=factory) as manager,
+    ):
+        # The fake still answers 401 with the token: the retry happened, and that is reported.
+        assert calls == ["locked"]
+        assert any(b"authorization: bearer t0ken" in r.lower() for r in seen)
+        assert isinstance(manager.states["locked"].error, AuthError)
+
+
+async def test_auth_none_never_calls_the_factory() -> None:
+    def factory(name: str, settings: ServerSettings) -> httpx2.Auth:
+        pytest.fail("factory called for auth = 'none'")
+
+    async with (
+        status_server(401, "Unauthorized") as url,
+        ServerManager({"open": ServerSettings(url=url, auth="none")}, auth_factory=factory) as manager,
+    ):
+        assert isinstance(manager.states["open"].error, AuthRequiredError)
+
+
+async def test_stdio_failures_are_isolated(mcp_http_url: str) -> None:
+    servers = {
+        "dies": stdio_settings("--exit-at-once"),
+        "missing": ServerSettings(command="no-such-mcp-server-xyz"),
+        "web": ServerSettings(url=mcp_http_url),
+    }
+    async with ServerManager(servers) as manager:
+        assert manager.connected == ["web"]
+        assert "fatal: cannot start" in str(manager.states["dies"].error)
+        assert "command not found" in str(manager.states["missing"].error)
