@@ -172,7 +172,9 @@ def test_describe_failure_tls_inside_a_group() -> None:
     wrapped = httpx2.ConnectError("TLS handshake failed")
     wrapped.__cause__ = tls
     group = ExceptionGroup("unhandled errors in a TaskGroup", [ExceptionGroup("inner", [wrapped])])
-    assert describe_failure(group, url="https://x/mcp") == "TLS error at https://x/mcp: self-signed certificate"
+    assert (
+        describe_failure(group, url="https://x/mcp") == "TLS error at https://x/mcp: self-signed certificate"
+    )
 
 
 def test_describe_failure_unknown_is_none() -> None:

@@ -21,9 +21,12 @@ def _text(result: object) -> str:
 
 
 async def _wait_for_line(path: Path, line: str) -> None:
-    """Wait (bounded) until the server wrote ``line`` to its events file."""
+    """Wait (bounded) until the server wrote ``line`` to its events file.
+
+    The signal comes from another process through a file, so it is polled; fail_after bounds it.
+    """
     with anyio.fail_after(20):
-        while line not in path.read_text().splitlines():
+        while line not in (await anyio.Path(path).read_text()).splitlines():  # noqa: ASYNC110
             await anyio.sleep(0.02)
 
 
@@ -112,7 +115,7 @@ async def test_cancelled_call_is_cancelled_on_the_server(
         await _wait_for_line(mcp_events_file, f"started {tag}")
         tg.cancel_scope.cancel()
     await _wait_for_line(mcp_events_file, f"cancelled {tag}")
-    assert f"done {tag}" not in mcp_events_file.read_text()
+    assert f"done {tag}" not in await anyio.Path(mcp_events_file).read_text()
 
 
 async def test_tool_error_is_returned_not_raised(mcp_http_url: str) -> None:
@@ -156,7 +159,10 @@ async def test_unknown_server() -> None:
 
 
 async def test_401_without_factory_is_skipped_with_login_hint() -> None:
-    async with status_server(401, "Unauthorized") as url, ServerManager({"locked": ServerSettings(url=url)}) as m:
+    async with (
+        status_server(401, "Unauthorized") as url,
+        ServerManager({"locked": ServerSettings(url=url)}) as m,
+    ):
         error = m.states["locked"].error
         assert isinstance(error, AuthRequiredError)
         assert error.hint == "run `agent login locked`"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import anyio
 from anyio.abc import SocketStream
@@ -44,12 +44,13 @@ async def status_server(
             request = await _read_request(stream)
             if seen is not None:
                 seen.append(request)
-            try:
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(response)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
 
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener, anyio.create_task_group() as tg:
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
         tg.start_soon(listener.serve, handle)
         yield f"http://127.0.0.1:{port}/mcp"
@@ -64,7 +65,10 @@ async def silent_server() -> AsyncIterator[str]:
         async with stream:
             await anyio.sleep_forever()
 
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener, anyio.create_task_group() as tg:
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
         tg.start_soon(listener.serve, handle)
         yield f"http://127.0.0.1:{port}/mcp"
