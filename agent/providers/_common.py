@@ -1,0 +1,177 @@
+"""What the provider adapters share: turning a failed API call into an ``agent.errors`` type,
+and reading streamed tool-call arguments. Imports no SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from agent.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderUnavailableError,
+)
+from agent.messages import ImagePart
+
+__all__ = [
+    "TOOL_ERROR_PREFIX",
+    "ProviderIdentity",
+    "connection_error",
+    "data_url",
+    "error_from_event",
+    "openai_error",
+    "parse_arguments",
+    "status_error",
+]
+
+log = logging.getLogger("agent.providers")
+
+# APIs without an is_error flag on tool results (both OpenAI APIs) see this before the text.
+TOOL_ERROR_PREFIX = "Error: "
+
+
+class ProviderIdentity:
+    """Who we are talking to, for error messages: config name, model, key variable, URL, retries."""
+
+    __slots__ = ("api_key_env", "base_url", "max_retries", "model", "name")
+
+    def __init__(
+        self, name: str, model: str, api_key_env: str | None, base_url: str | None, max_retries: int
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        self.max_retries = max_retries
+
+    @property
+    def key_hint(self) -> str:
+        if self.api_key_env:
+            return f"check {self.api_key_env}"
+        return f"check the API key of provider {self.name!r} (api_key_env in [providers.{self.name}])"
+
+    @property
+    def after_retries(self) -> str:
+        n = self.max_retries
+        return f" after {n} retr{'y' if n == 1 else 'ies'}" if n else ""
+
+
+def _api_message(body: object, fallback: str) -> str:
+    """The API's own error message from an error body (``{"error": {"message": …}}`` or the inner object)."""
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str) and inner["message"]:
+            return str(inner["message"])
+        if isinstance(inner, str) and inner:
+            return inner
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback
+
+
+def status_error(
+    who: ProviderIdentity, status: int, body: object, fallback: str, error_type: str | None = None
+) -> ProviderError:
+    """The error for an HTTP error status (or an error event inside a 200 stream, ``error_type`` set)."""
+    message = _api_message(body, fallback)
+    if status == 401 or error_type == "authentication_error":
+        return ProviderAuthError(who.name, f"API key rejected (HTTP 401: {message})", hint=who.key_hint)
+    if status == 403 or error_type == "permission_error":
+        return ProviderAuthError(
+            who.name,
+            f"access denied (HTTP 403: {message})",
+            hint=f"{who.key_hint}, and that the key may use model {who.model!r}",
+        )
+    if status == 429 or error_type == "rate_limit_error":
+        return ProviderRateLimitError(
+            who.name,
+            f"rate limited{who.after_retries} (HTTP 429: {message})",
+            hint="wait a little and try again, or run fewer requests at once",
+        )
+    if status >= 500 or error_type in ("api_error", "overloaded_error", "server_error"):
+        shown = f"HTTP {status}" if status >= 500 else (error_type or "error")
+        return ProviderUnavailableError(
+            who.name,
+            f"the service failed{who.after_retries} ({shown}: {message})",
+            hint="the provider may be down or overloaded; try again later",
+        )
+    hint = f"check the model name {who.model!r}" if status == 404 else None
+    return ProviderError(who.name, f"request refused (HTTP {status}: {message})", hint=hint)
+
+
+def connection_error(
+    who: ProviderIdentity, detail: str, *, timed_out: bool = False
+) -> ProviderUnavailableError:
+    where = who.base_url or "the API"
+    what = "timed out" if timed_out else "failed"
+    return ProviderUnavailableError(
+        who.name,
+        f"connection to {where} {what}{who.after_retries}: {detail}",
+        hint="check the network and the provider's base_url",
+    )
+
+
+def parse_arguments(raw: str, *, provider: str, tool: str) -> dict[str, Any]:
+    """Streamed tool-call arguments as a dict. Empty means no arguments.
+
+    A model can (rarely) send arguments that are not a JSON object; the call then gets no
+    arguments and a warning is logged, so the tool's own validation tells the model what is missing.
+    """
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        log.warning("%s: tool call %r has arguments that are not JSON: %.200s", provider, tool, raw)
+        return {}
+    if not isinstance(value, dict):
+        log.warning("%s: tool call %r has arguments that are not a JSON object: %.200s", provider, tool, raw)
+        return {}
+    return value
+
+
+def data_url(image: ImagePart) -> str:
+    return f"data:{image.media_type};base64,{image.data}"
+
+
+def _openai_kind(kind: str | None) -> str | None:
+    """An OpenAI error type/code in the terms :func:`status_error` knows."""
+    if not kind:
+        return None
+    if "rate_limit" in kind or kind == "requests":
+        return "rate_limit_error"
+    if kind in ("server_error", "api_error", "internal_error", "overloaded", "service_unavailable"):
+        return "api_error"
+    if kind in ("invalid_api_key", "authentication_error"):
+        return "authentication_error"
+    return kind
+
+
+def error_from_event(who: ProviderIdentity, code: str | None, message: str) -> ProviderError:
+    """An error reported inside a 200 stream (a Responses ``error`` event or ``response.failed``)."""
+    return status_error(who, 0, {"message": message}, message, _openai_kind(code) or "error")
+
+
+def openai_error(who: ProviderIdentity, exc: Exception) -> ProviderError:
+    """Map an ``openai`` SDK (or ``httpx2``) exception; imports both lazily, for the OpenAI adapters."""
+    import httpx2
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return status_error(who, exc.status_code, exc.body, exc.message)
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return connection_error(who, "no answer in time", timed_out=True)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return connection_error(who, (str(cause) or type(cause).__name__) if cause else exc.message)
+    if isinstance(exc, openai.APIError):  # an error object inside a 200 stream
+        body = exc.body if isinstance(exc.body, Mapping) else {}
+        code = body.get("type") or body.get("code")
+        return error_from_event(who, str(code) if code else None, exc.message)
+    if isinstance(exc, httpx2.TransportError):
+        return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
+    return ProviderError(who.name, str(exc) or type(exc).__name__)

@@ -1,0 +1,279 @@
+"""Anthropic Messages API, streamed, through the ``anthropic`` SDK (imported only when this provider is used).
+
+The neutral model maps almost one to one: text and image blocks, ``tool_use`` blocks for tool
+calls, ``tool_result`` blocks (text and image content, ``is_error``) for results, placed first in
+their user message as the API requires. The raw event stream (``message_start``,
+``content_block_*``, ``message_delta``, ``message_stop``) becomes text deltas and one final
+response. Prompt caching is on (top-level ``cache_control``), so each step of a tool loop reads
+the conversation so far from the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, assert_never
+
+from agent.errors import ProviderError
+from agent.messages import (
+    ImagePart,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    Part,
+    ResponseDone,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
+from agent.providers._common import ProviderIdentity, connection_error, parse_arguments, status_error
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic, AsyncStream
+    from anthropic.types import RawMessageStreamEvent
+
+__all__ = ["AnthropicProvider"]
+
+_STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "end_turn",
+    "stop_sequence": "end_turn",
+    "pause_turn": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "model_context_window_exceeded": "max_tokens",
+    "refusal": "refusal",
+}
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+def _image(image: ImagePart) -> dict[str, Any]:
+    if image.media_type not in _IMAGE_TYPES:
+        return {"type": "text", "text": f"[an image of type {image.media_type} was left out: not supported]"}
+    return {"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": image.data}}
+
+
+def _tool_result(result: ToolResultPart) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for item in result.content:
+        match item:
+            case TextPart():
+                if item.text:
+                    content.append({"type": "text", "text": item.text})
+            case ImagePart():
+                content.append(_image(item))
+            case _:
+                assert_never(item)
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.call_id}
+    if content:
+        block["content"] = content
+    if result.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _part(part: Part, results: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
+    match part:
+        case TextPart():
+            if part.text:  # the API refuses empty text blocks
+                blocks.append({"type": "text", "text": part.text})
+        case ImagePart():
+            blocks.append(_image(part))
+        case ToolCallPart():
+            blocks.append(
+                {"type": "tool_use", "id": part.id, "name": part.name, "input": dict(part.arguments)}
+            )
+        case ToolResultPart():
+            results.append(_tool_result(part))
+        case _:
+            assert_never(part)
+
+
+def to_api_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation as Messages API ``messages``; tool results lead their user message."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        results: list[dict[str, Any]] = []
+        blocks: list[dict[str, Any]] = []
+        for part in message.parts:
+            _part(part, results, blocks)
+        if results or blocks:
+            out.append({"role": message.role, "content": results + blocks})
+    return out
+
+
+class _Block:
+    """One content block as it streams in: text pieces, or a tool call's JSON pieces."""
+
+    __slots__ = ("id", "initial", "kind", "name", "pieces")
+
+    def __init__(
+        self, kind: str, id: str = "", name: str = "", initial: object = None, text: str = ""
+    ) -> None:
+        self.kind = kind
+        self.id = id
+        self.name = name
+        self.initial = initial  # a tool_use block's ``input`` as first sent (``{}`` when streamed)
+        self.pieces: list[str] = [text] if text else []
+
+
+class AnthropicProvider:
+    """One Anthropic model. ``max_tokens`` set here overrides the request's."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        name: str = "anthropic",
+        api_key_env: str | None = "ANTHROPIC_API_KEY",
+        base_url: str | None = None,
+        max_tokens: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_retries: int = 4,
+        timeout: float = 600.0,
+    ) -> None:
+        import anthropic
+
+        self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
+        self._max_tokens = max_tokens
+        self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            default_headers=dict(headers) if headers else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._who.name
+
+    @property
+    def model(self) -> str:
+        return self._who.model
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self._who.model,
+            "max_tokens": self._max_tokens or request.max_tokens,
+            "messages": to_api_messages(request.messages),
+            "cache_control": {"type": "ephemeral"},
+            "stream": True,
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": dict(t.input_schema)}
+                if t.description
+                else {"name": t.name, "input_schema": dict(t.input_schema)}
+                for t in request.tools
+            ]
+        return params
+
+    def _error(self, exc: Exception) -> ProviderError:
+        import anthropic
+        import httpx2
+
+        who = self._who
+        if isinstance(exc, anthropic.APIStatusError):
+            error_type = exc.type if exc.status_code < 400 else None
+            return status_error(who, exc.status_code, exc.body, exc.message, error_type)
+        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+            return connection_error(who, "no answer in time", timed_out=True)
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__
+            return connection_error(who, str(cause) if cause else exc.message)
+        if isinstance(exc, httpx2.TransportError):
+            return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
+        return ProviderError(who.name, str(exc) or type(exc).__name__)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        import anthropic
+        import httpx2
+
+        params = self._params(request)
+        try:
+            events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(**params)
+        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+            raise self._error(exc) from exc
+        blocks: dict[int, _Block] = {}
+        usage = Usage()
+        model = self._who.model
+        api_stop: str | None = None
+        complete = False
+        async with events:
+            try:
+                async for event in events:
+                    match event.type:
+                        case "content_block_delta":
+                            delta = event.delta
+                            if delta.type == "text_delta":
+                                blocks[event.index].pieces.append(delta.text)
+                                yield TextDelta(delta.text)
+                            elif delta.type == "input_json_delta":
+                                blocks[event.index].pieces.append(delta.partial_json)
+                        case "content_block_start":
+                            block = event.content_block
+                            if block.type == "text":
+                                blocks[event.index] = _Block("text", text=block.text)
+                                if block.text:
+                                    yield TextDelta(block.text)
+                            elif block.type == "tool_use":
+                                blocks[event.index] = _Block("tool", block.id, block.name, block.input)
+                            else:  # thinking and server-tool blocks: not part of the neutral model
+                                blocks[event.index] = _Block("other")
+                        case "message_start":
+                            u = event.message.usage
+                            model = event.message.model or model
+                            usage = Usage(
+                                u.input_tokens,
+                                u.output_tokens,
+                                u.cache_read_input_tokens or 0,
+                                u.cache_creation_input_tokens or 0,
+                            )
+                        case "message_delta":
+                            api_stop = event.delta.stop_reason or api_stop
+                            d = event.usage
+                            usage = Usage(
+                                d.input_tokens if d.input_tokens is not None else usage.input_tokens,
+                                d.output_tokens,
+                                d.cache_read_input_tokens
+                                if d.cache_read_input_tokens is not None
+                                else usage.cache_read_tokens,
+                                d.cache_creation_input_tokens
+                                if d.cache_creation_input_tokens is not None
+                                else usage.cache_write_tokens,
+                            )
+                        case "message_stop":
+                            complete = True
+            except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+                raise self._error(exc) from exc
+        if not complete:
+            raise connection_error(self._who, "the response stream ended before the message was complete")
+        yield ResponseDone(self._response(blocks, usage, api_stop, model))
+
+    def _response(
+        self, blocks: dict[int, _Block], usage: Usage, api_stop: str | None, model: str
+    ) -> ModelResponse:
+        parts: list[Part] = []
+        for index in sorted(blocks):
+            block = blocks[index]
+            raw = "".join(block.pieces)
+            if block.kind == "text" and raw:
+                parts.append(TextPart(raw))
+            elif block.kind == "tool":
+                if raw or not isinstance(block.initial, dict):
+                    args = parse_arguments(raw, provider=self._who.name, tool=block.name)
+                else:
+                    args = dict(block.initial)
+                parts.append(ToolCallPart(block.id, block.name, args))
+        message = Message("assistant", tuple(parts))
+        stop = _STOP_REASONS.get(api_stop or "", "tool_use" if message.tool_calls else "end_turn")
+        return ModelResponse(message, usage, stop, model)

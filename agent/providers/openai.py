@@ -1,0 +1,264 @@
+"""OpenAI Responses API, streamed, through the ``openai`` SDK (imported only when this provider is used).
+
+Stateless: every request sends the whole conversation as ``input`` items (``store`` off, no
+``previous_response_id``), so the neutral message list stays the one source of truth. Tool calls
+are ``function_call`` items, results ``function_call_output`` items whose output is a string, or a
+list of ``input_text`` / ``input_image`` parts when the result holds images. Function tools go
+with ``strict: false``: schemas pass unchanged, as ``agent/tools.py`` made them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, assert_never
+
+from agent.messages import (
+    ImagePart,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    Part,
+    ResponseDone,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
+from agent.providers._common import (
+    TOOL_ERROR_PREFIX,
+    ProviderIdentity,
+    connection_error,
+    data_url,
+    error_from_event,
+    openai_error,
+    parse_arguments,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI, AsyncStream
+    from openai.types.responses import Response, ResponseStreamEvent
+
+__all__ = ["OpenAIResponsesProvider", "to_input_items"]
+
+
+def _result_output(result: ToolResultPart) -> str | list[dict[str, Any]]:
+    prefix = TOOL_ERROR_PREFIX if result.is_error else ""
+    if not any(isinstance(p, ImagePart) for p in result.content):
+        return prefix + result.text
+    output: list[dict[str, Any]] = [{"type": "input_text", "text": prefix}] if prefix else []
+    for item in result.content:
+        match item:
+            case TextPart():
+                output.append({"type": "input_text", "text": item.text})
+            case ImagePart():
+                output.append({"type": "input_image", "image_url": data_url(item), "detail": "auto"})
+            case _:
+                assert_never(item)
+    return output
+
+
+def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    text: list[str] = []
+
+    def flush() -> None:
+        if text:
+            items.append({"role": "assistant", "content": "".join(text)})
+            text.clear()
+
+    for part in parts:
+        match part:
+            case TextPart():
+                text.append(part.text)
+            case ImagePart():
+                text.append("[image]")
+            case ToolCallPart():
+                flush()
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": part.id,
+                        "name": part.name,
+                        "arguments": json.dumps(dict(part.arguments)),
+                    }
+                )
+            case ToolResultPart():
+                raise ValueError("a tool result in an assistant message")
+            case _:
+                assert_never(part)
+    flush()
+    return items
+
+
+def _user_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        match part:
+            case TextPart():
+                if part.text:
+                    content.append({"type": "input_text", "text": part.text})
+            case ImagePart():
+                content.append({"type": "input_image", "image_url": data_url(part), "detail": "auto"})
+            case ToolResultPart():
+                results.append(
+                    {"type": "function_call_output", "call_id": part.call_id, "output": _result_output(part)}
+                )
+            case ToolCallPart():
+                raise ValueError("a tool call in a user message")
+            case _:
+                assert_never(part)
+    return results + ([{"role": "user", "content": content}] if content else [])
+
+
+def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation as Responses ``input`` items; tool outputs come right after their calls."""
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        items += (
+            _assistant_items(message.parts) if message.role == "assistant" else _user_items(message.parts)
+        )
+    return items
+
+
+class OpenAIResponsesProvider:
+    """One model behind the OpenAI Responses API. ``max_tokens`` set here overrides the request's."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        name: str = "openai",
+        api_key_env: str | None = "OPENAI_API_KEY",
+        base_url: str | None = None,
+        max_tokens: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_retries: int = 4,
+        timeout: float = 600.0,
+    ) -> None:
+        import openai
+
+        self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
+        self._max_tokens = max_tokens
+        self._client: AsyncOpenAI = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            default_headers=dict(headers) if headers else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._who.name
+
+    @property
+    def model(self) -> str:
+        return self._who.model
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self._who.model,
+            "input": to_input_items(request.messages),
+            "max_output_tokens": self._max_tokens or request.max_tokens,
+            "store": False,
+            "stream": True,
+        }
+        if request.system:
+            params["instructions"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.input_schema),
+                    "strict": False,
+                }
+                for t in request.tools
+            ]
+        return params
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        import httpx2
+        import openai
+
+        who = self._who
+        try:
+            events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
+                **self._params(request)
+            )
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise openai_error(who, exc) from exc
+        items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
+        final: Response | None = None
+        async with events:
+            try:
+                async for event in events:
+                    match event.type:
+                        case "response.output_text.delta":
+                            yield TextDelta(event.delta)
+                        case "response.output_item.done":
+                            items[event.output_index] = dict(event.item.to_dict())
+                        case "response.completed" | "response.incomplete":
+                            final = event.response
+                        case "response.failed":
+                            error = event.response.error
+                            message = error.message if error else "the response failed"
+                            raise error_from_event(who, error.code if error else None, message)
+                        case "error":
+                            raise error_from_event(who, event.code, event.message)
+            except (openai.OpenAIError, httpx2.HTTPError) as exc:
+                raise openai_error(who, exc) from exc
+        if final is None:
+            raise connection_error(who, "the response stream ended before the response was complete")
+        yield ResponseDone(self._response(final, items))
+
+    def _response(self, final: Response, items: dict[int, dict[str, Any]]) -> ModelResponse:
+        output: list[dict[str, Any]] = [dict(item.to_dict()) for item in final.output]
+        output = output or [items[i] for i in sorted(items)]
+        parts: list[Part] = []
+        refused = False
+        for item in output:
+            if item.get("type") == "message":
+                texts = []
+                for block in item.get("content") or ():
+                    if block.get("type") == "output_text":
+                        texts.append(block.get("text", ""))
+                    elif block.get("type") == "refusal":
+                        texts.append(block.get("refusal", ""))
+                        refused = True
+                if "".join(texts):
+                    parts.append(TextPart("".join(texts)))
+            elif item.get("type") == "function_call":
+                name = str(item.get("name", ""))
+                args = parse_arguments(str(item.get("arguments") or ""), provider=self._who.name, tool=name)
+                parts.append(ToolCallPart(str(item.get("call_id") or item.get("id")), name, args))
+        message = Message("assistant", tuple(parts))
+        stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
+        reason = final.incomplete_details.reason if final.incomplete_details else None
+        if final.status == "incomplete":
+            stop = (
+                "max_tokens"
+                if reason == "max_output_tokens"
+                else "refusal"
+                if reason == "content_filter"
+                else stop
+            )
+        if refused:
+            stop = "refusal"
+        usage = Usage()
+        if final.usage is not None:
+            details = final.usage.input_tokens_details
+            cached = (details.cached_tokens or 0) if details else 0
+            written = (getattr(details, "cache_write_tokens", 0) or 0) if details else 0
+            usage = Usage(final.usage.input_tokens - cached, final.usage.output_tokens, cached, written)
+        return ModelResponse(message, usage, stop, final.model or self._who.model)
