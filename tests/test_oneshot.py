@@ -1,0 +1,240 @@
+"""``agent run``: the real SDKs against the loopback fake provider, tools from the real MCP server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import main
+from agent.config import ServerSettings
+from tests.support.fake_llm import FakeLLM
+
+PROVIDERS = {
+    "anthropic": "anthropic:claude-test",
+    "openai": "openai:gpt-test",
+    "openai-chat": "openai-chat:gpt-test",
+}
+
+TEN_CALLS = [
+    {"text": "Adding in parallel.", "tool_calls": [["add", {"a": i, "b": 1}] for i in range(4)]},
+    {"tool_calls": [["echo", {"text": f"e{i}"}] for i in range(3)]},
+    {"tool_calls": [["add", {"a": 10, "b": 10}], ["echo", {"text": "last"}], ["add", {"a": 0, "b": 0}]]},
+    {"echo": "tool_results"},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def llm(fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> FakeLLM:
+    """The fake provider, with this process's environment pointing the SDKs at it."""
+    for key, value in fake_llm.env().items():
+        monkeypatch.setenv(key, value)
+    # The SDKs' own backoff, made short so retry tests stay fast.
+    return fake_llm
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["run", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
+    code, out, err = run([*argv, "--json"], capsys)
+    return code, json.loads(out), err
+
+
+# --- in process -------------------------------------------------------------------------------
+
+
+def test_answer_on_stdout_tool_activity_on_stderr(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm.script([{"tool_calls": [["add", {"a": 2, "b": 3}]]}, {"echo": "tool_results"}])
+    code, out, err = run(["what is 2+3?", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 0
+    assert out == "5\n"
+    (line,) = [line for line in err.splitlines() if "tool" in line]
+    assert "add" in line and '{"a": 2, "b": 3}' in line and line.endswith("ok") and " ms " in line
+    assert llm.requests[0].conversation.last_user_text == "what is 2+3?"
+
+
+def test_prompt_from_stdin(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("piped question\n"))
+    llm.script([{"echo": "user"}])
+    code, out, _ = run(["-", "--url", mcp_http_url, "-m", PROVIDERS["openai-chat"]], capsys)
+    assert (code, out) == (0, "piped question\n\n")
+
+
+def test_json_report_fields(llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    llm.script(
+        [
+            {"tool_calls": [["echo", {"text": "hi"}], ["fail", {"message": "nope"}], ["ghost", {}]]},
+            {"text": "done", "usage": {"input_tokens": 7, "output_tokens": 3}},
+        ]
+    )
+    code, report, _ = run_json(["go", "--url", mcp_http_url, "-m", PROVIDERS["openai"]], capsys)
+    assert code == 0
+    assert report["answer"] == "done" and report["steps"] == 2 and report["stop_reason"] == "end_turn"
+    assert report["error"] is None and report["model"] == "openai:gpt-test"
+    assert [(c["name"], c["is_error"]) for c in report["tool_calls"]] == [
+        ("echo", False),
+        ("fail", True),
+        ("ghost", True),
+    ]
+    assert report["tool_calls"][0]["arguments"] == {"text": "hi"}
+    assert all(isinstance(c["duration_ms"], float) for c in report["tool_calls"])
+    assert report["usage"]["input_tokens"] >= 7 and report["usage"]["output_tokens"] >= 3
+
+
+def test_max_steps_reached_exits_1(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm.script({"turns": [{"tool_calls": [["echo", {"text": "again"}]]}], "repeat_last": True})
+    code, report, err = run_json(
+        ["loop", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"], "--max-steps", "2"], capsys
+    )
+    assert code == 1
+    assert report["stop_reason"] == "max_steps" and report["steps"] == 2
+    assert "stopped after 2 steps" in err and "max_steps" in err
+    assert len(llm.requests) == 2
+
+
+def test_429_then_success(llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    llm.script({"turns": ["fine"], "faults": [{"status": 429, "retry_after": 0.001}]})
+    code, out, _ = run(["hi", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"]], capsys)
+    assert (code, out) == (0, "fine\n")
+    assert [r.status for r in llm.requests] == [429, 200]
+
+
+def test_500_exhaustion_is_a_clear_error(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+) -> None:
+    config = write_config({"test": ServerSettings(url=mcp_http_url)})
+    config.write_text(config.read_text() + '\n[providers.fake]\ntype = "openai-chat"\nmax_retries = 2\n')
+    llm.script({"turns": ["never"], "faults": [{"status": 500, "retry_after": 0.001}] * 3})
+    code, report, err = run_json(["hi", "--config", str(config), "-m", "fake:gpt-test"], capsys)
+    assert code == 1
+    assert report["stop_reason"] == "error" and "500" in report["error"]
+    assert len(llm.requests) == 3
+    assert "Traceback" not in err
+
+
+def test_invalid_api_key(llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    llm.script({"turns": ["never"], "faults": [{"status": 401, "message": "invalid x-api-key"}]})
+    code, out, err = run(["hi", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 1 and out == ""
+    assert "invalid x-api-key" in err or "401" in err
+    assert "Traceback" not in err
+    assert len(llm.requests) == 1  # not retried
+
+
+def test_denied_by_config(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+) -> None:
+    config = write_config({"test": ServerSettings(url=mcp_http_url, approval={"add": "never"})})
+    llm.script(
+        [{"tool_calls": [["add", {"a": 1, "b": 1}], ["echo", {"text": "ok"}]]}, {"echo": "tool_results"}]
+    )
+    code, report, err = run_json(["go", "--config", str(config), "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 0
+    assert [c["denied"] for c in report["tool_calls"]] == [True, False]
+    assert "denied by the user" in report["answer"]
+    assert "denied" in err
+
+
+def test_a_failed_server_is_reported_and_the_run_goes_on(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}/mcp"
+    config = write_config(
+        {"up": ServerSettings(url=mcp_http_url), "down": ServerSettings(url=dead, timeout=5)}
+    )
+    # Only one server is connected, so the names are not namespaced.
+    llm.script([{"tool_calls": [["echo", {"text": "still here"}]]}, {"echo": "tool_results"}])
+    code, out, err = run(["go", "--config", str(config), "-m", PROVIDERS["anthropic"]], capsys)
+    assert (code, out) == (0, "still here\n")
+    assert len([line for line in err.splitlines() if "'down'" in line]) == 1
+
+
+def test_no_usable_server_exits_3_without_asking_the_model(
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}/mcp"
+    code, out, err = run(["go", "--url", dead, "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 3 and out == ""
+    assert "could not be used" in err
+    assert llm.requests == []
+
+
+@pytest.mark.parametrize("argv", [[""], ["hi", "--max-steps", "0"]])
+def test_usage_errors_exit_2(argv: list[str], llm: FakeLLM, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == "" and err.startswith("agent: ")
+    assert llm.requests == []
+
+
+def test_missing_api_key_exits_2(capsys: pytest.CaptureFixture[str], mcp_http_url: str) -> None:
+    code, _, err = run(["hi", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 2 and "ANTHROPIC_API_KEY" in err
+
+
+# --- the real program -------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_run_json_completes_a_ten_tool_call_task(
+    provider: str, fake_llm: FakeLLM, mcp_http_url: str, tmp_path: Path
+) -> None:
+    fake_llm.script(TEN_CALLS)
+    env = {**os.environ, **fake_llm.env()}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "run",
+            "add and echo",
+            "--json",
+            "--url",
+            mcp_http_url,
+            "-m",
+            PROVIDERS[provider],
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["stop_reason"] == "end_turn" and report["steps"] == 4
+    assert len(report["tool_calls"]) == 10
+    assert not any(c["is_error"] for c in report["tool_calls"])
+    assert report["answer"].splitlines() == ["20", "last", "0"]
+    seen = [[r.text for r in req.conversation.last_tool_results] for req in fake_llm.requests[1:]]
+    assert seen == [["1", "2", "3", "4"], ["e0", "e1", "e2"], ["20", "last", "0"]]
+    assert len([line for line in proc.stderr.splitlines() if line.strip().startswith("tool ")]) == 10
+    assert {r.api for r in fake_llm.requests} == {_API[provider]}
+
+
+_API = {"anthropic": "anthropic", "openai": "responses", "openai-chat": "chat"}
