@@ -1,0 +1,328 @@
+"""Slash commands of the terminal chat, and the completion of them.
+
+Each command is ``async def _cmd(chat, arg) -> None | QUIT``; ``arg`` is the text after the command
+word. A user mistake raises an :class:`~agent.errors.AgentError`, which the chat prints as one line
+and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+from rich.table import Table
+from rich.text import Text
+
+from agent.errors import AgentError, ToolArgumentsError, UnknownToolError, UsageError
+from agent.ui_render import CallRecord, call_line, render_call_detail
+
+if TYPE_CHECKING:
+    from agent.tools import ToolEntry
+    from agent.ui import Chat
+
+__all__ = ["COMMANDS", "QUIT", "ChatCompleter", "dispatch"]
+
+QUIT = object()
+_BUILTIN_PROVIDERS = ("anthropic", "openai", "openai-chat")
+
+Handler = Callable[["Chat", str], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    handler: Handler
+
+
+async def _help(chat: Chat, arg: str) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for command in COMMANDS.values():
+        table.add_row(command.usage, command.help)
+    chat.console.print(table)
+    chat.console.print(
+        Text(
+            "keys: Enter sends · Esc+Enter, Alt+Enter or a trailing \\ make a new line · "
+            "Up/Down recall · Tab completes · Ctrl-C cancels a turn (at an empty prompt: quits) · "
+            "Ctrl-D quits. Start a message with // to send a literal /.",
+            style="dim",
+        )
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _params(entry: ToolEntry) -> str:
+    schema = entry.spec.input_schema
+    required = set(schema.get("required") or ())
+    names = [f"{n}{'' if n in required else '?'}" for n in schema.get("properties") or {}]
+    return ", ".join(names)
+
+
+async def _tools(chat: Chat, arg: str) -> None:
+    entries = chat.toolbox.entries
+    if not entries:
+        chat.say("no tools: no server is connected (see /servers)", "yellow")
+        return
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("tool", style="bold", no_wrap=True)
+    table.add_column("server", style="cyan", no_wrap=True)
+    table.add_column("parameters", style="dim")
+    table.add_column("description")
+    for entry in entries:
+        table.add_row(entry.name, entry.server, _params(entry), _first_line(entry.spec.description))
+    chat.console.print(table)
+
+
+def _find_tool(chat: Chat, name: str) -> ToolEntry:
+    """A tool by its model-facing name, ``server.tool``, or the server's own name when unique."""
+    entry = chat.toolbox.resolve(name)
+    if entry is not None:
+        return entry
+    server, dot, tool = name.partition(".")
+    matches = [
+        e
+        for e in chat.toolbox.entries
+        if (dot and e.server == server and e.tool == tool) or (not dot and e.tool == name)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        options = ", ".join(f"{e.server}.{e.tool}" for e in matches)
+        raise UsageError(f"tool {name!r} is offered by several servers", hint=f"say which: {options}")
+    raise UnknownToolError(f"no tool named {name!r}", hint="/tools lists the tools")
+
+
+async def _call(chat: Chat, arg: str) -> None:
+    name, _, raw = arg.strip().partition(" ")
+    if not name:
+        raise UsageError("/call needs a tool name", hint='e.g. /call calculate {"expression": "6*7"}')
+    entry = _find_tool(chat, name)
+    try:
+        arguments = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ToolArgumentsError(
+            f"the arguments are not valid JSON: {exc.msg} at column {exc.colno}",
+            hint='give a JSON object, e.g. {"text": "hi"}',
+        ) from None
+    if not isinstance(arguments, dict):
+        raise ToolArgumentsError("the arguments must be a JSON object", hint='e.g. {"text": "hi"}')
+    _check_arguments(entry, arguments)
+    started = time.perf_counter()
+    result = await chat.toolbox.call(entry.name, arguments)
+    record = CallRecord(
+        f"{entry.server}.{entry.tool}",
+        arguments,
+        result.text,
+        result.is_error,
+        (time.perf_counter() - started) * 1000,
+    )
+    chat.last_call = record
+    chat.console.print(call_line(record))
+    if "\n" in result.text.strip() or len(result.text) > 60:
+        chat.console.print(Text(result.text, style="red" if result.is_error else ""))
+
+
+def _check_arguments(entry: ToolEntry, arguments: dict[str, Any]) -> None:
+    """Check arguments against the tool's input schema, for a clear message before the call."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(arguments, dict(entry.spec.input_schema))
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path)
+        raise ToolArgumentsError(
+            f"bad arguments for {entry.name}: {f'{where}: ' if where else ''}{exc.message}",
+            hint=f"{entry.name} takes: {_params(entry) or 'no arguments'} (? = optional)",
+        ) from None
+    except jsonschema.SchemaError:
+        return  # the server's schema is broken; let the server judge the arguments
+
+
+async def _last(chat: Chat, arg: str) -> None:
+    if chat.last_call is None:
+        chat.say("no tool call yet", "dim")
+        return
+    chat.console.print(render_call_detail(chat.last_call))
+
+
+async def _servers(chat: Chat, arg: str) -> None:
+    words = arg.split()
+    if words and words[0] == "reconnect":
+        if len(words) != 2:
+            raise UsageError("/servers reconnect needs one server name", hint="/servers lists them")
+        await _reconnect(chat, words[1])
+        return
+    if words:
+        raise UsageError(
+            f"unknown /servers option {words[0]!r}", hint="use /servers or /servers reconnect NAME"
+        )
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    for column in ("server", "status", "transport", "tools", "detail"):
+        table.add_column(column)
+    counts: dict[str, int] = {}
+    for entry in chat.toolbox.entries:
+        counts[entry.server] = counts.get(entry.server, 0) + 1
+    for name, state in chat.manager.states.items():
+        style = {"connected": "green", "failed": "red"}.get(state.status, "yellow")
+        detail = state.error.reason if state.error is not None else ""
+        if state.error is not None and state.error.hint:
+            detail += f" — {state.error.hint}"
+        if state.status == "connected" and state.connect_ms is not None:
+            detail = f"{state.server_name or ''} {state.connect_ms:.0f} ms".strip()
+        table.add_row(
+            name,
+            Text(state.status, style=style),
+            state.settings.kind,
+            str(counts.get(name, 0)),
+            detail,
+        )
+    chat.console.print(table)
+
+
+async def _reconnect(chat: Chat, name: str) -> None:
+    from agent.tools import Toolbox
+
+    chat.say(f"reconnecting {name}…", "dim")
+    state = await chat.manager.reconnect(name)
+    chat.toolbox = await Toolbox.load(chat.manager, max_result_tokens=chat.config.max_tool_result_tokens)
+    chat.agent = chat.new_agent(chat.agent.history)
+    if state.status == "connected":
+        count = sum(1 for e in chat.toolbox.entries if e.server == name)
+        chat.say(f"{name}: connected, {count} tools", "green")
+    elif state.error is not None:
+        chat.error(state.error)
+
+
+async def _model(chat: Chat, arg: str) -> None:
+    spec = arg.strip()
+    if not spec:
+        chat.say(f"model: {chat.model}")
+        known = sorted({*_BUILTIN_PROVIDERS, *chat.config.providers})
+        chat.say(f"switch with /model PROVIDER:MODEL (providers: {', '.join(known)})", "dim")
+        return
+    if ":" not in spec:
+        spec = f"{chat.provider.name}:{spec}"
+    from agent.providers.registry import make_provider
+
+    provider = make_provider(chat.config, spec)
+    old = chat.provider
+    chat.provider = provider
+    chat.agent = chat.new_agent(chat.agent.history)
+    await old.aclose()
+    chat.say(f"model: {chat.model} (conversation kept: {len(chat.agent.history)} messages)", "green")
+
+
+async def _clear(chat: Chat, arg: str) -> None:
+    chat.agent = chat.new_agent([])
+    chat.last_call = None
+    chat.say("conversation cleared", "green")
+
+
+async def _save(chat: Chat, arg: str) -> None:
+    from agent.ui import save_transcript
+
+    if not arg.strip():
+        raise UsageError(
+            "/save needs a file name", hint="e.g. /save chat.json; resume with agent chat --resume FILE"
+        )
+    path = save_transcript(arg.strip(), chat.agent.history, model=chat.model)
+    chat.say(
+        f"saved {len(chat.agent.history)} messages to {path} (resume: agent chat --resume {path})", "green"
+    )
+
+
+async def _quit(chat: Chat, arg: str) -> object:
+    return QUIT
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("/help", "/help", "this help", _help),
+        Command("/tools", "/tools", "list the tools (alias /list)", _tools),
+        Command("/call", "/call TOOL {json}", "call a tool yourself and show its result", _call),
+        Command("/last", "/last", "show the last tool call in full", _last),
+        Command("/servers", "/servers [reconnect NAME]", "server status, or reconnect one", _servers),
+        Command(
+            "/model", "/model [PROVIDER:MODEL]", "show or switch the model, keeping the conversation", _model
+        ),
+        Command("/clear", "/clear", "start a new conversation", _clear),
+        Command("/save", "/save FILE", "save the conversation as JSON (agent chat --resume FILE)", _save),
+        Command("/quit", "/quit", "leave (also Ctrl-D)", _quit),
+    )
+}
+_ALIASES = {"/list": "/tools", "/exit": "/quit", "/q": "/quit", "/?": "/help"}
+
+
+async def dispatch(chat: Chat, line: str) -> object:
+    """Run one slash command line; returns :data:`QUIT` to end the chat."""
+    word, _, arg = line.partition(" ")
+    name = _ALIASES.get(word.lower(), word.lower())
+    command = COMMANDS.get(name)
+    if command is None:
+        raise UsageError(
+            f"unknown command {word!r}", hint="/help lists the commands; start with // to send a /"
+        )
+    try:
+        return await command.handler(chat, arg)
+    except AgentError:
+        raise
+    except OSError as exc:
+        raise UsageError(f"{name}: {exc.strerror or exc}") from None
+
+
+class ChatCompleter(Completer):
+    """Completes slash commands, tool names after /call, models after /model, servers, and paths."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self._paths = PathCompleter(expanduser=True)
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or "\n" in text:
+            return
+        word, space, rest = text.partition(" ")
+        if not space:
+            for name, command in {**COMMANDS, **{a: COMMANDS[t] for a, t in _ALIASES.items()}}.items():
+                if name.startswith(word.lower()):
+                    yield Completion(name, -len(word), display_meta=command.help)
+            return
+        name = _ALIASES.get(word.lower(), word.lower())
+        if name == "/call" and " " not in rest:
+            for entry in self.chat.toolbox.entries:
+                if entry.name.startswith(rest):
+                    yield Completion(
+                        entry.name, -len(rest), display_meta=_first_line(entry.spec.description)[:60]
+                    )
+        elif name == "/model" and " " not in rest:
+            current = self.chat.model
+            options = [
+                current,
+                *(f"{p}:" for p in sorted({*_BUILTIN_PROVIDERS, *self.chat.config.providers})),
+            ]
+            for option in dict.fromkeys(options):
+                if option.startswith(rest):
+                    yield Completion(option, -len(rest))
+        elif name == "/servers":
+            if " " not in rest:
+                if "reconnect".startswith(rest):
+                    yield Completion("reconnect", -len(rest))
+            elif rest.startswith("reconnect "):
+                partial = rest.removeprefix("reconnect ")
+                for server in self.chat.manager.states:
+                    if server.startswith(partial):
+                        yield Completion(server, -len(partial))
+        elif name == "/save":
+            yield from self._paths.get_completions(Document(rest, len(rest)), complete_event)

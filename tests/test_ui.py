@@ -1,0 +1,275 @@
+"""The terminal chat.
+
+In-process: the pure pieces (cost, formatting, approval modes, transcripts, completion) and the
+chat itself with scripted input, a deterministic model (FunctionProvider) and the real MCP test
+server. End to end (``tests/test_ui_e2e.py``): the real ``agent`` in a pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from rich.console import Console
+
+from agent.config import Config, ServerSettings
+from agent.errors import ProviderAuthError, UsageError
+from agent.mcp.manager import ServerManager
+from agent.messages import Message, ModelRequest, ModelResponse, TextPart, ToolResultPart, Usage
+from agent.slash import ChatCompleter
+from agent.tools import Toolbox
+from agent.ui import Chat, approval_mode, load_transcript, save_transcript
+from agent.ui_render import error_line, estimate_cost, format_usage, short_args
+from tests.support.function_provider import FunctionProvider, call, last_results, reply
+
+# -- pure pieces ---------------------------------------------------------------------------------
+
+
+def test_cost_is_estimated_for_known_models_only() -> None:
+    usage = Usage(input_tokens=1_000_000, output_tokens=100_000)
+    assert estimate_cost("claude-sonnet-4-6", usage) == pytest.approx(3.0 + 1.5)
+    assert estimate_cost("anthropic:claude-haiku-4-5-20251001", usage) == pytest.approx(1.0 + 0.5)
+    # The longest prefix wins: gpt-4o-mini is not priced as gpt-4o.
+    assert estimate_cost("gpt-4o-mini", usage) == pytest.approx(0.15 + 0.06)
+    assert estimate_cost("my-local-llama", usage) is None
+    assert format_usage("claude-sonnet-4-6", Usage(1200, 80), steps=2, seconds=1.25) == (
+        "1,200 in · 80 out · ≈$0.0048 · 2 steps · 1.2 s"
+    )
+    assert format_usage("my-local-llama", Usage(1200, 80)) == "1,200 in · 80 out"
+    assert format_usage("gpt-4o", Usage()) == ""
+
+
+def test_short_args_and_error_lines_fit_on_one_line() -> None:
+    assert short_args({"expression": "6*7"}) == 'expression="6*7"'
+    long = short_args({"text": "word " * 100, "n": 3})
+    assert long == 'text="word word word word word word word wor…, n=3'
+    assert len(short_args({f"k{i}": i for i in range(40)})) == 60
+    exc = ProviderAuthError(
+        "anthropic", "401 invalid x-api-key\n(request abc)", hint="check ANTHROPIC_API_KEY"
+    )
+    assert (
+        error_line(exc) == "error: anthropic: 401 invalid x-api-key (request abc) — check ANTHROPIC_API_KEY"
+    )
+
+
+def test_approval_mode_per_server_and_per_tool() -> None:
+    config = Config(
+        approval="ask",
+        servers={
+            "free": {"command": "x", "approval": "always"},
+            "mixed": {"command": "x", "approval": {"read": "always", "rm": "never", "*": "ask"}},
+            "partial": {"command": "x", "approval": {"read": "always"}},
+        },
+    )
+    servers = config.servers
+    assert approval_mode(config, servers, "free", "anything") == "always"
+    assert approval_mode(config, servers, "mixed", "read") == "always"
+    assert approval_mode(config, servers, "mixed", "rm") == "never"
+    assert approval_mode(config, servers, "mixed", "other") == "ask"
+    assert approval_mode(config, servers, "partial", "write") == "ask"  # falls back to the global mode
+    assert approval_mode(config, {}, "demo", "calculate") == "ask"  # a server not in the config
+    assert approval_mode(Config(), {}, "demo", "calculate") == "always"
+
+
+def test_transcript_round_trip_and_bad_files(tmp_path: Path) -> None:
+    messages = [
+        Message.user("what is 6*7?"),
+        Message("assistant", (TextPart("let me see"), call("calc", {"e": "6*7"}, call_id="c1"))),
+        Message("user", (ToolResultPart("c1", "calc", (TextPart("42"),)),)),
+        Message("assistant", (TextPart("**42**"),)),
+    ]
+    path = save_transcript(str(tmp_path / "sub" / "chat.json"), messages, model="anthropic:claude-sonnet-4-6")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["format"] == "agent-transcript"
+    assert data["model"] == "anthropic:claude-sonnet-4-6"
+    assert load_transcript(str(path)) == messages
+    with pytest.raises(UsageError, match="not found"):
+        load_transcript(str(tmp_path / "missing.json"))
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(UsageError, match="cannot read transcript"):
+        load_transcript(str(tmp_path / "bad.json"))
+    (tmp_path / "odd.json").write_text('{"messages": [{"role": "robot"}]}', encoding="utf-8")
+    with pytest.raises(UsageError, match="malformed: unknown message role 'robot'"):
+        load_transcript(str(tmp_path / "odd.json"))
+
+
+# -- the chat, in-process ------------------------------------------------------------------------
+
+
+class ScriptedInput:
+    """The user, as a list of lines: messages, and answers to approval questions."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = list(lines)
+        self.questions: list[str] = []
+
+    async def read(self) -> str:
+        if not self.lines:
+            raise EOFError
+        return self.lines.pop(0)
+
+    async def ask(self, question: str) -> str:
+        self.questions.append(question)
+        return self.lines.pop(0)
+
+
+def model(request: ModelRequest) -> ModelResponse:
+    """A model that calls ``echo`` when asked to, then reports the tool's answer."""
+    results = last_results(request)
+    if results:
+        return reply(f"The tool said: **{results[0].text}**", input_tokens=100, output_tokens=20)
+    text = request.messages[-1].text
+    if text.startswith("echo "):
+        return reply("Calling echo.", call("echo", {"text": text.removeprefix("echo ")}))
+    return reply(f"You said: {text}")
+
+
+async def run_chat(
+    url: str, lines: list[str], config: Config | None = None, history: list[Message] | None = None
+) -> tuple[str, Chat, int]:
+    """Run a whole chat against the test server at ``url``; returns (output, chat, exit code)."""
+    config = config or Config()
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=False, color_system=None)
+    servers = {"test": ServerSettings(url=url)}
+    async with ServerManager(servers) as manager:
+        toolbox = await Toolbox.load(manager)
+        chat = Chat(
+            config, console, manager, toolbox, FunctionProvider(model), servers, history=history, fancy=False
+        )
+        chat.input = ScriptedInput(lines)
+        code = await chat.loop()
+    return out.getvalue(), chat, code
+
+
+async def test_conversation_with_a_tool_call(mcp_http_url: str) -> None:
+    text, chat, code = await run_chat(mcp_http_url, ["echo hello there", "thanks"])
+    assert code == 0
+    assert "function:function-model · 10 tools from test" in text
+    assert "Calling echo." in text
+    assert '✓ test.echo(text="hello there") → hello there' in text
+    assert "The tool said: **hello there**" in text  # plain output: Markdown source as is
+    assert "You said: thanks" in text
+    assert "110 in · 25 out · 2 steps" in text
+    assert [m.role for m in chat.agent.history] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert chat.last_call is not None and chat.last_call.text == "hello there"
+
+
+async def test_approval_yes_no_always_and_never(mcp_http_url: str) -> None:
+    lines = ["echo one", "n", "echo two", "y", "echo three", "a", "echo four"]
+    text, chat, _ = await run_chat(mcp_http_url, lines, Config(approval="ask"))
+    assert isinstance(chat.input, ScriptedInput)
+    assert len(chat.input.questions) == 3  # "four" ran without asking: "a" means always for echo
+    assert 'allow test.echo(text="one")? [y]es / [n]o / [a]lways for echo' in chat.input.questions[0]
+    assert '⊘ test.echo(text="one") → denied' in text
+    assert "The tool said: **denied by the user**" in text  # the model was told
+    for word in ("two", "three", "four"):
+        assert f'✓ test.echo(text="{word}") → {word}' in text
+    assert chat.always == {("test", "echo")}
+
+    text, chat, _ = await run_chat(mcp_http_url, ["echo five"], Config(approval="never"))
+    assert '⊘ test.echo(text="five") → denied' in text
+    assert isinstance(chat.input, ScriptedInput) and chat.input.questions == []
+
+
+async def test_slash_commands(mcp_http_url: str, tmp_path: Path) -> None:
+    saved = tmp_path / "saved.json"
+    lines = [
+        "/help",
+        "/last",
+        "/list",
+        '/call echo {"text": "direct"}',
+        '/call test.add {"a": 2, "b": 3}',
+        "/call echo {bad",
+        "/call nope {}",
+        '/call add {"a": "x", "b": 1}',
+        '/call fail {"message": "it broke"}',
+        "/last",
+        "/servers",
+        "/servers reconnect test",
+        "/servers reconnect",
+        "/frobnicate",
+        "echo before save",
+        f"/save {saved}",
+        "/clear",
+        "//etc is a folder",
+        "/quit",
+        "never read",
+    ]
+    text, chat, code = await run_chat(mcp_http_url, lines)
+    assert code == 0
+    assert "/call TOOL {json}" in text and "Esc+Enter" in text  # /help
+    assert "no tool call yet" in text
+    assert "Add two integers." in text and "a, b" in text  # /list: description and parameters
+    assert '✓ test.echo(text="direct") → direct' in text
+    assert "\ndirect\n" not in text  # a short result is not repeated below its line
+    assert "✓ test.add(a=2, b=3) → 5" in text
+    assert (
+        "error: the arguments are not valid JSON: Expecting property name enclosed in double quotes" in text
+    )
+    assert "error: no tool named 'nope' — /tools lists the tools" in text
+    assert "error: bad arguments for add: a: 'x' is not of type 'integer'" in text
+    assert '✗ test.fail(message="it broke") → Error executing tool fail: it broke' in text
+    assert "tool  test.fail  error" in text  # /last shows the failed call in full
+    assert '"message": "it broke"' in text
+    assert re.search(r"test +connected +http +10 +test-server \d+ ms", text)  # /servers
+    assert "test: connected, 10 tools" in text  # reconnect
+    assert "error: /servers reconnect needs one server name" in text
+    assert "error: unknown command '/frobnicate' — /help lists the commands" in text
+    assert f"saved 4 messages to {saved}" in text
+    assert "conversation cleared" in text
+    assert "You said: /etc is a folder" in text
+    assert "never read" not in text
+    assert len(chat.agent.history) == 2  # cleared, then one exchange
+    resumed = load_transcript(str(saved))
+    assert resumed[0].text == "echo before save"
+    assert resumed[-1].text == "The tool said: **before save**"
+
+
+async def test_resumed_history_goes_to_the_model(mcp_http_url: str) -> None:
+    history = [Message.user("my name is Ada"), Message("assistant", (TextPart("Hello Ada"),))]
+    _, chat, _ = await run_chat(mcp_http_url, ["who am I?"], history=history)
+    provider = chat.provider
+    assert isinstance(provider, FunctionProvider)
+    sent = provider.requests[0].messages
+    assert [m.text for m in sent] == ["my name is Ada", "Hello Ada", "who am I?"]
+
+
+async def test_completion_of_commands_tools_models_and_servers(mcp_http_url: str, tmp_path: Path) -> None:
+    config = Config(providers={"ollama": {"type": "openai-chat", "base_url": "http://127.0.0.1:1/v1"}})
+    _, chat, _ = await run_chat(mcp_http_url, [], config)
+    completer = ChatCompleter(chat)
+
+    def complete(text: str) -> list[str]:
+        return [c.text for c in completer.get_completions(Document(text, len(text)), CompleteEvent())]
+
+    assert complete("/to") == ["/tools"]
+    assert set(complete("/")) >= {"/help", "/tools", "/call", "/servers", "/model", "/save", "/quit", "/list"}
+    assert complete("/call e") == ["echo"]
+    assert complete("/call ") == [e.name for e in chat.toolbox.entries]
+    assert complete("/model ") == [
+        "function:function-model",
+        "anthropic:",
+        "ollama:",
+        "openai:",
+        "openai-chat:",
+    ]
+    assert complete("/model op") == ["openai:", "openai-chat:"]
+    assert complete("/servers re") == ["reconnect"]
+    assert complete("/servers reconnect t") == ["test"]
+    (tmp_path / "chat-one.json").touch()
+    assert complete(f"/save {tmp_path}/chat-") == ["one.json"]
+    assert complete("hello /to") == []
