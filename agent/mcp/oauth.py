@@ -1,0 +1,578 @@
+"""OAuth 2.1 for remote MCP servers: log in once, then refresh quietly, across processes.
+
+Built on the SDK's :class:`~mcp.client.auth.OAuthClientProvider` (an ``httpx2.Auth``), which does
+discovery, dynamic client registration, PKCE and the token exchange. What this module adds:
+
+* a loopback callback server on ``127.0.0.1`` (ephemeral port, reused on the next login when it
+  is free, else the client registers again with the new redirect URI), the browser opened with
+  :func:`webbrowser.open` (so ``BROWSER`` is honoured), and, when no browser opens, the URL
+  printed for the user, who may paste the final redirect URL back;
+* ``state`` and ``iss`` checked at the callback, a login timeout, a denied consent as one line;
+* a persistent store (:mod:`agent.mcp.token_store`) with the absolute expiry and the discovered
+  metadata, so a restarted process refreshes an expired token without a browser;
+* refresh before login: an expired token, or a 401 on a stored one, first spends the refresh
+  token, under a cross-process lock, after re-reading the store (another process may already
+  have refreshed, and a rotated refresh token used twice gets the grant revoked); only a
+  rejected refresh token leads to a new login, exactly one;
+* a transient failure of the authorization server (timeout, connection error, 5xx) keeps the
+  stored tokens and raises :class:`~agent.errors.AuthError` naming that server; it never opens
+  a browser by itself.
+
+:func:`auth_factory_for` is what the connection code calls per server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import httpx2
+from mcp.client.auth import OAuthClientProvider, OAuthFlowError
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+from mcp.shared.auth_utils import resource_url_from_server_url
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from pydantic import AnyUrl
+
+from agent.config import Config, ServerSettings
+from agent.errors import AuthDenied, AuthError, AuthRequiredError
+from agent.mcp.oauth_callback import CallbackListener, open_callback_listener
+from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store
+
+if TYPE_CHECKING:
+    from anyio.abc import ObjectSendStream
+
+__all__ = [
+    "AgentOAuth",
+    "Opener",
+    "auth_factory_for",
+    "default_opener",
+    "server_key",
+]
+
+logger = logging.getLogger(__name__)
+
+# Opens a URL for the user; False when no browser could be opened.
+Opener = Callable[[str], Awaitable[bool]]
+Notify = Callable[[str], None]
+
+_AS_TIMEOUT = httpx2.Timeout(30.0)
+_MAX_SKEW = 30.0  # refresh this long before the stated expiry (a tenth of short lifetimes)
+
+
+async def default_opener(url: str) -> bool:
+    """:func:`webbrowser.open` in a worker thread (a ``BROWSER`` command may wait for its exit)."""
+    import webbrowser
+
+    return await anyio.to_thread.run_sync(webbrowser.open, url, abandon_on_cancel=True)
+
+
+def _stderr(line: str) -> None:
+    print(f"agent: {line}", file=sys.stderr, flush=True)
+
+
+def server_key(url: str) -> str:
+    """The key logins are stored under: the canonical server URL (RFC 8707 resource form)."""
+    return resource_url_from_server_url(url)
+
+
+class AgentOAuth(OAuthClientProvider):
+    """The SDK provider with persistent expiry, refresh-before-login and cross-process safety.
+
+    ``opener`` opens the authorization URL (default: the system browser); ``read_paste`` waits
+    for a pasted redirect URL when no browser opened (default: a line from stdin when it is a
+    terminal); ``notify`` shows a line to the user (default: stderr). ``allow_login=False`` turns
+    a needed browser login into :class:`~agent.errors.AuthRequiredError` (unattended runs).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServerSettings,
+        store: TokenStore,
+        *,
+        opener: Opener | None = None,
+        read_paste: Callable[[], Awaitable[str | None]] | None = None,
+        notify: Notify | None = None,
+        allow_login: bool = True,
+    ) -> None:
+        if settings.url is None:
+            raise ValueError("OAuth needs a server URL")
+        oauth = settings.oauth
+        metadata = OAuthClientMetadata(
+            client_name="agent",
+            redirect_uris=[AnyUrl("http://127.0.0.1/callback")],
+            grant_types=["authorization_code", "refresh_token"],
+            scope=oauth.scope,
+            token_endpoint_auth_method=oauth.token_endpoint_auth_method,
+        )
+        super().__init__(
+            server_url=settings.url,
+            client_metadata=metadata,
+            storage=_Storage(self),
+            redirect_handler=self._on_redirect,
+            callback_handler=self._on_callback,
+            client_metadata_url=oauth.client_metadata_url,
+        )
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.opener = opener or default_opener
+        self.read_paste = read_paste or _read_stdin_line
+        self.notify = notify or _stderr
+        self.allow_login = allow_login
+        self.logins = 0  # browser logins started by this object (for reports and tests)
+        self._flow_lock = anyio.Lock()
+        self._listener: CallbackListener | None = None
+        self._auth_url: str | None = None
+        self._dead_refresh: set[str] = set()
+        self._force_login = False
+        self._obtained_at: float | None = None
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def issuer(self) -> str:
+        ctx = self.context
+        if ctx.oauth_metadata is not None:
+            return str(ctx.oauth_metadata.issuer)
+        return ctx.auth_server_url or ctx.get_authorization_base_url(ctx.server_url)
+
+    def record(self) -> StoredLogin:
+        """The current in-memory login as a storable record."""
+        ctx = self.context
+        return StoredLogin(
+            server_url=self.store.server_url,
+            client_info=ctx.client_info,
+            tokens=ctx.current_tokens,
+            expires_at=ctx.token_expiry_time,
+            obtained_at=self._obtained_at,
+            oauth_metadata=ctx.oauth_metadata,
+            protected_resource_metadata=ctx.protected_resource_metadata,
+            auth_server_url=ctx.auth_server_url,
+        )
+
+    def _adopt(self, record: StoredLogin | None) -> None:
+        ctx = self.context
+        if record is None:
+            ctx.clear_tokens()
+            return
+        ctx.current_tokens = record.tokens
+        ctx.token_expiry_time = record.expires_at
+        self._obtained_at = record.obtained_at
+        if record.client_info is not None:
+            ctx.client_info = record.client_info
+        if record.oauth_metadata is not None:
+            ctx.oauth_metadata = record.oauth_metadata
+        if record.protected_resource_metadata is not None:
+            ctx.protected_resource_metadata = record.protected_resource_metadata
+        if record.auth_server_url is not None:
+            ctx.auth_server_url = record.auth_server_url
+
+    def _configured_client(self) -> OAuthClientInformationFull | None:
+        oauth = self.settings.oauth
+        if oauth.client_id is None:
+            return None
+        return OAuthClientInformationFull(
+            client_id=oauth.client_id,
+            client_secret=oauth.client_secret,
+            token_endpoint_auth_method=oauth.token_endpoint_auth_method
+            or ("client_secret_basic" if oauth.client_secret else "none"),
+            redirect_uris=self.context.client_metadata.redirect_uris,
+        )
+
+    async def _initialize(self) -> None:
+        self._adopt(self.store.load())
+        configured = self._configured_client()
+        if configured is not None and (
+            self.context.client_info is None or self.context.client_info.client_id != configured.client_id
+        ):
+            self.context.client_info = configured
+        self._initialized = True
+
+    def _fresh(self) -> bool:
+        """Whether the access token is usable for a while yet (by its stored absolute expiry)."""
+        ctx = self.context
+        if ctx.current_tokens is None:
+            return False
+        expiry = ctx.token_expiry_time
+        if expiry is None:
+            return True
+        lifetime = ctx.current_tokens.expires_in or 0
+        skew = min(_MAX_SKEW, lifetime / 10)
+        return time.time() < expiry - skew
+
+    def _can_refresh(self) -> bool:
+        tokens = self.context.current_tokens
+        return bool(
+            tokens is not None
+            and tokens.refresh_token
+            and tokens.refresh_token not in self._dead_refresh
+            and self.context.client_info is not None
+        )
+
+    def _lock_timeout(self) -> float:
+        return self.settings.oauth.login_timeout + 60.0
+
+    # -- the flow ------------------------------------------------------------------------------
+
+    async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        async with self._flow_lock:
+            if not self._initialized:
+                await self._initialize()
+            self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+            if not self._force_login and self.context.current_tokens is not None and not self._fresh():
+                async with self.store.locked(wait=self._lock_timeout()):
+                    self._reread()
+                    if not self._fresh() and self._can_refresh():
+                        await self._refresh()
+            sent = self.context.current_tokens if not self._force_login else None
+            if sent is not None:
+                self._add_auth_header(request)
+
+        response = yield request
+
+        step_up = response.status_code == 403 and _www_auth_error(response) == "insufficient_scope"
+        if response.status_code != 401 and not step_up:
+            return
+
+        async with self._flow_lock, self.store.locked(wait=self._lock_timeout()):
+            if response.status_code == 401 and not self._force_login:
+                self._reread()
+                current = self.context.current_tokens
+                changed = current is not None and (sent is None or current.access_token != sent.access_token)
+                if changed and self._fresh():  # another process logged in or refreshed meanwhile
+                    self._add_auth_header(request)
+                    yield request
+                    return
+                if self._can_refresh() and await self._refresh():
+                    self._add_auth_header(request)
+                    yield request
+                    return
+            if not self.allow_login:
+                raise AuthRequiredError(
+                    self.name,
+                    f"needs a login at {self.issuer}",
+                    hint=f"run `agent login {self.name}`",
+                )
+            if not step_up:
+                self.context.clear_tokens()
+            # The SDK's own flow does discovery, registration and authorization. It starts by
+            # sending `request`, whose answer we already hold, so that first send is skipped.
+            self.logins += 1
+            self._listener = await self._bind_callback()
+            flow = super()._auth_flow(request)
+            try:
+                outgoing = await flow.__anext__()
+                if outgoing is request:
+                    outgoing = await flow.asend(response)
+                while True:
+                    reply = yield outgoing
+                    outgoing = await flow.asend(reply)
+            except StopAsyncIteration:
+                self._obtained_at = time.time()
+            except OAuthFlowError as exc:
+                raise AuthError(self.name, f"login at {self.issuer} failed: {exc}") from None
+            finally:
+                await flow.aclose()
+                listener, self._listener = self._listener, None
+                if listener is not None:
+                    await listener.aclose()
+
+    async def _bind_callback(self) -> CallbackListener:
+        """Listen for the redirect; reuse the registered port if possible, else register again."""
+        oauth = self.settings.oauth
+        ctx = self.context
+        wanted = oauth.callback_port
+        if wanted is None and ctx.client_info is not None:
+            wanted = _registered_port(ctx.client_info)
+        listener = await open_callback_listener(wanted or 0)
+        if listener is None:
+            if oauth.callback_port is not None or oauth.client_id is not None:
+                raise AuthError(
+                    self.name,
+                    f"cannot listen on 127.0.0.1:{wanted} for the login callback (port in use)",
+                    hint="free that port, or change oauth.callback_port for this server",
+                )
+            listener = await open_callback_listener(0)
+            assert listener is not None
+        redirect = AnyUrl(listener.redirect_uri)
+        ctx.client_metadata.redirect_uris = [redirect]
+        info = ctx.client_info
+        if info is not None and oauth.client_id is None and ctx.client_metadata_url is None:
+            registered = [str(u) for u in info.redirect_uris or []]
+            if listener.redirect_uri not in registered:
+                logger.info("callback port changed; registering the client again")
+                ctx.client_info = None
+        return listener
+
+    def _reread(self) -> None:
+        """Pick up what another process stored (tokens it refreshed, a login it completed)."""
+        record = self.store.load()
+        if record is not None and record.tokens is not None:
+            self._adopt(record)
+
+    async def _refresh(self) -> bool:
+        """Spend the refresh token. True: new tokens stored. False: the server rejected it.
+
+        Sent with a client of our own so that a network failure can be told apart from a
+        rejection: the first keeps the stored tokens and raises AuthError naming the server.
+        """
+        tokens = self.context.current_tokens
+        assert tokens is not None and tokens.refresh_token
+        token_request = await self._refresh_token()
+        where = f"the authorization server {token_request.url.copy_with(query=None)}"
+        keep = "your login is kept; try again later"
+        try:
+            async with httpx2.AsyncClient(timeout=_AS_TIMEOUT) as client:
+                response = await client.send(token_request)
+        except httpx2.TimeoutException:
+            raise AuthError(
+                self.name, f"{where} did not answer in time to refresh the login", hint=keep
+            ) from None
+        except httpx2.TransportError as exc:
+            raise AuthError(
+                self.name,
+                f"cannot reach {where} to refresh the login ({exc or type(exc).__name__})",
+                hint=keep,
+            ) from None
+        if response.status_code in (400, 401):
+            logger.info("refresh token rejected by %s: %s", where, response.text[:200])
+            self._dead_refresh.add(tokens.refresh_token)
+            return False
+        if response.status_code != 200:
+            raise AuthError(
+                self.name, f"{where} answered HTTP {response.status_code} to a token refresh", hint=keep
+            )
+        if not await self._handle_refresh_response(response):
+            self.context.current_tokens = tokens
+            raise AuthError(self.name, f"{where} sent an invalid token response", hint=keep)
+        return True
+
+    async def login(self, http: httpx2.AsyncClient) -> StoredLogin:
+        """A fresh browser login now, whatever is stored (``agent login``): POSTs an MCP
+        ``initialize`` to trigger the server's challenge, and returns the stored record."""
+        self._force_login = True
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "agent", "version": "login"},
+            },
+        }
+        headers = {"Accept": "application/json, text/event-stream", MCP_PROTOCOL_VERSION_HEADER: "2025-06-18"}
+        assert self.settings.url is not None
+        try:
+            response = await http.post(self.settings.url, json=body, headers=headers, auth=self)
+        except httpx2.TransportError as exc:
+            raise AuthError(
+                self.name, f"cannot reach {self.settings.url}: {exc or type(exc).__name__}"
+            ) from None
+        finally:
+            self._force_login = False
+        session = response.headers.get("mcp-session-id")
+        if session:
+            with contextlib.suppress(httpx2.TransportError):
+                await http.delete(
+                    self.settings.url, headers={**headers, "mcp-session-id": session}, auth=self
+                )
+        record = self.store.load()
+        if self.logins == 0 or record is None or record.tokens is None:
+            raise AuthError(
+                self.name,
+                f"the server at {self.settings.url} did not ask for a login (HTTP {response.status_code})",
+                hint="it may not need OAuth",
+            )
+        if response.status_code in (401, 403):
+            raise AuthError(self.name, f"the server still answers HTTP {response.status_code} after login")
+        return record
+
+    # -- the browser leg -----------------------------------------------------------------------
+
+    async def _on_redirect(self, url: str) -> None:
+        self._auth_url = url
+
+    async def _on_callback(self) -> AuthorizationCodeResult:
+        url, listener = self._auth_url, self._listener
+        assert url is not None and listener is not None
+        state = parse_qs(urlsplit(url).query).get("state", [None])[0]
+        metadata = self.context.oauth_metadata
+        expected_iss = str(metadata.issuer) if metadata is not None else None
+        iss_required = bool(metadata is not None and metadata.authorization_response_iss_parameter_supported)
+        timeout = self.settings.oauth.login_timeout
+        send, receive = anyio.create_memory_object_stream[AuthorizationCodeResult | AuthError](4)
+
+        def judge(params: dict[str, str]) -> AuthorizationCodeResult | AuthError:
+            return self._judge(params, state, expected_iss, iss_required)
+
+        with anyio.move_on_after(timeout) as scope:
+            async with anyio.create_task_group() as tg, send, receive:
+                tg.start_soon(listener.serve, judge, send.clone())
+                self.notify(f"log in to {self.name!r} in your browser: {url}")
+                if not await self.opener(url):
+                    self.notify(
+                        "no browser could be opened: open the URL above on any machine, then paste "
+                        f"the address the browser ends on (it starts with {listener.redirect_uri}):"
+                    )
+                    tg.start_soon(self._pasted, judge, send.clone())
+                outcome = await receive.receive()
+                tg.cancel_scope.cancel()
+        if scope.cancelled_caught:
+            raise AuthError(
+                self.name,
+                f"the login was not completed within {timeout:.0f} s",
+                hint=f"run `agent login {self.name}` and finish it in the browser",
+            )
+        if isinstance(outcome, AuthError):
+            raise outcome
+        return outcome
+
+    def _judge(
+        self, params: dict[str, str], state: str | None, expected_iss: str | None, iss_required: bool
+    ) -> AuthorizationCodeResult | AuthError:
+        """Check one callback's parameters; the page the browser shows follows from the result."""
+        where = self.issuer
+        if params.get("state") != state:
+            return AuthError(self.name, f"login rejected: the callback's state does not match (from {where})")
+        iss = params.get("iss")
+        if iss is not None and iss != expected_iss:
+            return AuthError(
+                self.name, f"login rejected: the callback's issuer {iss!r} is not {expected_iss!r}"
+            )
+        if "error" in params:  # an error answer without `iss` can only fail the login, so it is believed
+            description = params.get("error_description")
+            detail = params["error"] + (f": {description}" if description else "")
+            if params["error"] == "access_denied":
+                return AuthDenied(self.name, f"login denied at {where} ({detail})")
+            return AuthError(self.name, f"login failed at {where} ({detail})")
+        if iss is None and iss_required:
+            return AuthError(
+                self.name, f"login rejected: the callback carries no issuer (expected {expected_iss!r})"
+            )
+        if not params.get("code"):
+            return AuthError(self.name, "login failed: the callback carries no authorization code")
+        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=iss)
+
+    async def _pasted(
+        self,
+        judge: Callable[[dict[str, str]], AuthorizationCodeResult | AuthError],
+        send: ObjectSendStream[AuthorizationCodeResult | AuthError],
+    ) -> None:
+        async with send:
+            while True:
+                line = await self.read_paste()
+                if line is None:
+                    return
+                query = urlsplit(line.strip()).query
+                params = {k: v[0] for k, v in parse_qs(query).items()}
+                if not params:
+                    self.notify("that is not the redirect address; paste the whole URL from the address bar:")
+                    continue
+                await send.send(judge(params))
+                return
+
+
+class _Storage:
+    """The SDK's TokenStorage protocol over our store: the SDK saves through it after a login."""
+
+    def __init__(self, provider: AgentOAuth) -> None:
+        self._provider = provider
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self._provider.context.current_tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        provider = self._provider
+        provider.context.current_tokens = tokens
+        provider._obtained_at = time.time()
+        provider.store.save(provider.record())
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self._provider.context.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        provider = self._provider
+        provider.context.client_info = client_info
+        record = provider.store.load() or StoredLogin(server_url=provider.store.server_url)
+        record.client_info = client_info
+        provider.store.save(record)
+
+
+def _registered_port(info: OAuthClientInformationFull) -> int | None:
+    for uri in info.redirect_uris or []:
+        parts = urlsplit(str(uri))
+        if parts.hostname == "127.0.0.1" and parts.port:
+            return parts.port
+    return None
+
+
+def _www_auth_error(response: httpx2.Response) -> str | None:
+    from mcp.client.auth.utils import extract_field_from_www_auth
+
+    return extract_field_from_www_auth(response, "error")
+
+
+async def _read_stdin_line() -> str | None:
+    """One line from stdin when it is a terminal (else None: nobody can paste)."""
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        return None
+    if sys.platform == "win32":  # pragma: no cover - no wait_readable for console handles
+        line = await anyio.to_thread.run_sync(stdin.readline, abandon_on_cancel=True)
+        return line or None
+    import os
+
+    fd = stdin.fileno()
+    await anyio.wait_readable(fd)
+    data = os.read(fd, 65536)
+    return data.decode(errors="replace") if data else None
+
+
+def auth_factory_for(
+    config: Config,
+    *,
+    opener: Opener | None = None,
+    read_paste: Callable[[], Awaitable[str | None]] | None = None,
+    notify: Notify | None = None,
+    allow_login: bool = True,
+) -> Callable[[str, ServerSettings], httpx2.Auth]:
+    """Given the config, a factory of ``httpx2.Auth`` per (server name, settings).
+
+    Servers with ``auth = "none"`` or their own ``Authorization`` header get a pass-through auth;
+    every other URL server gets an :class:`AgentOAuth`, which does nothing until the server
+    answers 401. The keyword arguments replace the terminal and browser (for tests and batch).
+    """
+    kind: Literal["file", "keyring"] = config.token_store
+
+    def factory(name: str, settings: ServerSettings) -> httpx2.Auth:
+        if settings.url is None or settings.auth == "none" or _has_authorization(settings):
+            return httpx2.Auth()
+        store = open_token_store(server_key(settings.url), kind, notify=notify or _stderr)
+        return AgentOAuth(
+            name,
+            settings,
+            store,
+            opener=opener,
+            read_paste=read_paste,
+            notify=notify,
+            allow_login=allow_login,
+        )
+
+    return factory
+
+
+def _has_authorization(settings: ServerSettings) -> bool:
+    return any(key.lower() == "authorization" for key in settings.headers)

@@ -1,0 +1,64 @@
+"""A separate process that uses our OAuth code the way the agent does, for cross-process tests.
+
+``python -m tests.support.oauth_client URL TEXT [--go]`` builds the auth from
+:func:`agent.mcp.oauth.auth_factory_for` (the real browser opener, so ``BROWSER`` decides what
+opens), calls the server's ``echo`` tool and prints ``ECHO <result>``; on failure it prints
+``ERROR <message>`` and exits 1. With ``--go`` it prints ``READY`` once set up and waits for a
+line on stdin first, so a test can start several processes at the same moment.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from agent.config import Config, ServerSettings
+from agent.errors import AgentError
+from agent.mcp.oauth import auth_factory_for
+
+
+def _agent_error(exc: BaseException) -> AgentError | None:
+    todo = [exc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, AgentError):
+            return item
+        if isinstance(item, BaseExceptionGroup):
+            todo.extend(item.exceptions)
+        todo.extend(x for x in (item.__cause__, item.__context__) if x is not None)
+    return None
+
+
+async def run(url: str, text: str, go: bool) -> int:
+    auth = auth_factory_for(Config())("demo", ServerSettings(url=url))
+    if go:
+        print("READY", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
+    try:
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=30) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            result = await client.call_tool("echo", {"text": text})
+    except Exception as exc:
+        error = _agent_error(exc)
+        print(f"ERROR {error if error else repr(exc)}", flush=True)
+        return 1
+    block = result.content[0]
+    print(f"ECHO {block.text if block.type == 'text' else block}", flush=True)
+    return 0
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    go = "--go" in args
+    url, text = [a for a in args if a != "--go"]
+    sys.exit(anyio.run(run, url, text, go))
+
+
+if __name__ == "__main__":
+    main()

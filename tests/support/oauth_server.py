@@ -1,0 +1,381 @@
+"""A real OAuth 2.1 authorization server protecting a real MCP server, for the OAuth tests.
+
+Run it as ``python -m tests.support.oauth_server``. It binds two ports on 127.0.0.1: the
+authorization server (the SDK's auth routes over an in-memory provider with an auto-approving
+authorize step) and the MCP server (``MCPServer`` with ``AuthSettings`` and a token verifier
+that asks the same in-memory provider; one tool, ``echo``). Once both accept connections it
+prints one line ``READY <issuer> <mcp url> <control url>`` to stdout: the readiness signal.
+
+Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, reset with
+``POST /_test/reset``:
+
+``lifetime``        access-token lifetime in seconds (server-side validity is the same, to the ms)
+``deny``            the authorize step answers ``access_denied``
+``tamper_state``    the authorize step redirects with a wrong ``state``
+``tamper_iss``      the authorize step redirects with a wrong ``iss``
+``token_503``       the token endpoint answers 503
+``down``            the authorization server stops listening (its port refuses connections)
+
+Actions: ``POST /_test/expire_access`` (every issued access token stops working),
+``POST /_test/revoke_refresh`` (every refresh token is revoked), ``GET /_test/stats`` (counters
+and how often each refresh token was presented). A refresh token presented a second time after
+rotation revokes its whole grant, as many real servers do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import uvicorn
+from mcp.server.auth.handlers.metadata import MetadataHandler
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    AuthorizeError,
+    RefreshToken,
+    TokenError,
+    construct_redirect_uri,
+)
+from mcp.server.auth.routes import build_metadata, cors_middleware, create_auth_routes
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+DEFAULTS: dict[str, Any] = {
+    "lifetime": 3600,
+    "deny": False,
+    "tamper_state": False,
+    "tamper_iss": False,
+    "token_503": False,
+    "down": False,
+}
+
+
+@dataclass
+class Grant:
+    """One authorization's chain of rotated refresh tokens."""
+
+    scopes: list[str]
+    client_id: str
+    revoked: bool = False
+
+
+@dataclass
+class MemoryAS:
+    """The in-memory ``OAuthAuthorizationServerProvider``."""
+
+    issuer: str
+    switches: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    clients: dict[str, OAuthClientInformationFull] = field(default_factory=dict)
+    codes: dict[str, tuple[AuthorizationCode, Grant]] = field(default_factory=dict)
+    access: dict[str, tuple[AccessToken, float, Grant]] = field(default_factory=dict)
+    refresh: dict[str, tuple[RefreshToken, Grant]] = field(default_factory=dict)
+    spent: set[str] = field(default_factory=set)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.switches = dict(DEFAULTS)
+        self.stats = {
+            "registrations": 0,
+            "authorize": 0,
+            "code_exchanges": 0,
+            "refreshes": 0,
+            "refresh_uses": {},
+            "reuse_detected": 0,
+            "revocations": 0,
+        }
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        return self.clients.get(client_id)
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        assert client_info.client_id is not None
+        self.clients[client_info.client_id] = client_info
+        self.stats["registrations"] += 1
+
+    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+        self.stats["authorize"] += 1
+        if self.switches["deny"]:
+            raise AuthorizeError("access_denied", "the user declined")
+        code = secrets.token_urlsafe(24)
+        assert client.client_id is not None
+        grant = Grant(scopes=params.scopes or [], client_id=client.client_id)
+        self.codes[code] = (
+            AuthorizationCode(
+                code=code,
+                scopes=params.scopes or [],
+                expires_at=time.time() + 300,
+                client_id=client.client_id,
+                code_challenge=params.code_challenge,
+                redirect_uri=params.redirect_uri,
+                redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
+                resource=params.resource,
+            ),
+            grant,
+        )
+        state = "tampered-state" if self.switches["tamper_state"] else params.state
+        iss = "http://127.0.0.1:9/evil" if self.switches["tamper_iss"] else self.issuer
+        return construct_redirect_uri(str(params.redirect_uri), code=code, state=state, iss=iss)
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        entry = self.codes.get(authorization_code)
+        return entry[0] if entry else None
+
+    def _issue(self, grant: Grant) -> OAuthToken:
+        lifetime = int(self.switches["lifetime"])
+        access = secrets.token_urlsafe(24)
+        refresh = secrets.token_urlsafe(24)
+        self.access[access] = (
+            AccessToken(token=access, client_id=grant.client_id, scopes=grant.scopes),
+            time.time() + lifetime,
+            grant,
+        )
+        self.refresh[refresh] = (
+            RefreshToken(token=refresh, client_id=grant.client_id, scopes=grant.scopes),
+            grant,
+        )
+        return OAuthToken(
+            access_token=access,
+            expires_in=lifetime,
+            refresh_token=refresh,
+            scope=" ".join(grant.scopes) or None,
+        )
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        _, grant = self.codes.pop(authorization_code.code)
+        self.stats["code_exchanges"] += 1
+        return self._issue(grant)
+
+    async def load_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: str
+    ) -> RefreshToken | None:
+        uses = self.stats["refresh_uses"]
+        uses[refresh_token] = uses.get(refresh_token, 0) + 1
+        entry = self.refresh.get(refresh_token)
+        return entry[0] if entry else None
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        _, grant = self.refresh[refresh_token.token]
+        if refresh_token.token in self.spent:
+            self.stats["reuse_detected"] += 1
+            grant.revoked = True
+            raise TokenError("invalid_grant", "refresh token reused; the grant is revoked")
+        if grant.revoked:
+            raise TokenError("invalid_grant", "the grant was revoked")
+        self.spent.add(refresh_token.token)
+        self.stats["refreshes"] += 1
+        return self._issue(grant)
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        entry = self.access.get(token)
+        if entry is None:
+            return None
+        access, expires, grant = entry
+        if grant.revoked or time.time() >= expires:
+            return None
+        return access
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        self.stats["revocations"] += 1
+        entry = self.refresh.get(token.token) or self.access.get(token.token)
+        if entry is not None:
+            entry[-1].revoked = True
+
+    def expire_access(self) -> None:
+        for key, (access, _, grant) in list(self.access.items()):
+            self.access[key] = (access, 0.0, grant)
+
+    def revoke_refresh(self) -> None:
+        for _, grant in self.refresh.values():
+            grant.revoked = True
+
+
+class _Verifier:
+    def __init__(self, provider: MemoryAS) -> None:
+        self.provider = provider
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        return await self.provider.load_access_token(token)
+
+
+class _TokenOutage:
+    """ASGI middleware: the token endpoint answers 503 while the switch is on."""
+
+    def __init__(self, app: ASGIApp, provider: MemoryAS) -> None:
+        self.app = app
+        self.provider = provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/token" and self.provider.switches["token_503"]:
+            await Response("temporarily unavailable", status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _bind() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _as_app(provider: MemoryAS) -> ASGIApp:
+    issuer = AnyHttpUrl(provider.issuer)
+    registration = ClientRegistrationOptions(enabled=True, valid_scopes=["mcp", "offline_access"])
+    revocation = RevocationOptions(enabled=True)
+    metadata = build_metadata(issuer, None, registration, revocation)
+    metadata.authorization_response_iss_parameter_supported = True
+    provider.issuer = str(metadata.issuer)  # the form `iss` must match exactly (RFC 9207)
+    metadata_route = Route(
+        "/.well-known/oauth-authorization-server",
+        endpoint=cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"]),
+        methods=["GET", "OPTIONS"],
+    )
+    routes = [metadata_route, *create_auth_routes(provider, issuer, None, registration, revocation)]
+    return _TokenOutage(Starlette(routes=routes), provider)
+
+
+class _Uvicorn(uvicorn.Server):
+    def __init__(self, app: ASGIApp, started: anyio.Event, lifespan: Literal["on", "off"] = "off") -> None:
+        super().__init__(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+        self._started = started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self._started.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # two servers in one process: leave signals alone
+        yield
+
+
+async def serve() -> None:
+    as_sock, rs_sock = _bind(), _bind()
+    as_port, rs_port = as_sock.getsockname()[1], rs_sock.getsockname()[1]
+    issuer = f"http://127.0.0.1:{as_port}"
+    mcp_url = f"http://127.0.0.1:{rs_port}/mcp"
+    provider = MemoryAS(issuer=issuer)
+    as_app = _as_app(provider)
+
+    server = MCPServer(
+        "oauth-test-server",
+        log_level="WARNING",
+        token_verifier=_Verifier(provider),
+        auth=AuthSettings(
+            issuer_url=AnyHttpUrl(issuer),
+            resource_server_url=AnyHttpUrl(mcp_url),
+            required_scopes=["mcp"],
+            validate_token_resource=False,
+        ),
+    )
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Return the text unchanged."""
+        return text
+
+    async with anyio.create_task_group() as tg:
+        current: dict[str, Any] = {}
+
+        async def run_as(sock: socket.socket) -> None:
+            """Serve the authorization server on ``sock``; return once it accepts connections."""
+            started, stopped = anyio.Event(), anyio.Event()
+            uv = _Uvicorn(as_app, started)
+
+            async def run() -> None:
+                try:
+                    await uv.serve([sock])
+                finally:
+                    stopped.set()
+
+            current.update(server=uv, stopped=stopped)
+            tg.start_soon(run)
+            await started.wait()
+
+        async def set_down(down: bool) -> None:
+            if down and not provider.switches["down"]:
+                current["server"].should_exit = True
+                await current["stopped"].wait()  # its listening socket is closed by now
+            elif not down and provider.switches["down"]:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("127.0.0.1", as_port))
+                await run_as(sock)
+            provider.switches["down"] = down
+
+        async def switches(request: Request) -> Response:
+            body = await request.json()
+            unknown = set(body) - set(DEFAULTS)
+            if unknown:
+                return JSONResponse({"error": f"unknown switches {sorted(unknown)}"}, status_code=400)
+            if "down" in body:
+                await set_down(bool(body.pop("down")))
+            provider.switches.update(body)
+            return JSONResponse(provider.switches)
+
+        async def reset(request: Request) -> Response:
+            await set_down(False)
+            provider.reset()
+            return JSONResponse(provider.switches)
+
+        async def stats(request: Request) -> Response:
+            return JSONResponse(provider.stats)
+
+        async def expire_access(request: Request) -> Response:
+            provider.expire_access()
+            return JSONResponse({"ok": True})
+
+        async def revoke_refresh(request: Request) -> Response:
+            provider.revoke_refresh()
+            return JSONResponse({"ok": True})
+
+        app = server.streamable_http_app()
+        app.router.routes.extend(
+            [
+                Route("/_test/switches", switches, methods=["POST"]),
+                Route("/_test/reset", reset, methods=["POST"]),
+                Route("/_test/stats", stats, methods=["GET"]),
+                Route("/_test/expire_access", expire_access, methods=["POST"]),
+                Route("/_test/revoke_refresh", revoke_refresh, methods=["POST"]),
+            ]
+        )
+        rs_started = anyio.Event()
+        tg.start_soon(_Uvicorn(app, rs_started, lifespan="on").serve, [rs_sock])
+        await run_as(as_sock)
+        await rs_started.wait()
+        print(f"READY {issuer} {mcp_url} http://127.0.0.1:{rs_port}/_test", flush=True)
+
+
+def main() -> None:
+    try:
+        anyio.run(serve)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

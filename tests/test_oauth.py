@@ -1,0 +1,346 @@
+"""OAuth against a real authorization server: login, reuse, refresh, failures (agent/mcp/oauth.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from agent.config import Config, OAuthSettings, ServerSettings
+from agent.errors import EXIT_FAILURE, AuthDenied, AuthError, ConfigError
+from agent.mcp.oauth import AgentOAuth, auth_factory_for
+from agent.mcp.token_store import token_dir
+from tests.support.browser import Browser, command, follow
+from tests.support.fixtures_oauth import OAuthStack
+
+
+def make_auth(
+    url: str,
+    opener: Callable[[str], Awaitable[bool]],
+    notices: list[str] | None = None,
+    **oauth: Any,
+) -> AgentOAuth:
+    settings = ServerSettings(url=url, oauth=OAuthSettings(**oauth))
+    sink = notices if notices is not None else []
+    auth = auth_factory_for(Config(), opener=opener, notify=sink.append)("demo", settings)
+    assert isinstance(auth, AgentOAuth)
+    return auth
+
+
+async def echo(url: str, auth: httpx2.Auth, text: str = "hello") -> str:
+    async with (
+        httpx2.AsyncClient(auth=auth, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        result = await client.call_tool("echo", {"text": text})
+    block = result.content[0]
+    assert block.type == "text"
+    return block.text
+
+
+def find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` inside an exception group / cause chain (the SDK wraps transport errors)."""
+    todo: list[BaseException] = [exc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, kind):
+            return item
+        if isinstance(item, BaseExceptionGroup):
+            todo.extend(item.exceptions)
+        todo.extend(x for x in (item.__cause__, item.__context__) if x is not None)
+    return None
+
+
+async def echo_fails(url: str, auth: httpx2.Auth, kind: type[BaseException] = AuthError) -> BaseException:
+    with pytest.raises(BaseException) as info:
+        await echo(url, auth)
+    found = find(info.value, kind)
+    assert found is not None, f"expected {kind.__name__}, got {info.value!r}"
+    return found
+
+
+def stored_files() -> list[Path]:
+    return sorted(token_dir().glob("*.json"))
+
+
+def stored() -> dict[str, Any]:
+    (path,) = stored_files()
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+async def test_first_login_opens_browser_once_and_stores_0600(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    notices: list[str] = []
+    auth = make_auth(oauth_server.mcp_url, browser, notices)
+    assert await echo(oauth_server.mcp_url, auth, "first") == "first"
+    assert len(browser.opened) == 1
+    assert "return to the terminal" in browser.pages[0].text
+    assert any(browser.opened[0] in line for line in notices)
+    (path,) = stored_files()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    record = stored()
+    assert record["server_url"] == oauth_server.mcp_url
+    assert record["tokens"]["refresh_token"]
+    assert record["expires_at"] > record["obtained_at"]
+    assert record["oauth_metadata"]["issuer"].rstrip("/") == oauth_server.issuer
+    assert record["client_info"]["redirect_uris"][0].startswith("http://127.0.0.1:")
+    assert oauth_server.stats()["authorize"] == 1
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def client_process(url: str, text: str, browser_log: Path, *, go: bool = False) -> subprocess.Popen[str]:
+    """tests/support/oauth_client.py in its own process, sharing this test's user folders."""
+    env = {**os.environ, "BROWSER": command(), "BROWSER_LOG": str(browser_log)}
+    argv = [sys.executable, "-m", "tests.support.oauth_client", url, text, *(["--go"] if go else [])]
+    return subprocess.Popen(
+        argv,
+        cwd=_ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = await anyio.to_thread.run_sync(proc.communicate)
+    return proc.returncode, out, err
+
+
+async def login(oauth_server: OAuthStack) -> AgentOAuth:
+    """A first login through the browser stand-in, checked."""
+    first = Browser()
+    auth = make_auth(oauth_server.mcp_url, first)
+    assert await echo(oauth_server.mcp_url, auth, "login") == "login"
+    assert len(first.opened) == 1
+    return auth
+
+
+@pytest.mark.e2e
+async def test_second_process_reuses_the_login_without_a_browser(
+    oauth_server: OAuthStack, tmp_path: Path
+) -> None:
+    await login(oauth_server)
+    log = tmp_path / "browser.log"
+    code, out, err = await finish(client_process(oauth_server.mcp_url, "again", log))
+    assert (code, out.strip()) == (0, "ECHO again"), err
+    assert not log.exists()
+    stats = oauth_server.stats()
+    assert (stats["authorize"], stats["refreshes"]) == (1, 0)
+
+
+async def test_restart_refreshes_an_expired_token_without_a_browser(oauth_server: OAuthStack) -> None:
+    oauth_server.set(lifetime=2)
+    await login(oauth_server)
+    before = stored()
+    await anyio.sleep(max(0.0, before["expires_at"] - time.time()))  # let the access token expire
+    restarted = Browser()
+    auth = make_auth(oauth_server.mcp_url, restarted)  # a new provider reads only the store
+    assert await echo(oauth_server.mcp_url, auth, "later") == "later"
+    assert restarted.opened == []
+    stats = oauth_server.stats()
+    assert (stats["authorize"], stats["refreshes"]) == (1, 1)
+    after = stored()
+    assert after["tokens"]["access_token"] != before["tokens"]["access_token"]
+    assert after["expires_at"] > before["expires_at"]
+
+
+async def test_401_on_a_stored_token_spends_the_refresh_token_first(oauth_server: OAuthStack) -> None:
+    auth = await login(oauth_server)
+    oauth_server.expire_access()  # the server stops accepting it; our stored expiry says it is fine
+    assert await echo(oauth_server.mcp_url, auth, "still") == "still"
+    restarted = Browser()
+    oauth_server.expire_access()
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, restarted), "new") == "new"
+    assert restarted.opened == []
+    stats = oauth_server.stats()
+    assert (stats["authorize"], stats["refreshes"], stats["reuse_detected"]) == (1, 2, 0)
+
+
+async def test_rejected_refresh_token_leads_to_exactly_one_new_login(oauth_server: OAuthStack) -> None:
+    await login(oauth_server)
+    oauth_server.expire_access()
+    oauth_server.revoke_refresh()
+    again = Browser()
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, again), "back") == "back"
+    assert len(again.opened) == 1
+    stats = oauth_server.stats()
+    assert (stats["authorize"], stats["code_exchanges"], stats["refreshes"]) == (2, 2, 0)
+    assert sum(stats["refresh_uses"].values()) == 1
+
+
+@pytest.mark.e2e
+async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
+    oauth_server: OAuthStack, tmp_path: Path
+) -> None:
+    await login(oauth_server)
+    oauth_server.expire_access()
+    log = tmp_path / "browser.log"
+    procs = [client_process(oauth_server.mcp_url, f"p{i}", log, go=True) for i in range(2)]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert await anyio.to_thread.run_sync(proc.stdout.readline) == "READY\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = [await finish(proc) for proc in procs]
+    for i, (code, out, err) in enumerate(results):
+        assert (code, out.strip()) == (0, f"ECHO p{i}"), err
+    assert not log.exists()
+    stats = oauth_server.stats()
+    assert stats["refreshes"] == 1
+    assert stats["reuse_detected"] == 0
+    assert set(stats["refresh_uses"].values()) == {1}
+
+
+@pytest.mark.parametrize(("switch", "words"), [("tamper_state", "state"), ("tamper_iss", "issuer")])
+async def test_tampered_callback_is_rejected_and_nothing_is_stored(
+    oauth_server: OAuthStack, browser: Browser, switch: str, words: str
+) -> None:
+    oauth_server.set(**{switch: True})
+    error = await echo_fails(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser))
+    assert words in str(error) and "rejected" in str(error)
+    assert "Login failed" in browser.pages[0].text
+    assert "tokens" not in stored()
+    assert oauth_server.stats()["code_exchanges"] == 0
+
+
+async def test_denied_consent_is_one_line_exit_1_and_no_retry(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    oauth_server.set(deny=True)
+    error = await echo_fails(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser), AuthDenied)
+    assert isinstance(error, AuthDenied)
+    assert error.exit_code == EXIT_FAILURE
+    assert "\n" not in str(error) and "denied" in str(error)
+    assert len(browser.opened) == 1
+    assert oauth_server.stats()["authorize"] == 1
+
+
+async def test_authorization_server_down_keeps_tokens_and_names_it(oauth_server: OAuthStack) -> None:
+    await login(oauth_server)
+    before = stored()
+    oauth_server.expire_access()
+    oauth_server.set(down=True)
+    quiet = Browser()
+    error = await echo_fails(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, quiet))
+    assert oauth_server.issuer.removeprefix("http://") in str(error)
+    assert "cannot reach" in str(error) and "kept" in str(error)
+    assert quiet.opened == []
+    assert stored() == before
+    oauth_server.set(down=False)
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, quiet), "up") == "up"
+    assert quiet.opened == []
+
+
+async def test_503_at_the_token_endpoint_keeps_tokens_then_recovers(oauth_server: OAuthStack) -> None:
+    await login(oauth_server)
+    before = stored()
+    oauth_server.expire_access()
+    oauth_server.set(token_503=True)
+    quiet = Browser()
+    auth = make_auth(oauth_server.mcp_url, quiet)
+    error = await echo_fails(oauth_server.mcp_url, auth)
+    assert "HTTP 503" in str(error) and oauth_server.issuer.removeprefix("http://") in str(error)
+    assert stored() == before
+    oauth_server.set(token_503=False)
+    assert await echo(oauth_server.mcp_url, auth, "ok") == "ok"
+    assert quiet.opened == []
+    assert oauth_server.stats()["authorize"] == 1
+
+
+async def test_corrupted_token_file_is_reported_and_replaced_by_a_login(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    await login(oauth_server)
+    (path,) = stored_files()
+    path.write_text("{not json")
+    notices: list[str] = []
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser, notices), "x") == "x"
+    assert any("unreadable" in line and str(path) in line for line in notices)
+    assert len(browser.opened) == 1
+    assert stored()["tokens"]["access_token"]
+
+
+async def test_pasted_redirect_url_completes_the_login_when_no_browser_opens(
+    oauth_server: OAuthStack,
+) -> None:
+    notices: list[str] = []
+    tried: list[str] = []
+
+    async def no_browser(url: str) -> bool:
+        tried.append(url)
+        return False
+
+    async def paste() -> str:
+        redirect = await follow(tried[0], stop_before_callback=True)  # the user's browser elsewhere
+        return redirect.headers["location"] + "\n"
+
+    settings = ServerSettings(url=oauth_server.mcp_url)
+    factory = auth_factory_for(Config(), opener=no_browser, read_paste=paste, notify=notices.append)
+    assert await echo(oauth_server.mcp_url, factory("demo", settings), "pasted") == "pasted"
+    assert len(tried) == 1
+    assert any("paste" in line for line in notices)
+    assert oauth_server.stats()["code_exchanges"] == 1
+
+
+async def test_unfinished_login_times_out_with_a_clear_message(oauth_server: OAuthStack) -> None:
+    opened: list[str] = []
+
+    async def ignored(url: str) -> bool:  # a browser that opens and is then left alone
+        opened.append(url)
+        return True
+
+    error = await echo_fails(
+        oauth_server.mcp_url, make_auth(oauth_server.mcp_url, ignored, login_timeout=0.5)
+    )
+    assert "not completed within" in str(error)
+    assert len(opened) == 1
+
+
+async def test_taken_callback_port_means_a_new_registration(oauth_server: OAuthStack) -> None:
+    await login(oauth_server)
+    port = int(stored()["client_info"]["redirect_uris"][0].rsplit(":", 1)[1].split("/")[0])
+    oauth_server.expire_access()
+    oauth_server.revoke_refresh()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the old port may be in TIME_WAIT
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        again = Browser()
+        assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, again), "moved") == "moved"
+    assert len(again.opened) == 1
+    assert f":{port}/" not in stored()["client_info"]["redirect_uris"][0]
+    assert oauth_server.stats()["registrations"] == 2
+
+
+def test_keyring_store_without_the_package_is_a_clear_error() -> None:
+    pytest.importorskip("pytest")
+    try:
+        import keyring  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("keyring is installed")
+    factory = auth_factory_for(Config(token_store="keyring"))
+    with pytest.raises(ConfigError, match="keyring"):
+        factory("demo", ServerSettings(url="http://127.0.0.1:9/mcp"))
