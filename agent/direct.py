@@ -22,7 +22,6 @@ from agent.config import Config, ServerSettings, select_servers
 from agent.errors import (
     EXIT_FAILURE,
     EXIT_OK,
-    ConfigError,
     ServerError,
     ToolArgumentsError,
     ToolCallFailed,
@@ -39,15 +38,8 @@ __all__ = ["call_main", "describe_content", "tools_main"]
 
 
 def _servers(args: argparse.Namespace, config: Config) -> dict[str, ServerSettings]:
-    servers = select_servers(config, getattr(args, "server", None), getattr(args, "url", None))
-    if not servers:
-        where = f" in {config.source}" if config.source else ""
-        raise ConfigError(
-            f"no MCP server configured{where}",
-            hint="add a [servers.NAME] table with 'url' or 'command' to agent.toml "
-            "(see config.example.toml), or pass --url URL",
-        )
-    return servers
+    """``--url``, else ``--server``s, else every enabled server (the bundled demo when none)."""
+    return select_servers(config, getattr(args, "server", None), getattr(args, "url", None))
 
 
 def _auth_factory(config: Config) -> AuthFactory | None:
