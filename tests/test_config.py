@@ -1,0 +1,229 @@
+"""agent/config.py: where the file comes from, what is refused and how, env overrides, JSON import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.config import Config, find_config_file, load_config, select_servers, user_config_dir
+from agent.errors import ConfigError
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- lookup order --------------------------------------------------------------------------------
+
+
+def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = _write(user_config_dir() / "config.toml", "max_steps = 4\n")
+    assert find_config_file() == user
+    assert load_config().max_steps == 4
+
+    local = _write(tmp_path / "agent.toml", "max_steps = 3\n")
+    assert find_config_file() == Path("agent.toml")
+    assert load_config().max_steps == 3
+
+    from_env = _write(tmp_path / "env.toml", "max_steps = 2\n")
+    monkeypatch.setenv("AGENT_CONFIG", str(from_env))
+    assert find_config_file() == from_env
+    assert load_config().max_steps == 2
+
+    explicit = _write(tmp_path / "explicit.toml", "max_steps = 1\n")
+    assert find_config_file(explicit) == explicit
+    config = load_config(explicit)
+    assert config.max_steps == 1
+    assert config.source == str(explicit)
+    assert local.exists() and user.exists()
+
+
+def test_no_file_at_all_gives_defaults() -> None:
+    assert find_config_file() is None
+    config = load_config()
+    assert config.source is None
+    assert config.servers == {}
+    assert config.max_steps == 25
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found") as info:
+        load_config(tmp_path / "nope.toml")
+    assert str(tmp_path / "nope.toml") in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_missing_agent_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_CONFIG", str(tmp_path / "gone.toml"))
+    with pytest.raises(ConfigError, match=r"\$AGENT_CONFIG"):
+        load_config()
+
+
+# --- bad files -----------------------------------------------------------------------------------
+
+
+def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.toml", "max_steps = 3\n[servers.web\nurl = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "not valid TOML" in str(info.value)
+    assert "line 2" in str(info.value)
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.toml", '[servers.web]\nurl = "http://127.0.0.1:1/mcp"\nheaderz = {}\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: servers.web.headerz: unknown key"
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.toml", "max_stepz = 3\n")
+    with pytest.raises(ConfigError, match="max_stepz: unknown key"):
+        load_config(path)
+
+
+def test_server_needs_url_or_command(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.toml", "[servers.web]\ntimeout = 3\n")
+    with pytest.raises(ConfigError, match="exactly one of 'url'"):
+        load_config(path)
+
+
+def test_bad_literal_says_what_is_allowed(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.toml", '[servers.web]\nurl = "http://127.0.0.1:1/mcp"\nauth = "basic"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "servers.web.auth" in str(info.value)
+    assert "'oauth'" in str(info.value) and "'none'" in str(info.value)
+
+
+# --- ${VAR} ----------------------------------------------------------------------------------------
+
+
+def test_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCS_TOKEN", "s3cret")
+    path = _write(
+        tmp_path / "a.toml",
+        '[servers.docs]\nurl = "http://127.0.0.1:1/mcp"\n'
+        'headers = { Authorization = "Bearer ${DOCS_TOKEN}", X-Mode = "${MODE:-fast}", X-Lit = "$${KEEP}" }\n',
+    )
+    headers = load_config(path).servers["docs"].headers
+    assert headers == {"Authorization": "Bearer s3cret", "X-Mode": "fast", "X-Lit": "${KEEP}"}
+
+
+def test_missing_variable_is_named(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "a.toml",
+        '[servers.docs]\nurl = "http://127.0.0.1:1/mcp"\nheaders = { Authorization = "Bearer ${NO_SUCH_TOKEN}" }\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "NO_SUCH_TOKEN is not set" in message
+    assert "servers.docs.headers.Authorization" in message
+    assert str(path) in message
+
+
+# --- environment overrides -------------------------------------------------------------------------
+
+
+def test_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "a.toml", "max_steps = 3\n")
+    monkeypatch.setenv("AGENT_MAX_STEPS", "9")
+    assert load_config(path).max_steps == 9
+
+
+def test_bad_env_override_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_MAX_STEPS", "many")
+    with pytest.raises(ConfigError, match="max_steps"):
+        load_config()
+
+
+# --- --mcp-config ----------------------------------------------------------------------------------
+
+
+def test_mcp_json_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKEN", "t")
+    path = _write(
+        tmp_path / "mcp.json",
+        json.dumps(
+            {
+                "mcpServers": {
+                    "files": {"command": "npx", "args": ["-y", "server-files"], "env": {"ROOT": "/tmp"}},
+                    "remote": {"type": "sse", "url": "http://127.0.0.1:1/sse"},
+                    "http": {"type": "http", "url": "http://127.0.0.1:1/mcp", "headers": {"A": "${TOKEN}"}},
+                    "off": {"command": "x", "disabled": True},
+                }
+            }
+        ),
+    )
+    config = load_config(mcp_config=path)
+    assert config.servers["files"].kind == "stdio"
+    assert config.servers["files"].args == ["-y", "server-files"]
+    assert config.servers["files"].env == {"ROOT": "/tmp"}
+    assert config.servers["remote"].kind == "sse"
+    assert config.servers["http"].headers == {"A": "t"}
+    assert list(config.enabled_servers) == ["files", "remote", "http"]
+
+
+def test_mcp_json_bad_type(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mcp.json", json.dumps({"mcpServers": {"x": {"type": "ws", "url": "ws://h"}}}))
+    with pytest.raises(ConfigError, match=r"mcpServers\.x\.type: unknown server type 'ws'"):
+        load_config(mcp_config=path)
+
+
+def test_mcp_json_not_json(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mcp.json", "{nope")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(mcp_config=path)
+
+
+# --- server selection ------------------------------------------------------------------------------
+
+
+def test_select_servers_by_name_and_url() -> None:
+    config = Config(servers={"a": {"url": "http://127.0.0.1:1/mcp"}, "b": {"command": "x"}})  # type: ignore[dict-item]
+    assert list(select_servers(config)) == ["a", "b"]
+    assert list(select_servers(config, ["b"])) == ["b"]
+    assert list(select_servers(config, url="http://127.0.0.1:5/mcp")) == ["127-0-0-1"]
+    with pytest.raises(ConfigError, match="unknown server 'c'"):
+        select_servers(config, ["c"])
+
+
+def test_bad_url_flag() -> None:
+    with pytest.raises(ConfigError, match="--url"):
+        select_servers(Config(), url="ftp://example")
+
+
+# --- through the command line: exit code 2, one line, no traceback ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max_steps = \n", "not valid TOML"),
+        ("colour = 'red'\n", "colour: unknown key"),
+        ('[servers.w]\nurl = "${NOPE_VAR}"\n', "NOPE_VAR is not set"),
+    ],
+)
+def test_cli_exits_2_on_bad_config(
+    text: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path / "bad.toml", text)
+    assert main(["--config", str(path), "tools"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"agent: {path}: ")
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_cli_unknown_server_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "a.toml", '[servers.web]\nurl = "http://127.0.0.1:1/mcp"\n')
+    assert main(["--config", str(path), "tools", "--server", "nope"]) == 2
+    assert "unknown server 'nope'" in capsys.readouterr().err
