@@ -63,7 +63,7 @@ from agent.messages import ModelRequest, StreamEvent, Usage
 
 if TYPE_CHECKING:
     from agent.batch_io import Options
-    from agent.config import Config
+    from agent.config import Config, ServerSettings
     from agent.providers.base import Provider
     from agent.tools import Toolbox
 
@@ -188,18 +188,22 @@ class _Providers:
                 await made.aclose()
 
 
-def _approver(config: Config) -> Any:
-    """Tool approval without anyone to ask: "always" runs, "never" and "ask" are denied."""
+def _approver(config: Config, servers: Mapping[str, ServerSettings]) -> Any:
+    """Approval with no one to ask: "always" runs the call, "never" and "ask" deny it.
+
+    The rule is the one ``agent run`` uses: the server's per-tool setting (``"*"`` for the rest) or
+    its whole-server setting, else the global ``approval``.
+    """
 
     async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
-        policy = config.approval
-        settings = config.servers.get(server)
-        if settings is not None and settings.approval is not None:
-            rule = settings.approval
-            policy = rule if isinstance(rule, str) else rule.get(tool, policy)
-        if policy == "ask":
-            log.info('batch: %s.%s needs approval ("ask"), which a batch cannot give; denied', server, tool)
-        return policy == "always"
+        settings = servers.get(server) or config.servers.get(server)
+        chosen = settings.approval if settings is not None else None
+        if isinstance(chosen, dict):
+            chosen = chosen.get(tool, chosen.get("*"))
+        mode = chosen or config.approval
+        if mode == "ask":
+            log.info("batch: %s.%s needs approval, which a batch cannot ask for; denied", server, tool)
+        return mode == "always"
 
     return approve
 
@@ -217,7 +221,7 @@ class _Batch:
         self.backoff = backoff
         self.counts = Counts()
         self.providers = _Providers(config, opts.model, backoff, display.paused)
-        self.approve = _approver(config)
+        self.approve: Any = None
         self.system = ""
         self.toolbox: Toolbox | None = None
         self.feeding = anyio.CancelScope()  # cancelled: start no more items
@@ -288,8 +292,10 @@ class _Batch:
         error: BaseException | None = None
         spec = item.model or self.providers.default
         try:
+            provider = self.providers.get(spec)
+            spec = f"{provider.name}:{provider.model}"
             agent = Agent(
-                self.providers.get(spec),
+                provider,
                 self.toolbox,
                 system=item.system if item.system is not None else self.system,
                 max_steps=self.opts.max_steps,
@@ -377,10 +383,6 @@ class _Batch:
         await out.send(item)
 
 
-async def _no_paste() -> str | None:
-    return None
-
-
 def _take(items: Iterator[Item], n: int) -> list[Item]:
     return list(islice(items, n))
 
@@ -456,9 +458,12 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
     from agent.mcp.oauth import auth_factory_for
 
     servers = select_servers(config, opts.servers, opts.url)
-    # With the items on stdin, a login cannot read a pasted URL from it.
-    paste = _no_paste if opts.input == "-" else None
-    async with ServerManager(servers, auth_factory=auth_factory_for(config, read_paste=paste)) as manager:
+    batch.approve = _approver(config, servers)
+    # A browser login only with someone at the terminal (and stdin free to paste a URL into).
+    interactive = opts.input != "-" and sys.stdin.isatty() and sys.stderr.isatty()
+    async with ServerManager(
+        servers, auth_factory=auth_factory_for(config, allow_login=interactive)
+    ) as manager:
         failed = [s for s in manager.states.values() if s.status == "failed"]
         if failed:
             state = failed[0]

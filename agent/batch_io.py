@@ -368,10 +368,9 @@ def tool_calls_json(
             "tool": start.tool if start else None,
             "arguments": dict(start.arguments) if start else {},
             "is_error": done.result.is_error,
+            "denied": done.denied,
             "duration_ms": round(done.duration_ms, 1),
         }
-        if done.denied:
-            call["denied"] = True
         calls.append(call)
     return calls
 
