@@ -1,0 +1,190 @@
+"""``agent login``, ``agent logout`` and ``agent auth``: OAuth logins, by server name or URL.
+
+``login`` always runs a fresh browser login (whatever is stored) and reports what it got;
+``logout`` revokes the tokens at the authorization server when it offers revocation (RFC 7009),
+then deletes them; ``auth`` shows, per configured remote server, whether a login is stored, when
+its access token expires, its scopes and its authorization server. No command prints a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from agent.config import Config, ServerSettings, adhoc_server
+from agent.errors import EXIT_OK, ConfigError, UsageError
+from agent.mcp.token_store import StoredLogin, TokenStore
+
+__all__ = ["auth_main", "login_main", "logout_main"]
+
+
+def _resolve(config: Config, target: str) -> tuple[str, ServerSettings]:
+    """A configured server by name, or by URL (a configured one with that URL keeps its settings)."""
+    if target in config.servers:
+        name, settings = target, config.servers[target]
+    elif urlsplit(target).scheme in ("http", "https"):
+        for known, candidate in config.servers.items():
+            if candidate.url == target:
+                return _remote(known, candidate)
+        name, settings = adhoc_server(target)
+    else:
+        known = ", ".join(sorted(config.servers)) or "none configured"
+        raise ConfigError(
+            f"unknown server {target!r}",
+            file=config.source,
+            key="servers",
+            hint=f"give a server name ({known}) or its URL",
+        )
+    return _remote(name, settings)
+
+
+def _remote(name: str, settings: ServerSettings) -> tuple[str, ServerSettings]:
+    if settings.url is None:
+        raise UsageError(
+            f"server {name!r} runs a local command; OAuth logins are only for remote (URL) servers"
+        )
+    if settings.auth == "none":
+        raise UsageError(f"server {name!r} is configured with auth = 'none'; remove that to log in")
+    return name, settings
+
+
+def _store(config: Config, settings: ServerSettings) -> TokenStore:
+    from agent.mcp.oauth import server_key
+    from agent.mcp.token_store import open_token_store
+
+    assert settings.url is not None
+    return open_token_store(server_key(settings.url), config.token_store, notify=_warn)
+
+
+def _warn(line: str) -> None:
+    print(f"agent: {line}", file=sys.stderr, flush=True)
+
+
+def _expiry(record: StoredLogin) -> str:
+    if record.expires_at is None:
+        return "no stated expiry"
+    left = record.expires_at - time.time()
+    stamp = datetime.fromtimestamp(record.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if left <= 0:
+        return f"expired {_span(-left)} ago ({stamp})"
+    return f"in {_span(left)} ({stamp})"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _scopes(record: StoredLogin) -> str:
+    return record.tokens.scope if record.tokens is not None and record.tokens.scope else "(none stated)"
+
+
+async def login_main(args: argparse.Namespace, config: Config) -> int:
+    """Log in to one server now, in the browser, and store the tokens."""
+    import httpx2
+
+    from agent.mcp.oauth import AgentOAuth
+
+    name, settings = _resolve(config, args.target)
+    auth = AgentOAuth(name, settings, _store(config, settings))
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=settings.headers) as http:
+        record = await auth.login(http)
+    refresh = (
+        "yes"
+        if record.tokens is not None and record.tokens.refresh_token
+        else "no (log in again when it expires)"
+    )
+    client = record.client_info.client_id if record.client_info is not None else "?"
+    print(f"Logged in to {name} ({settings.url})")
+    print(f"  authorization server: {record.issuer or '?'}")
+    print(f"  client id:            {client}")
+    print(f"  scopes:               {_scopes(record)}")
+    print(f"  access token expires: {_expiry(record)}")
+    print(f"  refresh token:        {refresh}")
+    print(f"  stored in:            {auth.store.location}")
+    return EXIT_OK
+
+
+async def logout_main(args: argparse.Namespace, config: Config) -> int:
+    """Revoke (where the server supports it) and delete one server's stored login."""
+    name, settings = _resolve(config, args.target)
+    store = _store(config, settings)
+    record = store.load()
+    if record is None or record.tokens is None:
+        deleted = store.delete()
+        print(f"Not logged in to {name}" + (" (removed an unusable stored login)" if deleted else ""))
+        return EXIT_OK
+    revoked = await _revoke(name, settings, store, record)
+    store.delete()
+    print(f"Logged out of {name}: {revoked}; the stored login is deleted")
+    return EXIT_OK
+
+
+async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record: StoredLogin) -> str:
+    """Revoke the refresh token, then the access token (RFC 7009); say what happened."""
+    import httpx2
+
+    from agent.mcp.oauth import AgentOAuth
+
+    metadata = record.oauth_metadata
+    if metadata is None or metadata.revocation_endpoint is None or record.tokens is None:
+        return "the authorization server offers no revocation, so the tokens stay valid until they expire"
+    endpoint = str(metadata.revocation_endpoint)
+    auth = AgentOAuth(name, settings, store)
+    auth.context.client_info = record.client_info
+    tokens = record.tokens
+    pairs = [(tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")]
+    try:
+        async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+            for token, hint in pairs:
+                if not token:
+                    continue
+                data = {"token": token, "token_type_hint": hint}
+                if record.client_info is not None:
+                    data["client_id"] = record.client_info.client_id
+                data, headers = auth.context.prepare_token_auth(data, {})
+                response = await http.post(endpoint, data=data, headers=headers)
+                if response.status_code != 200:
+                    _warn(f"{endpoint} answered HTTP {response.status_code} to the revocation")
+                    return f"revocation at {endpoint} failed (HTTP {response.status_code})"
+    except httpx2.TransportError as exc:
+        _warn(f"cannot reach {endpoint} to revoke the tokens: {exc or type(exc).__name__}")
+        return f"could not reach {endpoint} to revoke the tokens"
+    return f"tokens revoked at {endpoint}"
+
+
+async def auth_main(args: argparse.Namespace, config: Config) -> int:
+    """Show the login status of every configured remote server. Never prints a token."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for name, settings in config.servers.items():
+        if settings.url is None:
+            continue
+        if settings.auth == "none":
+            rows.append((name, "no OAuth (auth = 'none')", "-", "-", "-"))
+            continue
+        record = _store(config, settings).load()
+        if record is None or record.tokens is None:
+            rows.append((name, "not logged in", "-", "-", "-"))
+            continue
+        expired = record.expires_at is not None and record.expires_at <= time.time()
+        status = "logged in"
+        if expired:
+            status = "expired, will refresh" if record.tokens.refresh_token else "expired: log in again"
+        rows.append((name, status, _expiry(record), _scopes(record), record.issuer or "?"))
+    if not rows:
+        print("No remote servers configured" + (f" in {config.source}" if config.source else ""))
+        return EXIT_OK
+    header = ("SERVER", "STATUS", "ACCESS TOKEN EXPIRES", "SCOPES", "AUTHORIZATION SERVER")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        print("  ".join([*cells, row[4]]).rstrip())
+    return EXIT_OK

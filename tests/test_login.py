@@ -1,0 +1,150 @@
+"""`agent login`, `agent logout`, `agent auth` against the real test authorization server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+import pexpect
+import pytest
+
+from agent.config import Config, ServerSettings
+from agent.errors import ConfigError, UsageError
+from agent.login import auth_main, logout_main
+from agent.mcp.token_store import token_dir
+from tests.support.browser import Browser, command
+from tests.support.fixtures_oauth import OAuthStack
+from tests.test_oauth import echo, make_auth
+
+_AGENT = str(Path(sys.executable).parent / "agent")
+
+
+def agent(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_AGENT, *argv], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+def config_for(url: str) -> Config:
+    return Config(servers={"demo": ServerSettings(url=url), "local": ServerSettings(command="true")})
+
+
+def write_config(url: str) -> None:
+    Path("agent.toml").write_text(f'[servers.demo]\nurl = "{url}"\n\n[servers.local]\ncommand = "true"\n')
+
+
+def secrets_on_disk() -> list[str]:
+    found: list[str] = []
+    for path in token_dir().glob("*.json"):
+        data = json.loads(path.read_text())
+        found += [v for k, v in data.get("tokens", {}).items() if k in ("access_token", "refresh_token")]
+        if data.get("client_info", {}).get("client_secret"):
+            found.append(data["client_info"]["client_secret"])
+    return found
+
+
+@pytest.mark.e2e
+def test_login_through_browser_then_auth_shows_status_without_tokens(
+    oauth_server: OAuthStack, tmp_path: Path
+) -> None:
+    write_config(oauth_server.mcp_url)
+    log = tmp_path / "browser.log"
+    done = agent("login", "demo", env={"BROWSER": command(), "BROWSER_LOG": str(log)})
+    assert done.returncode == 0, done.stderr
+    assert "Logged in to demo" in done.stdout
+    assert "scopes:" in done.stdout and "mcp" in done.stdout
+    assert "access token expires: in " in done.stdout
+    assert len(log.read_text().splitlines()) == 1
+    (path,) = token_dir().glob("*.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    shown = agent("auth")
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [row for row in shown.stdout.splitlines() if row.startswith("demo")]
+    assert "logged in" in line and oauth_server.issuer.removeprefix("http://") in line
+    assert "local" not in shown.stdout  # stdio servers have no login
+    secrets = secrets_on_disk()
+    assert len(secrets) >= 2
+    for secret in secrets:
+        assert secret not in shown.stdout + shown.stderr
+        assert secret not in done.stdout + done.stderr
+
+
+@pytest.mark.e2e
+def test_login_by_url_with_no_browser_takes_the_pasted_redirect(oauth_server: OAuthStack) -> None:
+    env = {**os.environ, "BROWSER": "false"}
+    child = pexpect.spawn(_AGENT, ["login", oauth_server.mcp_url], env=env, encoding="utf-8", timeout=60)
+    try:
+        child.expect(r"(http://127\.0\.0\.1:\d+/authorize\?\S+)")
+        url = child.match.group(1)
+        child.expect("paste")
+        redirect = httpx2.get(url, timeout=30)  # the user's browser, somewhere else
+        assert redirect.is_redirect
+        child.sendline(redirect.headers["location"])
+        child.expect("Logged in to ")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert oauth_server.stats()["code_exchanges"] == 1
+
+
+@pytest.mark.e2e
+def test_denied_consent_is_one_line_and_exit_code_1(oauth_server: OAuthStack) -> None:
+    oauth_server.set(deny=True)
+    done = agent("login", oauth_server.mcp_url, env={"BROWSER": command()})
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "denied" in line]
+    assert len(errors) == 1 and errors[0].startswith("agent: ")
+    assert "Traceback" not in done.stderr
+    assert oauth_server.stats()["authorize"] == 1
+
+
+async def test_auth_lists_each_remote_server(
+    oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_for(oauth_server.mcp_url)
+    assert await auth_main(argparse.Namespace(), config) == 0
+    before = capsys.readouterr().out
+    assert re.search(r"^demo\s+not logged in", before, re.M)
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
+    assert await auth_main(argparse.Namespace(), config) == 0
+    after = capsys.readouterr().out
+    assert re.search(r"^demo\s+logged in\s+in \d+", after, re.M)
+    assert "mcp" in after
+    for secret in secrets_on_disk():
+        assert secret not in after
+
+
+async def test_logout_revokes_at_the_server_then_deletes(
+    oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_for(oauth_server.mcp_url)
+    auth = make_auth(oauth_server.mcp_url, browser)
+    assert await echo(oauth_server.mcp_url, auth) == "hello"
+    assert await logout_main(argparse.Namespace(target="demo"), config) == 0
+    out = capsys.readouterr().out
+    assert "revoked at" in out and "deleted" in out
+    assert list(token_dir().glob("*.json")) == []
+    assert oauth_server.stats()["revocations"] >= 1
+    again = Browser()
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, again)) == "hello"
+    assert len(again.opened) == 1  # the old grant is gone: a new login was needed
+    assert await logout_main(argparse.Namespace(target=oauth_server.mcp_url), config) == 0
+    assert await logout_main(argparse.Namespace(target="demo"), config) == 0
+    assert "Not logged in to demo" in capsys.readouterr().out
+
+
+async def test_targets_must_be_known_remote_servers(oauth_server: OAuthStack) -> None:
+    config = config_for(oauth_server.mcp_url)
+    with pytest.raises(ConfigError, match="unknown server 'nope'"):
+        await logout_main(argparse.Namespace(target="nope"), config)
+    with pytest.raises(UsageError, match="local command"):
+        await logout_main(argparse.Namespace(target="local"), config)
