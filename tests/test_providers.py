@@ -476,3 +476,10 @@ async def test_empty_messages_and_empty_text_are_left_out(fake_llm: FakeLLM) -> 
         {"role": "user", "content": [{"type": "text", "text": "first"}]},
         {"role": "user", "content": [{"type": "text", "text": "again"}]},
     ]
+
+
+async def test_an_error_event_inside_the_stream_is_unavailable(provider: Provider, fake_llm: FakeLLM) -> None:
+    fault = {"stream_error": "overloaded_error", "cut_after": 2, "message": "Overloaded right now"}
+    fake_llm.script({"faults": [fault], "turns": ["never complete"]})
+    with pytest.raises(ProviderUnavailableError, match="Overloaded right now"):
+        await run(provider, ask())

@@ -48,6 +48,10 @@ class ProviderIdentity:
         self.base_url = base_url
         self.max_retries = max_retries
 
+    def in_stream(self) -> ProviderIdentity:
+        """The same, for failures inside a started response stream: the SDKs do not retry those."""
+        return ProviderIdentity(self.name, self.model, self.api_key_env, self.base_url, 0)
+
     @property
     def key_hint(self) -> str:
         if self.api_key_env:

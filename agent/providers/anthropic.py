@@ -177,11 +177,10 @@ class AnthropicProvider:
             ]
         return params
 
-    def _error(self, exc: Exception) -> ProviderError:
+    def _error(self, exc: Exception, who: ProviderIdentity) -> ProviderError:
         import anthropic
         import httpx2
 
-        who = self._who
         if isinstance(exc, anthropic.APIStatusError):
             error_type = exc.type if exc.status_code < 400 else None
             return status_error(who, exc.status_code, exc.body, exc.message, error_type)
@@ -202,7 +201,7 @@ class AnthropicProvider:
         try:
             events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(**params)
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
-            raise self._error(exc) from exc
+            raise self._error(exc, self._who) from exc
         blocks: dict[int, _Block] = {}
         usage = Usage()
         model = self._who.model
@@ -254,9 +253,11 @@ class AnthropicProvider:
                         case "message_stop":
                             complete = True
             except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
-                raise self._error(exc) from exc
+                raise self._error(exc, self._who.in_stream()) from exc
         if not complete:
-            raise connection_error(self._who, "the response stream ended before the message was complete")
+            raise connection_error(
+                self._who.in_stream(), "the response stream ended before the message was complete"
+            )
         yield ResponseDone(self._response(blocks, usage, api_stop, model))
 
     def _response(

@@ -191,13 +191,13 @@ class OpenAIResponsesProvider:
         import httpx2
         import openai
 
-        who = self._who
+        who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
                 **self._params(request)
             )
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
-            raise openai_error(who, exc) from exc
+            raise openai_error(self._who, exc) from exc
         items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
         final: Response | None = None
         async with events:

@@ -200,13 +200,13 @@ class OpenAIChatProvider:
         import httpx2
         import openai
 
-        who = self._who
+        who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
                 **self._params(request)
             )
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
-            raise openai_error(who, exc) from exc
+            raise openai_error(self._who, exc) from exc
         text: list[str] = []
         calls: dict[int, _Call] = {}
         finish: str | None = None

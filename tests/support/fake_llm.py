@@ -67,7 +67,10 @@ A script is a dict; a bare list is short for ``{"turns": [...]}``, a bare string
       "message": "...",      # the error message (default: a made-up one naming the status)
       "delay": 0.0,          # extra seconds before this answer
       "cut_after": 3,        # without status: stream the turn but cut it after 3 events
-      "hang_after": 1        # without status: stream the turn, then hang after 1 event
+      "hang_after": 1,       # without status: stream the turn, then hang after 1 event
+      "stream_error": "overloaded_error"   # without status: after cut_after (default 1) events,
+                             #   an error event inside the 200 stream (Anthropic "event: error",
+                             #   Responses "error", Chat Completions {"error": …}), then the end
     }
 
 In process a script may also be a callable ``f(request: SeenRequest) -> TURN | str | Turn`` (or
@@ -105,7 +108,16 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from tests.support.fake_llm_wire import API, Answer, Call, Conversation, encode, error_body, read_conversation
+from tests.support.fake_llm_wire import (
+    API,
+    Answer,
+    Call,
+    Conversation,
+    encode,
+    error_body,
+    read_conversation,
+    stream_error,
+)
 
 __all__ = [
     "FakeLLM",
@@ -172,6 +184,7 @@ class Fault:
     delay: float = 0.0
     cut_after: int | None = None
     hang_after: int | None = None
+    stream_error: str | None = None
 
     @classmethod
     def parse(cls, raw: Fault | Mapping[str, Any] | None) -> Fault | None:
@@ -547,6 +560,10 @@ class FakeLLM:
         assert isinstance(events, list)
         cut = fault.cut_after if fault and fault.cut_after is not None else turn.cut_after
         hang = fault.hang_after if fault and fault.hang_after is not None else turn.hang_after
+        if fault is not None and fault.stream_error is not None:
+            message = fault.message or f"fake_llm: scripted {fault.stream_error}"
+            events = [*events[: fault.cut_after or 1], stream_error(api, fault.stream_error, message)]
+            cut = None
         seen.status = 200
         return await self._stream(stream, events, turn.chunk_delay, cut, hang)
 

@@ -26,6 +26,7 @@ __all__ = [
     "error_body",
     "read_conversation",
     "sse",
+    "stream_error",
 ]
 
 API = Literal["anthropic", "chat", "responses"]
@@ -507,6 +508,17 @@ _OPENAI_ERRORS = {
     404: ("invalid_request_error", "model_not_found"),
     429: ("requests", "rate_limit_exceeded"),
 }
+
+
+def stream_error(api: API, kind: str, message: str) -> bytes:
+    """An error reported inside a 200 stream, as each service does it (``kind``: e.g. overloaded_error)."""
+    if api == "anthropic":
+        return sse("error", {"type": "error", "error": {"type": kind, "message": message}})
+    if api == "responses":
+        return sse(
+            "error", {"type": "error", "code": kind, "message": message, "param": None, "sequence_number": 0}
+        )
+    return sse(None, {"error": {"message": message, "type": kind, "param": None, "code": None}})
 
 
 def error_body(api: API, status: int, message: str) -> dict[str, Any]:
