@@ -8,7 +8,8 @@
 # whole group (TERM, then KILL after 3 s), so a hung client cannot outlive its scenario.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-limit="${CONFORMANCE_CLIENT_TIMEOUT:-20}"
+limit="${CONFORMANCE_CLIENT_TIMEOUT:-45}"
+agent="${CONFORMANCE_AGENT:-$root/.venv/bin/agent}"  # another build of `agent` to test, if set
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -18,7 +19,7 @@ export XDG_STATE_HOME="$work/state" XDG_CACHE_HOME="$work/cache"
 unset AGENT_CONFIG BROWSER
 cd "$work"
 
-timeout --kill-after=3 "$limit" "$root/.venv/bin/agent" conformance-client "$@"
+timeout --kill-after=3 "$limit" "$agent" conformance-client "$@"
 rc=$?
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     echo "client.sh: TIMEOUT: the client ran over ${limit}s; its process group was killed" >&2

@@ -1,7 +1,9 @@
 'use strict';
 /**
  * Preloaded into the conformance suite (`node -r`): every TCP server it starts listens on
- * 127.0.0.1 only, whatever host (usually none, meaning all interfaces) the suite asked for.
+ * 127.0.0.1 only, whatever host (usually none, meaning all interfaces) the suite asked for, and
+ * every TCP connection it opens goes to loopback (a scenario may try to fetch a URL a client
+ * names, e.g. a client ID metadata document; that fails here instead of leaving the machine).
  *
  * The suite reads `server.address().port` right after `listen(0)`. Node binds at once when no
  * host is given but resolves a given host asynchronously, so while `listen` runs, the lookup of
@@ -58,4 +60,21 @@ net.Server.prototype.listen = function listen(...args) {
   } finally {
     dns.lookup = originalLookup;
   }
+};
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+const originalConnect = net.Socket.prototype.connect;
+
+net.Socket.prototype.connect = function connect(...args) {
+  const [first] = args;
+  const options = first !== null && typeof first === 'object' && !Array.isArray(first) ? first : null;
+  const host = options ? options.host : isPort(first) ? args[1] : undefined;
+  const ipc = options ? options.path !== undefined : typeof first === 'string' && !isPort(first);
+  if (!ipc && typeof host === 'string' && !LOOPBACK.has(host.toLowerCase())) {
+    const error = new Error(`loopback.cjs: connection to ${host} refused (loopback only)`);
+    error.code = 'ECONNREFUSED';
+    process.nextTick(() => this.destroy(error));
+    return this;
+  }
+  return originalConnect.apply(this, args);
 };
