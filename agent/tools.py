@@ -50,6 +50,7 @@ MAX_NAME = 64
 _BAD_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
 _EMPTY_SCHEMA: Mapping[str, Any] = {"type": "object", "properties": {}}
 _COMBINATORS = ("anyOf", "oneOf", "allOf")
+_SPECIAL = frozenset({"$schema", *_COMBINATORS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +135,16 @@ def convert_schema(raw: object, tool: str = "?") -> dict[str, Any]:
 
     Lossless unless the top level cannot be sent as is: a missing or invalid schema becomes an
     empty object schema, a top-level combinator is merged, ``$schema`` is dropped (it tells the
-    model nothing and some OpenAI-compatible servers reject it). Nested parts are shared, not
-    copied: treat the result as read-only.
+    model nothing and some OpenAI-compatible servers reject it). A schema that needs no repair is
+    returned as is, and nested parts are shared, not copied: treat the result as read-only.
     """
+    if type(raw) is dict and raw.get("type") == "object" and _SPECIAL.isdisjoint(raw):
+        # The common case, checked cheaply (thousands of tools): already a valid object schema.
+        required = raw.get("required")
+        if type(raw.get("properties")) is dict and (
+            required is None or (type(required) is list and all(type(r) is str for r in required))
+        ):
+            return raw
     if not isinstance(raw, Mapping):
         log.warning("tool %r has no valid input schema (%s); offering it without parameters", tool, type(raw))
         return dict(_EMPTY_SCHEMA)
@@ -150,7 +158,7 @@ def convert_schema(raw: object, tool: str = "?") -> dict[str, Any]:
         )
         return dict(_EMPTY_SCHEMA)
     schema.pop("$schema", None)
-    if any(key in schema for key in _COMBINATORS):
+    if "anyOf" in schema or "oneOf" in schema or "allOf" in schema:
         _merge_branches(schema, tool)
     properties = schema.get("properties")
     if not isinstance(properties, Mapping):

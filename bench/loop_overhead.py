@@ -1,0 +1,261 @@
+"""How much the agent loop costs on top of the model and the tools (issue 5, "Bar and benchmark").
+
+    uv run python bench/loop_overhead.py [--iterations 20] [--latency 0.05] [--repeats 3]
+
+Everything runs on 127.0.0.1: the fake provider (tests/support/fake_llm.py, in this process's
+thread, answering after ``--latency`` seconds) and the MCP test server (tests/support/mcp_server.py,
+Streamable HTTP). It measures, and prints:
+
+1. Per tool iteration: ``agent run`` and the thinnest hand-written loop on the raw SDKs
+   (bench/raw_loop.py: anthropic client + mcp Client) each answer a prompt that takes
+   ``--iterations`` steps of one ``echo`` call. The fake notes when each model request arrives;
+   per iteration = (last request - first request) / iterations, which leaves process start and
+   exit out. "Beyond latency" subtracts the fake's latency. Both programs run in the same session,
+   alternately, ``--repeats`` times; medians are printed, and the ratios agent / raw.
+2. Cold start: process launch to the first model request, for both programs.
+3. Listing: 1000 and 5000 tools (bench/many_tools_server.py, realistic schemas) listed over MCP
+   and converted into tool specs (``ServerManager.list_tools`` + ``Toolbox``), next to the SDK's
+   bare ``Client.list_tools``.
+4. Concurrency: K tool calls of 200 ms each in one response; the wall time of the tool phase.
+
+Goals: per-iteration overhead within 1.10x of the raw loop, cold start within 10 %, 1000 tools
+under 100 ms, K concurrent 200 ms calls in about 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import anyio  # noqa: E402
+
+from tests.support.fake_llm import FakeLLM  # noqa: E402
+
+PY = sys.executable
+
+
+def start(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start a server that prints ``READY <url>``; return it and the URL."""
+    proc = subprocess.Popen(
+        list(argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise SystemExit(f"server {argv} did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def clean_env(home: Path, fake: FakeLLM) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_")}
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        (home / var).mkdir(exist_ok=True)
+        env[var] = str(home / var)
+    env.update(fake.env())
+    return env
+
+
+def _reached(k: int, stats: dict[str, int]) -> bool:
+    return stats["requests"] >= k
+
+
+def timed_run(
+    fake: FakeLLM, argv: list[str], env: dict[str, str], cwd: Path, requests: int
+) -> tuple[float, float]:
+    """Run a program; return (process start to first request, seconds per iteration)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    arrivals: list[float] = []
+    for k in range(1, requests + 1):
+        if not fake.wait_for_sync(functools.partial(_reached, k), 300):
+            proc.kill()
+            raise SystemExit(f"{argv[1]}: request {k} never came; stderr: {proc.communicate()[1][-2000:]}")
+        arrivals.append(time.perf_counter())
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode != 0 or out.strip() != "done":
+        raise SystemExit(f"{argv[1]} failed ({proc.returncode}): {out[-500:]} {err[-2000:]}")
+    return arrivals[0] - started, (arrivals[-1] - arrivals[0]) / (requests - 1)
+
+
+def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, repeats: int) -> dict[str, Any]:
+    script = {
+        "turns": [{"tool_calls": [["echo", {"text": f"step {i}"}]]} for i in range(iterations)] + ["done"],
+        "latency": latency,
+    }
+    prompt = f"call echo {iterations} times"
+    programs = {
+        "raw": [PY, str(ROOT / "bench" / "raw_loop.py"), mcp_url, prompt],
+        "agent": [
+            *(PY, "-m", "agent", "run", prompt, "--url", mcp_url),
+            *("-m", "anthropic:claude-test", "--max-steps", str(iterations + 5)),
+        ],
+    }
+    results: dict[str, dict[str, list[float]]] = {name: {"cold": [], "iter": []} for name in programs}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = clean_env(Path(tmp), fake)
+        for r in range(repeats):
+            for name, argv in programs.items() if r % 2 == 0 else reversed(programs.items()):
+                fake.reset(script)
+                cold, per_iter = timed_run(fake, argv, env, Path(tmp), iterations + 1)
+                results[name]["cold"].append(cold)
+                results[name]["iter"].append(per_iter)
+    return {
+        name: {key: statistics.median(values) for key, values in data.items()}
+        for name, data in results.items()
+    }
+
+
+async def bench_listing(url: str, repeats: int) -> dict[str, float]:
+    from mcp import Client
+
+    from agent.config import ServerSettings
+    from agent.mcp.manager import ServerManager
+    from agent.tools import Toolbox
+
+    listed: list[float] = []
+    converted: list[float] = []
+    count = 0
+    async with ServerManager({"many": ServerSettings(url=url)}) as manager:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tools = await manager.list_tools()
+            t1 = time.perf_counter()
+            box = Toolbox(manager, tools)
+            t2 = time.perf_counter()
+            listed.append(t1 - t0)
+            converted.append(t2 - t1)
+            count = len(box)
+    raw: list[float] = []
+    async with Client(url, cache=None) as client:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            await client.list_tools()
+            raw.append(time.perf_counter() - t0)
+    return {
+        "tools": count,
+        "list": statistics.median(listed),
+        "convert": statistics.median(converted),
+        "raw_list": statistics.median(raw),
+    }
+
+
+async def bench_concurrency(fake: FakeLLM, mcp_url: str, k: int) -> tuple[float, float]:
+    from agent.config import Config, ServerSettings
+    from agent.core import Agent, ToolCallFinished, ToolCallStarted
+    from agent.mcp.manager import ServerManager
+    from agent.providers.registry import make_provider
+    from agent.tools import Toolbox
+
+    fake.reset([{"tool_calls": [["slow", {"seconds": 0.2, "tag": f"bench{i}"}] for i in range(k)]}, "done"])
+    provider = make_provider(Config(), "anthropic:claude-test")
+    started = finished = 0.0
+    slowest = 0.0
+    try:
+        async with ServerManager({"test": ServerSettings(url=mcp_url)}) as manager:
+            agent = Agent(provider, await Toolbox.load(manager), system="s")
+            async for event in agent.run("go"):
+                if isinstance(event, ToolCallStarted):
+                    started = time.perf_counter()
+                elif isinstance(event, ToolCallFinished):
+                    finished = finished or time.perf_counter()
+                    slowest = max(slowest, event.duration_ms)
+                    if event.result.is_error:
+                        raise SystemExit(f"tool call failed: {event.result.text}")
+    finally:
+        await provider.aclose()
+    return finished - started, slowest / 1000
+
+
+async def bench_concurrency_raw(mcp_url: str, k: int) -> float:
+    """The same K calls straight through the SDK's Client, for reference."""
+    from mcp import Client
+
+    async with Client(mcp_url) as client:
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for i in range(k):
+                tg.start_soon(client.call_tool, "slow", {"seconds": 0.2, "tag": f"raw{i}"})
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tools", default="1000,5000")
+    parser.add_argument("--concurrency", default="10,50")
+    args = parser.parse_args()
+
+    with FakeLLM() as fake:
+        os.environ.update(fake.env())
+        server, mcp_url = start([PY, "-m", "tests.support.mcp_server", "--transport", "http", "--port", "0"])
+        try:
+            loop = bench_loop(fake, mcp_url, args.iterations, args.latency, args.repeats)
+            raw, ours = loop["raw"], loop["agent"]
+            lat = args.latency
+            print(
+                f"tool iterations: {args.iterations} steps, fake latency {lat * 1000:.0f} ms, median of {args.repeats}"
+            )
+            print(f"{'':24}{'raw SDK loop':>14}{'agent run':>14}{'ratio':>8}")
+            rows = [
+                ("per iteration", raw["iter"], ours["iter"]),
+                ("  beyond latency", raw["iter"] - lat, ours["iter"] - lat),
+                ("cold start", raw["cold"], ours["cold"]),
+            ]
+            for label, a, b in rows:
+                print(
+                    f"{label:24}{a * 1000:>11.1f} ms{b * 1000:>11.1f} ms{b / a if a > 0 else float('nan'):>7.2f}x"
+                )
+
+            print("\nK concurrent 200 ms tool calls in one response (wall time of the tool phase):")
+            for k in (int(x) for x in args.concurrency.split(",")):
+                wall, slowest = anyio.run(bench_concurrency, fake, mcp_url, k)
+                raw_wall = anyio.run(bench_concurrency_raw, mcp_url, k)
+                print(
+                    f"  K={k:<4} agent {wall * 1000:7.1f} ms (slowest call {slowest * 1000:6.1f} ms)"
+                    f"   bare SDK Client {raw_wall * 1000:7.1f} ms"
+                )
+        finally:
+            stop(server)
+
+    print("\ntools listed over MCP and converted (median of 5):")
+    for n in (int(x) for x in args.tools.split(",")):
+        proc, url = start([PY, str(ROOT / "bench" / "many_tools_server.py"), str(n)])
+        try:
+            r = anyio.run(bench_listing, url, 5)
+        finally:
+            stop(proc)
+        total = r["list"] + r["convert"]
+        print(
+            f"  {int(r['tools']):>5} tools: list {r['list'] * 1000:6.1f} ms + convert {r['convert'] * 1000:5.1f} ms"
+            f" = {total * 1000:6.1f} ms   (bare SDK list_tools {r['raw_list'] * 1000:6.1f} ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
