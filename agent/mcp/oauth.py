@@ -28,8 +28,8 @@ import logging
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import parse_qs, urlsplit
+from typing import Literal
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -45,12 +45,16 @@ from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl
 
 from agent.config import Config, ServerSettings
-from agent.errors import AuthDenied, AuthError, AuthRequiredError
-from agent.mcp.oauth_callback import CallbackListener, open_callback_listener
+from agent.errors import AgentError, AuthError, AuthRequiredError
+from agent.mcp.oauth_browser import (
+    BrowserLeg,
+    CallbackListener,
+    Opener,
+    default_opener,
+    open_callback_listener,
+    read_stdin_line,
+)
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store
-
-if TYPE_CHECKING:
-    from anyio.abc import ObjectSendStream
 
 __all__ = [
     "AgentOAuth",
@@ -62,19 +66,23 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Opens a URL for the user; False when no browser could be opened.
-Opener = Callable[[str], Awaitable[bool]]
+
+class _ExpectedFailures(logging.Filter):
+    """The SDK logs every failure of its flow with a traceback; ours are expected and told plainly."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], AgentError):
+            record.msg = f"{record.msg}: {record.exc_info[1]}"
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("mcp.client.auth.oauth2").addFilter(_ExpectedFailures())
+
 Notify = Callable[[str], None]
 
 _AS_TIMEOUT = httpx2.Timeout(30.0)
 _MAX_SKEW = 30.0  # refresh this long before the stated expiry (a tenth of short lifetimes)
-
-
-async def default_opener(url: str) -> bool:
-    """:func:`webbrowser.open` in a worker thread (a ``BROWSER`` command may wait for its exit)."""
-    import webbrowser
-
-    return await anyio.to_thread.run_sync(webbrowser.open, url, abandon_on_cancel=True)
 
 
 def _stderr(line: str) -> None:
@@ -128,10 +136,13 @@ class AgentOAuth(OAuthClientProvider):
         self.settings = settings
         self.store = store
         self.opener = opener or default_opener
-        self.read_paste = read_paste or _read_stdin_line
+        self.read_paste = read_paste or read_stdin_line
         self.notify = notify or _stderr
         self.allow_login = allow_login
         self.logins = 0  # browser logins started by this object (for reports and tests)
+        # Called with True when a login starts waiting on the user, False when it stops, so a
+        # caller can pause its own connect deadline (the login has `login_timeout` of its own).
+        self.on_user_wait: Callable[[bool], None] | None = None
         self._flow_lock = anyio.Lock()
         self._listener: CallbackListener | None = None
         self._auth_url: str | None = None
@@ -408,81 +419,26 @@ class AgentOAuth(OAuthClientProvider):
     async def _on_callback(self) -> AuthorizationCodeResult:
         url, listener = self._auth_url, self._listener
         assert url is not None and listener is not None
-        state = parse_qs(urlsplit(url).query).get("state", [None])[0]
         metadata = self.context.oauth_metadata
-        expected_iss = str(metadata.issuer) if metadata is not None else None
-        iss_required = bool(metadata is not None and metadata.authorization_response_iss_parameter_supported)
-        timeout = self.settings.oauth.login_timeout
-        send, receive = anyio.create_memory_object_stream[AuthorizationCodeResult | AuthError](4)
-
-        def judge(params: dict[str, str]) -> AuthorizationCodeResult | AuthError:
-            return self._judge(params, state, expected_iss, iss_required)
-
-        with anyio.move_on_after(timeout) as scope:
-            async with anyio.create_task_group() as tg, send, receive:
-                tg.start_soon(listener.serve, judge, send.clone())
-                self.notify(f"log in to {self.name!r} in your browser: {url}")
-                if not await self.opener(url):
-                    self.notify(
-                        "no browser could be opened: open the URL above on any machine, then paste "
-                        f"the address the browser ends on (it starts with {listener.redirect_uri}):"
-                    )
-                    tg.start_soon(self._pasted, judge, send.clone())
-                outcome = await receive.receive()
-                tg.cancel_scope.cancel()
-        if scope.cancelled_caught:
-            raise AuthError(
-                self.name,
-                f"the login was not completed within {timeout:.0f} s",
-                hint=f"run `agent login {self.name}` and finish it in the browser",
-            )
-        if isinstance(outcome, AuthError):
-            raise outcome
-        return outcome
-
-    def _judge(
-        self, params: dict[str, str], state: str | None, expected_iss: str | None, iss_required: bool
-    ) -> AuthorizationCodeResult | AuthError:
-        """Check one callback's parameters; the page the browser shows follows from the result."""
-        where = self.issuer
-        if params.get("state") != state:
-            return AuthError(self.name, f"login rejected: the callback's state does not match (from {where})")
-        iss = params.get("iss")
-        if iss is not None and iss != expected_iss:
-            return AuthError(
-                self.name, f"login rejected: the callback's issuer {iss!r} is not {expected_iss!r}"
-            )
-        if "error" in params:  # an error answer without `iss` can only fail the login, so it is believed
-            description = params.get("error_description")
-            detail = params["error"] + (f": {description}" if description else "")
-            if params["error"] == "access_denied":
-                return AuthDenied(self.name, f"login denied at {where} ({detail})")
-            return AuthError(self.name, f"login failed at {where} ({detail})")
-        if iss is None and iss_required:
-            return AuthError(
-                self.name, f"login rejected: the callback carries no issuer (expected {expected_iss!r})"
-            )
-        if not params.get("code"):
-            return AuthError(self.name, "login failed: the callback carries no authorization code")
-        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=iss)
-
-    async def _pasted(
-        self,
-        judge: Callable[[dict[str, str]], AuthorizationCodeResult | AuthError],
-        send: ObjectSendStream[AuthorizationCodeResult | AuthError],
-    ) -> None:
-        async with send:
-            while True:
-                line = await self.read_paste()
-                if line is None:
-                    return
-                query = urlsplit(line.strip()).query
-                params = {k: v[0] for k, v in parse_qs(query).items()}
-                if not params:
-                    self.notify("that is not the redirect address; paste the whole URL from the address bar:")
-                    continue
-                await send.send(judge(params))
-                return
+        leg = BrowserLeg(
+            server=self.name,
+            issuer=self.issuer,
+            expected_iss=str(metadata.issuer) if metadata is not None else None,
+            iss_required=bool(
+                metadata is not None and metadata.authorization_response_iss_parameter_supported
+            ),
+            opener=self.opener,
+            read_paste=self.read_paste,
+            notify=self.notify,
+            timeout=self.settings.oauth.login_timeout,
+        )
+        if self.on_user_wait is not None:
+            self.on_user_wait(True)
+        try:
+            return await leg.run(url, listener)
+        finally:
+            if self.on_user_wait is not None:
+                self.on_user_wait(False)
 
 
 class _Storage:
@@ -523,22 +479,6 @@ def _www_auth_error(response: httpx2.Response) -> str | None:
     from mcp.client.auth.utils import extract_field_from_www_auth
 
     return extract_field_from_www_auth(response, "error")
-
-
-async def _read_stdin_line() -> str | None:
-    """One line from stdin when it is a terminal (else None: nobody can paste)."""
-    stdin = sys.stdin
-    if stdin is None or not stdin.isatty():
-        return None
-    if sys.platform == "win32":  # pragma: no cover - no wait_readable for console handles
-        line = await anyio.to_thread.run_sync(stdin.readline, abandon_on_cancel=True)
-        return line or None
-    import os
-
-    fd = stdin.fileno()
-    await anyio.wait_readable(fd)
-    data = os.read(fd, 65536)
-    return data.decode(errors="replace") if data else None
 
 
 def auth_factory_for(
