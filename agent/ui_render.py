@@ -247,6 +247,7 @@ class TurnView:
         self._live: Live | None = None
         self._spinner = Spinner("dots", style="cyan")
         self._cancel_shown = False
+        self._closed = False
 
     # -- the live area -------------------------------------------------------------------------
 
@@ -261,7 +262,7 @@ class TurnView:
         return Group(*parts)
 
     def _ensure_live(self) -> None:
-        if self.fancy and self._live is None:
+        if self.fancy and self._live is None and not self._closed:
             self._live = Live(
                 console=self.console,
                 auto_refresh=False,
@@ -374,5 +375,7 @@ class TurnView:
         )
 
     def close(self) -> None:
+        """End the live area for good (the turn is over)."""
+        self._closed = True
         self.pause()
         self.running.clear()

@@ -125,19 +125,25 @@ def model(request: ModelRequest) -> ModelResponse:
     if results:
         return reply(f"The tool said: **{results[0].text}**", input_tokens=100, output_tokens=20)
     text = request.messages[-1].text
+    if text == "fail please":
+        raise ProviderAuthError("function", "401 invalid API key", hint="check FUNCTION_API_KEY")
     if text.startswith("echo "):
         return reply("Calling echo.", call("echo", {"text": text.removeprefix("echo ")}))
     return reply(f"You said: {text}")
 
 
 async def run_chat(
-    url: str, lines: list[str], config: Config | None = None, history: list[Message] | None = None
+    url: str,
+    lines: list[str],
+    config: Config | None = None,
+    history: list[Message] | None = None,
+    more_servers: dict[str, ServerSettings] | None = None,
 ) -> tuple[str, Chat, int]:
     """Run a whole chat against the test server at ``url``; returns (output, chat, exit code)."""
     config = config or Config()
     out = io.StringIO()
     console = Console(file=out, width=100, force_terminal=False, color_system=None)
-    servers = {"test": ServerSettings(url=url)}
+    servers = {"test": ServerSettings(url=url), **(more_servers or {})}
     async with ServerManager(servers) as manager:
         toolbox = await Toolbox.load(manager)
         chat = Chat(
@@ -273,3 +279,19 @@ async def test_completion_of_commands_tools_models_and_servers(mcp_http_url: str
     (tmp_path / "chat-one.json").touch()
     assert complete(f"/save {tmp_path}/chat-") == ["one.json"]
     assert complete("hello /to") == []
+
+
+async def test_errors_are_one_line_and_the_chat_goes_on(mcp_http_url: str) -> None:
+    dead = {"dead": ServerSettings(url="http://127.0.0.1:1/mcp", timeout=5)}
+    lines = ["fail please", "/model", "/model nope:x", "still there?"]
+    text, chat, code = await run_chat(mcp_http_url, lines, more_servers=dead)
+    assert code == 0
+    assert re.search(r"^error: server 'dead': .+$", text, re.MULTILINE)  # at start-up, then on
+    assert "error: function: 401 invalid API key — check FUNCTION_API_KEY\n" in text
+    assert "model: function:function-model\n" in text
+    assert "error: unknown provider 'nope' in model 'nope:x'" in text
+    assert "You said: still there?" in text
+    assert chat.model == "function:function-model"
+    history = chat.agent.history
+    assert [m.role for m in history] == ["user", "assistant", "user", "assistant"]
+    assert history[1].text.startswith("[the turn stopped on an error")
