@@ -26,7 +26,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import asdict
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
@@ -64,6 +64,7 @@ from agent.messages import ModelRequest, StreamEvent, Usage
 if TYPE_CHECKING:
     from agent.batch_io import Options
     from agent.config import Config, ServerSettings
+    from agent.core import ApprovalFn
     from agent.providers.base import Provider
     from agent.tools import Toolbox
 
@@ -89,10 +90,6 @@ class SharedBackoff:
         self._delay = 0.0
         self._resume_at = 0.0
 
-    @property
-    def paused_for(self) -> float:
-        return max(0.0, self._resume_at - anyio.current_time())
-
     async def wait(self) -> None:
         # A deadline, not an event: another worker's 429 may move it later while we sleep.
         while (left := self._resume_at - anyio.current_time()) > 0:  # noqa: ASYNC110
@@ -115,7 +112,7 @@ class SharedBackoff:
 class _PacedProvider:
     """A provider whose requests wait for the shared backoff and are sent again after a 429."""
 
-    def __init__(self, inner: Provider, backoff: SharedBackoff, on_pause: Any) -> None:
+    def __init__(self, inner: Provider, backoff: SharedBackoff, on_pause: Callable[[float], None]) -> None:
         self._inner = inner
         self._backoff = backoff
         self._on_pause = on_pause
@@ -159,7 +156,9 @@ class _PacedProvider:
 class _Providers:
     """One provider per model spec, made on first use and shared by every worker."""
 
-    def __init__(self, config: Config, default: str, backoff: SharedBackoff, on_pause: Any) -> None:
+    def __init__(
+        self, config: Config, default: str, backoff: SharedBackoff, on_pause: Callable[[float], None]
+    ) -> None:
         self._config = config
         self.default = default
         self._backoff = backoff
@@ -188,7 +187,7 @@ class _Providers:
                 await made.aclose()
 
 
-def _approver(config: Config, servers: Mapping[str, ServerSettings]) -> Any:
+def _approver(config: Config, servers: Mapping[str, ServerSettings]) -> ApprovalFn:
     """Approval with no one to ask: "always" runs the call, "never" and "ask" deny it.
 
     The rule is the one ``agent run`` uses: the server's per-tool setting (``"*"`` for the rest) or
@@ -212,7 +211,7 @@ class _Batch:
     """The state of one run: counters, the stop and abandon switches, the shared parts."""
 
     def __init__(
-        self, opts: Options, config: Config, writer: ResultWriter, display: Any, backoff: SharedBackoff
+        self, opts: Options, config: Config, writer: ResultWriter, display: Display, backoff: SharedBackoff
     ) -> None:
         self.opts = opts
         self.config = config
@@ -221,7 +220,7 @@ class _Batch:
         self.backoff = backoff
         self.counts = Counts()
         self.providers = _Providers(config, opts.model, backoff, display.paused)
-        self.approve: Any = None
+        self.approve: ApprovalFn | None = None
         self.system = ""
         self.toolbox: Toolbox | None = None
         self.feeding = anyio.CancelScope()  # cancelled: start no more items
@@ -373,6 +372,7 @@ class _Batch:
             return
         seen.add(key)
         if key in done:
+            done.discard(key)  # ``seen`` remembers it now: hold each id once
             self.counts.skipped += 1
             self.display.advance(failed=False, skipped=True)
             return
