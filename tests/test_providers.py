@@ -50,7 +50,8 @@ ADD = ToolSpec(
 
 
 def build(kind: str, base_url: str, *, max_retries: int = 1, **extra: Any) -> Provider:
-    common: dict[str, Any] = {"api_key": "test-key", "max_retries": max_retries, "timeout": 10.0, **extra}
+    common: dict[str, Any] = {"api_key": "test-key", "max_retries": max_retries, "timeout": 10.0}
+    common.update(extra)
     if kind == "anthropic":
         return AnthropicProvider(model="claude-sonnet-4-6", base_url=base_url, **common)
     if kind == "openai":
@@ -428,6 +429,20 @@ async def test_an_unreachable_server_is_unavailable(kind: str) -> None:
             await run(provider, ask())
     finally:
         await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_no_answer_in_time_is_unavailable_and_the_request_is_dropped(
+    kind: str, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script([{"text": "too late", "delay": 30}])
+    provider = build(kind, fake_llm.base_url, max_retries=0, timeout=0.3)
+    try:
+        with anyio.fail_after(10), pytest.raises(ProviderUnavailableError, match="timed out"):
+            await run(provider, ask())
+    finally:
+        await provider.aclose()
+    assert await fake_llm.wait_for(lambda s: s["disconnects"] == 1 and s["in_flight"] == 0, 5)
 
 
 async def test_cancelling_the_consumer_closes_the_stream_promptly(

@@ -178,4 +178,4 @@ def openai_error(who: ProviderIdentity, exc: Exception) -> ProviderError:
         return error_from_event(who, str(code) if code else None, exc.message)
     if isinstance(exc, httpx2.TransportError):
         return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
-    return ProviderError(who.name, str(exc) or type(exc).__name__)
+    return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}")

@@ -191,16 +191,15 @@ class AnthropicProvider:
             return connection_error(who, str(cause) if cause else exc.message)
         if isinstance(exc, httpx2.TransportError):
             return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
-        return ProviderError(who.name, str(exc) or type(exc).__name__)
+        return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}")
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        import anthropic
-        import httpx2
-
         params = self._params(request)
         try:
             events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(**params)
-        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        except ProviderError:
+            raise
+        except Exception as exc:  # never let an SDK's exception type out
             raise self._error(exc, self._who) from exc
         blocks: dict[int, _Block] = {}
         usage = Usage()
@@ -252,7 +251,9 @@ class AnthropicProvider:
                             )
                         case "message_stop":
                             complete = True
-            except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+            except ProviderError:
+                raise
+            except Exception as exc:  # never let an SDK's exception type out
                 raise self._error(exc, self._who.in_stream()) from exc
         if not complete:
             raise connection_error(

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
+from agent.errors import ProviderError
 from agent.messages import (
     ImagePart,
     Message,
@@ -188,15 +189,14 @@ class OpenAIResponsesProvider:
         return params
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        import httpx2
-        import openai
-
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
                 **self._params(request)
             )
-        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+        except ProviderError:
+            raise
+        except Exception as exc:  # never let an SDK's exception type out
             raise openai_error(self._who, exc) from exc
         items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
         final: Response | None = None
@@ -216,7 +216,9 @@ class OpenAIResponsesProvider:
                             raise error_from_event(who, error.code if error else None, message)
                         case "error":
                             raise error_from_event(who, event.code, event.message)
-            except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            except ProviderError:
+                raise
+            except Exception as exc:  # never let an SDK's exception type out
                 raise openai_error(who, exc) from exc
         if final is None:
             raise connection_error(who, "the response stream ended before the response was complete")

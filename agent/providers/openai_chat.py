@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 from urllib.parse import urlsplit
 
+from agent.errors import ProviderError
 from agent.messages import (
     ImagePart,
     Message,
@@ -197,15 +198,14 @@ class OpenAIChatProvider:
         return params
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        import httpx2
-        import openai
-
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
                 **self._params(request)
             )
-        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+        except ProviderError:
+            raise
+        except Exception as exc:  # never let an SDK's exception type out
             raise openai_error(self._who, exc) from exc
         text: list[str] = []
         calls: dict[int, _Call] = {}
@@ -241,7 +241,9 @@ class OpenAIChatProvider:
                             if fragment.function.arguments:
                                 call.pieces.append(fragment.function.arguments)
                     finish = choice.finish_reason or finish
-            except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            except ProviderError:
+                raise
+            except Exception as exc:  # never let an SDK's exception type out
                 raise openai_error(who, exc) from exc
         if finish is None:
             raise connection_error(who, "the response stream ended before the answer was complete")

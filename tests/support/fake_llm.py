@@ -306,6 +306,7 @@ class FakeLLM:
         self.errors: list[BaseException] = []
         self._portal_cm: contextlib.AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
         self._scope: anyio.CancelScope | None = None
+        self._in_flight = 0
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -313,8 +314,10 @@ class FakeLLM:
         self._fault_cursor = 0
         self._turn_cursor = 0
         self._ids = 0
-        self._in_flight = 0
-        self._max_in_flight = 0
+        self._in_flight = getattr(
+            self, "_in_flight", 0
+        )  # a live gauge: requests of a past test may still run
+        self._max_in_flight = self._in_flight
         self._disconnects = 0
 
     # -- the test's side --
@@ -423,7 +426,9 @@ class FakeLLM:
                         headers[name.strip().lower()] = value.strip()
                     length = int(headers.get("content-length") or 0)
                     body = await reader.receive_exactly(length) if length else b""
-                    if not await self._dispatch(stream, method, target.split("?", 1)[0], headers, body):
+                    if not await self._dispatch(
+                        stream, reader, method, target.split("?", 1)[0], headers, body
+                    ):
                         return
             except (
                 anyio.EndOfStream,
@@ -446,11 +451,17 @@ class FakeLLM:
         await stream.send(("\r\n".join(head) + "\r\n\r\n").encode() + data)
 
     async def _dispatch(
-        self, stream: anyio.abc.SocketStream, method: str, path: str, headers: dict[str, str], raw: bytes
+        self,
+        stream: anyio.abc.SocketStream,
+        reader: BufferedByteReceiveStream,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
     ) -> bool:
         api = _API_PATHS.get(path)
         if api is not None and method == "POST":
-            return await self._api(stream, api, path, headers, raw)
+            return await self._api(stream, reader, api, path, headers, raw)
         if path == "/_fake/requests" and method == "GET":
             await self._send_json(stream, 200, [r.to_json() for r in self.requests])
         elif path == "/_fake/stats" and method == "GET":
@@ -485,7 +496,13 @@ class FakeLLM:
         return script.turns[index]
 
     async def _api(
-        self, stream: anyio.abc.SocketStream, api: API, path: str, headers: dict[str, str], raw: bytes
+        self,
+        stream: anyio.abc.SocketStream,
+        reader: BufferedByteReceiveStream,
+        api: API,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
     ) -> bool:
         try:
             body = json.loads(raw)
@@ -506,12 +523,37 @@ class FakeLLM:
             if fault is None or fault.status is None:
                 self._turn_cursor += 1
             self._cond.notify_all()
+        gone = False
+        keep = False
+
+        async def watch(scope: anyio.CancelScope) -> None:
+            # A client sends nothing while it waits for or reads a response, so reading here only
+            # tells when it hangs up; bytes that do come (its next request) go back to the reader.
+            nonlocal gone
+            try:
+                data = await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                gone = True
+                scope.cancel()
+            else:
+                reader.feed_data(data)
+
         try:
-            return await self._answer(stream, api, seen, script, fault, cursor)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch, tg.cancel_scope)
+                try:
+                    keep = await self._answer(stream, api, seen, script, fault, cursor)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    gone = True
+                tg.cancel_scope.cancel()
         finally:
             with self._cond:
                 self._in_flight -= 1
+                self._disconnects += gone
                 self._cond.notify_all()
+        if gone:
+            raise _ClientGone
+        return keep
 
     async def _answer(
         self,
@@ -614,40 +656,16 @@ class FakeLLM:
         chunks = [b"%x\r\n%s\r\n" % (len(e), e) for e in events[:limit]]
         if limit == len(events):
             chunks.append(b"0\r\n\r\n")
-        gone = False
-
-        async def watch(scope: anyio.CancelScope) -> None:
-            # The client sends nothing while it reads a response: any read result means it left.
-            nonlocal gone
-            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await stream.receive()
-            gone = True
-            scope.cancel()
-
-        async def write() -> None:
-            if not chunk_delay:
-                await stream.send(head + b"".join(chunks))
-            else:
-                await stream.send(head)
-                for i, chunk in enumerate(chunks):
-                    if i:
-                        await anyio.sleep(chunk_delay)
-                    await stream.send(chunk)
-            if hang is not None and cut is None and hang < len(events):
-                await anyio.sleep_forever()
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(watch, tg.cancel_scope)
-                await write()
-                tg.cancel_scope.cancel()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            gone = True
-        if gone:
-            with self._cond:
-                self._disconnects += 1
-                self._cond.notify_all()
-            raise _ClientGone
+        if not chunk_delay:
+            await stream.send(head + b"".join(chunks))
+        else:
+            await stream.send(head)
+            for i, chunk in enumerate(chunks):
+                if i:
+                    await anyio.sleep(chunk_delay)
+                await stream.send(chunk)
+        if hang is not None and cut is None and hang < len(events):
+            await anyio.sleep_forever()  # until the client leaves (the watcher cancels this)
         return limit == len(events)  # after a cut, close the connection
 
 
