@@ -476,11 +476,12 @@ class ProgressBar(Display):
             console=Console(stderr=True),
             transient=False,
         )
-        self._task = self._progress.add_task("batch", total=None, failed=0, state="")
+        self._task = self._progress.add_task("batch", total=None, start=False, failed=0, state="")
         self._failed = 0
 
     def start(self, total: int | None) -> None:
         self._progress.update(self._task, total=total)
+        self._progress.start_task(self._task)  # the clock starts with the first item, not the imports
         self._progress.start()
 
     def advance(self, *, failed: bool, skipped: bool = False) -> None:
