@@ -82,12 +82,22 @@ run_one() {
     verdict="$("$node_bin" -e '
         const fs = require("fs"), path = require("path");
         const [dir, rc, scenario] = [process.argv[1], Number(process.argv[2]), process.argv[3]];
-        // The suite writes DIR/<scenario>-<time>/ (a scenario name may hold a "/").
-        const found = fs.readdirSync(dir, { recursive: true }).filter((f) => path.basename(f) === "checks.json");
-        if (found.length !== 1) { console.log(`FAIL no results (suite exit ${rc})`); process.exit(); }
-        const where = path.join(dir, path.dirname(found[0]));
-        const checks = JSON.parse(fs.readFileSync(path.join(where, "checks.json"), "utf8"));
-        const stderr = fs.readFileSync(path.join(where, "stderr.txt"), "utf8");
+        let checks, stderr;
+        try {
+            // The suite writes DIR/<scenario>-<time>/ (a scenario name may hold a "/").
+            const found = fs.readdirSync(dir, { recursive: true }).filter((f) => path.basename(f) === "checks.json");
+            const where = path.join(dir, path.dirname(found[0]));
+            checks = JSON.parse(fs.readFileSync(path.join(where, "checks.json"), "utf8"));
+            stderr = fs.readFileSync(path.join(where, "stderr.txt"), "utf8");
+        } catch (error) {
+            console.log(`FAIL no results (suite exit ${rc}; see ${dir}/suite.log)`);
+            process.exit();
+        }
+        // For the log of a failure: what failed, and how the client ended.
+        const details = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING")
+            .map((c) => `  ${c.status} ${c.id}: ${c.errorMessage || c.description}`);
+        const tail = stderr.trim().split("\n").filter((line) => line.trim()).slice(-3).map((line) => `  client: ${line.slice(0, 300)}`);
+        fs.writeFileSync(`${dir}.why`, [...details, ...tail].join("\n") + "\n");
         const count = (s) => checks.filter((c) => c.status === s).length;
         const [ok, bad, warn] = [count("SUCCESS"), count("FAILURE"), count("WARNING")];
         const why = [];
@@ -130,7 +140,8 @@ for s in "${expected[@]}"; do
         st="$(status_of "$s")"
         if [[ "$st" != PASS* ]]; then
             echo "REGRESSION: $s is listed as passing in $expected_file but now: $st"
-            echo "            (details: $results/${s//\//_}/suite.log)"
+            cat "$results/${s//\//_}.why" 2>/dev/null || true
+            echo "  (everything: $results/${s//\//_}/)"
             regressions=$((regressions + 1))
         fi
     fi
@@ -145,4 +156,9 @@ for s in "${scenarios[@]}"; do
     fi
 done
 echo "== conformance: $passing/${#scenarios[@]} scenarios pass, $regressions regression(s), $((SECONDS - started)) s"
-[ "$regressions" -eq 0 ]
+if [ "$regressions" -ne 0 ]; then
+    exit 1
+fi
+if [ -z "${CONFORMANCE_RESULTS:-}" ]; then
+    rm -rf "$results"
+fi
