@@ -42,11 +42,9 @@ def _servers(args: argparse.Namespace, config: Config) -> dict[str, ServerSettin
     return select_servers(config, getattr(args, "server", None), getattr(args, "url", None))
 
 
-def _auth_factory(config: Config) -> AuthFactory | None:
-    try:
-        from agent.mcp.oauth import auth_factory_for
-    except ImportError:
-        return None
+def _auth_factory(config: Config) -> AuthFactory:
+    from agent.mcp.oauth import auth_factory_for
+
     factory: AuthFactory = auth_factory_for(config)
     return factory
 

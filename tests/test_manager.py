@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import anyio
@@ -213,3 +214,17 @@ async def test_stdio_failures_are_isolated(mcp_http_url: str) -> None:
         assert manager.connected == ["web"]
         assert "fatal: cannot start" in str(manager.states["dies"].error)
         assert "command not found" in str(manager.states["missing"].error)
+
+
+async def test_server_that_dies_is_marked_failed_and_can_be_reconnected(
+    mcp_stdio_settings: ServerSettings,
+) -> None:
+    async with ServerManager({"local": mcp_stdio_settings}) as manager:
+        pid = int(_text(await manager.call_tool("local", "pid")))
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ServerError, match="connection lost while calling 'echo'"):
+            await manager.call_tool("local", "echo", {"text": "anyone?"})
+        assert manager.states["local"].status == "failed"
+        assert manager.connected == []
+        await manager.reconnect("local")
+        assert _text(await manager.call_tool("local", "echo", {"text": "back"})) == "back"

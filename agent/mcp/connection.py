@@ -13,11 +13,15 @@ HTTP error status the server sent.
 
 A stdio server gets only the SDK's safe default environment plus its configured ``env`` (never
 our API keys); its stderr goes to ``<user log dir>/servers/<name>.log``.
+
+Streamable HTTP lifts the SDK's 1 MiB limit on one SSE event (big tool results); the legacy SSE
+transport keeps it (the SDK offers no setting), so a bigger result there loses the connection.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import os
 import shutil
@@ -25,7 +29,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -40,7 +44,16 @@ if TYPE_CHECKING:
     import httpx2
     from mcp import Client
 
-__all__ = ["MAX_SSE_EVENT_SIZE", "Connection", "connect", "describe_failure", "server_log_path"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_SSE_EVENT_SIZE",
+    "Connection",
+    "connect",
+    "describe_failure",
+    "lost_connection_error",
+    "server_log_path",
+]
 
 # Results larger than the SDK's 1 MiB default SSE event limit must still arrive.
 MAX_SSE_EVENT_SIZE = 256 * 1024 * 1024
@@ -142,33 +155,27 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
         params = StdioServerParameters(
             command=settings.command, args=settings.args, env=env, cwd=settings.cwd
         )
-        errlog = stack.enter_context(_open_log(ctx))
+        errlog = stack.enter_context(_server_log(ctx))
         async with stdio_client(params, errlog=errlog) as streams:
             yield streams
 
 
-class _LogFile:
-    """Opens the per-server stderr log, remembering where this run's output starts."""
-
-    def __init__(self, ctx: _Context) -> None:
-        self.ctx = ctx
-
-    def __enter__(self) -> TextIO:
-        path = server_log_path(self.ctx.name)
+@contextmanager
+def _server_log(ctx: _Context) -> Iterator[TextIO]:
+    """The per-server stderr log, opened for appending; remembers where this run's output starts."""
+    path = server_log_path(ctx.name)
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = path.open("a", encoding="utf-8")
-        self.fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.ctx.settings.command}\n")
-        self.fh.flush()
-        self.ctx.log_path = path
-        self.ctx.log_offset = self.fh.tell()
-        return self.fh
-
-    def __exit__(self, *exc: object) -> None:
-        self.fh.close()
-
-
-def _open_log(ctx: _Context) -> _LogFile:
-    return _LogFile(ctx)
+        fh = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write %s (%s); the server's stderr is discarded", path, exc.strerror)
+        fh = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    else:
+        fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {_where(ctx.settings)}\n")
+        fh.flush()
+        ctx.log_path, ctx.log_offset = path, fh.tell()
+    with fh:
+        yield fh
 
 
 def _stderr_tail(ctx: _Context) -> str:
@@ -229,13 +236,20 @@ async def connect(
         except Exception as exc:
             if connected:
                 raise
+            if scope.cancel_called:
+                # The deadline struck and a transport reported it as its own failure.
+                raise _timeout_error(name, settings, limit) from None
             raise _translate(ctx, exc) from None
     if scope.cancelled_caught and not connected:
-        raise ServerConnectError(
-            name,
-            f"timed out after {limit:g} s while connecting to {_where(settings)}",
-            hint="raise the server's 'timeout' if it is just slow to start",
-        )
+        raise _timeout_error(name, settings, limit)
+
+
+def _timeout_error(name: str, settings: ServerSettings, limit: float) -> ServerConnectError:
+    return ServerConnectError(
+        name,
+        f"timed out after {limit:g} s while connecting to {_where(settings)}",
+        hint="raise the server's 'timeout' if it is just slow to start",
+    )
 
 
 def _where(settings: ServerSettings) -> str:
@@ -305,6 +319,21 @@ def describe_failure(exc: BaseException, *, url: str | None = None) -> str | Non
     return None
 
 
+def _first_message(exc: BaseException) -> str:
+    leaves = [e for e in _leaves(exc) if not isinstance(e, BaseExceptionGroup)]
+    first = leaves[0] if leaves else exc
+    return str(first) or type(first).__name__
+
+
+def lost_connection_error(name: str, settings: ServerSettings, exc: BaseException) -> ServerError:
+    """The error for a session that failed after it was connected (the server went away)."""
+    for item in _leaves(exc):
+        if isinstance(item, ServerError):
+            return item
+    reason = describe_failure(exc, url=settings.url) or _first_message(exc)
+    return ServerConnectError(name, f"connection lost: {reason}")
+
+
 def _translate(ctx: _Context, exc: BaseException) -> ServerError:
     from mcp.shared.exceptions import MCPError
 
@@ -342,11 +371,7 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
     for item in _leaves(exc):
         if isinstance(item, MCPError):
             return ServerConnectError(name, f"the server refused the connection: {item}")
-    detail = str(exc) or type(exc).__name__
-    leaves = [e for e in _leaves(exc) if not isinstance(e, BaseExceptionGroup)]
-    if leaves:
-        detail = str(leaves[0]) or type(leaves[0]).__name__
-    return ServerConnectError(name, f"cannot connect to {_where(settings)}: {detail}")
+    return ServerConnectError(name, f"cannot connect to {_where(settings)}: {_first_message(exc)}")
 
 
 def _indent(text: str) -> str:

@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from agent.config import ServerSettings
-from agent.errors import AuthRequiredError, ServerConnectError, ServerError, ToolCallFailed
+from agent.errors import AuthRequiredError, ServerError, ToolCallFailed
 
 if TYPE_CHECKING:
     import httpx2
@@ -178,11 +178,10 @@ class ServerManager:
             self._fail(state, exc)
         except Exception as exc:
             # After connecting, the transport can still fail (the server went away).
-            from agent.mcp.connection import describe_failure
+            from agent.mcp.connection import lost_connection_error
 
-            reason = describe_failure(exc, url=settings.url) or str(exc) or type(exc).__name__
             log.debug("server %s failed", name, exc_info=True)
-            self._fail(state, ServerConnectError(name, f"connection lost: {reason}"))
+            self._fail(state, lost_connection_error(name, settings, exc))
         finally:
             self._connections.pop(name, None)
             done.set()
@@ -279,7 +278,12 @@ class ServerManager:
                 result = await conn.client.call_tool(tool, dict(arguments or {}))
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                raise ServerError(server, f"connection lost while calling {tool!r}: {exc}") from None
+                error = ServerError(server, f"connection lost while calling {tool!r}: {exc}")
+                if self._connections.get(server) is conn:
+                    del self._connections[server]
+                    self._fail(self._states[server], error)
+                    await self._notify(self._states[server])
+                raise error from None
             raise ToolCallFailed(f"{server}.{tool}: {exc}") from None
         except ValidationError as exc:
             raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
