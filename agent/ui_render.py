@@ -223,11 +223,15 @@ class _Tail:
         self.lines = max(1, lines)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        rendered = console.render_lines(self.renderable, options, pad=False)
+        # Two columns short of the width: an echoed "^C" must not wrap the line under the cursor,
+        # or the live area can no longer erase itself.
+        narrower = options.update_width(max(10, options.max_width - 2))
+        rendered = console.render_lines(self.renderable, narrower, pad=False)[-self.lines :]
         new_line = Segment.line()
-        for line in rendered[-self.lines :]:
+        for i, line in enumerate(rendered):
             yield from line
-            yield new_line
+            if i < len(rendered) - 1:
+                yield new_line
 
 
 class TurnView:
