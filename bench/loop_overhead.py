@@ -7,11 +7,13 @@ thread, answering after ``--latency`` seconds) and the MCP test server (tests/su
 Streamable HTTP). It measures, and prints:
 
 1. Per tool iteration: ``agent run`` and the thinnest hand-written loop on the raw SDKs
-   (bench/raw_loop.py: anthropic client + mcp Client) each answer a prompt that takes
-   ``--iterations`` steps of one ``echo`` call. The fake notes when each model request arrives;
-   per iteration = (last request - first request) / iterations, which leaves process start and
-   exit out. "Beyond latency" subtracts the fake's latency. Both programs run in the same session,
-   alternately, ``--repeats`` times; medians are printed, and the ratios agent / raw.
+   (bench/raw_loop.py: anthropic client + mcp Client; once with plain JSON responses, once
+   streamed like ``agent``) each answer a prompt that takes ``--iterations`` steps of one
+   ``echo`` call. The fake notes when each model request arrives; per iteration = (last request -
+   first request) / iterations, which leaves process start and exit out. "Beyond latency"
+   subtracts the fake's latency. "CPU per iteration" (the program's CPU time for the run minus a
+   run without tool steps, per step) is what the machine's load disturbs least. The programs run
+   in the same session, in turn, ``--repeats`` times; medians are printed, and the ratios.
 2. Cold start: process launch to the first model request, for both programs.
 3. Listing: 1000 and 5000 tools (bench/many_tools_server.py, realistic schemas) listed over MCP
    and converted into tool specs (``ServerManager.list_tools`` + ``Toolbox``), next to the SDK's
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,10 +86,16 @@ def _reached(k: int, stats: dict[str, int]) -> bool:
     return stats["requests"] >= k
 
 
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_run(
     fake: FakeLLM, argv: list[str], env: dict[str, str], cwd: Path, requests: int
-) -> tuple[float, float]:
-    """Run a program; return (process start to first request, seconds per iteration)."""
+) -> tuple[float, float, float]:
+    """Run a program; return (process start to first request, seconds per iteration, CPU seconds)."""
+    cpu = _cpu_children()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     arrivals: list[float] = []
@@ -98,31 +107,39 @@ def timed_run(
     out, err = proc.communicate(timeout=120)
     if proc.returncode != 0 or out.strip() != "done":
         raise SystemExit(f"{argv[1]} failed ({proc.returncode}): {out[-500:]} {err[-2000:]}")
-    return arrivals[0] - started, (arrivals[-1] - arrivals[0]) / (requests - 1)
+    per_iter = (arrivals[-1] - arrivals[0]) / (requests - 1) if requests > 1 else 0.0
+    return arrivals[0] - started, per_iter, _cpu_children() - cpu
 
 
 def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, repeats: int) -> dict[str, Any]:
-    script = {
-        "turns": [{"tool_calls": [["echo", {"text": f"step {i}"}]]} for i in range(iterations)] + ["done"],
-        "latency": latency,
-    }
+    def script(steps: int) -> dict[str, Any]:
+        turns: list[Any] = [{"tool_calls": [["echo", {"text": f"step {i}"}]]} for i in range(steps)]
+        return {"turns": [*turns, "done"], "latency": latency}
+
     prompt = f"call echo {iterations} times"
     programs = {
         "raw": [PY, str(ROOT / "bench" / "raw_loop.py"), mcp_url, prompt],
+        "raw-stream": [PY, str(ROOT / "bench" / "raw_loop.py"), mcp_url, prompt, "--stream"],
         "agent": [
             *(PY, "-m", "agent", "run", prompt, "--url", mcp_url),
             *("-m", "anthropic:claude-test", "--max-steps", str(iterations + 5)),
         ],
     }
-    results: dict[str, dict[str, list[float]]] = {name: {"cold": [], "iter": []} for name in programs}
+    keys = ("cold", "iter", "cpu_iter")
+    results: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in programs}
     with tempfile.TemporaryDirectory() as tmp:
         env = clean_env(Path(tmp), fake)
         for r in range(repeats):
-            for name, argv in programs.items() if r % 2 == 0 else reversed(programs.items()):
-                fake.reset(script)
-                cold, per_iter = timed_run(fake, argv, env, Path(tmp), iterations + 1)
+            order = list(programs.items())
+            for name, argv in order[r % len(order) :] + order[: r % len(order)]:
+                # CPU per iteration: the long run's CPU time minus a no-tool run's, per step.
+                fake.reset(script(0))
+                _, _, cpu_zero = timed_run(fake, argv, env, Path(tmp), 1)
+                fake.reset(script(iterations))
+                cold, per_iter, cpu = timed_run(fake, argv, env, Path(tmp), iterations + 1)
                 results[name]["cold"].append(cold)
                 results[name]["iter"].append(per_iter)
+                results[name]["cpu_iter"].append((cpu - cpu_zero) / iterations)
     return {
         name: {key: statistics.median(values) for key, values in data.items()}
         for name, data in results.items()
@@ -216,23 +233,27 @@ def main() -> None:
         server, mcp_url = start([PY, "-m", "tests.support.mcp_server", "--transport", "http", "--port", "0"])
         try:
             loop = bench_loop(fake, mcp_url, args.iterations, args.latency, args.repeats)
-            raw, ours = loop["raw"], loop["agent"]
+            raw, stream, ours = loop["raw"], loop["raw-stream"], loop["agent"]
             lat = args.latency
             print(
                 f"tool iterations: {args.iterations} steps, fake latency {lat * 1000:.0f} ms, median of {args.repeats}"
             )
-            print(f"{'':24}{'raw SDK loop':>14}{'agent run':>14}{'ratio':>8}")
+            print(
+                f"{'':20}{'raw loop':>12}{'raw, stream':>13}{'agent run':>12}{'agent/raw-stream':>18}{'agent/raw':>11}"
+            )
             rows = [
-                ("per iteration", raw["iter"], ours["iter"]),
-                ("  beyond latency", raw["iter"] - lat, ours["iter"] - lat),
-                ("cold start", raw["cold"], ours["cold"]),
+                ("per iteration", raw["iter"], stream["iter"], ours["iter"]),
+                ("  beyond latency", raw["iter"] - lat, stream["iter"] - lat, ours["iter"] - lat),
+                ("  CPU per iteration", raw["cpu_iter"], stream["cpu_iter"], ours["cpu_iter"]),
+                ("cold start", raw["cold"], stream["cold"], ours["cold"]),
             ]
-            for label, a, b in rows:
+            for label, a, b, c in rows:
                 print(
-                    f"{label:24}{a * 1000:>11.1f} ms{b * 1000:>11.1f} ms{b / a if a > 0 else float('nan'):>7.2f}x"
+                    f"{label:20}{a * 1000:>9.1f} ms{b * 1000:>10.1f} ms{c * 1000:>9.1f} ms"
+                    f"{c / b if b > 0 else float('nan'):>17.2f}x{c / a if a > 0 else float('nan'):>10.2f}x"
                 )
-
             print("\nK concurrent 200 ms tool calls in one response (wall time of the tool phase):")
+            anyio.run(bench_concurrency, fake, mcp_url, 1)  # warm-up: first-call imports and connections
             for k in (int(x) for x in args.concurrency.split(",")):
                 wall, slowest = anyio.run(bench_concurrency, fake, mcp_url, k)
                 raw_wall = anyio.run(bench_concurrency_raw, mcp_url, k)
