@@ -266,6 +266,8 @@ class ResultWriter:
 
 @dataclass(slots=True)
 class Options:
+    """The checked flags of one run."""
+
     input: str
     output: Path | None  # None: stdout
     concurrency: int
@@ -279,6 +281,7 @@ class Options:
 
 
 def parse_options(args: argparse.Namespace, config: Config) -> Options:
+    """Check the flags and the paths before anything starts; every problem is a UsageError (exit 2)."""
     for flag, value in (("--concurrency", args.concurrency), ("--max-errors", args.max_errors)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, not {value}")
@@ -349,16 +352,22 @@ def open_files(opts: Options) -> Files:
 
 
 def error_json(error: BaseException | None, stop_reason: str | None) -> dict[str, str] | None:
+    """An item's ``error`` field: ``{"type", "message"}`` and ``"hint"`` when there is one."""
     if error is None:
         return None
     kind = "MaxStepsReached" if stop_reason == "max_steps" else type(error).__name__
-    message = error.message if isinstance(error, AgentError) else str(error)
-    return {"type": kind, "message": message}
+    if not isinstance(error, AgentError):
+        return {"type": kind, "message": str(error)}
+    out = {"type": kind, "message": error.message}
+    if error.hint:
+        out["hint"] = error.hint
+    return out
 
 
 def tool_calls_json(
     finished: tuple[ToolCallFinished, ...], started: dict[str, ToolCallStarted]
 ) -> list[dict[str, Any]]:
+    """An item's ``tool_calls`` field, in the order the model asked (the shape ``agent run --json`` uses)."""
     calls = []
     for done in finished:
         start = started.get(done.call_id)
@@ -376,6 +385,7 @@ def tool_calls_json(
 
 
 def failed_record(item: Item, error_type: str, message: str) -> dict[str, Any]:
+    """The output line of an item that could not be run at all (a bad input line)."""
     return {
         "id": item.id,
         "line": item.line,
@@ -393,6 +403,8 @@ def failed_record(item: Item, error_type: str, message: str) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class Counts:
+    """What a run did, for the summary and the exit code."""
+
     done: int = 0
     failed: int = 0
     skipped: int = 0

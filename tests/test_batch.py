@@ -26,8 +26,8 @@ import pytest
 from agent.batch import SharedBackoff, run_batch
 from agent.cli import build_parser
 from agent.cli import main as cli_main
-from agent.config import Config
-from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from agent.config import Config, ServerSettings
+from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ServerError, UsageError
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -452,3 +452,50 @@ async def test_killed_mid_run_then_resume_gives_every_id_once(
     assert await run_batch(_args(str(prompts), "-o", str(out), "-c", "8", "--resume"), config) == EXIT_OK
     ids = Counter(r["id"] for r in _lines(out))
     assert ids == dict.fromkeys(range(1, 61), 1)
+
+
+async def test_ask_approval_cannot_be_given_so_the_call_is_denied(
+    fake_llm: FakeLLM, mcp_http_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_KEY", "test-key")
+    config = Config(
+        model="fake:fake-model",
+        providers={"fake": {"type": "anthropic", "base_url": fake_llm.base_url, "api_key_env": "FAKE_KEY"}},
+        servers={"test": {"url": mcp_http_url, "approval": {"add": "ask", "*": "always"}}},
+    )
+    fake_llm.script(
+        [
+            {
+                "tool_calls": [
+                    {"name": "add", "arguments": {"a": 1, "b": 2}},
+                    {"name": "echo", "arguments": {"text": "hi"}},
+                ]
+            },
+            {"echo": "tool_results"},
+        ]
+    )
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("go\n")
+    out = tmp_path / "out.jsonl"
+    assert await run_batch(_args(str(prompts), "-o", str(out)), config) == EXIT_OK
+    calls = {c["tool"]: c for c in _lines(out)[0]["tool_calls"]}
+    assert calls["add"]["denied"] is True and calls["add"]["is_error"] is True
+    assert calls["echo"]["denied"] is False and calls["echo"]["is_error"] is False
+
+
+async def test_a_server_that_cannot_connect_stops_the_batch_before_any_item(
+    config: Config, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    broken = config.model_copy(update={"servers": {"dead": ServerSettings(url=dead, timeout=5)}})
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("x\n")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ServerError, match="dead"):
+        await run_batch(_args(str(prompts), "-o", str(out)), broken)
+    assert fake_llm.requests == []
+    assert out.read_text() == ""
