@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,6 @@ def llm(fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> FakeLLM:
     """The fake provider, with this process's environment pointing the SDKs at it."""
     for key, value in fake_llm.env().items():
         monkeypatch.setenv(key, value)
-    # The SDKs' own backoff, made short so retry tests stay fast.
     return fake_llm
 
 
@@ -238,3 +239,35 @@ def test_run_json_completes_a_ten_tool_call_task(
 
 
 _API = {"anthropic": "anthropic", "openai": "responses", "openai-chat": "chat"}
+
+
+@pytest.mark.e2e
+def test_ctrl_c_mid_tool_cancels_the_call_and_exits_130(
+    fake_llm: FakeLLM, mcp_http_url: str, mcp_events_file: Path, tmp_path: Path
+) -> None:
+    tag = f"sigint-{os.getpid()}-{time.monotonic_ns()}"
+    fake_llm.script([{"tool_calls": [["slow", {"seconds": 60, "tag": tag}]]}, "never"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "wait", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"]],
+        env={**os.environ, **fake_llm.env()},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # The signal: the server has started the tool call (it writes a line to the events file).
+        while f"started {tag}" not in mcp_events_file.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, "the tool call never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert out == "" and "interrupted" in err and "Traceback" not in err
+    assert f"cancelled {tag}" in mcp_events_file.read_text().splitlines()
+    assert len(fake_llm.requests) == 1
