@@ -52,8 +52,7 @@ def _remote(name: str, settings: ServerSettings) -> tuple[str, ServerSettings]:
 
 
 def _store(config: Config, settings: ServerSettings) -> TokenStore:
-    from agent.mcp.oauth import server_key
-    from agent.mcp.token_store import open_token_store
+    from agent.mcp.token_store import open_token_store, server_key
 
     assert settings.url is not None
     return open_token_store(server_key(settings.url), config.token_store, notify=_warn)
@@ -84,7 +83,7 @@ def _span(seconds: float) -> str:
 
 
 def _scopes(record: StoredLogin) -> str:
-    return record.tokens.scope if record.tokens is not None and record.tokens.scope else "(none stated)"
+    return record.scope or "(none stated)"
 
 
 async def login_main(args: argparse.Namespace, config: Config) -> int:
@@ -97,15 +96,10 @@ async def login_main(args: argparse.Namespace, config: Config) -> int:
     auth = AgentOAuth(name, settings, _store(config, settings))
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=settings.headers) as http:
         record = await auth.login(http)
-    refresh = (
-        "yes"
-        if record.tokens is not None and record.tokens.refresh_token
-        else "no (log in again when it expires)"
-    )
-    client = record.client_info.client_id if record.client_info is not None else "?"
+    refresh = "yes" if record.has_refresh_token else "no (log in again when it expires)"
     print(f"Logged in to {name} ({settings.url})")
     print(f"  authorization server: {record.issuer or '?'}")
-    print(f"  client id:            {client}")
+    print(f"  client id:            {record.client_id or '?'}")
     print(f"  scopes:               {_scopes(record)}")
     print(f"  access token expires: {_expiry(record)}")
     print(f"  refresh token:        {refresh}")
@@ -131,25 +125,26 @@ async def logout_main(args: argparse.Namespace, config: Config) -> int:
 async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record: StoredLogin) -> str:
     """Revoke the refresh token, then the access token (RFC 7009); say what happened."""
     import httpx2
+    from mcp.shared.auth import OAuthClientInformationFull
 
     from agent.mcp.oauth import AgentOAuth
 
-    metadata = record.oauth_metadata
-    if metadata is None or metadata.revocation_endpoint is None or record.tokens is None:
+    endpoint = (record.oauth_metadata or {}).get("revocation_endpoint")
+    if not endpoint or record.tokens is None:
         return "the authorization server offers no revocation, so the tokens stay valid until they expire"
-    endpoint = str(metadata.revocation_endpoint)
     auth = AgentOAuth(name, settings, store)
-    auth.context.client_info = record.client_info
+    if record.client_info is not None:
+        auth.context.client_info = OAuthClientInformationFull.model_validate(record.client_info)
     tokens = record.tokens
-    pairs = [(tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")]
+    pairs = [(tokens.get("refresh_token"), "refresh_token"), (tokens.get("access_token"), "access_token")]
     try:
         async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
             for token, hint in pairs:
                 if not token:
                     continue
                 data = {"token": token, "token_type_hint": hint}
-                if record.client_info is not None:
-                    data["client_id"] = record.client_info.client_id
+                if record.client_id is not None:
+                    data["client_id"] = record.client_id
                 data, headers = auth.context.prepare_token_auth(data, {})
                 response = await http.post(endpoint, data=data, headers=headers)
                 if response.status_code != 200:
@@ -177,7 +172,7 @@ async def auth_main(args: argparse.Namespace, config: Config) -> int:
         expired = record.expires_at is not None and record.expires_at <= time.time()
         status = "logged in"
         if expired:
-            status = "expired, will refresh" if record.tokens.refresh_token else "expired: log in again"
+            status = "expired, will refresh" if record.has_refresh_token else "expired: log in again"
         rows.append((name, status, _expiry(record), _scopes(record), record.issuer or "?"))
     if not rows:
         print("No remote servers configured" + (f" in {config.source}" if config.source else ""))

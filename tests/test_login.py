@@ -148,3 +148,26 @@ async def test_targets_must_be_known_remote_servers(oauth_server: OAuthStack) ->
         await logout_main(argparse.Namespace(target="nope"), config)
     with pytest.raises(UsageError, match="local command"):
         await logout_main(argparse.Namespace(target="local"), config)
+
+
+async def test_auth_reports_a_corrupted_login_and_goes_on(
+    oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
+    (path,) = token_dir().glob("*.json")
+    path.write_text('{"version": 1, "server_url": 42}')
+    assert await auth_main(argparse.Namespace(), config_for(oauth_server.mcp_url)) == 0
+    captured = capsys.readouterr()
+    assert re.search(r"^demo\s+not logged in", captured.out, re.M)
+    assert "unreadable" in captured.err and str(path) in captured.err
+
+
+def test_auth_does_not_import_the_mcp_sdk(oauth_server: OAuthStack) -> None:
+    write_config(oauth_server.mcp_url)
+    code = "import sys\nfrom agent.cli import main\nmain(['auth'])\nprint(sorted({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = done.stdout.strip().splitlines()[-1]
+    assert "'mcp'" not in modules and "'httpx2'" not in modules
+    assert "not logged in" in done.stdout

@@ -28,7 +28,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
@@ -38,11 +38,12 @@ from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
     OAuthClientMetadata,
+    OAuthMetadata,
     OAuthToken,
+    ProtectedResourceMetadata,
 )
-from mcp.shared.auth_utils import resource_url_from_server_url
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
-from pydantic import AnyUrl
+from pydantic import AnyUrl, BaseModel, ValidationError
 
 from agent.config import Config, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError
@@ -54,7 +55,7 @@ from agent.mcp.oauth_browser import (
     open_callback_listener,
     read_stdin_line,
 )
-from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store
+from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
 
 __all__ = [
     "AgentOAuth",
@@ -87,11 +88,6 @@ _MAX_SKEW = 30.0  # refresh this long before the stated expiry (a tenth of short
 
 def _stderr(line: str) -> None:
     print(f"agent: {line}", file=sys.stderr, flush=True)
-
-
-def server_key(url: str) -> str:
-    """The key logins are stored under: the canonical server URL (RFC 8707 resource form)."""
-    return resource_url_from_server_url(url)
 
 
 class AgentOAuth(OAuthClientProvider):
@@ -149,6 +145,12 @@ class AgentOAuth(OAuthClientProvider):
         self._dead_refresh: set[str] = set()
         self._force_login = False
         self._obtained_at: float | None = None
+        self._parsed: tuple[
+            OAuthToken | None,
+            OAuthClientInformationFull | None,
+            OAuthMetadata | None,
+            ProtectedResourceMetadata | None,
+        ] = (None, None, None, None)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -164,29 +166,50 @@ class AgentOAuth(OAuthClientProvider):
         ctx = self.context
         return StoredLogin(
             server_url=self.store.server_url,
-            client_info=ctx.client_info,
-            tokens=ctx.current_tokens,
+            client_info=_dump(ctx.client_info),
+            tokens=_dump(ctx.current_tokens),
             expires_at=ctx.token_expiry_time,
             obtained_at=self._obtained_at,
-            oauth_metadata=ctx.oauth_metadata,
-            protected_resource_metadata=ctx.protected_resource_metadata,
+            oauth_metadata=_dump(ctx.oauth_metadata),
+            protected_resource_metadata=_dump(ctx.protected_resource_metadata),
             auth_server_url=ctx.auth_server_url,
         )
 
-    def _adopt(self, record: StoredLogin | None) -> None:
-        ctx = self.context
+    def _load(self) -> StoredLogin | None:
+        """The stored record, or None (reported) when its OAuth parts do not parse."""
+        record = self.store.load()
         if record is None:
-            ctx.clear_tokens()
-            return
-        ctx.current_tokens = record.tokens
+            return None
+        try:
+            self._parsed = (
+                OAuthToken.model_validate(record.tokens) if record.tokens else None,
+                OAuthClientInformationFull.model_validate(record.client_info) if record.client_info else None,
+                OAuthMetadata.model_validate(record.oauth_metadata) if record.oauth_metadata else None,
+                ProtectedResourceMetadata.model_validate(record.protected_resource_metadata)
+                if record.protected_resource_metadata
+                else None,
+            )
+        except ValidationError as exc:
+            self.notify(
+                f"the stored login for {self.store.server_url} ({self.store.location}) is unreadable "
+                f"({exc.errors()[0].get('msg', 'invalid')}); it will be replaced by a new login"
+            )
+            return None
+        return record
+
+    def _adopt(self, record: StoredLogin) -> None:
+        """Take over a record just returned by :meth:`_load`."""
+        ctx = self.context
+        tokens, client_info, oauth_metadata, prm = self._parsed
+        ctx.current_tokens = tokens
         ctx.token_expiry_time = record.expires_at
         self._obtained_at = record.obtained_at
-        if record.client_info is not None:
-            ctx.client_info = record.client_info
-        if record.oauth_metadata is not None:
-            ctx.oauth_metadata = record.oauth_metadata
-        if record.protected_resource_metadata is not None:
-            ctx.protected_resource_metadata = record.protected_resource_metadata
+        if client_info is not None:
+            ctx.client_info = client_info
+        if oauth_metadata is not None:
+            ctx.oauth_metadata = oauth_metadata
+        if prm is not None:
+            ctx.protected_resource_metadata = prm
         if record.auth_server_url is not None:
             ctx.auth_server_url = record.auth_server_url
 
@@ -203,7 +226,9 @@ class AgentOAuth(OAuthClientProvider):
         )
 
     async def _initialize(self) -> None:
-        self._adopt(self.store.load())
+        record = self._load()
+        if record is not None:
+            self._adopt(record)
         configured = self._configured_client()
         if configured is not None and (
             self.context.client_info is None or self.context.client_info.client_id != configured.client_id
@@ -329,7 +354,7 @@ class AgentOAuth(OAuthClientProvider):
 
     def _reread(self) -> None:
         """Pick up what another process stored (tokens it refreshed, a login it completed)."""
-        record = self.store.load()
+        record = self._load()
         if record is not None and record.tokens is not None:
             self._adopt(record)
 
@@ -463,8 +488,12 @@ class _Storage:
         provider = self._provider
         provider.context.client_info = client_info
         record = provider.store.load() or StoredLogin(server_url=provider.store.server_url)
-        record.client_info = client_info
+        record.client_info = _dump(client_info)
         provider.store.save(record)
+
+
+def _dump(model: BaseModel | None) -> dict[str, Any] | None:
+    return model.model_dump(mode="json", exclude_none=True) if model is not None else None
 
 
 def _registered_port(info: OAuthClientInformationFull) -> int | None:

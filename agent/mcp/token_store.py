@@ -27,11 +27,10 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from agent.config import user_data_dir
 from agent.errors import ConfigError
@@ -42,6 +41,7 @@ __all__ = [
     "StoredLogin",
     "TokenStore",
     "open_token_store",
+    "server_key",
     "token_dir",
 ]
 
@@ -52,23 +52,55 @@ _LOCK_POLL = 0.05
 
 
 class StoredLogin(BaseModel):
-    """One server's login, as stored. ``expires_at`` is absolute (Unix time), or None if unknown."""
+    """One server's login, as stored. ``expires_at`` is absolute (Unix time), or None if unknown.
+
+    The OAuth objects are kept as the JSON of the SDK's models (``OAuthClientInformationFull``,
+    ``OAuthToken``, ``OAuthMetadata``, ``ProtectedResourceMetadata``), which agent/mcp/oauth.py
+    parses; this module stays free of the SDK so that ``agent auth`` starts fast.
+    """
 
     version: Literal[1] = 1
     server_url: str
-    client_info: OAuthClientInformationFull | None = None
-    tokens: OAuthToken | None = None
+    client_info: dict[str, Any] | None = None
+    tokens: dict[str, Any] | None = None
     expires_at: float | None = None
     obtained_at: float | None = None
-    oauth_metadata: OAuthMetadata | None = None
-    protected_resource_metadata: ProtectedResourceMetadata | None = None
+    oauth_metadata: dict[str, Any] | None = None
+    protected_resource_metadata: dict[str, Any] | None = None
     auth_server_url: str | None = None
+
+    @field_validator("tokens")
+    @classmethod
+    def _has_access_token(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("access_token"), str):
+            raise ValueError("tokens without an access_token")
+        return value
 
     @property
     def issuer(self) -> str | None:
-        if self.oauth_metadata is not None:
-            return str(self.oauth_metadata.issuer)
-        return self.auth_server_url
+        issuer = (self.oauth_metadata or {}).get("issuer")
+        return str(issuer) if issuer else self.auth_server_url
+
+    @property
+    def scope(self) -> str | None:
+        scope = (self.tokens or {}).get("scope")
+        return str(scope) if scope else None
+
+    @property
+    def has_refresh_token(self) -> bool:
+        return bool((self.tokens or {}).get("refresh_token"))
+
+    @property
+    def client_id(self) -> str | None:
+        client_id = (self.client_info or {}).get("client_id")
+        return str(client_id) if client_id else None
+
+
+def server_key(url: str) -> str:
+    """The key a login is stored under: the server URL in RFC 8707 resource form (scheme and host
+    lower-cased, no fragment), the same canonical form the SDK sends as ``resource``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower(), fragment=""))
 
 
 def token_dir() -> Path:
