@@ -27,7 +27,7 @@ from agent.core import (
 )
 from agent.errors import ConfigError, ProviderAuthError, ProviderRateLimitError
 from agent.mcp.manager import ServerManager
-from agent.messages import Message, ModelRequest, ModelResponse, ToolCallPart, ToolResultPart, Usage
+from agent.messages import Message, ModelRequest, ModelResponse, ToolResultPart, Usage
 from agent.tools import Toolbox
 from tests.support.fixtures_loop import LoopServer
 from tests.support.function_provider import FunctionProvider, call, last_results, reply, script
@@ -233,6 +233,18 @@ async def test_denied_call_is_not_run(loop_server: LoopServer) -> None:
     assert [f.denied for f in finished] == [True, False, False]
 
 
+async def test_a_failing_approval_hook_denies(loop_server: LoopServer) -> None:
+    async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
+        raise RuntimeError("the terminal went away")
+
+    provider = FunctionProvider(script(reply(call("echo", {"text": "hi"})), reply("ok")))
+    async with toolbox(loop_server) as box:
+        events = await collect(Agent(provider, box, system="s", approve=approve), "go")
+    (result,) = last_results(provider.requests[1])
+    assert result.is_error and result.text == "denied by the user"
+    assert isinstance(events[-1], Final) and events[-1].answer == "ok"
+
+
 # --- without tools ----------------------------------------------------------------------------
 
 
@@ -314,11 +326,6 @@ async def test_empty_answer_is_recorded_as_a_placeholder() -> None:
     events = await collect(agent, "go")
     assert isinstance(events[-1], Final) and events[-1].answer == ""
     assert agent.history[-1].text == "[no answer]"
-
-
-def test_tool_call_part_arguments_reach_started_events() -> None:
-    started = ToolCallStarted("id", "n", None, None, {"a": 1})
-    assert isinstance(ToolCallPart("id", "n", {"a": 1}).arguments, dict) and started.arguments == {"a": 1}
 
 
 # --- system prompt ----------------------------------------------------------------------------
