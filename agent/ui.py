@@ -126,6 +126,30 @@ def _cancel_on_sigint(scope: anyio.CancelScope) -> Iterator[None]:
         loop.remove_signal_handler(signal.SIGINT)
 
 
+@contextlib.contextmanager
+def _no_echo(enabled: bool) -> Iterator[None]:
+    """While inside, keys typed ahead are not echoed (they would break the live output); they stay
+    buffered for the next prompt. Ctrl-C still raises SIGINT."""
+    if not enabled:
+        yield
+        return
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] &= ~termios.ECHO  # the local-modes word
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 class Input(Protocol):
     async def read(self) -> str:
         """The next message; raises EOFError (end) or KeyboardInterrupt (Ctrl-C at an empty prompt)."""
@@ -311,7 +335,7 @@ class Chat:
             if not line:
                 continue
             if line.startswith("/") and not line.startswith("//"):
-                with anyio.CancelScope() as scope, _cancel_on_sigint(scope):
+                with anyio.CancelScope() as scope, _cancel_on_sigint(scope), _no_echo(self.fancy):
                     try:
                         if await slash.dispatch(self, line) is slash.QUIT:
                             return 0
@@ -327,7 +351,7 @@ class Chat:
         view = self._view = TurnView(self.console, model=self.provider.model, fancy=self.fancy)
         scope = self._turn_scope = anyio.CancelScope()
         try:
-            with scope, _cancel_on_sigint(scope):
+            with scope, _cancel_on_sigint(scope), _no_echo(self.fancy):
                 async with anyio.create_task_group() as tg:
                     if self.fancy:
                         tg.start_soon(view.animate)

@@ -228,10 +228,9 @@ class _Tail:
         narrower = options.update_width(max(10, options.max_width - 2))
         rendered = console.render_lines(self.renderable, narrower, pad=False)[-self.lines :]
         new_line = Segment.line()
-        for i, line in enumerate(rendered):
+        for line in rendered:
             yield from line
-            if i < len(rendered) - 1:
-                yield new_line
+            yield new_line
 
 
 class TurnView:
