@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenAIResponsesProvider", "to_input_items"]
 
+_INCOMPLETE: dict[str, StopReason] = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
+
 
 def _result_output(result: ToolResultPart) -> str | list[dict[str, Any]]:
     prefix = TOOL_ERROR_PREFIX if result.is_error else ""
@@ -204,7 +206,7 @@ class OpenAIResponsesProvider:
             try:
                 async for event in events:
                     match event.type:
-                        case "response.output_text.delta":
+                        case "response.output_text.delta" | "response.refusal.delta":
                             yield TextDelta(event.delta)
                         case "response.output_item.done":
                             items[event.output_index] = dict(event.item.to_dict())
@@ -248,13 +250,7 @@ class OpenAIResponsesProvider:
         stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
         reason = final.incomplete_details.reason if final.incomplete_details else None
         if final.status == "incomplete":
-            stop = (
-                "max_tokens"
-                if reason == "max_output_tokens"
-                else "refusal"
-                if reason == "content_filter"
-                else stop
-            )
+            stop = _INCOMPLETE.get(reason or "", stop)
         if refused:
             stop = "refusal"
         usage = Usage()

@@ -314,9 +314,7 @@ class FakeLLM:
         self._fault_cursor = 0
         self._turn_cursor = 0
         self._ids = 0
-        self._in_flight = getattr(
-            self, "_in_flight", 0
-        )  # a live gauge: requests of a past test may still run
+        # In flight is a live gauge, kept: a past test's requests may still be running.
         self._max_in_flight = self._in_flight
         self._disconnects = 0
 
@@ -344,13 +342,9 @@ class FakeLLM:
 
     @property
     def stats(self) -> dict[str, int]:
+        """``requests`` (since the reset), ``in_flight``, ``max_in_flight``, ``disconnects`` (mid-answer)."""
         with self._cond:
-            return {
-                "requests": len(self._requests),
-                "in_flight": self._in_flight,
-                "max_in_flight": self._max_in_flight,
-                "disconnects": self._disconnects,
-            }
+            return self._stats_locked()
 
     def env(self, api_key: str = "test-key") -> dict[str, str]:
         """Environment variables that point both SDKs (and the agent) at this fake."""
