@@ -301,8 +301,8 @@ async def call_main(args: argparse.Namespace, config: Config) -> int:
     if result.is_error:
         message = "\n".join(describe_content(result)) or "(no message)"
         raise ToolCallFailed(f"tool {qualified} failed: {message}")
-    for line in describe_content(result):
-        print(line)
+    for piece in describe_content(result):
+        sys.stdout.write(piece if piece.endswith("\n") else piece + "\n")
     return EXIT_OK
 
 

@@ -49,7 +49,9 @@ async def test_http_sends_configured_headers() -> None:
     assert b"x-api-key: k-123" in seen[0].lower()
 
 
-async def test_stdio_env_is_safe_plus_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_stdio_env_is_safe_and_stderr_goes_to_the_server_log(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-other")
     async with connect("local", stdio_settings(env={"GREETING": "hello"})) as conn:
@@ -58,12 +60,7 @@ async def test_stdio_env_is_safe_plus_configured(monkeypatch: pytest.MonkeyPatch
         assert _text(await client.call_tool("getenv", {"name": "OPENAI_API_KEY"})) == "<unset>"
         assert _text(await client.call_tool("getenv", {"name": "GREETING"})) == "hello"
         assert _text(await client.call_tool("getenv", {"name": "PATH"})) != "<unset>"
-
-
-async def test_stdio_stderr_goes_to_the_server_log(capfd: pytest.CaptureFixture[str]) -> None:
-    async with connect("logged", stdio_settings()) as conn:
-        await conn.client.call_tool("echo", {"text": "x"})
-    assert "test server starting" in server_log_path("logged").read_text()
+    assert "test server starting" in server_log_path("local").read_text()
     assert "test server starting" not in capfd.readouterr().err
 
 

@@ -126,30 +126,10 @@ async def test_tool_error_is_returned_not_raised(mcp_http_url: str) -> None:
         assert "boom" in _text(result)
 
 
-async def test_close_ends_the_stdio_process(mcp_stdio_settings: ServerSettings) -> None:
-    async with ServerManager({"local": mcp_stdio_settings}) as manager:
-        pid = int(_text(await manager.call_tool("local", "pid")))
-        os.kill(pid, 0)  # alive while the manager is open
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-    assert manager.connected == []
-
-
 async def test_error_in_the_block_propagates_unchanged(mcp_http_url: str) -> None:
     with pytest.raises(UsageError, match="from the block"):
         async with ServerManager({"web": ServerSettings(url=mcp_http_url)}):
             raise UsageError("from the block")
-
-
-async def test_reconnect(mcp_stdio_settings: ServerSettings) -> None:
-    async with ServerManager({"local": mcp_stdio_settings}) as manager:
-        first = int(_text(await manager.call_tool("local", "pid")))
-        state = await manager.reconnect("local")
-        assert state.status == "connected"
-        second = int(_text(await manager.call_tool("local", "pid")))
-        assert second != first
-        with pytest.raises(ProcessLookupError):
-            os.kill(first, 0)
 
 
 async def test_unknown_server() -> None:
@@ -216,15 +196,25 @@ async def test_stdio_failures_are_isolated(mcp_http_url: str) -> None:
         assert "command not found" in str(manager.states["missing"].error)
 
 
-async def test_server_that_dies_is_marked_failed_and_can_be_reconnected(
-    mcp_stdio_settings: ServerSettings,
-) -> None:
+async def test_stdio_lifecycle_reconnect_death_and_close(mcp_stdio_settings: ServerSettings) -> None:
     async with ServerManager({"local": mcp_stdio_settings}) as manager:
-        pid = int(_text(await manager.call_tool("local", "pid")))
-        os.kill(pid, signal.SIGKILL)
+        first = int(_text(await manager.call_tool("local", "pid")))
+        state = await manager.reconnect("local")
+        assert state.status == "connected"
+        second = int(_text(await manager.call_tool("local", "pid")))
+        assert second != first
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)  # reconnecting ended the old process
+
+        os.kill(second, signal.SIGKILL)
         with pytest.raises(ServerError, match="connection lost while calling 'echo'"):
             await manager.call_tool("local", "echo", {"text": "anyone?"})
         assert manager.states["local"].status == "failed"
         assert manager.connected == []
+
         await manager.reconnect("local")
-        assert _text(await manager.call_tool("local", "echo", {"text": "back"})) == "back"
+        third = int(_text(await manager.call_tool("local", "pid")))
+        os.kill(third, 0)  # alive while the manager is open
+    with pytest.raises(ProcessLookupError):
+        os.kill(third, 0)  # closing the manager ended it
+    assert manager.connected == []
