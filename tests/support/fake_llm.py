@@ -97,10 +97,8 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -108,16 +106,8 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from tests.support.fake_llm_wire import (
-    API,
-    Answer,
-    Call,
-    Conversation,
-    encode,
-    error_body,
-    read_conversation,
-    stream_error,
-)
+from tests.support.fake_llm_script import Fault, Script, SeenRequest, ToolCall, Turn
+from tests.support.fake_llm_wire import API, Answer, Call, encode, error_body, stream_error
 
 __all__ = [
     "FakeLLM",
@@ -130,142 +120,6 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-# --- the script -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: Mapping[str, Any] | str = field(default_factory=dict)
-    id: str | None = None
-
-
-@dataclass(frozen=True)
-class Turn:
-    text: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
-    echo: Literal["user", "tool_results"] | None = None
-    stop_reason: Literal["end_turn", "tool_use", "max_tokens", "refusal"] | None = None
-    usage: Mapping[str, int] | None = None
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    chunk: int = 8
-    interleave: bool = False
-    cut_after: int | None = None
-    hang_after: int | None = None
-
-    @classmethod
-    def parse(cls, raw: Turn | str | Mapping[str, Any]) -> Turn:
-        if isinstance(raw, Turn):
-            return raw
-        if isinstance(raw, str):
-            return cls(text=raw)
-        data = dict(raw)
-        _check_keys(data, cls, "turn")
-        calls = []
-        for call in data.pop("tool_calls", None) or ():
-            if isinstance(call, ToolCall):
-                calls.append(call)
-            elif isinstance(call, list | tuple):
-                calls.append(ToolCall(call[0], call[1] if len(call) > 1 else {}))
-            else:
-                _check_keys(call, ToolCall, "tool call")
-                calls.append(ToolCall(**call))
-        return cls(tool_calls=tuple(calls), **data)
-
-
-@dataclass(frozen=True)
-class Fault:
-    status: int | None = None
-    retry_after: float | None = None
-    message: str | None = None
-    delay: float = 0.0
-    cut_after: int | None = None
-    hang_after: int | None = None
-    stream_error: str | None = None
-
-    @classmethod
-    def parse(cls, raw: Fault | Mapping[str, Any] | None) -> Fault | None:
-        if raw is None or isinstance(raw, Fault):
-            return raw
-        _check_keys(raw, cls, "fault")
-        return cls(**raw)
-
-
-Respond = Callable[["SeenRequest"], "Turn | str | Mapping[str, Any]"]
-
-
-@dataclass
-class Script:
-    turns: list[Turn] = field(default_factory=list)
-    respond: Respond | None = None
-    by: Literal["history", "sequence"] = "history"
-    repeat_last: bool = False
-    faults: list[Fault | None] = field(default_factory=list)
-    latency: float = 0.0
-
-    @classmethod
-    def parse(cls, raw: Any) -> Script:
-        if raw is None:
-            return cls()
-        if isinstance(raw, Script):
-            return raw
-        if callable(raw):
-            return cls(respond=raw)
-        if isinstance(raw, str | Turn):
-            raw = [raw]
-        if isinstance(raw, list | tuple):
-            raw = {"turns": list(raw)}
-        data = dict(raw)
-        _check_keys(data, cls, "script")
-        if data.get("by", "history") not in ("history", "sequence"):
-            raise ValueError(f"fake_llm script: 'by' must be 'history' or 'sequence', not {data['by']!r}")
-        data["turns"] = [Turn.parse(t) for t in data.get("turns") or ()]
-        data["faults"] = [Fault.parse(f) for f in data.get("faults") or ()]
-        return cls(**data)
-
-
-def _check_keys(data: Mapping[str, Any], cls: type, what: str) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"fake_llm {what}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-
-
-# --- what was sent ----------------------------------------------------------------------------
-
-
-@dataclass
-class SeenRequest:
-    """One request as the fake received it."""
-
-    index: int
-    api: API
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    status: int = 0  # the HTTP status answered (0 while answering)
-
-    @cached_property
-    def conversation(self) -> Conversation:
-        return read_conversation(self.api, self.body)
-
-    @property
-    def model(self) -> str:
-        return str(self.body.get("model", ""))
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("index", "api", "path", "headers", "body", "status")}
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> SeenRequest:
-        return cls(**{k: raw[k] for k in ("index", "api", "path", "headers", "body", "status")})
 
 
 # --- the server -------------------------------------------------------------------------------
