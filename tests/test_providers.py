@@ -498,3 +498,27 @@ async def test_an_error_event_inside_the_stream_is_unavailable(provider: Provide
     fake_llm.script({"faults": [fault], "turns": ["never complete"]})
     with pytest.raises(ProviderUnavailableError, match="Overloaded right now"):
         await run(provider, ask())
+
+
+def test_anthropic_gets_a_note_instead_of_an_image_type_it_cannot_take() -> None:
+    from agent.providers.anthropic import to_api_messages
+
+    svg = ImagePart("PHN2Zy8+", "image/svg+xml")
+    result = ToolResultPart("c1", "draw", (svg,))
+    assert to_api_messages([Message("user", (result,))]) == [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "c1",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": "[an image of type image/svg+xml was left out: not supported]",
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
