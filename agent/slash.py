@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.errors import AgentError, ToolArgumentsError, UnknownToolError, UsageError
+from agent.providers.registry import known_providers
 from agent.ui_render import CallRecord, call_line, render_call_detail
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "QUIT", "ChatCompleter", "dispatch"]
 
 QUIT = object()
-_BUILTIN_PROVIDERS = ("anthropic", "openai", "openai-chat")
-
 Handler = Callable[["Chat", str], Awaitable[object]]
 
 
@@ -208,7 +207,7 @@ async def _model(chat: Chat, arg: str) -> None:
     spec = arg.strip()
     if not spec:
         chat.say(f"model: {chat.model}")
-        known = sorted({*_BUILTIN_PROVIDERS, *chat.config.providers})
+        known = known_providers(chat.config)
         chat.say(f"switch with /model PROVIDER:MODEL (providers: {', '.join(known)})", "dim")
         return
     if ":" not in spec:
@@ -310,7 +309,7 @@ class ChatCompleter(Completer):
             current = self.chat.model
             options = [
                 current,
-                *(f"{p}:" for p in sorted({*_BUILTIN_PROVIDERS, *self.chat.config.providers})),
+                *(f"{p}:" for p in known_providers(self.chat.config)),
             ]
             for option in dict.fromkeys(options):
                 if option.startswith(rest):

@@ -269,9 +269,9 @@ async def test_completion_of_commands_tools_models_and_servers(mcp_http_url: str
     assert complete("/model ") == [
         "function:function-model",
         "anthropic:",
-        "ollama:",
         "openai:",
         "openai-chat:",
+        "ollama:",
     ]
     assert complete("/model op") == ["openai:", "openai-chat:"]
     assert complete("/servers re") == ["reconnect"]
@@ -289,6 +289,7 @@ async def test_errors_are_one_line_and_the_chat_goes_on(mcp_http_url: str) -> No
     assert re.search(r"^error: server 'dead': .+$", text, re.MULTILINE)  # at start-up, then on
     assert "error: function: 401 invalid API key — check FUNCTION_API_KEY\n" in text
     assert "model: function:function-model\n" in text
+    assert "(providers: anthropic, openai, openai-chat)" in text
     assert "error: unknown provider 'nope' in model 'nope:x'" in text
     assert "You said: still there?" in text
     assert chat.model == "function:function-model"
