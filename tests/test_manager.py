@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from agent.config import ServerSettings, ToolFilter
 from agent.errors import AuthError, AuthRequiredError, ServerError, ToolCallFailed, UsageError
+from agent.mcp.connection import server_log_path
 from agent.mcp.manager import ServerManager, ServerState
 from tests.support.fixtures_mcp import stdio_settings
 from tests.support.http_edge import refused_port, status_server
@@ -218,3 +220,22 @@ async def test_stdio_lifecycle_reconnect_death_and_close(mcp_stdio_settings: Ser
     with pytest.raises(ProcessLookupError):
         os.kill(third, 0)  # closing the manager ended it
     assert manager.connected == []
+
+
+async def test_cancelled_while_connecting_closes_cleanly() -> None:
+    """Cancelled after the process started, before its handshake: no hang, no process left."""
+    log = server_log_path("local")
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                async with ServerManager({"local": stdio_settings()}):
+                    pytest.fail("the manager finished connecting")
+
+            tg.start_soon(run)
+            while not (log.exists() and "test server starting" in log.read_text()):  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    pid = int(re.findall(r"test server starting \(pid (\d+)\)", log.read_text())[-1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

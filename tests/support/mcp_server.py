@@ -3,7 +3,7 @@
 Run it as ``python -m tests.support.mcp_server --transport http|sse|stdio [--port 0]``. Over HTTP
 and SSE it binds 127.0.0.1 (port 0 = an ephemeral port) and prints one line ``READY <url>`` to
 stdout once it accepts connections; that line is the readiness signal. It writes one line
-``test server starting`` to stderr at start (so a test can find a stdio server's stderr in its log).
+``test server starting (pid N)`` to stderr at start (so a test can find a stdio server's stderr in its log).
 
 Tools (names are stable; other areas' tests use them):
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stray", action="store_true")
     parser.add_argument("--exit-at-once", action="store_true")
     args = parser.parse_args(argv)
-    print("test server starting", file=sys.stderr, flush=True)
+    print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
     if args.exit_at_once:
         print("fatal: cannot start", file=sys.stderr, flush=True)
         sys.exit(3)
