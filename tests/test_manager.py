@@ -239,3 +239,16 @@ async def test_cancelled_while_connecting_closes_cleanly() -> None:
     pid = int(re.findall(r"test server starting \(pid (\d+)\)", log.read_text())[-1])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_auth_factory_failure_is_reported_for_that_server() -> None:
+    def factory(name: str, settings: ServerSettings) -> httpx2.Auth:
+        raise UsageError("token store unreadable", hint="check its permissions")
+
+    async with (
+        status_server(401, "Unauthorized") as url,
+        ServerManager({"locked": ServerSettings(url=url)}, auth_factory=factory) as manager,
+    ):
+        error = manager.states["locked"].error
+        assert isinstance(error, ServerError)
+        assert str(error) == "server 'locked': token store unreadable\n  hint: check its permissions"

@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from agent.config import ServerSettings
-from agent.errors import AuthRequiredError, ServerError, ToolCallFailed
+from agent.errors import AgentError, AuthRequiredError, ServerError, ToolCallFailed
 
 if TYPE_CHECKING:
     import httpx2
@@ -176,6 +176,8 @@ class ServerManager:
                     auth = self._make_auth(name, settings)
         except ServerError as exc:
             self._fail(state, exc)
+        except AgentError as exc:  # e.g. the auth factory could not open its token store
+            self._fail(state, ServerError(name, exc.message, hint=exc.hint))
         except Exception as exc:
             # After connecting, the transport can still fail (the server went away).
             from agent.mcp.connection import lost_connection_error
