@@ -2,27 +2,33 @@
 
     uv run python bench/batch_throughput.py [--items 200] [--concurrency 1 8 32] [--latency 0.1]
                                             [--memory-items 200 2000] [--memory-concurrency 32]
+                                            [--shards 2]
 
 Everything runs on 127.0.0.1: the fake model API (tests/support/fake_llm.py, in a thread of this
 process, answering every request after ``--latency`` seconds) and the MCP test server
 (tests/support/mcp_server.py, Streamable HTTP, its own process). Each run is the real
-``agent batch`` program in its own process, so its peak RSS (``wait4``) is its own.
+``agent batch`` program in its own process, so its peak RSS (``wait4``) and CPU time are its own.
 
 Every item makes 2 tool calls, one after the other (``add`` then ``echo``), so it takes 3 model
-requests. Ideal wall time = items x 3 x latency / concurrency. "Batch phase" is the first model
-request's arrival to the last one's answer (process start, imports and connecting are left out);
-"program" is the whole process. Efficiency = ideal / batch phase; the goal is >= 0.9 at
-concurrency 32, and a peak RSS that does not grow from 200 to 2000 items. "CPU s" is the CPU time
-of the ``agent batch`` process (imports included), "others" that of the MCP server and of the fake
-(this process) during the run: on a small machine their sum over the cores is a floor under the
-batch phase that no concurrency can beat.
+requests. Ideal wall time = items x 3 x latency / concurrency. Columns:
+
+- ``phase``: first model request's arrival to the last one's answer (process start, imports and
+  connecting left out); ``eff`` = ideal / phase (goal: >= 0.9 at concurrency 32);
+- ``program``: the whole process, imports included;
+- ``CPU``: CPU seconds of the ``agent batch`` process(es); ``CPU/item``: the same less a 1-item run
+  (start-up), per item. One Python process runs on one core at a time, so items / CPU/item is
+  the most a single process can do, whatever the concurrency;
+- ``others``: CPU seconds of the MCP server and the fake during the run;
+- ``RSS``: peak resident memory (the largest process); it must not grow from 200 to 2000 items.
+
+``--shards K`` adds rows with K ``agent batch --shard I/K`` processes at once (each with
+concurrency / K), the same input split by id: how sharding uses more cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -44,15 +50,15 @@ STEPS = 3  # model requests per item: add, echo, answer
 class Result:
     items: int
     concurrency: int
+    shards: int
     ideal: float
     phase: float
     program: float
-    summary_wall: float | None
-    rss_mb: float
     cpu: float
-    cpu_others: float
+    others: float
+    rss_mb: float
     lines: int
-    code: int
+    codes: list[int]
 
     @property
     def efficiency(self) -> float:
@@ -104,69 +110,76 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(
-    fake: FakeLLM,
-    mcp: subprocess.Popen[str],
-    mcp_url: str,
-    items: int,
-    concurrency: int,
-    latency: float,
-    work: Path,
-) -> Result:
-    clock = Clock()
-    fake.reset(Script(respond=clock.respond, latency=latency))
-    prompts = work / f"prompts-{items}-{concurrency}.txt"
-    prompts.write_text("".join(f"question {i}\n" for i in range(items)), encoding="utf-8")
-    out = work / f"results-{items}-{concurrency}.jsonl"
-    out.unlink(missing_ok=True)
-    config = work / "agent.toml"
-    config.write_text(
-        'model = "fake:fake-model"\n'
-        f'[providers.fake]\ntype = "anthropic"\nbase_url = "{fake.base_url}"\napi_key_env = "FAKE_KEY"\n'
-        f'[servers.test]\nurl = "{mcp_url}"\n',
-        encoding="utf-8",
-    )
-    err = work / "stderr.txt"
-    env = {**os.environ, "FAKE_KEY": "bench"}
-    argv = [sys.executable, "-m", "agent", "--config", str(config), "batch", str(prompts), "-o", str(out)]
-    others = _proc_cpu(mcp.pid) + _own_cpu()
-    began = time.monotonic()
-    with err.open("w") as err_fh:
-        proc = subprocess.Popen([*argv, "-c", str(concurrency)], cwd=work, env=env, stderr=err_fh)
-        _, status, usage = os.wait4(proc.pid, 0)
-    program = time.monotonic() - began
-    others = _proc_cpu(mcp.pid) + _own_cpu() - others
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = err.read_text(encoding="utf-8")
-    found = re.search(r"· ([0-9.]+) s ·", stderr)
-    with clock.lock:
-        first, last = min(clock.arrivals), max(clock.arrivals)
-    return Result(
-        items=items,
-        concurrency=concurrency,
-        ideal=items * STEPS * latency / concurrency,
-        phase=last + latency - first,
-        program=program,
-        summary_wall=float(found.group(1)) if found else None,
-        rss_mb=usage.ru_maxrss / 1024,
-        cpu=usage.ru_utime + usage.ru_stime,
-        cpu_others=others,
-        lines=sum(1 for _ in out.open(encoding="utf-8")),
-        code=proc.returncode,
-    )
-
-
-def show(results: list[Result]) -> None:
-    print(
-        f"{'items':>6} {'conc':>5} {'ideal s':>8} {'phase s':>8} {'eff':>5} "
-        f"{'summary s':>9} {'program s':>9} {'CPU s':>6} {'others':>6} {'peak RSS MB':>11} {'lines':>6} {'exit':>4}"
-    )
-    for r in results:
-        wall = f"{r.summary_wall:.1f}" if r.summary_wall is not None else "-"
-        print(
-            f"{r.items:>6} {r.concurrency:>5} {r.ideal:>8.2f} {r.phase:>8.2f} {r.efficiency:>5.2f} "
-            f"{wall:>9} {r.program:>9.1f} {r.cpu:>6.1f} {r.cpu_others:>6.1f} {r.rss_mb:>11.1f} {r.lines:>6} {r.code:>4}"
+class Bench:
+    def __init__(self, fake: FakeLLM, mcp: subprocess.Popen[str], mcp_url: str, latency: float, work: Path):
+        self.fake = fake
+        self.mcp = mcp
+        self.latency = latency
+        self.work = work
+        self.config = work / "agent.toml"
+        self.config.write_text(
+            'model = "fake:fake-model"\n'
+            f'[providers.fake]\ntype = "anthropic"\nbase_url = "{fake.base_url}"\napi_key_env = "FAKE_KEY"\n'
+            f'[servers.test]\nurl = "{mcp_url}"\n',
+            encoding="utf-8",
         )
+        self.startup_cpu = 0.0
+
+    def run(self, items: int, concurrency: int, shards: int = 1) -> Result:
+        clock = Clock()
+        self.fake.reset(Script(respond=clock.respond, latency=self.latency))
+        prompts = self.work / f"prompts-{items}.txt"
+        prompts.write_text("".join(f"question {i}\n" for i in range(items)), encoding="utf-8")
+        env = {**os.environ, "FAKE_KEY": "bench"}
+        outputs = [self.work / f"results-{items}-{concurrency}-{i}of{shards}.jsonl" for i in range(shards)]
+        others = _proc_cpu(self.mcp.pid) + _own_cpu()
+        began = time.monotonic()
+        procs = []
+        for i, out in enumerate(outputs):
+            out.unlink(missing_ok=True)
+            argv = [sys.executable, "-m", "agent", "--config", str(self.config), "batch", str(prompts)]
+            argv += ["-o", str(out), "-c", str(max(1, concurrency // shards))]
+            if shards > 1:
+                argv += ["--shard", f"{i}/{shards}"]
+            procs.append(subprocess.Popen(argv, cwd=self.work, env=env, stderr=subprocess.DEVNULL))
+        cpu, rss, codes = 0.0, 0.0, []
+        for proc in procs:
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            codes.append(proc.returncode)
+            cpu += usage.ru_utime + usage.ru_stime
+            rss = max(rss, usage.ru_maxrss / 1024)
+        program = time.monotonic() - began
+        others = _proc_cpu(self.mcp.pid) + _own_cpu() - others
+        with clock.lock:
+            first, last = min(clock.arrivals), max(clock.arrivals)
+        return Result(
+            items=items,
+            concurrency=concurrency,
+            shards=shards,
+            ideal=items * STEPS * self.latency / concurrency,
+            phase=last + self.latency - first,
+            program=program,
+            cpu=cpu,
+            others=others,
+            rss_mb=rss,
+            lines=sum(sum(1 for _ in out.open(encoding="utf-8")) for out in outputs),
+            codes=codes,
+        )
+
+    def show(self, results: list[Result]) -> None:
+        print(
+            f"{'items':>6} {'conc':>5} {'procs':>5} {'ideal s':>8} {'phase s':>8} {'eff':>5} {'program s':>9} "
+            f"{'CPU s':>6} {'CPU/item ms':>11} {'others s':>8} {'RSS MB':>7} {'lines':>6} {'exit':>5}"
+        )
+        for r in results:
+            per_item = (r.cpu - self.startup_cpu * r.shards) / r.items * 1000
+            print(
+                f"{r.items:>6} {r.concurrency:>5} {r.shards:>5} {r.ideal:>8.2f} {r.phase:>8.2f} "
+                f"{r.efficiency:>5.2f} {r.program:>9.1f} {r.cpu:>6.1f} {per_item:>11.1f} {r.others:>8.1f} "
+                f"{r.rss_mb:>7.1f} {r.lines:>6} {','.join(map(str, r.codes)):>5}",
+                flush=True,
+            )
 
 
 def main() -> int:
@@ -176,26 +189,26 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--memory-items", type=int, nargs="*", default=[200, 2000])
     parser.add_argument("--memory-concurrency", type=int, default=32)
+    parser.add_argument("--shards", type=int, default=2, help="processes for the sharded rows (1: none)")
     args = parser.parse_args()
 
     mcp, mcp_url = start_mcp_server()
     try:
         with FakeLLM() as fake, tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
-            work = Path(tmp)
+            bench = Bench(fake, mcp, mcp_url, args.latency, Path(tmp))
+            bench.startup_cpu = bench.run(1, 1).cpu
+            print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            print(f"start-up CPU of one agent batch process: {bench.startup_cpu:.1f} s")
             print(
-                f"throughput: {args.items} items, 2 tool calls each, model latency {args.latency * 1000:.0f} ms"
+                f"\nthroughput: {args.items} items, 2 tool calls each, model latency {args.latency * 1000:.0f} ms"
             )
-            throughput = [
-                run_once(fake, mcp, mcp_url, args.items, c, args.latency, work) for c in args.concurrency
-            ]
-            show(throughput)
+            rows = [bench.run(args.items, c) for c in args.concurrency]
+            if args.shards > 1:
+                rows += [bench.run(args.items, max(args.concurrency), args.shards)]
+            bench.show(rows)
             if args.memory_items:
                 print(f"\nmemory: concurrency {args.memory_concurrency}")
-                memory = [
-                    run_once(fake, mcp, mcp_url, n, args.memory_concurrency, args.latency, work)
-                    for n in args.memory_items
-                ]
-                show(memory)
+                bench.show([bench.run(n, args.memory_concurrency) for n in args.memory_items])
     finally:
         mcp.terminate()
         mcp.wait(10)
