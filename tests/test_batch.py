@@ -156,13 +156,14 @@ async def test_bad_lines_are_failed_items_and_the_rest_still_run(
 async def test_workers_overlap_up_to_the_concurrency(
     config: Config, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
-    fake_llm.script({"turns": ADD_THEN_ANSWER, "latency": 0.1})
+    # Long model requests and nothing else, so the 4 workers' requests surely meet in the fake.
+    fake_llm.script({"turns": [{"echo": "user"}], "latency": 0.5})
     prompts = tmp_path / "p.txt"
-    prompts.write_text("".join(f"prompt {i}\n" for i in range(12)))
+    prompts.write_text("".join(f"prompt {i}\n" for i in range(8)))
     out = tmp_path / "out.jsonl"
     assert await run_batch(_args(str(prompts), "-o", str(out), "--concurrency", "4"), config) == EXIT_OK
-    assert fake_llm.stats["max_in_flight"] == 4
-    assert len(_lines(out)) == 12
+    assert fake_llm.stats["max_in_flight"] == 4  # 4 at once, never more
+    assert len(_lines(out)) == 8
 
 
 async def test_one_worker_keeps_the_input_order(config: Config, fake_llm: FakeLLM, tmp_path: Path) -> None:
@@ -178,7 +179,7 @@ async def test_one_worker_keeps_the_input_order(config: Config, fake_llm: FakeLL
 async def test_lines_come_in_completion_order(config: Config, fake_llm: FakeLLM, tmp_path: Path) -> None:
     def respond(request: SeenRequest) -> dict[str, Any]:
         text = request.conversation.last_user_text
-        return {"text": text, "delay": 0.4 if text == "slow" else 0.0}
+        return {"text": text, "delay": 1.5 if text == "slow" else 0.0}
 
     fake_llm.script(respond)
     prompts = tmp_path / "p.txt"
