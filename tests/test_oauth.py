@@ -344,3 +344,17 @@ def test_keyring_store_without_the_package_is_a_clear_error() -> None:
     factory = auth_factory_for(Config(token_store="keyring"))
     with pytest.raises(ConfigError, match="keyring"):
         factory("demo", ServerSettings(url="http://127.0.0.1:9/mcp"))
+
+
+async def test_no_browser_and_no_terminal_says_where_to_open_the_url(oauth_server: OAuthStack) -> None:
+    notices: list[str] = []
+
+    async def no_browser(url: str) -> bool:
+        return False
+
+    auth = make_auth(oauth_server.mcp_url, no_browser, notices, login_timeout=0.5)
+    assert auth.read_paste is None  # pytest's stdin is no terminal: nobody could paste
+    error = await echo_fails(oauth_server.mcp_url, auth)
+    assert "not completed within" in str(error)
+    assert any("on this machine" in line for line in notices)
+    assert not any("paste" in line for line in notices)

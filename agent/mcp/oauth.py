@@ -54,6 +54,7 @@ from agent.mcp.oauth_browser import (
     default_opener,
     open_callback_listener,
     read_stdin_line,
+    stdin_is_terminal,
 )
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
 
@@ -132,7 +133,7 @@ class AgentOAuth(OAuthClientProvider):
         self.settings = settings
         self.store = store
         self.opener = opener or default_opener
-        self.read_paste = read_paste or read_stdin_line
+        self.read_paste = read_paste or (read_stdin_line if stdin_is_terminal() else None)
         self.notify = notify or _stderr
         self.allow_login = allow_login
         self.logins = 0  # browser logins started by this object (for reports and tests)

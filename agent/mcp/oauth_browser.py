@@ -38,6 +38,7 @@ __all__ = [
     "default_opener",
     "open_callback_listener",
     "read_stdin_line",
+    "stdin_is_terminal",
 ]
 
 # Opens a URL for the user; False when no browser could be opened.
@@ -140,11 +141,13 @@ async def default_opener(url: str) -> bool:
     return await anyio.to_thread.run_sync(webbrowser.open, url, abandon_on_cancel=True)
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 async def read_stdin_line() -> str | None:
-    """One line from stdin when it is a terminal (else None: nobody can paste)."""
+    """One line from stdin (meant for a terminal: see :func:`stdin_is_terminal`)."""
     stdin = sys.stdin
-    if stdin is None or not stdin.isatty():
-        return None
     if sys.platform == "win32":  # pragma: no cover - no wait_readable for console handles
         line = await anyio.to_thread.run_sync(stdin.readline, abandon_on_cancel=True)
         return line or None
@@ -163,7 +166,7 @@ class BrowserLeg:
     expected_iss: str | None
     iss_required: bool
     opener: Opener
-    read_paste: Callable[[], Awaitable[str | None]]
+    read_paste: Callable[[], Awaitable[str | None]] | None
     notify: Callable[[str], None]
     timeout: float
 
@@ -180,11 +183,17 @@ class BrowserLeg:
                 tg.start_soon(listener.serve, judge, send.clone())
                 self.notify(f"log in to {self.server!r} in your browser: {url}")
                 if not await self._open(url):
-                    self.notify(
-                        "no browser could be opened: open the URL above on any machine, then paste "
-                        f"the address the browser ends on (it starts with {listener.redirect_uri}):"
-                    )
-                    tg.start_soon(self._pasted, judge, send.clone())
+                    if self.read_paste is None:
+                        self.notify(
+                            "no browser could be opened: open the URL above in a browser on this machine "
+                            f"(waiting up to {self.timeout:.0f} s)"
+                        )
+                    else:
+                        self.notify(
+                            "no browser could be opened: open the URL above on any machine, then paste the "
+                            f"address the browser ends on (it starts with {listener.redirect_uri}):"
+                        )
+                        tg.start_soon(self._pasted, self.read_paste, judge, send.clone())
                 outcome = await receive.receive()
                 tg.cancel_scope.cancel()
         if scope.cancelled_caught:
@@ -225,11 +234,14 @@ class BrowserLeg:
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=iss)
 
     async def _pasted(
-        self, judge: Callable[[dict[str, str]], Outcome], send: ObjectSendStream[Outcome]
+        self,
+        read_paste: Callable[[], Awaitable[str | None]],
+        judge: Callable[[dict[str, str]], Outcome],
+        send: ObjectSendStream[Outcome],
     ) -> None:
         async with send:
             while True:
-                line = await self.read_paste()
+                line = await read_paste()
                 if line is None:
                     return
                 params = {k: v[0] for k, v in parse_qs(urlsplit(line.strip()).query).items()}

@@ -177,7 +177,7 @@ class TokenStore:
         from agent.errors import AuthError
 
         _ensure_dir(self.lock_path.parent)
-        lock = FileLock(str(self.lock_path), thread_local=False)
+        lock = FileLock(str(self.lock_path), thread_local=False, mode=0o600)
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -226,8 +226,7 @@ class FileTokenStore(TokenStore):
     def _write_raw(self, text: str) -> None:
         _ensure_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            os.fchmod(fd, 0o600)
+        try:  # mkstemp makes the file 0600
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
