@@ -259,6 +259,22 @@ def test_chat_session_in_a_terminal(
     resumed = fake_llm.requests[-1].conversation.user_texts
     assert "hello again" in resumed and "what did I say?" in resumed
     screen.prompt()
+    screen.line("/help")
+    screen.expect("keys: Enter sends")
+    screen.prompt()
+    screen.line("/servers")
+    screen.expect("connected")
+    screen.prompt()
+    screen.line("/list")
+    screen.expect("seconds, tag?")
+    screen.prompt()
+    screen.line("/clear")
+    screen.expect("conversation cleared")
+    screen.prompt()
+    screen.line("fresh start")
+    screen.expect("You said: fresh start")
+    assert fake_llm.requests[-1].conversation.user_texts == ["fresh start"]
+    screen.prompt()
     screen.send("\x03")
     assert screen.wait_exit() == 0
     assert not _COLOUR.search(screen.raw), "colour despite NO_COLOR"
