@@ -337,6 +337,8 @@ async def _signal_after(fake: FakeLLM, requests: int, *signals: signal.Signals) 
     """Send signals to this process once the fake has seen ``requests`` requests."""
     assert await fake.wait_for(lambda stats: stats["requests"] >= requests)
     for signum in signals:
+        # The batch's own handler must be in place, or this would stop the test run itself.
+        assert signal.getsignal(signum) not in (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler)
         os.kill(os.getpid(), signum)
 
 
