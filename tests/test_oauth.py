@@ -358,3 +358,14 @@ async def test_no_browser_and_no_terminal_says_where_to_open_the_url(oauth_serve
     assert "not completed within" in str(error)
     assert any("on this machine" in line for line in notices)
     assert not any("paste" in line for line in notices)
+
+
+async def test_configured_scope_is_the_one_requested(oauth_server: OAuthStack, browser: Browser) -> None:
+    default = make_auth(oauth_server.mcp_url, browser)
+    assert await echo(oauth_server.mcp_url, default) == "hello"
+    assert "offline_access" in stored()["tokens"]["scope"].split()  # discovered: PRM scopes + offline_access
+    for path in stored_files():
+        path.unlink()
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser, scope="mcp")) == "hello"
+    assert stored()["tokens"]["scope"] == "mcp"
+    assert "scope=mcp&" in browser.opened[-1] or browser.opened[-1].endswith("scope=mcp")

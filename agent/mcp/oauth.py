@@ -326,6 +326,12 @@ class AgentOAuth(OAuthClientProvider):
                 if listener is not None:
                     await listener.aclose()
 
+    async def _perform_authorization(self) -> httpx2.Request:
+        # The SDK picks the scope from the server's challenge; a configured one wins.
+        if self.settings.oauth.scope:
+            self.context.client_metadata.scope = self.settings.oauth.scope
+        return await super()._perform_authorization()
+
     async def _bind_callback(self) -> CallbackListener:
         """Listen for the redirect; reuse the registered port if possible, else register again."""
         oauth = self.settings.oauth
