@@ -11,8 +11,8 @@ Streamable HTTP). It measures, and prints:
    streamed like ``agent``) each answer a prompt that takes ``--iterations`` steps of one
    ``echo`` call. The fake notes when each model request arrives; per iteration = (last request -
    first request) / iterations, which leaves process start and exit out. "Beyond latency"
-   subtracts the fake's latency. "CPU per iteration" (the program's CPU time for the run minus a
-   run without tool steps, per step) is what the machine's load disturbs least. The programs run
+   subtracts the fake's latency. "CPU per iteration" (the program's CPU time between its first and
+   last model request, from /proc, per step) is what the machine's load disturbs least. The programs run
    in the same session, in turn, ``--repeats`` times; medians are printed, and the ratios.
 2. Cold start: process launch to the first model request, for both programs.
 3. Listing: 1000 and 5000 tools (bench/many_tools_server.py, realistic schemas) listed over MCP
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -79,6 +78,10 @@ def clean_env(home: Path, fake: FakeLLM) -> dict[str, str]:
         (home / var).mkdir(exist_ok=True)
         env[var] = str(home / var)
     env.update(fake.env())
+    # Cold starts as users see them: compiled modules cached (in the bench's own folder, so the
+    # project's environment is not touched), even where PYTHONDONTWRITEBYTECODE is set.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
     return env
 
 
@@ -86,29 +89,36 @@ def _reached(k: int, stats: dict[str, int]) -> bool:
     return stats["requests"] >= k
 
 
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_run(
     fake: FakeLLM, argv: list[str], env: dict[str, str], cwd: Path, requests: int
 ) -> tuple[float, float, float]:
-    """Run a program; return (process start to first request, seconds per iteration, CPU seconds)."""
-    cpu = _cpu_children()
+    """Run a program; return (process start to first request, seconds per iteration, CPU seconds
+    per iteration), the last two measured between the first and the last model request."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     arrivals: list[float] = []
+    cpu: list[float] = []
     for k in range(1, requests + 1):
         if not fake.wait_for_sync(functools.partial(_reached, k), 300):
             proc.kill()
             raise SystemExit(f"{argv[1]}: request {k} never came; stderr: {proc.communicate()[1][-2000:]}")
         arrivals.append(time.perf_counter())
+        if k in (1, requests):
+            cpu.append(_cpu(proc.pid))
     out, err = proc.communicate(timeout=120)
     if proc.returncode != 0 or out.strip() != "done":
         raise SystemExit(f"{argv[1]} failed ({proc.returncode}): {out[-500:]} {err[-2000:]}")
-    per_iter = (arrivals[-1] - arrivals[0]) / (requests - 1) if requests > 1 else 0.0
-    return arrivals[0] - started, per_iter, _cpu_children() - cpu
+    steps = requests - 1
+    return arrivals[0] - started, (arrivals[-1] - arrivals[0]) / steps, (cpu[-1] - cpu[0]) / steps
 
 
 def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, repeats: int) -> dict[str, Any]:
@@ -129,17 +139,17 @@ def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, rep
     results: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in programs}
     with tempfile.TemporaryDirectory() as tmp:
         env = clean_env(Path(tmp), fake)
+        for argv in programs.values():  # warm-up: fill the bytecode cache, untimed
+            fake.reset(script(1))
+            timed_run(fake, argv, env, Path(tmp), 2)
         for r in range(repeats):
             order = list(programs.items())
             for name, argv in order[r % len(order) :] + order[: r % len(order)]:
-                # CPU per iteration: the long run's CPU time minus a no-tool run's, per step.
-                fake.reset(script(0))
-                _, _, cpu_zero = timed_run(fake, argv, env, Path(tmp), 1)
                 fake.reset(script(iterations))
-                cold, per_iter, cpu = timed_run(fake, argv, env, Path(tmp), iterations + 1)
+                cold, per_iter, cpu_iter = timed_run(fake, argv, env, Path(tmp), iterations + 1)
                 results[name]["cold"].append(cold)
                 results[name]["iter"].append(per_iter)
-                results[name]["cpu_iter"].append((cpu - cpu_zero) / iterations)
+                results[name]["cpu_iter"].append(cpu_iter)
     return {
         name: {key: statistics.median(values) for key, values in data.items()}
         for name, data in results.items()
