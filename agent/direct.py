@@ -32,7 +32,7 @@ from agent.errors import (
 if TYPE_CHECKING:
     import mcp_types
 
-    from agent.mcp.manager import AuthFactory, ServerManager, ServerTool
+    from agent.mcp.manager import AuthFactory, ServerManager, ServerState, ServerTool
 
 __all__ = ["call_main", "describe_content", "tools_main"]
 
@@ -95,7 +95,7 @@ async def tools_main(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _server_json(name: str, state: Any, tools: list[ServerTool]) -> dict[str, Any]:
+def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "status": state.status}
     if state.settings.url is not None:
         out["url"] = state.settings.url
@@ -110,13 +110,12 @@ def _server_json(name: str, state: Any, tools: list[ServerTool]) -> dict[str, An
     return out
 
 
-def _console(stream: Any = None) -> Any:
+def _console() -> Any:
     from rich.console import Console
 
-    target = stream or sys.stdout
-    tty = bool(getattr(target, "isatty", lambda: False)())
+    tty = sys.stdout.isatty()
     return Console(
-        file=target,
+        file=sys.stdout,
         no_color=bool(os.environ.get("NO_COLOR")) or not tty,
         highlight=False,
         soft_wrap=not tty,
@@ -126,7 +125,7 @@ def _console(stream: Any = None) -> Any:
 
 def _print_tools(
     servers: Mapping[str, ServerSettings],
-    states: Mapping[str, Any],
+    states: Mapping[str, ServerState],
     by_server: Mapping[str, list[ServerTool]],
 ) -> None:
     from rich.markup import escape
