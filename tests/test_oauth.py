@@ -369,3 +369,60 @@ async def test_configured_scope_is_the_one_requested(oauth_server: OAuthStack, b
     assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser, scope="mcp")) == "hello"
     assert stored()["tokens"]["scope"] == "mcp"
     assert "scope=mcp&" in browser.opened[-1] or browser.opened[-1].endswith("scope=mcp")
+
+
+async def test_client_credentials_with_a_secret_needs_no_browser(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    oauth_server.preregister("batch-job", client_secret="s3cret")
+    auth = make_auth(
+        oauth_server.mcp_url,
+        browser,
+        grant="client_credentials",
+        client_id="batch-job",
+        client_secret="s3cret",
+    )
+    assert await echo(oauth_server.mcp_url, auth, "unattended") == "unattended"
+    oauth_server.expire_access()
+    assert await echo(oauth_server.mcp_url, auth, "again") == "again"  # a new grant, no refresh token needed
+    assert browser.opened == []
+    stats = oauth_server.stats()
+    assert (stats["client_credentials"], stats["authorize"], stats["registrations"]) == (2, 0, 0)
+
+
+async def test_client_credentials_with_a_private_key_jwt(
+    oauth_server: OAuthStack, browser: Browser, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    oauth_server.preregister("signed-job", public_key=public.decode())
+    auth = make_auth(
+        oauth_server.mcp_url,
+        browser,
+        grant="client_credentials",
+        client_id="signed-job",
+        private_key_file=str(key_file),
+    )
+    assert await echo(oauth_server.mcp_url, auth, "signed") == "signed"
+    assert browser.opened == []
+    assert oauth_server.stats()["client_credentials"] == 1
+
+
+def test_client_credentials_without_credentials_is_a_config_error() -> None:
+    factory = auth_factory_for(Config())
+    with pytest.raises(ConfigError, match="client_credentials"):
+        factory(
+            "demo",
+            ServerSettings(url="http://127.0.0.1:9/mcp", oauth=OAuthSettings(grant="client_credentials")),
+        )

@@ -45,7 +45,7 @@ from mcp.shared.auth import (
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, BaseModel, ValidationError
 
-from agent.config import Config, ServerSettings
+from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError
 from agent.mcp.oauth_browser import (
     BrowserLeg,
@@ -56,6 +56,7 @@ from agent.mcp.oauth_browser import (
     read_stdin_line,
     stdin_is_terminal,
 )
+from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
 
 __all__ = [
@@ -114,12 +115,20 @@ class AgentOAuth(OAuthClientProvider):
         if settings.url is None:
             raise ValueError("OAuth needs a server URL")
         oauth = settings.oauth
+        self.unattended = oauth.grant == "client_credentials"
+        self._fixed_client = (
+            client_credentials_client(name, oauth) if self.unattended else self._preregistered(oauth)
+        )
         metadata = OAuthClientMetadata(
             client_name="agent",
-            redirect_uris=[AnyUrl("http://127.0.0.1/callback")],
-            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=None if self.unattended else [AnyUrl("http://127.0.0.1/callback")],
+            grant_types=["client_credentials"]
+            if self.unattended
+            else ["authorization_code", "refresh_token"],
             scope=oauth.scope,
-            token_endpoint_auth_method=oauth.token_endpoint_auth_method,
+            token_endpoint_auth_method="private_key_jwt"
+            if self.unattended and oauth.private_key_file
+            else oauth.token_endpoint_auth_method,
         )
         super().__init__(
             server_url=settings.url,
@@ -205,7 +214,7 @@ class AgentOAuth(OAuthClientProvider):
         ctx.current_tokens = tokens
         ctx.token_expiry_time = record.expires_at
         self._obtained_at = record.obtained_at
-        if client_info is not None:
+        if client_info is not None and self._fixed_client is None:
             ctx.client_info = client_info
         if oauth_metadata is not None:
             ctx.oauth_metadata = oauth_metadata
@@ -214,8 +223,9 @@ class AgentOAuth(OAuthClientProvider):
         if record.auth_server_url is not None:
             ctx.auth_server_url = record.auth_server_url
 
-    def _configured_client(self) -> OAuthClientInformationFull | None:
-        oauth = self.settings.oauth
+    @staticmethod
+    def _preregistered(oauth: OAuthSettings) -> OAuthClientInformationFull | None:
+        """A client registered out of band (``client_id`` in the config), used instead of DCR."""
         if oauth.client_id is None:
             return None
         return OAuthClientInformationFull(
@@ -223,18 +233,14 @@ class AgentOAuth(OAuthClientProvider):
             client_secret=oauth.client_secret,
             token_endpoint_auth_method=oauth.token_endpoint_auth_method
             or ("client_secret_basic" if oauth.client_secret else "none"),
-            redirect_uris=self.context.client_metadata.redirect_uris,
         )
 
     async def _initialize(self) -> None:
         record = self._load()
         if record is not None:
             self._adopt(record)
-        configured = self._configured_client()
-        if configured is not None and (
-            self.context.client_info is None or self.context.client_info.client_id != configured.client_id
-        ):
-            self.context.client_info = configured
+        if self._fixed_client is not None:
+            self.context.client_info = self._fixed_client
         self._initialized = True
 
     def _fresh(self) -> bool:
@@ -296,7 +302,7 @@ class AgentOAuth(OAuthClientProvider):
                     self._add_auth_header(request)
                     yield request
                     return
-            if not self.allow_login:
+            if not self.allow_login and not self.unattended:
                 raise AuthRequiredError(
                     self.name,
                     f"needs a login at {self.issuer}",
@@ -307,7 +313,7 @@ class AgentOAuth(OAuthClientProvider):
             # The SDK's own flow does discovery, registration and authorization. It starts by
             # sending `request`, whose answer we already hold, so that first send is skipped.
             self.logins += 1
-            self._listener = await self._bind_callback()
+            self._listener = None if self.unattended else await self._bind_callback()
             flow = super()._auth_flow(request)
             try:
                 outgoing = await flow.__anext__()
@@ -330,6 +336,8 @@ class AgentOAuth(OAuthClientProvider):
         # The SDK picks the scope from the server's challenge; a configured one wins.
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
+        if self.unattended:
+            return client_credentials_request(self.context, self.settings.oauth, self._get_token_endpoint())
         return await super()._perform_authorization()
 
     async def _bind_callback(self) -> CallbackListener:

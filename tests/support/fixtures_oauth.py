@@ -45,6 +45,10 @@ class OAuthStack:
     def expire_access(self) -> None:
         httpx2.post(f"{self.control}/expire_access", timeout=30).raise_for_status()
 
+    def preregister(self, client_id: str, **credentials: str) -> None:
+        body = {"client_id": client_id, **credentials}
+        httpx2.post(f"{self.control}/preregister", json=body, timeout=30).raise_for_status()
+
     def revoke_refresh(self) -> None:
         httpx2.post(f"{self.control}/revoke_refresh", timeout=30).raise_for_status()
 

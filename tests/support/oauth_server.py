@@ -16,7 +16,8 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
 ``token_503``       the token endpoint answers 503
 ``down``            the authorization server stops listening (its port refuses connections)
 
-Actions: ``POST /_test/expire_access`` (every issued access token stops working),
+Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
+PEM: a client for the ``client_credentials`` grant), ``POST /_test/expire_access`` (every issued access token stops working),
 ``POST /_test/revoke_refresh`` (every refresh token is revoked), ``GET /_test/stats`` (counters
 and how often each refresh token was presented). A refresh token presented a second time after
 rotation revokes its whole grant, as many real servers do.
@@ -32,6 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 import anyio
 import uvicorn
@@ -86,6 +88,7 @@ class MemoryAS:
     access: dict[str, tuple[AccessToken, float, Grant]] = field(default_factory=dict)
     refresh: dict[str, tuple[RefreshToken, Grant]] = field(default_factory=dict)
     spent: set[str] = field(default_factory=set)
+    preregistered: dict[str, dict[str, str]] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +104,7 @@ class MemoryAS:
             "refresh_uses": {},
             "reuse_detected": 0,
             "revocations": 0,
+            "client_credentials": 0,
         }
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -205,6 +209,41 @@ class MemoryAS:
         if entry is not None:
             entry[-1].revoked = True
 
+    def client_credentials(self, request: Request, form: dict[str, Any]) -> Response:
+        """RFC 6749 §4.4 for a pre-registered client: secret (basic or post) or private_key_jwt."""
+        import base64
+
+        import jwt
+
+        def fail(error: str) -> Response:
+            return JSONResponse({"error": error}, status_code=401 if error == "invalid_client" else 400)
+
+        header = request.headers.get("authorization", "")
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        if header.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        client = self.preregistered.get(str(client_id))
+        if client is None:
+            return fail("invalid_client")
+        if form.get("client_assertion"):
+            try:
+                claims = jwt.decode(
+                    form["client_assertion"],
+                    client["public_key"],
+                    algorithms=["RS256", "ES256"],
+                    audience=self.issuer,
+                )
+            except jwt.PyJWTError:
+                return fail("invalid_client")
+            if claims.get("sub") != client_id:
+                return fail("invalid_client")
+        elif secret != client.get("client_secret"):
+            return fail("invalid_client")
+        self.stats["client_credentials"] += 1
+        token = self._issue(Grant(scopes=str(form.get("scope", "")).split(), client_id=str(client_id)))
+        token.refresh_token = None
+        return JSONResponse(token.model_dump(exclude_none=True))
+
     def expire_access(self) -> None:
         for key, (access, _, grant) in list(self.access.items()):
             self.access[key] = (access, 0.0, grant)
@@ -223,15 +262,29 @@ class _Verifier:
 
 
 class _TokenOutage:
-    """ASGI middleware: the token endpoint answers 503 while the switch is on."""
+    """ASGI middleware: the token endpoint answers 503 while the switch is on, and it takes the
+    ``client_credentials`` grant (which the SDK's token handler lacks) for pre-registered clients."""
 
     def __init__(self, app: ASGIApp, provider: MemoryAS) -> None:
         self.app = app
         self.provider = provider
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/token" and self.provider.switches["token_503"]:
-            await Response("temporarily unavailable", status_code=503)(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] == "/token":
+            if self.provider.switches["token_503"]:
+                await Response("temporarily unavailable", status_code=503)(scope, receive, send)
+                return
+            request = Request(scope, receive)
+            body = await request.body()
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            if form.get("grant_type") == "client_credentials":
+                await self.provider.client_credentials(request, form)(scope, receive, send)
+                return
+
+            async def replay() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
             return
         await self.app(scope, receive, send)
 
@@ -349,6 +402,11 @@ async def serve() -> None:
             provider.expire_access()
             return JSONResponse({"ok": True})
 
+        async def preregister(request: Request) -> Response:
+            body = await request.json()
+            provider.preregistered[body["client_id"]] = body
+            return JSONResponse({"ok": True})
+
         async def revoke_refresh(request: Request) -> Response:
             provider.revoke_refresh()
             return JSONResponse({"ok": True})
@@ -361,6 +419,7 @@ async def serve() -> None:
                 Route("/_test/stats", stats, methods=["GET"]),
                 Route("/_test/expire_access", expire_access, methods=["POST"]),
                 Route("/_test/revoke_refresh", revoke_refresh, methods=["POST"]),
+                Route("/_test/preregister", preregister, methods=["POST"]),
             ]
         )
         rs_started = anyio.Event()
