@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -334,12 +336,7 @@ async def test_taken_callback_port_means_a_new_registration(oauth_server: OAuthS
 
 
 def test_keyring_store_without_the_package_is_a_clear_error() -> None:
-    pytest.importorskip("pytest")
-    try:
-        import keyring  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if importlib.util.find_spec("keyring") is not None:
         pytest.skip("keyring is installed")
     factory = auth_factory_for(Config(token_store="keyring"))
     with pytest.raises(ConfigError, match="keyring"):
@@ -426,3 +423,41 @@ def test_client_credentials_without_credentials_is_a_config_error() -> None:
             "demo",
             ServerSettings(url="http://127.0.0.1:9/mcp", oauth=OAuthSettings(grant="client_credentials")),
         )
+
+
+class _MemoryKeyring(types.ModuleType):
+    """The OS keyring's API (``keyring`` package) over a dict: the OS edge, faked."""
+
+    def __init__(self) -> None:
+        super().__init__("keyring")
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, user: str) -> str | None:
+        return self.secrets.get((service, user))
+
+    def set_password(self, service: str, user: str, secret: str) -> None:
+        self.secrets[(service, user)] = secret
+
+    def delete_password(self, service: str, user: str) -> None:
+        del self.secrets[(service, user)]
+
+
+async def test_keyring_store_keeps_the_login_out_of_files(
+    oauth_server: OAuthStack, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _MemoryKeyring()
+    errors = types.ModuleType("keyring.errors")
+    errors.KeyringError = type("KeyringError", (Exception,), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "keyring", fake)
+    monkeypatch.setitem(sys.modules, "keyring.errors", errors)
+    settings = ServerSettings(url=oauth_server.mcp_url)
+    factory = auth_factory_for(Config(token_store="keyring"), opener=browser, notify=lambda line: None)
+    assert await echo(oauth_server.mcp_url, factory("demo", settings), "kept") == "kept"
+    assert stored_files() == []
+    ((service, user),) = fake.secrets
+    assert (service, user) == ("agent-mcp-oauth", oauth_server.mcp_url)
+    assert json.loads(fake.secrets[(service, user)])["tokens"]["refresh_token"]
+    again = Browser()
+    factory = auth_factory_for(Config(token_store="keyring"), opener=again)
+    assert await echo(oauth_server.mcp_url, factory("demo", settings), "reused") == "reused"
+    assert again.opened == []

@@ -266,17 +266,30 @@ class KeyringTokenStore(TokenStore):
     def location(self) -> str:
         return f"keyring {_KEYRING_SERVICE}/{self.server_url}"
 
+    def _call(self, what: str, *args: str) -> Any:
+        """One keyring call; a keyring that cannot be used is a configuration problem, said once."""
+        from keyring.errors import KeyringError
+
+        try:
+            return getattr(self._keyring, what)(_KEYRING_SERVICE, self.server_url, *args)
+        except KeyringError as exc:
+            raise ConfigError(
+                f"the OS keyring cannot be used: {exc}",
+                key="token_store",
+                hint="set token_store = 'file' to keep logins in files instead",
+            ) from None
+
     def _read_raw(self) -> str | None:
-        value = self._keyring.get_password(_KEYRING_SERVICE, self.server_url)
+        value = self._call("get_password")
         return value if isinstance(value, str) else None
 
     def _write_raw(self, text: str) -> None:
-        self._keyring.set_password(_KEYRING_SERVICE, self.server_url, text)
+        self._call("set_password", text)
 
     def _delete_raw(self) -> bool:
         if self._read_raw() is None:
             return False
-        self._keyring.delete_password(_KEYRING_SERVICE, self.server_url)
+        self._call("delete_password")
         return True
 
 
