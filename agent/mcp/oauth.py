@@ -28,6 +28,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -155,12 +156,6 @@ class AgentOAuth(OAuthClientProvider):
         self._dead_refresh: set[str] = set()
         self._force_login = False
         self._obtained_at: float | None = None
-        self._parsed: tuple[
-            OAuthToken | None,
-            OAuthClientInformationFull | None,
-            OAuthMetadata | None,
-            ProtectedResourceMetadata | None,
-        ] = (None, None, None, None)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -185,17 +180,22 @@ class AgentOAuth(OAuthClientProvider):
             auth_server_url=ctx.auth_server_url,
         )
 
-    def _load(self) -> StoredLogin | None:
-        """The stored record, or None (reported) when its OAuth parts do not parse."""
+    def _load(self) -> _Parsed | None:
+        """The stored login parsed into SDK models; None (reported) when it does not parse."""
         record = self.store.load()
         if record is None:
             return None
         try:
-            self._parsed = (
-                OAuthToken.model_validate(record.tokens) if record.tokens else None,
-                OAuthClientInformationFull.model_validate(record.client_info) if record.client_info else None,
-                OAuthMetadata.model_validate(record.oauth_metadata) if record.oauth_metadata else None,
-                ProtectedResourceMetadata.model_validate(record.protected_resource_metadata)
+            return _Parsed(
+                record=record,
+                tokens=OAuthToken.model_validate(record.tokens) if record.tokens else None,
+                client_info=OAuthClientInformationFull.model_validate(record.client_info)
+                if record.client_info
+                else None,
+                oauth_metadata=OAuthMetadata.model_validate(record.oauth_metadata)
+                if record.oauth_metadata
+                else None,
+                prm=ProtectedResourceMetadata.model_validate(record.protected_resource_metadata)
                 if record.protected_resource_metadata
                 else None,
             )
@@ -205,23 +205,20 @@ class AgentOAuth(OAuthClientProvider):
                 f"({exc.errors()[0].get('msg', 'invalid')}); it will be replaced by a new login"
             )
             return None
-        return record
 
-    def _adopt(self, record: StoredLogin) -> None:
-        """Take over a record just returned by :meth:`_load`."""
+    def _adopt(self, loaded: _Parsed) -> None:
         ctx = self.context
-        tokens, client_info, oauth_metadata, prm = self._parsed
-        ctx.current_tokens = tokens
-        ctx.token_expiry_time = record.expires_at
-        self._obtained_at = record.obtained_at
-        if client_info is not None and self._fixed_client is None:
-            ctx.client_info = client_info
-        if oauth_metadata is not None:
-            ctx.oauth_metadata = oauth_metadata
-        if prm is not None:
-            ctx.protected_resource_metadata = prm
-        if record.auth_server_url is not None:
-            ctx.auth_server_url = record.auth_server_url
+        ctx.current_tokens = loaded.tokens
+        ctx.token_expiry_time = loaded.record.expires_at
+        self._obtained_at = loaded.record.obtained_at
+        if loaded.client_info is not None and self._fixed_client is None:
+            ctx.client_info = loaded.client_info
+        if loaded.oauth_metadata is not None:
+            ctx.oauth_metadata = loaded.oauth_metadata
+        if loaded.prm is not None:
+            ctx.protected_resource_metadata = loaded.prm
+        if loaded.record.auth_server_url is not None:
+            ctx.auth_server_url = loaded.record.auth_server_url
 
     @staticmethod
     def _preregistered(oauth: OAuthSettings) -> OAuthClientInformationFull | None:
@@ -236,9 +233,9 @@ class AgentOAuth(OAuthClientProvider):
         )
 
     async def _initialize(self) -> None:
-        record = self._load()
-        if record is not None:
-            self._adopt(record)
+        loaded = self._load()
+        if loaded is not None:
+            self._adopt(loaded)
         if self._fixed_client is not None:
             self.context.client_info = self._fixed_client
         self._initialized = True
@@ -369,9 +366,9 @@ class AgentOAuth(OAuthClientProvider):
 
     def _reread(self) -> None:
         """Pick up what another process stored (tokens it refreshed, a login it completed)."""
-        record = self._load()
-        if record is not None and record.tokens is not None:
-            self._adopt(record)
+        loaded = self._load()
+        if loaded is not None and loaded.tokens is not None:
+            self._adopt(loaded)
 
     async def _refresh(self) -> bool:
         """Spend the refresh token. True: new tokens stored. False: the server rejected it.
@@ -481,6 +478,15 @@ class AgentOAuth(OAuthClientProvider):
                 self.on_user_wait(False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    record: StoredLogin
+    tokens: OAuthToken | None
+    client_info: OAuthClientInformationFull | None
+    oauth_metadata: OAuthMetadata | None
+    prm: ProtectedResourceMetadata | None
+
+
 class _Storage:
     """The SDK's TokenStorage protocol over our store: the SDK saves through it after a login."""
 
@@ -502,9 +508,7 @@ class _Storage:
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
         provider = self._provider
         provider.context.client_info = client_info
-        record = provider.store.load() or StoredLogin(server_url=provider.store.server_url)
-        record.client_info = _dump(client_info)
-        provider.store.save(record)
+        provider.store.save(provider.record())
 
 
 def _dump(model: BaseModel | None) -> dict[str, Any] | None:
