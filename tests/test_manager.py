@@ -252,3 +252,12 @@ async def test_auth_factory_failure_is_reported_for_that_server() -> None:
         error = manager.states["locked"].error
         assert isinstance(error, ServerError)
         assert str(error) == "server 'locked': token store unreadable\n  hint: check its permissions"
+
+
+async def test_list_tools_reads_every_page() -> None:
+    settings = stdio_settings("--page-size", "3", tools=ToolFilter(exclude=["fail"]))
+    async with ServerManager({"paged": settings}) as manager:
+        names = [t.name for t in await manager.list_tools("paged")]
+    # 10 tools in pages of 3: a first page alone would give 3.
+    assert len(names) == len(set(names)) == 9
+    assert "echo" in names and "book" in names and "fail" not in names

@@ -22,7 +22,8 @@ Tools (names are stable; other areas' tests use them):
                                 ``trip = {"city": str, "seat_class": "economy"|"business"}``
 
 Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--exit-at-once``
-writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name.
+writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name;
+``--page-size N`` lists the tools N at a time (paginated ``tools/list``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams
 from pydantic import BaseModel
 
 # A valid 1x1 transparent PNG.
@@ -64,8 +65,23 @@ def _record(line: str) -> None:
             fh.write(line + "\n")
 
 
-def build_server(name: str = "test-server") -> MCPServer:
-    server = MCPServer(name, instructions="A test server.", log_level="WARNING")
+class _PagedServer(MCPServer):
+    """Lists its tools ``page_size`` at a time (the cursor is the next offset)."""
+
+    page_size = 0
+
+    async def _handle_list_tools(self, ctx: Any, params: PaginatedRequestParams | None) -> ListToolsResult:
+        tools = await self.list_tools()
+        if not self.page_size:
+            return ListToolsResult(tools=tools)
+        start = int(params.cursor) if params is not None and params.cursor else 0
+        end = start + self.page_size
+        return ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)
+
+
+def build_server(name: str = "test-server", page_size: int = 0) -> MCPServer:
+    server = _PagedServer(name, instructions="A test server.", log_level="WARNING")
+    server.page_size = page_size
 
     @server.tool(description="Echo the text back.")
     def echo(text: str) -> str:
@@ -143,12 +159,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="test-server")
     parser.add_argument("--stray", action="store_true")
     parser.add_argument("--exit-at-once", action="store_true")
+    parser.add_argument("--page-size", type=int, default=0)
     args = parser.parse_args(argv)
     print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
     if args.exit_at_once:
         print("fatal: cannot start", file=sys.stderr, flush=True)
         sys.exit(3)
-    server = build_server(args.name)
+    server = build_server(args.name, args.page_size)
     if args.transport == "stdio":
         if args.stray:
             print("this is not JSON", flush=True)
