@@ -99,7 +99,7 @@ def mcp_sse_url(mcp_events_file: Path) -> Iterator[str]:
     _stop(proc)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mcp_stdio_settings(mcp_events_file: Path) -> ServerSettings:
     return stdio_settings(env={"MCP_TEST_EVENTS": str(mcp_events_file)})
 
