@@ -268,14 +268,19 @@ class _Batch:
             await self.writer.write(record)
         failed = record["error"] is not None
         self.counts.usage = self.counts.usage + usage
+        log.info("batch: item %s %s", record["id"], "failed" if failed else "done")
         if failed:
-            self.counts.failed += 1
+            self.count_failure()
         else:
             self.counts.done += 1
-        log.info("batch: item %s %s", record["id"], "failed" if failed else "done")
-        self.display.advance(failed=failed)
+            self.display.advance(failed=False)
+
+    def count_failure(self) -> None:
+        """One more failed item; stop feeding at ``--max-errors``."""
+        self.counts.failed += 1
+        self.display.advance(failed=True)
         limit = self.opts.max_errors
-        if failed and limit is not None and self.counts.failed >= limit and not self.stopped_for_errors:
+        if limit is not None and self.counts.failed >= limit and not self.stopped_for_errors:
             self.stopped_for_errors = True
             self.display.note(f"stopping: {self.counts.failed} failed item(s) (--max-errors {limit})")
             self.stop_feeding()
@@ -367,8 +372,7 @@ class _Batch:
             return
         if key in seen:
             self.display.note(f"line {item.line}: duplicate id {item.id!r}; not run (ids must be unique)")
-            self.counts.failed += 1
-            self.display.advance(failed=True)
+            self.count_failure()
             return
         seen.add(key)
         if key in done:
