@@ -264,7 +264,7 @@ def main() -> None:
                 )
             print("\nK concurrent 200 ms tool calls in one response (wall time of the tool phase):")
             anyio.run(bench_concurrency, fake, mcp_url, 1)  # warm-up: first-call imports and connections
-            for k in (int(x) for x in args.concurrency.split(",")):
+            for k in (int(x) for x in args.concurrency.split(",") if x):
                 wall, slowest = anyio.run(bench_concurrency, fake, mcp_url, k)
                 raw_wall = anyio.run(bench_concurrency_raw, mcp_url, k)
                 print(
@@ -275,7 +275,7 @@ def main() -> None:
             stop(server)
 
     print("\ntools listed over MCP and converted (median of 5):")
-    for n in (int(x) for x in args.tools.split(",")):
+    for n in (int(x) for x in args.tools.split(",") if x):
         proc, url = start([PY, str(ROOT / "bench" / "many_tools_server.py"), str(n)])
         try:
             r = anyio.run(bench_listing, url, 5)
