@@ -281,7 +281,7 @@ class Agent:
                     note = f"[stopped: the step limit of {self.max_steps} model requests was reached]"
                     yield TurnError(
                         AgentError(
-                            f"stopped after {step} steps without a final answer",
+                            f"stopped after {step} step{'s' if step != 1 else ''} without a final answer",
                             hint="raise max_steps in the config (or --max-steps), or ask for less at once",
                         )
                     )

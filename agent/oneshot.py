@@ -1,10 +1,10 @@
 """``agent run PROMPT|-``: answer one prompt, using the servers' tools as needed, and exit.
 
-stdout gets the final answer and nothing else (or, with ``--json``, one JSON object: ``answer``,
-``steps``, ``tool_calls``, ``usage``, ``stop_reason``, ``error``, ``model``), so the command
-composes with pipes. stderr gets the rest, one line each: a server that could not be used, each
-tool call (tool, short arguments, duration, ok / error / denied), and the error that stopped the
-turn, if any.
+stdout gets the final answer and nothing else (nothing at all when the turn failed), or with
+``--json`` always one JSON object: ``answer``, ``steps``, ``tool_calls``, ``usage``,
+``stop_reason``, ``error``, ``model``; so the command composes with pipes. stderr gets the rest,
+one line each: a server that could not be used, each tool call (tool, short arguments, duration,
+ok / error / denied), and the error that stopped the turn, if any.
 
 Exit codes: 0 the model gave its answer; 1 the turn failed (provider error after retries, the step
 limit reached); 2 usage or configuration error (empty prompt, bad ``--max-steps``, no API key);
@@ -153,7 +153,7 @@ async def _run(agent: Agent, prompt: str, *, as_json: bool, model: str) -> int:
                 code = EXIT_FAILURE
             if as_json:
                 print(json.dumps(_report(event, calls, error, model), ensure_ascii=False))
-            elif event.stop_reason not in ("error", "max_steps") or event.answer:
+            elif event.stop_reason not in ("error", "max_steps"):
                 print(event.answer)
     return code
 

@@ -271,3 +271,16 @@ def test_ctrl_c_mid_tool_cancels_the_call_and_exits_130(
     assert out == "" and "interrupted" in err and "Traceback" not in err
     assert f"cancelled {tag}" in mcp_events_file.read_text().splitlines()
     assert len(fake_llm.requests) == 1
+
+
+def test_no_answer_on_stdout_when_the_turn_fails(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm.script(
+        {"turns": [{"text": "still working", "tool_calls": [["echo", {"text": "x"}]]}], "repeat_last": True}
+    )
+    code, out, err = run(
+        ["loop", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"], "--max-steps", "1"], capsys
+    )
+    assert (code, out) == (1, "")
+    assert "stopped after 1 step without a final answer" in err
