@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from agent.config import ServerSettings
-from agent.errors import AuthRequiredError, ServerConnectError
+from agent.errors import AuthError, AuthRequiredError, ServerConnectError
 from agent.mcp.connection import connect, describe_failure, server_log_path
 from tests.support.fixtures_mcp import stdio_settings
 from tests.support.http_edge import refused_port, silent_server, status_server
@@ -176,3 +176,23 @@ def test_describe_failure_tls_inside_a_group() -> None:
 
 def test_describe_failure_unknown_is_none() -> None:
     assert describe_failure(ValueError("something else")) is None
+
+
+def test_describe_failure_names_the_failed_requests_own_url() -> None:
+    """During a login the request that fails may go to the authorization server, not the MCP URL."""
+    token = httpx2.Request("POST", "https://auth.example/token")
+    refused = httpx2.ConnectError("All connection attempts failed", request=token)
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert describe_failure(refused, url="https://mcp.example/mcp") == (
+        "connection refused at https://auth.example/token"
+    )
+
+
+async def test_401_with_a_configured_authorization_header_says_so() -> None:
+    settings = ServerSettings(url="http://127.0.0.1:9/mcp", headers={"Authorization": "Bearer stale"})
+    async with status_server(401, "Unauthorized") as url:
+        with pytest.raises(AuthError) as info:
+            async with connect("keyed", settings.model_copy(update={"url": url})):
+                pytest.fail("connected to a 401")
+    assert "configured Authorization header was refused" in str(info.value)
+    assert info.value.hint == "check the server's 'headers'"

@@ -11,11 +11,14 @@ import anyio
 import httpx2
 import pytest
 
-from agent.config import ServerSettings, ToolFilter
+from agent.config import Config, ServerSettings, ToolFilter
 from agent.errors import AuthError, AuthRequiredError, ServerError, ToolCallFailed, UsageError
 from agent.mcp.connection import server_log_path
 from agent.mcp.manager import ServerManager, ServerState
+from agent.mcp.oauth import auth_factory_for
+from tests.support.browser import Browser, follow
 from tests.support.fixtures_mcp import stdio_settings
+from tests.support.fixtures_oauth import OAuthStack
 from tests.support.http_edge import refused_port, status_server
 
 
@@ -157,7 +160,9 @@ class _BearerAuth(httpx2.Auth):
         yield request
 
 
-async def test_401_with_factory_connects_again_with_auth() -> None:
+async def test_factory_auth_is_attached_from_the_first_request(
+    mcp_http_url: str, mcp_stdio_settings: ServerSettings
+) -> None:
     calls: list[str] = []
     seen: list[bytes] = []
 
@@ -165,14 +170,64 @@ async def test_401_with_factory_connects_again_with_auth() -> None:
         calls.append(name)
         return _BearerAuth()
 
-    async with (
-        status_server(401, "Unauthorized", seen=seen) as url,
-        ServerManager({"locked": ServerSettings(url=url)}, auth_factory=factory) as manager,
-    ):
-        # The fake still answers 401 with the token: the retry happened, and that is reported.
-        assert calls == ["locked"]
-        assert any(b"authorization: bearer t0ken" in r.lower() for r in seen)
-        assert isinstance(manager.states["locked"].error, AuthError)
+    async with status_server(401, "Unauthorized", seen=seen) as url:
+        servers = {
+            "locked": ServerSettings(url=url),
+            "web": ServerSettings(url=mcp_http_url),
+            "local": mcp_stdio_settings,
+        }
+        async with ServerManager(servers, auth_factory=factory) as manager:
+            # No first try without auth: every request, the first too, carried the handler's token.
+            assert seen
+            assert all(b"authorization: bearer t0ken" in request.lower() for request in seen)
+            assert isinstance(manager.states["locked"].error, AuthError)
+            # A server that needs no auth works with the handler attached; stdio gets none.
+            assert manager.connected == ["web", "local"]
+            assert sorted(calls) == ["locked", "web"]
+
+
+async def test_needed_login_while_logins_are_off_says_run_agent_login(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    factory = auth_factory_for(Config(), opener=browser, notify=lambda line: None, allow_login=False)
+    async with ServerManager({"demo": ServerSettings(url=oauth_server.mcp_url)}, auth_factory=factory) as m:
+        error = m.states["demo"].error
+    assert isinstance(error, AuthRequiredError)
+    assert "needs a login" in error.message
+    assert error.hint == "run `agent login demo`"
+    assert browser.opened == []
+
+
+async def test_a_browser_login_is_not_cut_off_by_the_connect_deadline(oauth_server: OAuthStack) -> None:
+    opened: list[str] = []
+
+    async def slow_user(url: str) -> bool:
+        """A user who takes longer to approve than the server's whole connect timeout."""
+        opened.append(url)
+        await anyio.sleep(2.5)
+        await follow(url)
+        return True
+
+    factory = auth_factory_for(Config(), opener=slow_user, notify=lambda line: None)
+    settings = ServerSettings(url=oauth_server.mcp_url, timeout=1.5)
+    async with ServerManager({"demo": settings}, auth_factory=factory) as manager:
+        assert manager.states["demo"].error is None
+        assert manager.connected == ["demo"]
+        assert _text(await manager.call_tool("demo", "echo", {"text": "patient"})) == "patient"
+    assert len(opened) == 1
+
+
+async def test_authorization_server_down_at_first_login_is_named(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    oauth_server.set(down=True)
+    factory = auth_factory_for(Config(), opener=browser, notify=lambda line: None)
+    async with ServerManager({"demo": ServerSettings(url=oauth_server.mcp_url)}, auth_factory=factory) as m:
+        error = m.states["demo"].error
+    assert isinstance(error, ServerError)
+    assert f"connection refused at {oauth_server.issuer}/" in error.message
+    assert oauth_server.mcp_url not in error.message
+    assert browser.opened == []
 
 
 async def test_auth_none_never_calls_the_factory() -> None:

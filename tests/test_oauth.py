@@ -254,6 +254,18 @@ async def test_authorization_server_down_keeps_tokens_and_names_it(oauth_server:
     assert quiet.opened == []
 
 
+async def test_login_with_the_authorization_server_down_names_it(oauth_server: OAuthStack) -> None:
+    oauth_server.set(down=True)
+    quiet = Browser()
+    auth = make_auth(oauth_server.mcp_url, quiet)
+    async with httpx2.AsyncClient(timeout=30) as http:
+        with pytest.raises(AuthError) as info:
+            await auth.login(http)
+    assert f"cannot reach {oauth_server.issuer}/" in str(info.value)
+    assert oauth_server.mcp_url not in str(info.value)
+    assert quiet.opened == []
+
+
 async def test_503_at_the_token_endpoint_keeps_tokens_then_recovers(oauth_server: OAuthStack) -> None:
     await login(oauth_server)
     before = stored()

@@ -28,7 +28,7 @@ import shutil
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,7 +212,7 @@ async def connect(
     started = time.monotonic()
     connected = False
     limit = settings.timeout if connect_timeout is None else connect_timeout
-    with anyio.CancelScope() as scope:
+    with anyio.CancelScope() as scope, _deadline_paused_for_user(auth, scope, lambda: connected):
         scope.deadline = anyio.current_time() + limit
         try:
             async with AsyncExitStack() as stack:
@@ -242,6 +242,34 @@ async def connect(
             raise _translate(ctx, exc) from None
     if scope.cancelled_caught and not connected:
         raise _timeout_error(name, settings, limit)
+
+
+@contextmanager
+def _deadline_paused_for_user(
+    auth: httpx2.Auth | None, scope: anyio.CancelScope, connected: Callable[[], bool]
+) -> Iterator[None]:
+    """Stop the connect deadline's clock while a login waits on the user (a browser login has
+    ``oauth.login_timeout`` of its own), for an auth handler with an ``on_user_wait`` hook."""
+    if auth is None or not hasattr(auth, "on_user_wait"):
+        yield
+        return
+    left: list[float] = []
+
+    def on_user_wait(waiting: bool) -> None:
+        if connected():
+            return
+        if waiting:
+            left.append(max(scope.deadline - anyio.current_time(), 0.0))
+            scope.deadline = math.inf
+        elif left:
+            scope.deadline = anyio.current_time() + left.pop()
+
+    previous = auth.on_user_wait
+    auth.on_user_wait = on_user_wait
+    try:
+        yield
+    finally:
+        auth.on_user_wait = previous
 
 
 def _timeout_error(name: str, settings: ServerSettings, limit: float) -> ServerConnectError:
@@ -280,6 +308,9 @@ def describe_failure(exc: BaseException, *, url: str | None = None) -> str | Non
     import httpx2
 
     chain = list(_leaves(exc))
+    # The request that failed names where it went: the MCP server, or during a login the
+    # authorization server (its metadata, registration or token endpoint).
+    url = next((u for u in map(_request_url, chain) if u is not None), url)
     where = f" at {url}" if url else ""
     for item in chain:
         if isinstance(item, socket.gaierror) or (
@@ -319,6 +350,18 @@ def describe_failure(exc: BaseException, *, url: str | None = None) -> str | Non
     return None
 
 
+def _request_url(exc: BaseException) -> str | None:
+    """The URL of the request an httpx2 error failed on, when it carries one."""
+    import httpx2
+
+    if not isinstance(exc, httpx2.RequestError):
+        return None
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # raised outside a request: httpx2 knows no request
+        return None
+
+
 def _first_message(exc: BaseException) -> str:
     leaves = [e for e in _leaves(exc) if not isinstance(e, BaseExceptionGroup)]
     first = leaves[0] if leaves else exc
@@ -343,7 +386,19 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
             return item
     if settings.url is not None:
         trace = ctx.trace
+        # A network failure comes first: after a 401, the login's own requests (to the
+        # authorization server) may be what failed, and their URL says where.
+        if any(_request_url(item) is not None for item in _leaves(exc)):
+            reason = describe_failure(exc, url=settings.url)
+            if reason is not None:
+                return ServerConnectError(name, reason)
         if trace.status == 401:
+            if any(key.lower() == "authorization" for key in settings.headers):
+                return AuthError(
+                    name,
+                    f"HTTP 401 at {settings.url}: the configured Authorization header was refused",
+                    hint="check the server's 'headers'",
+                )
             if ctx.auth is None:
                 return AuthRequiredError(
                     name, f"needs a login (HTTP 401 at {settings.url})", hint=f"run `agent login {name}`"

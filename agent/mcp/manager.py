@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from agent.config import ServerSettings
-from agent.errors import AgentError, AuthRequiredError, ServerError, ToolCallFailed
+from agent.errors import AgentError, ServerError, ToolCallFailed
 
 if TYPE_CHECKING:
     import httpx2
@@ -32,8 +32,9 @@ __all__ = ["AuthFactory", "ServerManager", "ServerState", "ServerTool"]
 
 log = logging.getLogger(__name__)
 
-# Given (server name, settings), an httpx2.Auth that logs in / refreshes (agent/mcp/oauth.py).
-AuthFactory = Callable[[str, ServerSettings], "httpx2.Auth"]
+# Given (server name, settings), an httpx2.Auth that logs in / refreshes (agent/mcp/oauth.py), or
+# None when the server needs none.
+AuthFactory = Callable[[str, ServerSettings], "httpx2.Auth | None"]
 
 _MAX_PAGES = 1000
 
@@ -68,8 +69,10 @@ class ServerManager:
     is recorded in ``manager.states[name]`` (status "failed", ``error`` a ServerError saying why)
     and skipped; the rest work. Leaving the block closes every session and stdio process.
 
-    A server that answers 401 is connected again with ``auth_factory(name, settings)`` when one
-    is given (``auth = "oauth"`` uses it from the start; ``auth = "none"`` never does).
+    Every URL server gets ``auth_factory(name, settings)`` from its first request (unless
+    ``auth = "none"``): the OAuth handler does nothing until the server answers 401 or 403, and
+    then logs in or steps up its scope, at connect time or in the middle of the session. Without
+    a factory a 401 fails the server with "needs a login".
     """
 
     def __init__(
@@ -143,7 +146,7 @@ class ServerManager:
             await outcome
 
     async def _serve(self, name: str, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """One server's whole life: connect (with a login retry on 401), then hold the session."""
+        """One server's whole life: connect (logging in when asked to), then hold the session."""
         from agent.mcp.connection import connect
 
         settings = self._servers[name]
@@ -153,27 +156,20 @@ class ServerManager:
         state.status, state.error = "connecting", None
         await self._notify(state)
         started = False
-        auth = self._make_auth(name, settings) if settings.auth == "oauth" else None
         try:
-            while True:
-                try:
-                    timeout = settings.timeout
-                    if auth is not None:
-                        timeout += settings.oauth.login_timeout
-                    async with connect(name, settings, auth=auth, connect_timeout=timeout) as conn:
-                        self._connections[name] = conn
-                        state.status = "connected"
-                        state.server_name = conn.server_name
-                        state.connect_ms = conn.connect_ms
-                        await self._notify(state)
-                        started = True
-                        task_status.started()
-                        await stop.wait()
-                    return
-                except AuthRequiredError:
-                    if auth is not None or settings.auth == "none" or self._auth_factory is None:
-                        raise
-                    auth = self._make_auth(name, settings)
+            auth = self._make_auth(name, settings)
+            # A browser login pauses the connect deadline (connect() uses the handler's
+            # `on_user_wait`); the login has `oauth.login_timeout` of its own.
+            async with connect(name, settings, auth=auth) as conn:
+                self._connections[name] = conn
+                state.status = "connected"
+                state.server_name = conn.server_name
+                state.connect_ms = conn.connect_ms
+                await self._notify(state)
+                started = True
+                task_status.started()
+                await stop.wait()
+            return
         except ServerError as exc:
             self._fail(state, exc)
         except AgentError as exc:  # e.g. the auth factory could not open its token store
@@ -192,7 +188,9 @@ class ServerManager:
         await self._notify(state)
 
     def _make_auth(self, name: str, settings: ServerSettings) -> httpx2.Auth | None:
-        return self._auth_factory(name, settings) if self._auth_factory is not None else None
+        if self._auth_factory is None or settings.url is None or settings.auth == "none":
+            return None
+        return self._auth_factory(name, settings)
 
     @staticmethod
     def _fail(state: ServerState, error: ServerError) -> None:

@@ -426,8 +426,9 @@ class AgentOAuth(OAuthClientProvider):
         try:
             response = await http.post(self.settings.url, json=body, headers=headers, auth=self)
         except httpx2.TransportError as exc:
+            # The failed request's own URL: the MCP server, or the authorization server.
             raise AuthError(
-                self.name, f"cannot reach {self.settings.url}: {exc or type(exc).__name__}"
+                self.name, f"cannot reach {exc.request.url}: {exc or type(exc).__name__}"
             ) from None
         finally:
             self._force_login = False
@@ -536,18 +537,19 @@ def auth_factory_for(
     read_paste: Callable[[], Awaitable[str | None]] | None = None,
     notify: Notify | None = None,
     allow_login: bool = True,
-) -> Callable[[str, ServerSettings], httpx2.Auth]:
+) -> Callable[[str, ServerSettings], httpx2.Auth | None]:
     """Given the config, a factory of ``httpx2.Auth`` per (server name, settings).
 
-    Servers with ``auth = "none"`` or their own ``Authorization`` header get a pass-through auth;
-    every other URL server gets an :class:`AgentOAuth`, which does nothing until the server
-    answers 401. The keyword arguments replace the terminal and browser (for tests and batch).
+    Servers with ``auth = "none"`` or their own ``Authorization`` header get None (no OAuth);
+    every other URL server gets an :class:`AgentOAuth`, which sends a stored token if it has
+    one and otherwise does nothing until the server answers 401 (or 403 ``insufficient_scope``).
+    The keyword arguments replace the terminal and browser (for tests and batch).
     """
     kind: Literal["file", "keyring"] = config.token_store
 
-    def factory(name: str, settings: ServerSettings) -> httpx2.Auth:
+    def factory(name: str, settings: ServerSettings) -> httpx2.Auth | None:
         if settings.url is None or settings.auth == "none" or _has_authorization(settings):
-            return httpx2.Auth()
+            return None
         store = open_token_store(server_key(settings.url), kind, notify=notify or _stderr)
         return AgentOAuth(
             name,
