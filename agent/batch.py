@@ -35,10 +35,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from agent.batch_io import (
-    Counts,
-    Display,
     Item,
-    ProgressBar,
     ResultWriter,
     count_lines,
     detect_format,
@@ -48,9 +45,9 @@ from agent.batch_io import (
     parse_options,
     read_items,
     shard_of,
-    summary_text,
     tool_calls_json,
 )
+from agent.batch_report import Counts, Display, ProgressBar, summary_text
 from agent.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
