@@ -169,7 +169,7 @@ class _Providers:
 
             try:
                 self._made[spec] = _PacedProvider(
-                    make_provider(self._config, spec), self._backoff, self._on_pause
+                    make_provider(self._config, spec, streaming=False), self._backoff, self._on_pause
                 )
             except AgentError as exc:
                 self._made[spec] = exc

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Literal, cast
 
 from agent.config import DEFAULT_MODEL, Config, ProviderSettings
@@ -94,9 +95,17 @@ def parse_model_spec(config: Config, spec: str | None = None) -> tuple[str, str 
 
 
 def make_provider(
-    config: Config, spec: str | None = None, *, env: Mapping[str, str] | None = None
+    config: Config,
+    spec: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    streaming: bool = True,
 ) -> Provider:
-    """The provider for ``spec`` (``PROVIDER:MODEL``, ``PROVIDER`` or ``MODEL``; default ``config.model``)."""
+    """The provider for ``spec`` (``PROVIDER:MODEL``, ``PROVIDER`` or ``MODEL``; default ``config.model``).
+
+    ``streaming=False`` asks for whole responses where the adapter can (Anthropic; the OpenAI
+    adapters always stream): for batch runs, where nobody watches the text arrive.
+    """
     environ = os.environ if env is None else env
     name, model = parse_model_spec(config, spec)
     settings = config.providers.get(name)
@@ -128,7 +137,7 @@ def make_provider(
     if kind == "anthropic":
         from agent.providers.anthropic import AnthropicProvider
 
-        factory = AnthropicProvider
+        factory = partial(AnthropicProvider, streaming=streaming)
     elif kind == "openai":
         from agent.providers.openai import OpenAIResponsesProvider
 
