@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     import httpx2
     from mcp import Client
 
+    from agent.mcp.elicitation import ElicitationHandler
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -197,16 +199,21 @@ async def connect(
     *,
     auth: httpx2.Auth | None = None,
     connect_timeout: float | None = None,
+    elicitation: ElicitationHandler | None = None,
 ) -> AsyncIterator[Connection]:
     """Connect to one server and keep the session open for the block.
 
-    Connecting is bounded by ``connect_timeout`` (default: the server's ``timeout``).
+    Connecting is bounded by ``connect_timeout`` (default: the server's ``timeout``), with the
+    clock stopped while a browser login waits on the user. With ``elicitation`` the client
+    declares the elicitation capability and the server's requests go to that handler.
 
     Raises ServerConnectError / AuthRequiredError / AuthError when connecting fails; errors
     raised inside the block pass through untouched.
     """
     from mcp import Client
     from mcp_types import Implementation
+
+    from agent.mcp.elicitation import sdk_callback
 
     ctx = _Context(name, settings, auth)
     started = time.monotonic()
@@ -218,7 +225,9 @@ async def connect(
             async with AsyncExitStack() as stack:
                 client = await stack.enter_async_context(
                     Client(
-                        _transport(ctx, stack), client_info=Implementation(name="agent", version=__version__)
+                        _transport(ctx, stack),
+                        client_info=Implementation(name="agent", version=__version__),
+                        elicitation_callback=sdk_callback(name, elicitation) if elicitation else None,
                     )
                 )
                 scope.deadline = math.inf

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import mcp_types
 
     from agent.mcp.connection import Connection
+    from agent.mcp.elicitation import ElicitationHandler
 
 __all__ = ["AuthFactory", "ServerManager", "ServerState", "ServerTool"]
 
@@ -73,6 +74,10 @@ class ServerManager:
     ``auth = "none"``): the OAuth handler does nothing until the server answers 401 or 403, and
     then logs in or steps up its scope, at connect time or in the middle of the session. Without
     a factory a 401 fails the server with "needs a login".
+
+    A server's elicitation requests (a form it wants filled in mid-call) go to ``elicitation``
+    (an interactive UI can ask the user); without one, a form is accepted with its schema's
+    defaults when they fill every required field, and declined otherwise.
     """
 
     def __init__(
@@ -81,9 +86,13 @@ class ServerManager:
         *,
         auth_factory: AuthFactory | None = None,
         on_state: Callable[[ServerState], Any] | None = None,
+        elicitation: ElicitationHandler | None = None,
     ) -> None:
+        from agent.mcp.elicitation import accept_defaults
+
         self._servers = dict(servers)
         self._auth_factory = auth_factory
+        self._elicitation = elicitation or accept_defaults
         self._on_state = on_state
         self._states = {
             name: ServerState(name, settings, status="connecting" if settings.enabled else "disabled")
@@ -160,7 +169,7 @@ class ServerManager:
             auth = self._make_auth(name, settings)
             # A browser login pauses the connect deadline (connect() uses the handler's
             # `on_user_wait`); the login has `oauth.login_timeout` of its own.
-            async with connect(name, settings, auth=auth) as conn:
+            async with connect(name, settings, auth=auth, elicitation=self._elicitation) as conn:
                 self._connections[name] = conn
                 state.status = "connected"
                 state.server_name = conn.server_name
