@@ -6,8 +6,11 @@
 
 Everything runs on 127.0.0.1: the fake model API (tests/support/fake_llm.py, in a thread of this
 process, answering every request after ``--latency`` seconds) and the MCP test server
-(tests/support/mcp_server.py, Streamable HTTP, its own process). Each run is the real
-``agent batch`` program in its own process, so its peak RSS (``wait4``) and CPU time are its own.
+(tests/support/mcp_server.py, Streamable HTTP with the SDK's default SSE responses, its own
+process). Each run is the real ``agent batch`` program in its own process, so its peak RSS
+(``wait4``) and CPU time are its own. ``agent batch`` asks the model for whole (non-streamed)
+responses. Compiled modules are cached in the bench's temporary folder (even where
+PYTHONDONTWRITEBYTECODE is set), so start-up is what users see, not a fresh compile.
 
 Every item makes 2 tool calls, one after the other (``add`` then ``echo``), so it takes 3 model
 requests. Ideal wall time = items x 3 x latency / concurrency. Columns:
@@ -18,7 +21,7 @@ requests. Ideal wall time = items x 3 x latency / concurrency. Columns:
 - ``CPU``: CPU seconds of the ``agent batch`` process(es); ``CPU/item``: the same less a 1-item run
   (start-up), per item. One Python process runs on one core at a time, so items / CPU/item is
   the most a single process can do, whatever the concurrency;
-- ``others``: CPU seconds of the MCP server and the fake during the run;
+- ``MCP s`` / ``fake s``: CPU seconds of the MCP server / of this process (the fake) during the run;
 - ``RSS``: peak resident memory (the largest process); it must not grow from 200 to 2000 items.
 
 ``--shards K`` adds rows with K ``agent batch --shard I/K`` processes at once (each with
@@ -55,7 +58,8 @@ class Result:
     phase: float
     program: float
     cpu: float
-    others: float
+    mcp_cpu: float
+    fake_cpu: float
     rss_mb: float
     lines: int
     codes: list[int]
@@ -83,10 +87,17 @@ class Clock:
         return {"text": "done", "usage": {"input_tokens": 100, "output_tokens": 5}}
 
 
-def start_mcp_server() -> tuple[subprocess.Popen[str], str]:
+def bench_env(work: Path) -> dict[str, str]:
+    env = {**os.environ, "FAKE_KEY": "bench", "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def start_mcp_server(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.mcp_server", "--transport", "http", "--port", "0"],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -130,9 +141,9 @@ class Bench:
         self.fake.reset(Script(respond=clock.respond, latency=self.latency))
         prompts = self.work / f"prompts-{items}.txt"
         prompts.write_text("".join(f"question {i}\n" for i in range(items)), encoding="utf-8")
-        env = {**os.environ, "FAKE_KEY": "bench"}
+        env = bench_env(self.work)
         outputs = [self.work / f"results-{items}-{concurrency}-{i}of{shards}.jsonl" for i in range(shards)]
-        others = _proc_cpu(self.mcp.pid) + _own_cpu()
+        mcp_cpu, fake_cpu = _proc_cpu(self.mcp.pid), _own_cpu()
         began = time.monotonic()
         procs = []
         for i, out in enumerate(outputs):
@@ -150,7 +161,7 @@ class Bench:
             cpu += usage.ru_utime + usage.ru_stime
             rss = max(rss, usage.ru_maxrss / 1024)
         program = time.monotonic() - began
-        others = _proc_cpu(self.mcp.pid) + _own_cpu() - others
+        mcp_cpu, fake_cpu = _proc_cpu(self.mcp.pid) - mcp_cpu, _own_cpu() - fake_cpu
         with clock.lock:
             first, last = min(clock.arrivals), max(clock.arrivals)
         return Result(
@@ -161,7 +172,8 @@ class Bench:
             phase=last + self.latency - first,
             program=program,
             cpu=cpu,
-            others=others,
+            mcp_cpu=mcp_cpu,
+            fake_cpu=fake_cpu,
             rss_mb=rss,
             lines=sum(sum(1 for _ in out.open(encoding="utf-8")) for out in outputs),
             codes=codes,
@@ -170,13 +182,13 @@ class Bench:
     def show(self, results: list[Result]) -> None:
         print(
             f"{'items':>6} {'conc':>5} {'procs':>5} {'ideal s':>8} {'phase s':>8} {'eff':>5} {'program s':>9} "
-            f"{'CPU s':>6} {'CPU/item ms':>11} {'others s':>8} {'RSS MB':>7} {'lines':>6} {'exit':>5}"
+            f"{'CPU s':>6} {'CPU/item ms':>11} {'MCP s':>6} {'fake s':>6} {'RSS MB':>7} {'lines':>6} {'exit':>5}"
         )
         for r in results:
             per_item = (r.cpu - self.startup_cpu * r.shards) / r.items * 1000
             print(
                 f"{r.items:>6} {r.concurrency:>5} {r.shards:>5} {r.ideal:>8.2f} {r.phase:>8.2f} "
-                f"{r.efficiency:>5.2f} {r.program:>9.1f} {r.cpu:>6.1f} {per_item:>11.1f} {r.others:>8.1f} "
+                f"{r.efficiency:>5.2f} {r.program:>9.1f} {r.cpu:>6.1f} {per_item:>11.1f} {r.mcp_cpu:>6.1f} {r.fake_cpu:>6.1f} "
                 f"{r.rss_mb:>7.1f} {r.lines:>6} {','.join(map(str, r.codes)):>5}",
                 flush=True,
             )
@@ -192,10 +204,11 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=2, help="processes for the sharded rows (1: none)")
     args = parser.parse_args()
 
-    mcp, mcp_url = start_mcp_server()
-    try:
-        with FakeLLM() as fake, tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
+    with FakeLLM() as fake, tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
+        mcp, mcp_url = start_mcp_server(bench_env(Path(tmp)))
+        try:
             bench = Bench(fake, mcp, mcp_url, args.latency, Path(tmp))
+            bench.run(1, 1)  # fills the bytecode cache
             bench.startup_cpu = bench.run(1, 1).cpu
             print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             print(f"start-up CPU of one agent batch process: {bench.startup_cpu:.1f} s")
@@ -209,9 +222,10 @@ def main() -> int:
             if args.memory_items:
                 print(f"\nmemory: concurrency {args.memory_concurrency}")
                 bench.show([bench.run(n, args.memory_concurrency) for n in args.memory_items])
-    finally:
-        mcp.terminate()
-        mcp.wait(10)
+            print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+        finally:
+            mcp.terminate()
+            mcp.wait(10)
     return 0
 
 
