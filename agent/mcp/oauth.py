@@ -18,7 +18,10 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
   stored tokens and raises :class:`~agent.errors.AuthError` naming that server; it never opens
   a browser by itself.
 
-:func:`auth_factory_for` is what the connection code calls per server.
+:func:`auth_factory_for` is what the connection code calls per server. Around this module:
+:mod:`agent.mcp.oauth_browser` (the callback listener and the browser leg),
+:mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
+(files or keyring, locking) and :mod:`agent.mcp.oauth_unattended` (``client_credentials``).
 """
 
 from __future__ import annotations
@@ -28,34 +31,33 @@ import logging
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 import anyio
 import httpx2
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthMetadata,
-    OAuthToken,
-    ProtectedResourceMetadata,
-)
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
-from pydantic import AnyUrl, BaseModel, ValidationError
+from pydantic import AnyUrl, ValidationError
 
-from agent.config import Config, OAuthSettings, ServerSettings
+from agent.config import Config, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError
 from agent.mcp.oauth_browser import (
     BrowserLeg,
     CallbackListener,
     Opener,
+    bind_callback,
     default_opener,
-    open_callback_listener,
     read_stdin_line,
     stdin_is_terminal,
+)
+from agent.mcp.oauth_records import (
+    ParsedLogin,
+    StorageAdapter,
+    adopt_login,
+    login_record,
+    parse_login,
+    preregistered_client,
 )
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
@@ -118,7 +120,7 @@ class AgentOAuth(OAuthClientProvider):
         oauth = settings.oauth
         self.unattended = oauth.grant == "client_credentials"
         self._fixed_client = (
-            client_credentials_client(name, oauth) if self.unattended else self._preregistered(oauth)
+            client_credentials_client(name, oauth) if self.unattended else preregistered_client(oauth)
         )
         metadata = OAuthClientMetadata(
             client_name="agent",
@@ -134,7 +136,7 @@ class AgentOAuth(OAuthClientProvider):
         super().__init__(
             server_url=settings.url,
             client_metadata=metadata,
-            storage=_Storage(self),
+            storage=StorageAdapter(self),
             redirect_handler=self._on_redirect,
             callback_handler=self._on_callback,
             client_metadata_url=oauth.client_metadata_url,
@@ -155,7 +157,7 @@ class AgentOAuth(OAuthClientProvider):
         self._auth_url: str | None = None
         self._dead_refresh: set[str] = set()
         self._force_login = False
-        self._obtained_at: float | None = None
+        self.obtained_at: float | None = None  # when the current tokens were issued
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -168,37 +170,15 @@ class AgentOAuth(OAuthClientProvider):
 
     def record(self) -> StoredLogin:
         """The current in-memory login as a storable record."""
-        ctx = self.context
-        return StoredLogin(
-            server_url=self.store.server_url,
-            client_info=_dump(ctx.client_info),
-            tokens=_dump(ctx.current_tokens),
-            expires_at=ctx.token_expiry_time,
-            obtained_at=self._obtained_at,
-            oauth_metadata=_dump(ctx.oauth_metadata),
-            protected_resource_metadata=_dump(ctx.protected_resource_metadata),
-            auth_server_url=ctx.auth_server_url,
-        )
+        return login_record(self.context, self.store.server_url, self.obtained_at)
 
-    def _load(self) -> _Parsed | None:
+    def _load(self) -> ParsedLogin | None:
         """The stored login parsed into SDK models; None (reported) when it does not parse."""
         record = self.store.load()
         if record is None:
             return None
         try:
-            return _Parsed(
-                record=record,
-                tokens=OAuthToken.model_validate(record.tokens) if record.tokens else None,
-                client_info=OAuthClientInformationFull.model_validate(record.client_info)
-                if record.client_info
-                else None,
-                oauth_metadata=OAuthMetadata.model_validate(record.oauth_metadata)
-                if record.oauth_metadata
-                else None,
-                prm=ProtectedResourceMetadata.model_validate(record.protected_resource_metadata)
-                if record.protected_resource_metadata
-                else None,
-            )
+            return parse_login(record)
         except ValidationError as exc:
             self.notify(
                 f"the stored login for {self.store.server_url} ({self.store.location}) is unreadable "
@@ -206,31 +186,9 @@ class AgentOAuth(OAuthClientProvider):
             )
             return None
 
-    def _adopt(self, loaded: _Parsed) -> None:
-        ctx = self.context
-        ctx.current_tokens = loaded.tokens
-        ctx.token_expiry_time = loaded.record.expires_at
-        self._obtained_at = loaded.record.obtained_at
-        if loaded.client_info is not None and self._fixed_client is None:
-            ctx.client_info = loaded.client_info
-        if loaded.oauth_metadata is not None:
-            ctx.oauth_metadata = loaded.oauth_metadata
-        if loaded.prm is not None:
-            ctx.protected_resource_metadata = loaded.prm
-        if loaded.record.auth_server_url is not None:
-            ctx.auth_server_url = loaded.record.auth_server_url
-
-    @staticmethod
-    def _preregistered(oauth: OAuthSettings) -> OAuthClientInformationFull | None:
-        """A client registered out of band (``client_id`` in the config), used instead of DCR."""
-        if oauth.client_id is None:
-            return None
-        return OAuthClientInformationFull(
-            client_id=oauth.client_id,
-            client_secret=oauth.client_secret,
-            token_endpoint_auth_method=oauth.token_endpoint_auth_method
-            or ("client_secret_basic" if oauth.client_secret else "none"),
-        )
+    def _adopt(self, loaded: ParsedLogin) -> None:
+        adopt_login(self.context, loaded, keep_client=self._fixed_client is not None)
+        self.obtained_at = loaded.record.obtained_at
 
     async def _initialize(self) -> None:
         loaded = self._load()
@@ -310,7 +268,9 @@ class AgentOAuth(OAuthClientProvider):
             # The SDK's own flow does discovery, registration and authorization. It starts by
             # sending `request`, whose answer we already hold, so that first send is skipped.
             self.logins += 1
-            self._listener = None if self.unattended else await self._bind_callback()
+            self._listener = (
+                None if self.unattended else await bind_callback(self.name, self.settings.oauth, self.context)
+            )
             flow = super()._auth_flow(request)
             try:
                 outgoing = await flow.__anext__()
@@ -320,7 +280,7 @@ class AgentOAuth(OAuthClientProvider):
                     reply = yield outgoing
                     outgoing = await flow.asend(reply)
             except StopAsyncIteration:
-                self._obtained_at = time.time()
+                self.obtained_at = time.time()
             except OAuthFlowError as exc:
                 raise AuthError(self.name, f"login at {self.issuer} failed: {exc}") from None
             finally:
@@ -336,33 +296,6 @@ class AgentOAuth(OAuthClientProvider):
         if self.unattended:
             return client_credentials_request(self.context, self.settings.oauth, self._get_token_endpoint())
         return await super()._perform_authorization()
-
-    async def _bind_callback(self) -> CallbackListener:
-        """Listen for the redirect; reuse the registered port if possible, else register again."""
-        oauth = self.settings.oauth
-        ctx = self.context
-        wanted = oauth.callback_port
-        if wanted is None and ctx.client_info is not None:
-            wanted = _registered_port(ctx.client_info)
-        listener = await open_callback_listener(wanted or 0)
-        if listener is None:
-            if oauth.callback_port is not None or oauth.client_id is not None:
-                raise AuthError(
-                    self.name,
-                    f"cannot listen on 127.0.0.1:{wanted} for the login callback (port in use)",
-                    hint="free that port, or change oauth.callback_port for this server",
-                )
-            listener = await open_callback_listener(0)
-            assert listener is not None
-        redirect = AnyUrl(listener.redirect_uri)
-        ctx.client_metadata.redirect_uris = [redirect]
-        info = ctx.client_info
-        if info is not None and oauth.client_id is None and ctx.client_metadata_url is None:
-            registered = [str(u) for u in info.redirect_uris or []]
-            if listener.redirect_uri not in registered:
-                logger.info("callback port changed; registering the client again")
-                ctx.client_info = None
-        return listener
 
     def _reread(self) -> None:
         """Pick up what another process stored (tokens it refreshed, a login it completed)."""
@@ -477,51 +410,6 @@ class AgentOAuth(OAuthClientProvider):
         finally:
             if self.on_user_wait is not None:
                 self.on_user_wait(False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    record: StoredLogin
-    tokens: OAuthToken | None
-    client_info: OAuthClientInformationFull | None
-    oauth_metadata: OAuthMetadata | None
-    prm: ProtectedResourceMetadata | None
-
-
-class _Storage:
-    """The SDK's TokenStorage protocol over our store: the SDK saves through it after a login."""
-
-    def __init__(self, provider: AgentOAuth) -> None:
-        self._provider = provider
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self._provider.context.current_tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        provider = self._provider
-        provider.context.current_tokens = tokens
-        provider._obtained_at = time.time()
-        provider.store.save(provider.record())
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self._provider.context.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        provider = self._provider
-        provider.context.client_info = client_info
-        provider.store.save(provider.record())
-
-
-def _dump(model: BaseModel | None) -> dict[str, Any] | None:
-    return model.model_dump(mode="json", exclude_none=True) if model is not None else None
-
-
-def _registered_port(info: OAuthClientInformationFull) -> int | None:
-    for uri in info.redirect_uris or []:
-        parts = urlsplit(str(uri))
-        if parts.hostname == "127.0.0.1" and parts.port:
-            return parts.port
-    return None
 
 
 def _www_auth_error(response: httpx2.Response) -> str | None:

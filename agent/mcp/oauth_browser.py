@@ -24,17 +24,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import anyio.abc
-from mcp.shared.auth import AuthorizationCodeResult
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull
+from pydantic import AnyUrl
 
 from agent.errors import AgentError, AuthDenied, AuthError
 
 if TYPE_CHECKING:
     from anyio.abc import ObjectSendStream
+    from mcp.client.auth.oauth2 import OAuthContext
+
+    from agent.config import OAuthSettings
 
 __all__ = [
     "BrowserLeg",
     "CallbackListener",
     "Opener",
+    "bind_callback",
     "default_opener",
     "open_callback_listener",
     "read_stdin_line",
@@ -250,3 +255,37 @@ class BrowserLeg:
                     continue
                 await send.send(judge(params))
                 return
+
+
+async def bind_callback(server: str, oauth: OAuthSettings, ctx: OAuthContext) -> CallbackListener:
+    """Listen for the redirect; reuse the registered port if possible, else register again."""
+    wanted = oauth.callback_port
+    if wanted is None and ctx.client_info is not None:
+        wanted = _registered_port(ctx.client_info)
+    listener = await open_callback_listener(wanted or 0)
+    if listener is None:
+        if oauth.callback_port is not None or oauth.client_id is not None:
+            raise AuthError(
+                server,
+                f"cannot listen on 127.0.0.1:{wanted} for the login callback (port in use)",
+                hint="free that port, or change oauth.callback_port for this server",
+            )
+        listener = await open_callback_listener(0)
+        assert listener is not None
+    redirect = AnyUrl(listener.redirect_uri)
+    ctx.client_metadata.redirect_uris = [redirect]
+    info = ctx.client_info
+    if info is not None and oauth.client_id is None and ctx.client_metadata_url is None:
+        registered = [str(u) for u in info.redirect_uris or []]
+        if listener.redirect_uri not in registered:
+            logger.info("callback port changed; registering the client again")
+            ctx.client_info = None
+    return listener
+
+
+def _registered_port(info: OAuthClientInformationFull) -> int | None:
+    for uri in info.redirect_uris or []:
+        parts = urlsplit(str(uri))
+        if parts.hostname == "127.0.0.1" and parts.port:
+            return parts.port
+    return None
