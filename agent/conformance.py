@@ -12,7 +12,8 @@ What stands in for the person is the browser: it follows the authorization redir
 as a browser whose user approves at once would.
 
 Every scenario does the same: connect, list the tools, call each tool (arguments from
-:data:`TOOL_ARGUMENTS`, else none), print the results; any failure exits non-zero.
+:data:`TOOL_ARGUMENTS`, else none), print the results; any failure exits non-zero. A server's
+elicitation request gets the manager's default answer (a form accepted with its defaults).
 """
 
 from __future__ import annotations
