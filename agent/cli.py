@@ -157,8 +157,10 @@ def _setup_logging(verbose: int) -> None:
         err.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
         err.setFormatter(fmt)
         root.addHandler(err)
+    # The HTTP stack logs a line per request: costly in a batch, and noise unless asked for.
+    http_level = logging.WARNING if not verbose else logging.INFO if verbose < 3 else logging.DEBUG
     for noisy in ("httpcore2", "httpx2", "anthropic._base_client", "openai._base_client"):
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose < 3 else logging.DEBUG)
+        logging.getLogger(noisy).setLevel(http_level)
 
 
 def _fail(message: str, code: int) -> int:
