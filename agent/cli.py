@@ -141,7 +141,8 @@ def _setup_logging(verbose: int) -> None:
     from agent.config import user_log_dir
 
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
+    # Without -v, DEBUG records are not even created (they cost CPU per tool call).
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     log_dir = user_log_dir()
     try:
