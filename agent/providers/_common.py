@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from agent.errors import (
     ProviderAuthError,
@@ -20,6 +20,7 @@ from agent.messages import ImagePart
 __all__ = [
     "TOOL_ERROR_PREFIX",
     "ProviderIdentity",
+    "SDKAdapter",
     "connection_error",
     "data_url",
     "error_from_event",
@@ -32,6 +33,45 @@ log = logging.getLogger("agent.providers")
 
 # APIs without an is_error flag on tool results (both OpenAI APIs) see this before the text.
 TOOL_ERROR_PREFIX = "Error: "
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class SDKAdapter:
+    """What every adapter has: who it talks to (``_who``) and one SDK client (``_client``)."""
+
+    _who: ProviderIdentity
+    _client: _Closable
+
+    @property
+    def name(self) -> str:
+        return self._who.name
+
+    @property
+    def model(self) -> str:
+        return self._who.model
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    @staticmethod
+    def client_options(
+        api_key: str,
+        base_url: str | None,
+        max_retries: int,
+        timeout: float,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """The keyword arguments both SDKs' async clients take, from our settings."""
+        return {
+            "api_key": api_key,
+            "base_url": base_url,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "default_headers": dict(headers) if headers else None,
+        }
 
 
 class ProviderIdentity:

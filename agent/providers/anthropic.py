@@ -34,7 +34,13 @@ from agent.messages import (
     ToolResultPart,
     Usage,
 )
-from agent.providers._common import ProviderIdentity, connection_error, parse_arguments, status_error
+from agent.providers._common import (
+    ProviderIdentity,
+    SDKAdapter,
+    connection_error,
+    parse_arguments,
+    status_error,
+)
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic, AsyncStream
@@ -124,7 +130,7 @@ class _Block:
         self.pieces: list[str] = [text] if text else []
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKAdapter):
     """One Anthropic model. ``max_tokens`` set here overrides the request's."""
 
     def __init__(
@@ -147,23 +153,8 @@ class AnthropicProvider:
         self._max_tokens = max_tokens
         self._streaming = streaming
         self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-            default_headers=dict(headers) if headers else None,
+            **self.client_options(api_key, base_url, max_retries, timeout, headers)
         )
-
-    @property
-    def name(self) -> str:
-        return self._who.name
-
-    @property
-    def model(self) -> str:
-        return self._who.model
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

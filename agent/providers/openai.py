@@ -32,6 +32,7 @@ from agent.messages import (
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
     ProviderIdentity,
+    SDKAdapter,
     connection_error,
     data_url,
     error_from_event,
@@ -128,7 +129,7 @@ def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return items
 
 
-class OpenAIResponsesProvider:
+class OpenAIResponsesProvider(SDKAdapter):
     """One model behind the OpenAI Responses API. ``max_tokens`` set here overrides the request's."""
 
     def __init__(
@@ -149,23 +150,8 @@ class OpenAIResponsesProvider:
         self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
         self._max_tokens = max_tokens
         self._client: AsyncOpenAI = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-            default_headers=dict(headers) if headers else None,
+            **self.client_options(api_key, base_url, max_retries, timeout, headers)
         )
-
-    @property
-    def name(self) -> str:
-        return self._who.name
-
-    @property
-    def model(self) -> str:
-        return self._who.model
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -34,6 +34,7 @@ from agent.messages import (
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
     ProviderIdentity,
+    SDKAdapter,
     connection_error,
     data_url,
     openai_error,
@@ -132,7 +133,7 @@ class _Call:
         self.pieces: list[str] = []
 
 
-class OpenAIChatProvider:
+class OpenAIChatProvider(SDKAdapter):
     """One model behind a Chat Completions endpoint. ``max_tokens`` set here overrides the request's."""
 
     def __init__(
@@ -157,23 +158,8 @@ class OpenAIChatProvider:
         host = urlsplit(base_url).hostname if base_url else "api.openai.com"
         self._max_tokens_key = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
         self._client: AsyncOpenAI = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-            default_headers=dict(headers) if headers else None,
+            **self.client_options(api_key, base_url, max_retries, timeout, headers)
         )
-
-    @property
-    def name(self) -> str:
-        return self._who.name
-
-    @property
-    def model(self) -> str:
-        return self._who.model
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
