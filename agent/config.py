@@ -96,11 +96,18 @@ class OAuthSettings(_Strict):
     client_id: str | None = None
     client_secret: str | None = None
     client_metadata_url: str | None = None
-    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    grant: Literal["authorization_code", "client_credentials", "cross_app_access"] = "authorization_code"
     token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"] | None = None
     private_key_file: str | None = None
     callback_port: int | None = Field(default=None, ge=0, le=65535)
     login_timeout: float = Field(default=300.0, gt=0)
+    # grant = "cross_app_access" (enterprise-managed authorization, SEP-990)
+    issuer: str | None = None
+    idp_token_endpoint: str | None = None
+    idp_client_id: str | None = None
+    idp_client_secret: str | None = None
+    id_token_env: str | None = None
+    id_token_command: list[str] | None = None
 
 
 class ServerSettings(_Strict):

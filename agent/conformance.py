@@ -37,6 +37,9 @@ SERVER = "conformance"
 # that scenario gets it: elsewhere a fixture may try to fetch it (auth/offline-access-scope).
 CIMD_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 
+# Where the conformance client puts the IdP ID token of the cross-app-access scenario.
+XAA_ID_TOKEN_ENV = "AGENT_CONFORMANCE_ID_TOKEN"
+
 # Per scenario, per tool: the arguments to call it with (every other tool gets none).
 TOOL_ARGUMENTS: dict[str, dict[str, dict[str, Any]]] = {
     "tools_call": {"add_numbers": {"a": 5, "b": 3}},
@@ -80,6 +83,12 @@ def server_settings(url: str, scenario: str, context: dict[str, Any], key_folder
             oauth["private_key_file"] = _private_key_file(context["private_key_pem"], key_folder)
         else:
             oauth["token_endpoint_auth_method"] = "client_secret_basic"
+    elif scenario.startswith("auth/cross-app-access"):
+        oauth["grant"] = "cross_app_access"
+        oauth["id_token_env"] = XAA_ID_TOKEN_ENV
+        for key in ("idp_token_endpoint", "idp_client_id", "idp_client_secret"):
+            if key in context:
+                oauth[key] = context[key]
     elif scenario == "auth/basic-cimd":
         oauth["client_metadata_url"] = CIMD_CLIENT_METADATA_URL
     return ServerSettings.model_validate({"url": url, "timeout": _TIMEOUT, "oauth": oauth})
@@ -107,6 +116,8 @@ async def main(args: Namespace, config: Config) -> int:
 
     scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
     context = _context()
+    if "idp_id_token" in context:  # the user's ID token, exported as an SSO tool would
+        os.environ[XAA_ID_TOKEN_ENV] = str(context["idp_id_token"])
     with tempfile.TemporaryDirectory(prefix="agent-conformance-") as folder:
         settings = server_settings(args.url, scenario, context, Path(folder))
         factory = auth_factory_for(config, opener=_follow_redirects)

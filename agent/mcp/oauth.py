@@ -438,6 +438,10 @@ def auth_factory_for(
     def factory(name: str, settings: ServerSettings) -> httpx2.Auth | None:
         if settings.url is None or settings.auth == "none" or _has_authorization(settings):
             return None
+        if settings.oauth.grant == "cross_app_access":
+            from agent.mcp.oauth_xaa import CrossAppAccessAuth
+
+            return CrossAppAccessAuth(name, settings.url, settings.oauth)
         store = open_token_store(server_key(settings.url), kind, notify=notify or _stderr)
         return AgentOAuth(
             name,
