@@ -93,6 +93,14 @@ async def login_main(args: argparse.Namespace, config: Config) -> int:
     from agent.mcp.oauth import AgentOAuth
 
     name, settings = _resolve(config, args.target)
+    if settings.oauth.grant != "authorization_code":
+        # Unattended grants get their tokens on every connection; there is no browser step.
+        print(
+            f"{name} uses grant = {settings.oauth.grant!r}: no browser login is needed; "
+            "agent gets its tokens when it connects (try `agent tools --server "
+            f"{name}`)"
+        )
+        return EXIT_OK
     auth = AgentOAuth(name, settings, _store(config, settings))
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=settings.headers) as http:
         record = await auth.login(http)

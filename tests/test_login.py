@@ -171,3 +171,14 @@ def test_auth_does_not_import_the_mcp_sdk(oauth_server: OAuthStack) -> None:
     modules = done.stdout.strip().splitlines()[-1]
     assert "'mcp'" not in modules and "'httpx2'" not in modules
     assert "not logged in" in done.stdout
+
+
+async def test_login_for_an_unattended_grant_needs_no_browser(capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.config import OAuthSettings
+    from agent.login import login_main
+
+    server = ServerSettings(url="http://127.0.0.1:9/mcp", oauth=OAuthSettings(grant="client_credentials"))
+    config = Config(servers={"svc": server})
+    assert await login_main(argparse.Namespace(target="svc"), config) == 0
+    out = capsys.readouterr().out
+    assert "no browser login is needed" in out and "client_credentials" in out
