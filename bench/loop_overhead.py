@@ -156,7 +156,40 @@ def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, rep
     }
 
 
-async def bench_listing(url: str, repeats: int) -> dict[str, float]:
+async def raw_http_listing(url: str, repeats: int) -> float:
+    """tools/list as one bare httpx2 exchange (no MCP SDK on the client): the server's share."""
+    import httpx2
+
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "b", "version": "0"},
+        },
+    }
+    times: list[float] = []
+    async with httpx2.AsyncClient(timeout=60) as http:
+        response = await http.post(url, headers=headers, json=init)
+        if session := response.headers.get("mcp-session-id"):
+            headers["mcp-session-id"] = session
+        headers["mcp-protocol-version"] = "2025-11-25"
+        await http.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            response = await http.post(
+                url, headers=headers, json={"jsonrpc": "2.0", "id": i + 1, "method": "tools/list"}
+            )
+            body = await response.aread()
+            times.append(time.perf_counter() - t0)
+            assert b'"tools"' in body, body[:200]
+    return statistics.median(times)
+
+
+async def bench_listing(url: str, server_pid: int, repeats: int) -> dict[str, float]:
     from mcp import Client
 
     from agent.config import ServerSettings
@@ -165,17 +198,22 @@ async def bench_listing(url: str, repeats: int) -> dict[str, float]:
 
     listed: list[float] = []
     converted: list[float] = []
+    client_cpu: list[float] = []
+    server_cpu: list[float] = []
     count = 0
     async with ServerManager({"many": ServerSettings(url=url)}) as manager:
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            s0, c0, t0 = _cpu(server_pid), time.process_time(), time.perf_counter()
             tools = await manager.list_tools()
-            t1 = time.perf_counter()
+            t1, c1, s1 = time.perf_counter(), time.process_time(), _cpu(server_pid)
             box = Toolbox(manager, tools)
             t2 = time.perf_counter()
             listed.append(t1 - t0)
             converted.append(t2 - t1)
+            client_cpu.append(c1 - c0)
+            server_cpu.append(s1 - s0)
             count = len(box)
+            del tools, box
     raw: list[float] = []
     async with Client(url, cache=None) as client:
         for _ in range(repeats):
@@ -186,7 +224,10 @@ async def bench_listing(url: str, repeats: int) -> dict[str, float]:
         "tools": count,
         "list": statistics.median(listed),
         "convert": statistics.median(converted),
+        "client_cpu": statistics.median(client_cpu),
+        "server_cpu": statistics.median(server_cpu),
         "raw_list": statistics.median(raw),
+        "http": await raw_http_listing(url, repeats),
     }
 
 
@@ -278,14 +319,18 @@ def main() -> None:
     for n in (int(x) for x in args.tools.split(",") if x):
         proc, url = start([PY, str(ROOT / "bench" / "many_tools_server.py"), str(n)])
         try:
-            r = anyio.run(bench_listing, url, 5)
+            r = anyio.run(bench_listing, url, proc.pid, 5)
         finally:
             stop(proc)
         total = r["list"] + r["convert"]
         print(
             f"  {int(r['tools']):>5} tools: list {r['list'] * 1000:6.1f} ms + convert {r['convert'] * 1000:5.1f} ms"
-            f" = {total * 1000:6.1f} ms   (bare SDK list_tools {r['raw_list'] * 1000:6.1f} ms)"
+            f" = {total * 1000:6.1f} ms   (bare SDK list_tools {r['raw_list'] * 1000:6.1f} ms)\n"
+            f"{'':14}CPU during the listing: client {r['client_cpu'] * 1000:6.1f} ms,"
+            f" server {r['server_cpu'] * 1000:6.1f} ms;"
+            f" one bare httpx2 tools/list exchange {r['http'] * 1000:6.1f} ms"
         )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

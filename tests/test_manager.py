@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import pytest
 
@@ -316,3 +317,39 @@ async def test_list_tools_reads_every_page() -> None:
     # 10 tools in pages of 3: a first page alone would give 3.
     assert len(names) == len(set(names)) == 9
     assert "echo" in names and "book" in names and "fail" not in names
+
+
+async def test_listing_pauses_the_garbage_collector_and_restores_it(mcp_http_url: str) -> None:
+    import gc
+
+    servers = {"a": ServerSettings(url=mcp_http_url), "b": ServerSettings(url=mcp_http_url)}
+    async with ServerManager(servers) as manager:
+        seen: set[bool] = set()
+        done = anyio.Event()
+
+        async def watch() -> None:
+            while not done.is_set():
+                seen.add(gc.isenabled())
+                await anyio.lowlevel.checkpoint()
+
+        async def listing() -> None:
+            tools.extend(await manager.list_tools())
+            done.set()
+
+        tools: list[object] = []
+        assert gc.isenabled()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            tg.start_soon(listing)
+        # Both servers were listed (overlapping) with the collector paused, and it runs again after.
+        assert len(tools) == 2 * len(await manager.list_tools("a")) > 0
+        assert False in seen
+        assert gc.isenabled()
+
+        # A collector the application turned off stays off.
+        gc.disable()
+        try:
+            await manager.list_tools()
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
