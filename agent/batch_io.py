@@ -364,20 +364,9 @@ def tool_calls_json(
     finished: tuple[ToolCallFinished, ...], started: dict[str, ToolCallStarted]
 ) -> list[dict[str, Any]]:
     """An item's ``tool_calls`` field, in the order the model asked (the shape ``agent run --json`` uses)."""
-    calls = []
-    for done in finished:
-        start = started.get(done.call_id)
-        call: dict[str, Any] = {
-            "name": done.name,
-            "server": start.server if start else None,
-            "tool": start.tool if start else None,
-            "arguments": dict(start.arguments) if start else {},
-            "is_error": done.result.is_error,
-            "denied": done.denied,
-            "duration_ms": round(done.duration_ms, 1),
-        }
-        calls.append(call)
-    return calls
+    from agent.core import tool_call_record
+
+    return [tool_call_record(started.get(done.call_id), done) for done in finished]
 
 
 def failed_record(item: Item, error_type: str, message: str) -> dict[str, Any]:

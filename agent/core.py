@@ -61,6 +61,7 @@ __all__ = [
     "TurnError",
     "UsageUpdate",
     "load_system_prompt",
+    "tool_call_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,19 @@ def load_system_prompt(config: Config) -> str:
         with contextlib.suppress(OSError, UnicodeDecodeError):
             return candidate.read_text(encoding="utf-8")
     return DEFAULT_SYSTEM_PROMPT
+
+
+def tool_call_record(started: ToolCallStarted | None, finished: ToolCallFinished) -> dict[str, Any]:
+    """One finished tool call as JSON: the shape of ``agent run --json`` and batch output lines."""
+    return {
+        "name": finished.name,
+        "server": started.server if started else None,
+        "tool": started.tool if started else None,
+        "arguments": dict(started.arguments) if started else {},
+        "is_error": finished.result.is_error,
+        "denied": finished.denied,
+        "duration_ms": round(finished.duration_ms, 1),
+    }
 
 
 def _error_result(call: ToolCallPart, text: str) -> ToolResultPart:

@@ -117,7 +117,7 @@ def _report(final: Final, calls: list[dict[str, Any]], error: str | None, model:
 
 
 async def _run(agent: Agent, prompt: str, *, as_json: bool, model: str) -> int:
-    from agent.core import Final, ToolCallFinished, ToolCallStarted, TurnError
+    from agent.core import Final, ToolCallFinished, ToolCallStarted, TurnError, tool_call_record
 
     started: dict[str, ToolCallStarted] = {}
     calls: list[dict[str, Any]] = []
@@ -129,17 +129,7 @@ async def _run(agent: Agent, prompt: str, *, as_json: bool, model: str) -> int:
         elif isinstance(event, ToolCallFinished):
             start = started.get(event.call_id)
             print(_tool_line(start, event), file=sys.stderr, flush=True)
-            calls.append(
-                {
-                    "name": event.name,
-                    "server": start.server if start else None,
-                    "tool": start.tool if start else None,
-                    "arguments": dict(start.arguments) if start else {},
-                    "is_error": event.result.is_error,
-                    "denied": event.denied,
-                    "duration_ms": round(event.duration_ms, 1),
-                }
-            )
+            calls.append(tool_call_record(start, event))
         elif isinstance(event, TurnError):
             error = str(event.error)
             code = event.error.exit_code
