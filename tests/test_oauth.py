@@ -189,6 +189,20 @@ async def test_rejected_refresh_token_leads_to_exactly_one_new_login(oauth_serve
     assert sum(stats["refresh_uses"].values()) == 1
 
 
+async def test_forgotten_client_registers_again_and_logs_in_once(oauth_server: OAuthStack) -> None:
+    """The authorization server no longer knows our registration (restarted, pruned): the
+    refresh gets invalid_client, and the one login that follows registers a new client."""
+    await login(oauth_server)
+    oauth_server.expire_access()
+    oauth_server.forget_clients()
+    again = Browser()
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, again), "back") == "back"
+    assert len(again.opened) == 1
+    stats = oauth_server.stats()
+    assert (stats["registrations"], stats["authorize"], stats["code_exchanges"]) == (2, 2, 2)
+    assert stored()["client_info"]["client_id"] in again.opened[0]
+
+
 @pytest.mark.e2e
 async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     oauth_server: OAuthStack, tmp_path: Path

@@ -330,6 +330,11 @@ class AgentOAuth(OAuthClientProvider):
         if response.status_code in (400, 401):
             logger.info("refresh token rejected by %s: %s", where, response.text[:200])
             self._dead_refresh.add(tokens.refresh_token)
+            if _token_error(response) == "invalid_client" and self._fixed_client is None:
+                # The server no longer knows our registration (restarted, expired, deleted):
+                # the login that follows must register again, not reuse a dead client_id.
+                self.context.client_info = None
+                self.store.save(self.record())  # under the store lock; a re-read must not revive it
             return False
         if response.status_code != 200:
             raise AuthError(
@@ -410,6 +415,16 @@ class AgentOAuth(OAuthClientProvider):
         finally:
             if self.on_user_wait is not None:
                 self.on_user_wait(False)
+
+
+def _token_error(response: httpx2.Response) -> str | None:
+    """The ``error`` code of an OAuth error response (RFC 6749 section 5.2), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
 
 
 def _www_auth_error(response: httpx2.Response) -> str | None:

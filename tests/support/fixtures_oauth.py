@@ -52,6 +52,9 @@ class OAuthStack:
     def revoke_refresh(self) -> None:
         httpx2.post(f"{self.control}/revoke_refresh", timeout=30).raise_for_status()
 
+    def forget_clients(self) -> None:
+        httpx2.post(f"{self.control}/forget_clients", timeout=30).raise_for_status()
+
 
 @pytest.fixture(scope="session")
 def oauth_stack() -> Iterator[OAuthStack]:

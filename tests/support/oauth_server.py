@@ -252,6 +252,10 @@ class MemoryAS:
         for _, grant in self.refresh.values():
             grant.revoked = True
 
+    def forget_clients(self) -> None:
+        """Drop every dynamically registered client (as a restarted or pruning server does)."""
+        self.clients.clear()
+
 
 class _Verifier:
     def __init__(self, provider: MemoryAS) -> None:
@@ -411,6 +415,10 @@ async def serve() -> None:
             provider.revoke_refresh()
             return JSONResponse({"ok": True})
 
+        async def forget_clients(request: Request) -> Response:
+            provider.forget_clients()
+            return JSONResponse({"ok": True})
+
         app = server.streamable_http_app()
         app.router.routes.extend(
             [
@@ -419,6 +427,7 @@ async def serve() -> None:
                 Route("/_test/stats", stats, methods=["GET"]),
                 Route("/_test/expire_access", expire_access, methods=["POST"]),
                 Route("/_test/revoke_refresh", revoke_refresh, methods=["POST"]),
+                Route("/_test/forget_clients", forget_clients, methods=["POST"]),
                 Route("/_test/preregister", preregister, methods=["POST"]),
             ]
         )
