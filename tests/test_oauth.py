@@ -18,8 +18,6 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import EXIT_FAILURE, AuthDenied, AuthError, ConfigError
@@ -27,6 +25,7 @@ from agent.mcp.oauth import AgentOAuth, auth_factory_for
 from agent.mcp.token_store import token_dir
 from tests.support.browser import Browser, command, follow
 from tests.support.fixtures_oauth import OAuthStack
+from tests.support.oauth_client import echo
 
 
 def make_auth(
@@ -40,17 +39,6 @@ def make_auth(
     auth = auth_factory_for(Config(), opener=opener, notify=sink.append)("demo", settings)
     assert isinstance(auth, AgentOAuth)
     return auth
-
-
-async def echo(url: str, auth: httpx2.Auth, text: str = "hello") -> str:
-    async with (
-        httpx2.AsyncClient(auth=auth, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
-    ):
-        result = await client.call_tool("echo", {"text": text})
-    block = result.content[0]
-    assert block.type == "text"
-    return block.text
 
 
 def find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -22,8 +22,6 @@ import httpx2
 import jwt
 import pytest
 import uvicorn
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -36,6 +34,7 @@ from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import AuthError, ConfigError
 from agent.mcp.oauth import auth_factory_for
 from agent.mcp.oauth_xaa import ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, CrossAppAccessAuth
+from tests.support.oauth_client import echo
 
 ID_TOKEN = "id-token-of-alice"
 CLIENT_ID, CLIENT_SECRET = "agent-xaa", "s3cret:with/odd chars"
@@ -198,17 +197,6 @@ def settings(stack: XaaStack, **oauth: Any) -> ServerSettings:
         **oauth,
     }
     return ServerSettings(url=stack.mcp_url, oauth=OAuthSettings(**values))
-
-
-async def echo(url: str, auth: httpx2.Auth | None, text: str = "hello") -> str:
-    async with (
-        httpx2.AsyncClient(auth=auth, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
-    ):
-        result = await client.call_tool("echo", {"text": text})
-    block = result.content[0]
-    assert block.type == "text"
-    return block.text
 
 
 async def test_id_token_from_env_is_exchanged_then_presented(

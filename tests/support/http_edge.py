@@ -4,7 +4,7 @@ accepts and never answers, and a port that refuses connections. For the MCP tran
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 import anyio
@@ -32,6 +32,19 @@ async def _read_request(stream: SocketStream) -> bytes:
 
 
 @asynccontextmanager
+async def _serve(handle: Callable[[SocketStream], Awaitable[None]]) -> AsyncIterator[str]:
+    """Serve ``handle`` on an ephemeral loopback port; yields the URL."""
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}/mcp"
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
 async def status_server(
     status: int, reason: str, headers: dict[str, str] | None = None, *, seen: list[bytes] | None = None
 ) -> AsyncIterator[str]:
@@ -47,14 +60,8 @@ async def status_server(
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(response)
 
-    async with (
-        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
-        anyio.create_task_group() as tg,
-    ):
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        tg.start_soon(listener.serve, handle)
-        yield f"http://127.0.0.1:{port}/mcp"
-        tg.cancel_scope.cancel()
+    async with _serve(handle) as url:
+        yield url
 
 
 @asynccontextmanager
@@ -65,11 +72,5 @@ async def silent_server() -> AsyncIterator[str]:
         async with stream:
             await anyio.sleep_forever()
 
-    async with (
-        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
-        anyio.create_task_group() as tg,
-    ):
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        tg.start_soon(listener.serve, handle)
-        yield f"http://127.0.0.1:{port}/mcp"
-        tg.cancel_scope.cancel()
+    async with _serve(handle) as url:
+        yield url

@@ -33,23 +33,30 @@ def _agent_error(exc: BaseException) -> AgentError | None:
     return None
 
 
+async def echo(url: str, auth: httpx2.Auth | None, text: str = "hello") -> str:
+    """Call the server's ``echo`` tool through ``auth`` and return its text."""
+    async with (
+        httpx2.AsyncClient(auth=auth, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        result = await client.call_tool("echo", {"text": text})
+    block = result.content[0]
+    assert block.type == "text"
+    return block.text
+
+
 async def run(url: str, text: str, go: bool) -> int:
     auth = auth_factory_for(Config())("demo", ServerSettings(url=url))
     if go:
         print("READY", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.readline)
     try:
-        async with (
-            httpx2.AsyncClient(auth=auth, timeout=30) as http,
-            Client(streamable_http_client(url, http_client=http)) as client,
-        ):
-            result = await client.call_tool("echo", {"text": text})
+        answer = await echo(url, auth, text)
     except Exception as exc:
         error = _agent_error(exc)
         print(f"ERROR {error if error else repr(exc)}", flush=True)
         return 1
-    block = result.content[0]
-    print(f"ECHO {block.text if block.type == 'text' else block}", flush=True)
+    print(f"ECHO {answer}", flush=True)
     return 0
 
 
