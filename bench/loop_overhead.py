@@ -17,7 +17,9 @@ Streamable HTTP). It measures, and prints:
 2. Cold start: process launch to the first model request, for both programs.
 3. Listing: 1000 and 5000 tools (bench/many_tools_server.py, realistic schemas) listed over MCP
    and converted into tool specs (``ServerManager.list_tools`` + ``Toolbox``), next to the SDK's
-   bare ``Client.list_tools``.
+   bare ``Client.list_tools``; once from the SDK's server as it is, once from one that replays a
+   prepared reply (``--prepared``), which leaves the client's share alone.
+   ``bench/listing_breakdown.py`` splits the client's share between the MCP SDK's steps.
 4. Concurrency: K tool calls of 200 ms each in one response; the wall time of the tool phase.
 
 Goals: per-iteration overhead within 1.10x of the raw loop, cold start within 10 %, 1000 tools
@@ -317,19 +319,21 @@ def main() -> None:
 
     print("\ntools listed over MCP and converted (median of 5):")
     for n in (int(x) for x in args.tools.split(",") if x):
-        proc, url = start([PY, str(ROOT / "bench" / "many_tools_server.py"), str(n)])
-        try:
-            r = anyio.run(bench_listing, url, proc.pid, 5)
-        finally:
-            stop(proc)
-        total = r["list"] + r["convert"]
-        print(
-            f"  {int(r['tools']):>5} tools: list {r['list'] * 1000:6.1f} ms + convert {r['convert'] * 1000:5.1f} ms"
-            f" = {total * 1000:6.1f} ms   (bare SDK list_tools {r['raw_list'] * 1000:6.1f} ms)\n"
-            f"{'':14}CPU during the listing: client {r['client_cpu'] * 1000:6.1f} ms,"
-            f" server {r['server_cpu'] * 1000:6.1f} ms;"
-            f" one bare httpx2 tools/list exchange {r['http'] * 1000:6.1f} ms"
-        )
+        for mode, extra in (("SDK server", []), ("prepared reply", ["--prepared"])):
+            proc, url = start([PY, str(ROOT / "bench" / "many_tools_server.py"), str(n), *extra])
+            try:
+                r = anyio.run(bench_listing, url, proc.pid, 5)
+            finally:
+                stop(proc)
+            total = r["list"] + r["convert"]
+            print(
+                f"  {int(r['tools']):>5} tools, {mode}: list {r['list'] * 1000:6.1f} ms"
+                f" + convert {r['convert'] * 1000:5.1f} ms = {total * 1000:6.1f} ms"
+                f"   (bare SDK list_tools {r['raw_list'] * 1000:6.1f} ms)\n"
+                f"{'':14}CPU during the listing: client {r['client_cpu'] * 1000:6.1f} ms,"
+                f" server {r['server_cpu'] * 1000:6.1f} ms;"
+                f" one bare httpx2 tools/list exchange {r['http'] * 1000:6.1f} ms"
+            )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
