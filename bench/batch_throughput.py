@@ -2,7 +2,7 @@
 
     uv run python bench/batch_throughput.py [--items 200] [--concurrency 1 8 32] [--latency 0.1]
                                             [--memory-items 200 2000] [--memory-concurrency 32]
-                                            [--shards 2]
+                                            [--shards 2] [--raw]
 
 Everything runs on 127.0.0.1: the fake model API (tests/support/fake_llm.py, in a thread of this
 process, answering every request after ``--latency`` seconds) and the MCP test server
@@ -17,6 +17,9 @@ requests. Ideal wall time = items x 3 x latency / concurrency. Columns:
 
 - ``phase``: first model request's arrival to the last one's answer (process start, imports and
   connecting left out); ``eff`` = ideal / phase (goal: >= 0.9 at concurrency 32);
+- ``best s``: the shortest phase any program could have: an item's 3 requests are sequential, so
+  with C conversations at once it takes ceil(items / C) rounds of 3 x latency (200 items at 32:
+  7 rounds, 2.1 s against the 1.875 s ideal, so eff can be at most 0.89); ``of best`` = best / phase;
 - ``program``: the whole process, imports included;
 - ``CPU``: CPU seconds of the ``agent batch`` process(es); ``CPU/item``: the same less a 1-item run
   (start-up), per item. One Python process runs on one core at a time, so items / CPU/item is
@@ -26,11 +29,17 @@ requests. Ideal wall time = items x 3 x latency / concurrency. Columns:
 
 ``--shards K`` adds rows with K ``agent batch --shard I/K`` processes at once (each with
 concurrency / K), the same input split by id: how sharding uses more cores.
+
+``--raw`` adds, after every ``agent batch`` row, the same run of bench/raw_batch.py: the thinnest
+hand-written batch on the raw SDKs (anthropic client + ``mcp.Client``, the same concurrency, no
+retries, checks, resume or fsync). Its ``eff`` is the most these SDKs reach on this machine;
+``agent batch`` / raw compares the two, run in turn in the same session.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import subprocess
@@ -54,6 +63,7 @@ class Result:
     items: int
     concurrency: int
     shards: int
+    kind: str
     ideal: float
     phase: float
     program: float
@@ -64,9 +74,15 @@ class Result:
     lines: int
     codes: list[int]
 
+    latency: float = 0.0
+
     @property
     def efficiency(self) -> float:
         return self.ideal / self.phase if self.phase else 0.0
+
+    @property
+    def best(self) -> float:
+        return math.ceil(self.items / self.concurrency) * STEPS * self.latency
 
 
 class Clock:
@@ -134,24 +150,32 @@ class Bench:
             f'[servers.test]\nurl = "{mcp_url}"\n',
             encoding="utf-8",
         )
-        self.startup_cpu = 0.0
+        self.mcp_url = mcp_url
+        self.startup_cpu = {"agent": 0.0, "raw": 0.0}
 
-    def run(self, items: int, concurrency: int, shards: int = 1) -> Result:
+    def argv(self, program: str, prompts: Path, out: Path, concurrency: int, shard: str | None) -> list[str]:
+        if program == "raw":
+            raw = ROOT / "bench" / "raw_batch.py"
+            return [sys.executable, str(raw), self.mcp_url, str(prompts), str(out), str(concurrency)]
+        argv = [sys.executable, "-m", "agent", "--config", str(self.config), "batch", str(prompts)]
+        argv += ["-o", str(out), "-c", str(concurrency)]
+        return argv + (["--shard", shard] if shard else [])
+
+    def run(self, items: int, concurrency: int, shards: int = 1, kind: str = "agent") -> Result:
         clock = Clock()
         self.fake.reset(Script(respond=clock.respond, latency=self.latency))
         prompts = self.work / f"prompts-{items}.txt"
         prompts.write_text("".join(f"question {i}\n" for i in range(items)), encoding="utf-8")
         env = bench_env(self.work)
+        env.update(ANTHROPIC_BASE_URL=self.fake.base_url, ANTHROPIC_API_KEY="bench")
         outputs = [self.work / f"results-{items}-{concurrency}-{i}of{shards}.jsonl" for i in range(shards)]
         mcp_cpu, fake_cpu = _proc_cpu(self.mcp.pid), _own_cpu()
         began = time.monotonic()
         procs = []
         for i, out in enumerate(outputs):
             out.unlink(missing_ok=True)
-            argv = [sys.executable, "-m", "agent", "--config", str(self.config), "batch", str(prompts)]
-            argv += ["-o", str(out), "-c", str(max(1, concurrency // shards))]
-            if shards > 1:
-                argv += ["--shard", f"{i}/{shards}"]
+            shard = f"{i}/{shards}" if shards > 1 else None
+            argv = self.argv(kind, prompts, out, max(1, concurrency // shards), shard)
             procs.append(subprocess.Popen(argv, cwd=self.work, env=env, stderr=subprocess.DEVNULL))
         cpu, rss, codes = 0.0, 0.0, []
         for proc in procs:
@@ -168,6 +192,7 @@ class Bench:
             items=items,
             concurrency=concurrency,
             shards=shards,
+            kind=kind,
             ideal=items * STEPS * self.latency / concurrency,
             phase=last + self.latency - first,
             program=program,
@@ -177,18 +202,20 @@ class Bench:
             rss_mb=rss,
             lines=sum(sum(1 for _ in out.open(encoding="utf-8")) for out in outputs),
             codes=codes,
+            latency=self.latency,
         )
 
     def show(self, results: list[Result]) -> None:
         print(
-            f"{'items':>6} {'conc':>5} {'procs':>5} {'ideal s':>8} {'phase s':>8} {'eff':>5} {'program s':>9} "
+            f"{'run':>11} {'items':>6} {'conc':>5} {'procs':>5} {'ideal s':>8} {'phase s':>8} {'eff':>5} {'best s':>7} {'of best':>7} {'program s':>9} "
             f"{'CPU s':>6} {'CPU/item ms':>11} {'MCP s':>6} {'fake s':>6} {'RSS MB':>7} {'lines':>6} {'exit':>5}"
         )
         for r in results:
-            per_item = (r.cpu - self.startup_cpu * r.shards) / r.items * 1000
+            per_item = (r.cpu - self.startup_cpu[r.kind] * r.shards) / r.items * 1000
+            name = "agent batch" if r.kind == "agent" else "raw SDKs"
             print(
-                f"{r.items:>6} {r.concurrency:>5} {r.shards:>5} {r.ideal:>8.2f} {r.phase:>8.2f} "
-                f"{r.efficiency:>5.2f} {r.program:>9.1f} {r.cpu:>6.1f} {per_item:>11.1f} {r.mcp_cpu:>6.1f} {r.fake_cpu:>6.1f} "
+                f"{name:>11} {r.items:>6} {r.concurrency:>5} {r.shards:>5} {r.ideal:>8.2f} {r.phase:>8.2f} "
+                f"{r.efficiency:>5.2f} {r.best:>7.2f} {r.best / r.phase:>7.2f} {r.program:>9.1f} {r.cpu:>6.1f} {per_item:>11.1f} {r.mcp_cpu:>6.1f} {r.fake_cpu:>6.1f} "
                 f"{r.rss_mb:>7.1f} {r.lines:>6} {','.join(map(str, r.codes)):>5}",
                 flush=True,
             )
@@ -202,20 +229,23 @@ def main() -> int:
     parser.add_argument("--memory-items", type=int, nargs="*", default=[200, 2000])
     parser.add_argument("--memory-concurrency", type=int, default=32)
     parser.add_argument("--shards", type=int, default=2, help="processes for the sharded rows (1: none)")
+    parser.add_argument("--raw", action="store_true", help="add the raw-SDK baseline (bench/raw_batch.py)")
     args = parser.parse_args()
 
     with FakeLLM() as fake, tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
         mcp, mcp_url = start_mcp_server(bench_env(Path(tmp)))
         try:
             bench = Bench(fake, mcp, mcp_url, args.latency, Path(tmp))
-            bench.run(1, 1)  # fills the bytecode cache
-            bench.startup_cpu = bench.run(1, 1).cpu
+            programs = ["agent", "raw"] if args.raw else ["agent"]
+            for program in programs:
+                bench.run(1, 1, kind=program)  # fills the bytecode cache
+                bench.startup_cpu[program] = bench.run(1, 1, kind=program).cpu
             print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            print(f"start-up CPU of one agent batch process: {bench.startup_cpu:.1f} s")
+            print(f"start-up CPU of one agent batch process: {bench.startup_cpu['agent']:.1f} s")
             print(
                 f"\nthroughput: {args.items} items, 2 tool calls each, model latency {args.latency * 1000:.0f} ms"
             )
-            rows = [bench.run(args.items, c) for c in args.concurrency]
+            rows = [bench.run(args.items, c, kind=p) for c in args.concurrency for p in programs]
             if args.shards > 1:
                 rows += [bench.run(args.items, max(args.concurrency), args.shards)]
             bench.show(rows)
