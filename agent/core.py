@@ -12,6 +12,13 @@ come before the calls start and their ``ToolCallFinished`` events, in the model'
 of them are done. No cancel scope is held open across a ``yield``, so a consumer may stop
 iterating at any point (``break``, cancellation, Ctrl-C) without upsetting anyio.
 
+A UI that wants each result the moment its call finishes (the chat) passes ``on_tool_finished``:
+it is called synchronously, in completion order, with the very ``ToolCallFinished`` that the
+event stream yields later, so a UI can match the two by identity or ``call_id``. Denied calls are
+reported that way too, when the calls start; calls cut off by a cancelled turn are not (the turn
+ends without their events as well). The callback must not block; an exception from it is logged
+and does not affect the turn.
+
 History stays valid whatever happens: after every turn, also a failed or cancelled one, it ends
 with an assistant message and every tool call has its result. A turn that stops early (error,
 step limit, cancellation) gets a short bracketed assistant note saying so, and calls that never
@@ -54,6 +61,7 @@ __all__ = [
     "ApprovalFn",
     "Event",
     "Final",
+    "FinishedFn",
     "StepStarted",
     "TextDelta",
     "ToolCallFinished",
@@ -144,6 +152,9 @@ Event = StepStarted | TextDelta | ToolCallStarted | ToolCallFinished | UsageUpda
 # Asked before each tool call when approval is "ask": (server, tool, arguments) -> allowed?
 ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
 
+# Told of each tool call the moment it finishes (see the module doc); must not block.
+FinishedFn = Callable[[ToolCallFinished], None]
+
 
 def load_system_prompt(config: Config) -> str:
     """The system prompt: ``system_prompt``, else ``system_prompt_file`` (relative to the config
@@ -201,7 +212,8 @@ class Agent:
     """Runs turns of one conversation against one provider and a toolbox of MCP tools.
 
     ``history`` is the conversation so far; a turn appends to it only complete, valid messages
-    (every tool call has its result), also when the turn is cancelled or fails.
+    (every tool call has its result), also when the turn is cancelled or fails. ``approve`` is
+    asked before each call; ``on_tool_finished`` hears of each call as it finishes (module doc).
     """
 
     def __init__(
@@ -213,6 +225,7 @@ class Agent:
         max_steps: int = 25,
         history: list[Message] | None = None,
         approve: ApprovalFn | None = None,
+        on_tool_finished: FinishedFn | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -221,6 +234,7 @@ class Agent:
         self.system = system
         self.max_steps = max_steps
         self.approve = approve
+        self.on_tool_finished = on_tool_finished
         self._history: list[Message] = history if history is not None else []
 
     @property
@@ -344,6 +358,9 @@ class Agent:
         Whatever stops this (cancellation, Ctrl-C), the assistant message goes into the history
         with one result per call: calls that did not finish get a "cancelled" error result.
         """
+        for plan in plans:
+            if plan.finished is not None:  # denied: known before anything runs
+                self._report(plan.finished)
         try:
             async with anyio.create_task_group() as tg:
                 for plan in plans:
@@ -368,6 +385,16 @@ class Agent:
             log.exception("tool call %s failed unexpectedly", call.name)
             result = _error_result(call, f"error: {type(exc).__name__}: {exc}")
         plan.finished = ToolCallFinished(call.id, call.name, result, (time.perf_counter() - started) * 1000)
+        self._report(plan.finished)
+
+    def _report(self, finished: ToolCallFinished) -> None:
+        """Tell ``on_tool_finished`` of one finished call; its failure is logged, never raised."""
+        if self.on_tool_finished is None:
+            return
+        try:
+            self.on_tool_finished(finished)
+        except Exception:
+            log.exception("the on_tool_finished callback failed for %s", finished.name)
 
 
 @contextlib.asynccontextmanager

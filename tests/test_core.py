@@ -26,9 +26,11 @@ from agent.core import (
     load_system_prompt,
 )
 from agent.errors import ConfigError, ProviderAuthError, ProviderRateLimitError
+from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
 from agent.mcp.manager import ServerManager
 from agent.messages import Message, ModelRequest, ModelResponse, ToolResultPart, Usage
 from agent.tools import Toolbox
+from tests.support.elicit_server import elicit_server
 from tests.support.fixtures_loop import LoopServer
 from tests.support.function_provider import FunctionProvider, call, last_results, reply, script
 
@@ -243,6 +245,115 @@ async def test_a_failing_approval_hook_denies(loop_server: LoopServer) -> None:
     (result,) = last_results(provider.requests[1])
     assert result.is_error and result.text == "denied by the user"
     assert isinstance(events[-1], Final) and events[-1].answer == "ok"
+
+
+async def test_a_finished_call_is_reported_at_once_while_a_slower_one_runs(loop_server: LoopServer) -> None:
+    t = tag()
+    calls = [call("slow", {"seconds": 60, "tag": t}, "long"), call("echo", {"text": "quick"}, "short")]
+    provider = FunctionProvider(script(reply(*calls), reply("never")))
+    reported: list[ToolCallFinished] = []
+    short_reported = anyio.Event()
+
+    def on_finished(finished: ToolCallFinished) -> None:
+        reported.append(finished)
+        if finished.call_id == "short":
+            short_reported.set()
+
+    seen: list[Event] = []
+    async with toolbox(loop_server) as box:
+        agent = Agent(provider, box, system="s", on_tool_finished=on_finished)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_once_the_short_one_is_reported() -> None:
+                    with anyio.fail_after(10):
+                        await short_reported.wait()
+                    await loop_server.wait_for(f"started {t}")
+                    assert f"done {t}" not in loop_server.lines()  # the long call still runs
+                    assert not any(isinstance(e, ToolCallFinished) for e in seen)  # no event yet
+                    scope.cancel()
+
+                tg.start_soon(cancel_once_the_short_one_is_reported)
+                async for event in agent.run("go"):
+                    seen.append(event)
+        assert scope.cancelled_caught
+        await loop_server.wait_for(f"cancelled {t}")
+    # The cancelled call is not reported; the events never came (the turn was cancelled).
+    assert [(f.call_id, f.result.text) for f in reported] == [("short", "quick")]
+    assert not any(isinstance(e, ToolCallFinished) for e in seen)
+    assert_valid(agent.history)
+
+
+async def test_reports_come_in_completion_order_and_events_keep_the_models_order(
+    loop_server: LoopServer,
+) -> None:
+    reported: list[ToolCallFinished] = []
+    short_reported = anyio.Event()
+
+    def on_finished(finished: ToolCallFinished) -> None:
+        reported.append(finished)
+        if finished.call_id == "short":
+            short_reported.set()
+
+    async def answer_after_the_short_call(request: ElicitationRequest) -> ElicitationAnswer:
+        # The long call (the server's ``ask``) can only finish once the short one was reported.
+        await short_reported.wait()
+        return ElicitationAnswer("accept", {"name": "Ada", "age": 36, "verified": True})
+
+    calls = [call("asker__ask", {}, "long"), call("test__echo", {"text": "quick"}, "short")]
+    provider = FunctionProvider(script(reply(*calls), reply("done")))
+    reports_at_event: list[int] = []
+    async with elicit_server() as asker_url:
+        servers = {"test": ServerSettings(url=loop_server.url), "asker": ServerSettings(url=asker_url)}
+        async with ServerManager(servers, elicitation=answer_after_the_short_call) as manager:
+            box = await Toolbox.load(manager)
+            agent = Agent(provider, box, system="s", on_tool_finished=on_finished)
+            events: list[Event] = []
+            with anyio.fail_after(20):
+                async for event in agent.run("go"):
+                    events.append(event)
+                    if isinstance(event, ToolCallFinished):
+                        reports_at_event.append(len(reported))
+
+    assert [f.call_id for f in reported] == ["short", "long"]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [f.call_id for f in finished] == ["long", "short"]  # the model's order, as before
+    assert reports_at_event == [2, 2]  # the events come after both calls finished
+    assert all(any(f is r for r in reported) for f in finished)  # the very same objects
+    assert finished[0].result.text == 'accept {"age": 36, "name": "Ada", "verified": true}'
+    assert [r.call_id for r in last_results(provider.requests[1])] == ["long", "short"]
+    assert isinstance(events[-1], Final) and events[-1].tool_calls == tuple(finished)
+    assert_valid(agent.history)
+
+
+async def test_denied_calls_are_reported_and_a_failing_callback_does_not_break_the_turn(
+    loop_server: LoopServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    reported: list[str] = []
+
+    def on_finished(finished: ToolCallFinished) -> None:
+        reported.append(finished.call_id)
+        raise RuntimeError("the screen went away")
+
+    async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
+        return tool != "echo"
+
+    provider = FunctionProvider(
+        script(reply(call("echo", {"text": "hi"}, "d"), call("add", {"a": 1, "b": 2}, "a")), reply("ok"))
+    )
+    async with toolbox(loop_server) as box:
+        agent = Agent(provider, box, system="s", approve=approve, on_tool_finished=on_finished)
+        events = await collect(agent, "go")
+    assert reported == ["d", "a"]  # the denied call is reported before any call runs
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [(f.call_id, f.denied, f.result.text) for f in finished] == [
+        ("d", True, "denied by the user"),
+        ("a", False, "3"),
+    ]
+    assert isinstance(events[-1], Final) and events[-1].answer == "ok"
+    assert caplog.text.count("the on_tool_finished callback failed") == 2
+    assert "RuntimeError: the screen went away" in caplog.text
+    assert_valid(agent.history)
 
 
 # --- without tools ----------------------------------------------------------------------------
