@@ -5,6 +5,10 @@ Stateless: every request sends the whole conversation as ``input`` items (``stor
 are ``function_call`` items, results ``function_call_output`` items whose output is a string, or a
 list of ``input_text`` / ``input_image`` parts when the result holds images. Function tools go
 with ``strict: false``: schemas pass unchanged, as ``agent/tools.py`` made them.
+
+With ``streaming=False`` (batch runs) one whole response is asked for and read as plain JSON
+(``with_raw_response``, no SDK models); the same events come out (the text as one delta, then the
+final response).
 """
 
 from __future__ import annotations
@@ -144,11 +148,13 @@ class OpenAIResponsesProvider(SDKAdapter):
         headers: Mapping[str, str] | None = None,
         max_retries: int = 4,
         timeout: float = 600.0,
+        streaming: bool = True,
     ) -> None:
         import openai
 
         self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
         self._max_tokens = max_tokens
+        self._streaming = streaming
         self._client: AsyncOpenAI = openai.AsyncOpenAI(
             **self.client_options(api_key, base_url, max_retries, timeout, headers)
         )
@@ -159,7 +165,7 @@ class OpenAIResponsesProvider(SDKAdapter):
             "input": to_input_items(request.messages),
             "max_output_tokens": self._max_tokens or request.max_tokens,
             "store": False,
-            "stream": True,
+            "stream": self._streaming,
         }
         if request.system:
             params["instructions"] = request.system
@@ -177,6 +183,10 @@ class OpenAIResponsesProvider(SDKAdapter):
         return params
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        if not self._streaming:
+            async for whole in self._whole(request):
+                yield whole
+            return
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
@@ -210,10 +220,32 @@ class OpenAIResponsesProvider(SDKAdapter):
                 raise openai_error(who, exc) from exc
         if final is None:
             raise connection_error(who, "the response stream ended before the response was complete")
-        yield ResponseDone(self._response(final, items))
+        yield ResponseDone(self._response(dict(final.to_dict()), items))
 
-    def _response(self, final: Response, items: dict[int, dict[str, Any]]) -> ModelResponse:
-        output: list[dict[str, Any]] = [dict(item.to_dict()) for item in final.output]
+    async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """One non-streamed response, as the events :meth:`stream` promises."""
+        try:
+            raw = await self._client.responses.with_raw_response.create(**self._params(request))
+            body = raw.http_response.json()  # the legacy raw response: the body is read
+        except ProviderError:
+            raise
+        except Exception as exc:  # never let an SDK's exception type out
+            raise openai_error(self._who, exc) from exc
+        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+            raise ProviderError(self._who.name, f"unexpected response: {str(body)[:200]}")
+        if body.get("status") == "failed":
+            error = body.get("error") or {}
+            message = str(error.get("message") or "the response failed")
+            raise error_from_event(self._who, error.get("code"), message)
+        response = self._response(body, {})
+        if response.message.text:
+            yield TextDelta(response.message.text)
+        yield ResponseDone(response)
+
+    def _response(self, final: dict[str, Any], items: dict[int, dict[str, Any]]) -> ModelResponse:
+        """The neutral response from a Responses API ``response`` object (as JSON), or from the
+        output items the stream delivered when the final object lists none."""
+        output: list[dict[str, Any]] = [i for i in final.get("output") or () if isinstance(i, dict)]
         output = output or [items[i] for i in sorted(items)]
         parts: list[Part] = []
         refused = False
@@ -234,15 +266,15 @@ class OpenAIResponsesProvider(SDKAdapter):
                 parts.append(ToolCallPart(str(item.get("call_id") or item.get("id")), name, args))
         message = Message("assistant", tuple(parts))
         stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
-        reason = final.incomplete_details.reason if final.incomplete_details else None
-        if final.status == "incomplete":
+        reason = (final.get("incomplete_details") or {}).get("reason")
+        if final.get("status") == "incomplete":
             stop = _INCOMPLETE.get(reason or "", stop)
         if refused:
             stop = "refusal"
         usage = Usage()
-        if final.usage is not None:
-            details = final.usage.input_tokens_details
-            cached = (details.cached_tokens or 0) if details else 0
-            written = (getattr(details, "cache_write_tokens", 0) or 0) if details else 0
-            usage = Usage(final.usage.input_tokens - cached, final.usage.output_tokens, cached, written)
-        return ModelResponse(message, usage, stop, final.model or self._who.model)
+        if u := final.get("usage"):
+            details = u.get("input_tokens_details") or {}
+            cached = details.get("cached_tokens") or 0
+            written = details.get("cache_write_tokens") or 0
+            usage = Usage((u.get("input_tokens") or 0) - cached, u.get("output_tokens") or 0, cached, written)
+        return ModelResponse(message, usage, stop, str(final.get("model") or self._who.model))

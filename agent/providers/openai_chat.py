@@ -5,6 +5,10 @@ Tool calls stream in fragments keyed by ``index`` and are put together here. Too
 ``role: "tool"`` messages, text only as the API requires; images in results follow in one
 ``user`` message of ``image_url`` parts, and each tool message says so. Usage comes in the last
 chunk (``stream_options.include_usage``).
+
+With ``streaming=False`` (batch runs) one whole completion is asked for and read as plain JSON
+(``with_raw_response``, no SDK models); the same events come out (the text as one delta, then the
+final response).
 """
 
 from __future__ import annotations
@@ -148,11 +152,13 @@ class OpenAIChatProvider(SDKAdapter):
         headers: Mapping[str, str] | None = None,
         max_retries: int = 4,
         timeout: float = 600.0,
+        streaming: bool = True,
     ) -> None:
         import openai
 
         self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
         self._max_tokens = max_tokens
+        self._streaming = streaming
         # OpenAI itself wants max_completion_tokens (its reasoning models refuse max_tokens);
         # compatible servers know max_tokens, and not all of them the newer name.
         host = urlsplit(base_url).hostname if base_url else "api.openai.com"
@@ -166,9 +172,9 @@ class OpenAIChatProvider(SDKAdapter):
             "model": self._who.model,
             "messages": to_chat_messages(request.system, request.messages),
             self._max_tokens_key: self._max_tokens or request.max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if self._streaming:
+            params.update(stream=True, stream_options={"include_usage": True})
         if request.tools:
             params["tools"] = [
                 {
@@ -184,6 +190,10 @@ class OpenAIChatProvider(SDKAdapter):
         return params
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        if not self._streaming:
+            async for whole in self._whole(request):
+                yield whole
+            return
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
@@ -233,14 +243,51 @@ class OpenAIChatProvider(SDKAdapter):
                 raise openai_error(who, exc) from exc
         if finish is None:
             raise connection_error(who, "the response stream ended before the answer was complete")
-        parts: list[Part] = [TextPart("".join(text))] if text else []
-        for index in sorted(calls):
-            call = calls[index]
-            args = parse_arguments("".join(call.pieces), provider=who.name, tool=call.name)
+        ordered = [calls[index] for index in sorted(calls)]
+        yield ResponseDone(self._response("".join(text), ordered, finish, refused, usage, model))
+
+    async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """One non-streamed completion, as the events :meth:`stream` promises."""
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(**self._params(request))
+            body = raw.http_response.json()  # the legacy raw response: the body is read
+        except ProviderError:
+            raise
+        except Exception as exc:  # never let an SDK's exception type out
+            raise openai_error(self._who, exc) from exc
+        choices = body.get("choices") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(choices, list) or not choices:
+            raise ProviderError(self._who.name, f"unexpected response: {str(body)[:200]}")
+        choice = choices[0] or {}
+        message = choice.get("message") or {}
+        refusal = message.get("refusal") or ""
+        text = (message.get("content") or "") + refusal
+        if text:
+            yield TextDelta(text)
+        calls = []
+        for item in message.get("tool_calls") or ():
+            call = _Call()
+            function = item.get("function") or {}
+            call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
+            call.pieces.append(str(function.get("arguments") or ""))
+            calls.append(call)
+        u = body.get("usage") or {}
+        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
+        finish = str(choice.get("finish_reason") or "stop")
+        model = str(body.get("model") or self._who.model)
+        yield ResponseDone(self._response(text, calls, finish, bool(refusal), usage, model))
+
+    def _response(
+        self, text: str, calls: Sequence[_Call], finish: str, refused: bool, usage: Usage, model: str
+    ) -> ModelResponse:
+        parts: list[Part] = [TextPart(text)] if text else []
+        for call in calls:
+            args = parse_arguments("".join(call.pieces), provider=self._who.name, tool=call.name)
             parts.append(ToolCallPart(call.id or f"call_{uuid.uuid4().hex[:24]}", call.name, args))
         stop = _FINISH.get(finish, "end_turn")
         if calls and stop == "end_turn":  # some compatible servers say "stop" after tool calls
             stop = "tool_use"
         if refused:
             stop = "refusal"
-        yield ResponseDone(ModelResponse(Message("assistant", tuple(parts)), usage, stop, model))
+        return ModelResponse(Message("assistant", tuple(parts)), usage, stop, model)

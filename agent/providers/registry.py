@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Literal, cast
 
 from agent.config import DEFAULT_MODEL, Config, ProviderSettings
@@ -103,8 +102,8 @@ def make_provider(
 ) -> Provider:
     """The provider for ``spec`` (``PROVIDER:MODEL``, ``PROVIDER`` or ``MODEL``; default ``config.model``).
 
-    ``streaming=False`` asks for whole responses where the adapter can (Anthropic; the OpenAI
-    adapters always stream): for batch runs, where nobody watches the text arrive.
+    ``streaming=False`` asks every adapter for whole (non-streamed) responses: for batch runs,
+    where nobody watches the text arrive.
     """
     environ = os.environ if env is None else env
     name, model = parse_model_spec(config, spec)
@@ -137,7 +136,7 @@ def make_provider(
     if kind == "anthropic":
         from agent.providers.anthropic import AnthropicProvider
 
-        factory = partial(AnthropicProvider, streaming=streaming)
+        factory = AnthropicProvider
     elif kind == "openai":
         from agent.providers.openai import OpenAIResponsesProvider
 
@@ -156,4 +155,5 @@ def make_provider(
         headers=settings.headers,
         max_retries=settings.max_retries,
         timeout=settings.timeout,
+        streaming=streaming,
     )
