@@ -15,7 +15,10 @@ Without a terminal (input or output piped) the chat reads one message per line f
 line ending in ``\\`` continues on the next) and writes plain text, with no prompt and no colour.
 ``NO_COLOR`` turns colour off on a terminal too.
 
-Slash commands live in :mod:`agent.slash`; what a turn looks like in :mod:`agent.ui_render`.
+The tool calls of one answer run at once, and each call's line is printed the moment that call
+finishes, so the lines come in the order the calls finish (the model still gets the results in its
+own order). Slash commands live in :mod:`agent.slash`; what a turn looks like in
+:mod:`agent.ui_render`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from rich.text import Text
 
 from agent import __version__
 from agent.config import Approval, Config, ServerSettings, user_data_dir
-from agent.core import Agent, Event, load_system_prompt
+from agent.core import Agent, Event, ToolCallFinished, load_system_prompt
 from agent.errors import AgentError, UsageError
 from agent.messages import Message, message_from_dict, message_to_dict
 from agent.ui_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
@@ -135,13 +138,16 @@ def _no_echo(enabled: bool) -> Iterator[None]:
         return
     try:
         import termios
-
+    except ImportError:  # not on this platform
+        yield
+        return
+    try:
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
         quiet = list(saved)
         quiet[3] &= ~termios.ECHO  # the local-modes word
         termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError, termios.error):  # stdin is not a terminal after all
         yield
         return
     try:
@@ -299,6 +305,7 @@ class Chat:
             max_steps=self.config.max_steps,
             history=history,
             approve=self._approve,
+            on_tool_finished=self._tool_finished,
         )
 
     # -- output --------------------------------------------------------------------------------
@@ -367,6 +374,11 @@ class Chat:
                 self.last_call = view.last_call
         if scope.cancelled_caught:
             view.cancelled()
+
+    def _tool_finished(self, event: ToolCallFinished) -> None:
+        """A tool call just finished: show its line now, not when the slowest call of the batch ends."""
+        if self._view is not None:
+            self._view.tool_finished(event)
 
     # -- approval ------------------------------------------------------------------------------
 

@@ -6,6 +6,14 @@ Markdown) and a spinner line. Finished pieces (an answer segment, a tool call li
 above it for good. Without a terminal (piped output) or with ``TERM=dumb`` it writes plain text as
 it arrives. ``NO_COLOR`` is honoured by rich itself.
 
+A tool call's line is printed the moment the call finishes (:meth:`TurnView.tool_finished`, fed
+by the loop's ``on_tool_finished``), so the calls of one response, which run at once, show in the
+order they finish, not in the model's order; the later ``ToolCallFinished`` event of a call
+already shown prints nothing. Every print happens on the event loop's thread, through the
+console, which puts it above the live area (the streamed text was printed for good when the
+calls started), and approval questions are all asked before any call runs, so a result line
+never lands inside a question.
+
 Nothing here reads input; :mod:`agent.ui` owns the prompt and the turn.
 """
 
@@ -245,8 +253,9 @@ class TurnView:
         self.status: str | None = "thinking"
         self.running: dict[str, ToolCallStarted] = {}
         self.usage = Usage()
-        self.last_call: CallRecord | None = None
+        self.last_call: CallRecord | None = None  # the last call shown
         self.started = time.monotonic()
+        self._shown: set[str] = set()  # calls shown live, whose event is still to come
         self._live: Live | None = None
         self._spinner = Spinner("dots", style="cyan")
         self._cancel_shown = False
@@ -326,7 +335,10 @@ class TurnView:
             self.running[event.call_id] = event
             self._set_tool_status()
         elif isinstance(event, ToolCallFinished):
-            self._tool_finished(event)
+            if event.call_id in self._shown:
+                self._shown.discard(event.call_id)
+            else:
+                self._show_call(event)
         elif isinstance(event, UsageUpdate):
             self.usage = event.total
         elif isinstance(event, TurnError):
@@ -344,7 +356,13 @@ class TurnView:
         else:
             self.status = "thinking"
 
-    def _tool_finished(self, event: ToolCallFinished) -> None:
+    def tool_finished(self, event: ToolCallFinished) -> None:
+        """Show a call's line now, as it finishes (the loop's ``on_tool_finished``); its event,
+        when it comes, is then skipped."""
+        self._shown.add(event.call_id)
+        self._show_call(event)
+
+    def _show_call(self, event: ToolCallFinished) -> None:
         started = self.running.pop(event.call_id, None)
         label = call_label(started, event.name)
         arguments = started.arguments if started is not None else {}
@@ -382,3 +400,4 @@ class TurnView:
         self._closed = True
         self.pause()
         self.running.clear()
+        self._shown.clear()

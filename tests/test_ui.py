@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import anyio
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -20,13 +21,17 @@ from rich.console import Console
 
 from agent.config import Config, ServerSettings
 from agent.errors import ProviderAuthError, UsageError
+from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
 from agent.mcp.manager import ServerManager
 from agent.messages import Message, ModelRequest, ModelResponse, TextPart, ToolResultPart, Usage
 from agent.slash import ChatCompleter
 from agent.tools import Toolbox
 from agent.ui import Chat, approval_mode, load_transcript, save_transcript
 from agent.ui_render import error_line, estimate_cost, format_usage, short_args
+from tests.support.elicit_server import elicit_server
 from tests.support.function_provider import FunctionProvider, call, last_results, reply
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 # -- pure pieces ---------------------------------------------------------------------------------
 
@@ -180,7 +185,7 @@ async def test_approval_yes_no_always_and_never(mcp_http_url: str) -> None:
     assert isinstance(chat.input, ScriptedInput)
     assert len(chat.input.questions) == 3  # "four" ran without asking: "a" means always for echo
     assert 'allow test.echo(text="one")? [y]es / [n]o / [a]lways for echo' in chat.input.questions[0]
-    assert '⊘ test.echo(text="one") → denied' in text
+    assert text.count('⊘ test.echo(text="one") → denied') == 1  # shown live, not again with its event
     assert "The tool said: **denied by the user**" in text  # the model was told
     for word in ("two", "three", "four"):
         assert f'✓ test.echo(text="{word}") → {word}' in text
@@ -296,3 +301,63 @@ async def test_errors_are_one_line_and_the_chat_goes_on(mcp_http_url: str) -> No
     history = chat.agent.history
     assert [m.role for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[1].text.startswith("[the turn stopped on an error")
+
+
+class WatchedOutput(io.StringIO):
+    """The chat's output, which a test can wait on: ``await out.appears(text)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting: list[tuple[str, anyio.Event]] = []
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        for wanted, event in self._waiting:
+            if wanted in self.getvalue():
+                event.set()
+        return written
+
+    async def appears(self, wanted: str) -> None:
+        event = anyio.Event()
+        self._waiting.append((wanted, event))
+        if wanted in self.getvalue():
+            event.set()
+        await event.wait()
+
+
+@pytest.mark.parametrize("fancy", [False, True], ids=["plain", "terminal"])
+async def test_each_tool_result_shows_when_its_call_finishes(mcp_http_url: str, fancy: bool) -> None:
+    """Two calls at once: the quick one's line is printed while the other still runs (its server
+    answers only once that line is on screen), so the lines come in completion order, once each."""
+
+    def two_calls(request: ModelRequest) -> ModelResponse:
+        if last_results(request):
+            return reply("Both done.")
+        return reply("Two at once.", call("asker__ask", {}), call("test__echo", {"text": "quick"}))
+
+    out = WatchedOutput()
+    console = Console(file=out, width=100, force_terminal=fancy, color_system="standard" if fancy else None)
+
+    async def answer_once_the_quick_line_shows(request: ElicitationRequest) -> ElicitationAnswer:
+        await out.appears('text="quick"')
+        return ElicitationAnswer("accept", {"name": "Ada", "age": 36, "verified": True})
+
+    async with elicit_server() as asker_url:
+        servers = {"test": ServerSettings(url=mcp_http_url), "asker": ServerSettings(url=asker_url)}
+        async with ServerManager(servers, elicitation=answer_once_the_quick_line_shows) as manager:
+            toolbox = await Toolbox.load(manager)
+            chat = Chat(
+                Config(), console, manager, toolbox, FunctionProvider(two_calls), servers, fancy=fancy
+            )
+            chat.input = ScriptedInput(["run both"])
+            with anyio.fail_after(20):
+                assert await chat.loop() == 0
+
+    text = _ANSI.sub("", out.getvalue())
+    quick = '✓ test.echo(text="quick") → quick'
+    slow = '✓ asker.ask() → accept {"age": 36, "name": "Ada", "verified": true}'
+    assert text.count(quick) == 1 and text.count(slow) == 1
+    assert text.index("Two at once.") < text.index(quick) < text.index(slow) < text.index("Both done.")
+    assert chat.last_call is not None and chat.last_call.label == "asker.ask"  # the last one shown
+    results = last_results(chat.provider.requests[1])  # type: ignore[attr-defined]
+    assert [r.text for r in results] == [slow.rpartition("→ ")[2], "quick"]  # the model's order
