@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, Literal
 
-from tests.support.fake_llm_wire import API, Conversation, read_conversation
+from tests.support.fake_llm_neutral import API, Conversation
+from tests.support.fake_llm_wire import read_conversation
 
 __all__ = ["Fault", "Respond", "Script", "SeenRequest", "ToolCall", "Turn"]
 
