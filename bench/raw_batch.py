@@ -59,6 +59,8 @@ async def main(url: str, prompts: list[str], out: TextIO, concurrency: int) -> N
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 5 or sys.argv[1] in ("-h", "--help"):
+        sys.exit(__doc__)
     with open(sys.argv[2], encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip()]
     with open(sys.argv[3], "w", encoding="utf-8") as output:

@@ -78,4 +78,6 @@ async def main(url: str, prompt: str, stream: bool) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):
+        sys.exit(__doc__)
     anyio.run(main, sys.argv[1], sys.argv[2], "--stream" in sys.argv[3:])
