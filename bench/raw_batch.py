@@ -15,7 +15,7 @@ import sys
 from typing import Any, TextIO
 
 import anyio
-from raw_loop import call
+from raw_loop import anthropic_tools, call
 
 
 async def one(client: Any, session: Any, tools: list[Any], prompt: str) -> str:
@@ -42,11 +42,7 @@ async def main(url: str, prompts: list[str], out: TextIO, concurrency: int) -> N
     queue = iter(enumerate(prompts))
     client = anthropic.AsyncAnthropic()
     async with Client(url) as session:
-        listed = await session.list_tools()
-        tools: list[Any] = [
-            {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
-            for t in listed.tools
-        ]
+        tools = await anthropic_tools(session)
 
         async def worker() -> None:
             for i, prompt in queue:

@@ -42,17 +42,22 @@ async def streamed(client: Any, **params: Any) -> list[Any]:
     return [SimpleNamespace(**b, model_dump=lambda b=b: b) for b in blocks]
 
 
+async def anthropic_tools(session: Any) -> list[Any]:
+    """The session's tools as Messages API tool definitions."""
+    listed = await session.list_tools()
+    return [
+        {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
+        for t in listed.tools
+    ]
+
+
 async def main(url: str, prompt: str, stream: bool) -> None:
     import anthropic
     from mcp import Client
 
     client = anthropic.AsyncAnthropic()
     async with Client(url) as session:
-        listed = await session.list_tools()
-        tools: list[Any] = [
-            {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
-            for t in listed.tools
-        ]
+        tools = await anthropic_tools(session)
         messages: list[Any] = [{"role": "user", "content": prompt}]
         while True:
             params: dict[str, Any] = {

@@ -247,21 +247,30 @@ async def test_a_failing_approval_hook_denies(loop_server: LoopServer) -> None:
     assert isinstance(events[-1], Final) and events[-1].answer == "ok"
 
 
+class Reports:
+    """An ``on_tool_finished`` callback that keeps what it is told; ``short`` is set when the call
+    with id ``short`` is reported."""
+
+    def __init__(self) -> None:
+        self.finished: list[ToolCallFinished] = []
+        self.short = anyio.Event()
+
+    def __call__(self, finished: ToolCallFinished) -> None:
+        self.finished.append(finished)
+        if finished.call_id == "short":
+            self.short.set()
+
+
 async def test_a_finished_call_is_reported_at_once_while_a_slower_one_runs(loop_server: LoopServer) -> None:
     t = tag()
     calls = [call("slow", {"seconds": 60, "tag": t}, "long"), call("echo", {"text": "quick"}, "short")]
     provider = FunctionProvider(script(reply(*calls), reply("never")))
-    reported: list[ToolCallFinished] = []
-    short_reported = anyio.Event()
-
-    def on_finished(finished: ToolCallFinished) -> None:
-        reported.append(finished)
-        if finished.call_id == "short":
-            short_reported.set()
+    reports = Reports()
+    reported, short_reported = reports.finished, reports.short
 
     seen: list[Event] = []
     async with toolbox(loop_server) as box:
-        agent = Agent(provider, box, system="s", on_tool_finished=on_finished)
+        agent = Agent(provider, box, system="s", on_tool_finished=reports)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
 
@@ -287,13 +296,8 @@ async def test_a_finished_call_is_reported_at_once_while_a_slower_one_runs(loop_
 async def test_reports_come_in_completion_order_and_events_keep_the_models_order(
     loop_server: LoopServer,
 ) -> None:
-    reported: list[ToolCallFinished] = []
-    short_reported = anyio.Event()
-
-    def on_finished(finished: ToolCallFinished) -> None:
-        reported.append(finished)
-        if finished.call_id == "short":
-            short_reported.set()
+    reports = Reports()
+    reported, short_reported = reports.finished, reports.short
 
     async def answer_after_the_short_call(request: ElicitationRequest) -> ElicitationAnswer:
         # The long call (the server's ``ask``) can only finish once the short one was reported.
@@ -307,7 +311,7 @@ async def test_reports_come_in_completion_order_and_events_keep_the_models_order
         servers = {"test": ServerSettings(url=loop_server.url), "asker": ServerSettings(url=asker_url)}
         async with ServerManager(servers, elicitation=answer_after_the_short_call) as manager:
             box = await Toolbox.load(manager)
-            agent = Agent(provider, box, system="s", on_tool_finished=on_finished)
+            agent = Agent(provider, box, system="s", on_tool_finished=reports)
             events: list[Event] = []
             with anyio.fail_after(20):
                 async for event in agent.run("go"):
