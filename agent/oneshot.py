@@ -4,7 +4,8 @@ stdout gets the final answer and nothing else (nothing at all when the turn fail
 ``--json`` always one JSON object: ``answer``, ``steps``, ``tool_calls``, ``usage``,
 ``stop_reason``, ``error``, ``model``; so the command composes with pipes. stderr gets the rest,
 one line each: a server that could not be used, each tool call (tool, short arguments, duration,
-ok / error / denied), and the error that stopped the turn, if any.
+ok / error / denied; printed the moment the call finishes, so the calls of one response, which run
+at once, show in the order they finish), and the error that stopped the turn, if any.
 
 Exit codes: 0 the model gave its answer; 1 the turn failed (provider error after retries, the step
 limit reached); 2 usage or configuration error (empty prompt, bad ``--max-steps``, no API key);
@@ -120,15 +121,26 @@ async def _run(agent: Agent, prompt: str, *, as_json: bool, model: str) -> int:
     from agent.core import Final, ToolCallFinished, ToolCallStarted, TurnError, tool_call_record
 
     started: dict[str, ToolCallStarted] = {}
+    shown: set[str] = set()  # calls whose line was printed as they finished
     calls: list[dict[str, Any]] = []
     error: str | None = None
     code = EXIT_OK
+
+    def show(done: ToolCallFinished) -> None:
+        """A call's line on stderr the moment it finishes (calls of one response run at once)."""
+        shown.add(done.call_id)
+        print(_tool_line(started.get(done.call_id), done), file=sys.stderr, flush=True)
+
+    agent.on_tool_finished = show
     async for event in agent.run(prompt):
         if isinstance(event, ToolCallStarted):
             started[event.call_id] = event
         elif isinstance(event, ToolCallFinished):
             start = started.get(event.call_id)
-            print(_tool_line(start, event), file=sys.stderr, flush=True)
+            if event.call_id in shown:
+                shown.discard(event.call_id)
+            else:
+                print(_tool_line(start, event), file=sys.stderr, flush=True)
             calls.append(tool_call_record(start, event))
         elif isinstance(event, TurnError):
             error = str(event.error)
