@@ -294,6 +294,9 @@ def _read_mcp_json(path: Path) -> dict[str, Any]:
     return out
 
 
+_SHOWN_PROBLEMS = 5  # a config error names this many problems at once
+
+
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     """The dotted key and a readable message for one pydantic error."""
     loc = [str(p) for p in error.get("loc", ()) if not str(p).startswith("function-after")]
@@ -332,10 +335,11 @@ def load_config(
     try:
         return Config(**raw, source=where)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key, msg = _describe(first)
-        more = len(exc.errors()) - 1
-        hint = f"{more} more problem(s) in the same file" if more else None
+        problems = [_describe(error) for error in exc.errors()]
+        key, msg = problems[0]
+        rest = [f"{k}: {m}" for k, m in problems[1:_SHOWN_PROBLEMS]]
+        hidden = len(problems) - 1 - len(rest)
+        hint = "also " + "; ".join(rest) + (f"; and {hidden} more" if hidden else "") if rest else None
         raise ConfigError(msg, file=where or "environment", key=key, hint=hint) from None
 
 

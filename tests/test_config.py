@@ -89,6 +89,24 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.toml", "max_stepz = 3\nmodel = 5\n[servers.web]\nurl = 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)  # the first problem, then the others in the hint
+    assert "max_stepz: unknown key" in message
+    for key in ("max_stepz", "model", "servers.web.url"):
+        assert message.count(f"{key}:") == 1, key
+
+
+def test_many_problems_are_cut_short(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.toml", "".join(f"bogus{i} = 1\n" for i in range(8)))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value.hint).endswith("; and 3 more")
+    assert str(info.value.hint).count("unknown key") == 4
+
+
 def test_server_needs_url_or_command(tmp_path: Path) -> None:
     path = _write(tmp_path / "a.toml", "[servers.web]\ntimeout = 3\n")
     with pytest.raises(ConfigError, match="exactly one of 'url'"):
