@@ -98,7 +98,8 @@ async def test_refused_connection() -> None:
     with pytest.raises(ServerConnectError) as info:
         async with connect("gone", ServerSettings(url=url)):
             pytest.fail("connected to a closed port")
-    assert str(info.value) == f"server 'gone': connection refused at {url}"
+    assert info.value.message == f"server 'gone': connection refused at {url}"
+    assert info.value.hint == "is the server running, at this host and port?"
 
 
 async def test_refused_connection_over_sse() -> None:
@@ -114,6 +115,7 @@ async def test_http_404_names_status_and_url(mcp_http_url: str) -> None:
         async with connect("wrong", ServerSettings(url=url)):
             pytest.fail("connected to a 404")
     assert f"HTTP 404 Not Found at {url}" in str(info.value)
+    assert "check the path in the server's 'url'" in str(info.value.hint)
 
 
 async def test_sse_404_names_status(mcp_sse_url: str) -> None:

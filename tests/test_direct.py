@@ -79,7 +79,8 @@ async def test_tools_reports_a_dead_server_in_one_line_and_lists_the_rest(
     path = write_config({"web": ServerSettings(url=mcp_http_url), "dead": ServerSettings(url=dead)})
     assert await _run(["tools"], path) == 0
     captured = capsys.readouterr()
-    assert captured.err == f"agent: server 'dead': connection refused at {dead}\n"
+    hint = "is the server running, at this host and port?"
+    assert captured.err == f"agent: server 'dead': connection refused at {dead} ({hint})\n"
     assert "web (" in captured.out
     assert "echo" in captured.out
 

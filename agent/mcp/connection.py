@@ -400,7 +400,7 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
         if any(_request_url(item) is not None for item in _leaves(exc)):
             reason = describe_failure(exc, url=settings.url)
             if reason is not None:
-                return ServerConnectError(name, reason)
+                return ServerConnectError(name, reason, hint=_hint(reason))
         if trace.status == 401:
             if any(key.lower() == "authorization" for key in settings.headers):
                 return AuthError(
@@ -414,12 +414,11 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
                 )
             return AuthError(name, f"the server still answers HTTP 401 after login at {settings.url}")
         if trace.status is not None:
-            return ServerConnectError(
-                name, f"HTTP {trace.status} {trace.reason} at {trace.url}".replace("  ", " ")
-            )
+            reason = f"HTTP {trace.status} {trace.reason} at {trace.url}".replace("  ", " ")
+            return ServerConnectError(name, reason, hint=_hint(reason))
         reason = describe_failure(exc, url=settings.url)
         if reason is not None:
-            return ServerConnectError(name, reason)
+            return ServerConnectError(name, reason, hint=_hint(reason))
     else:
         for item in _leaves(exc):
             if isinstance(item, FileNotFoundError | PermissionError | NotADirectoryError):
@@ -436,6 +435,21 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
         if isinstance(item, MCPError):
             return ServerConnectError(name, f"the server refused the connection: {item}")
     return ServerConnectError(name, f"cannot connect to {_where(settings)}: {_first_message(exc)}")
+
+
+_HINTS = {
+    "connection refused": "is the server running, at this host and port?",
+    "DNS lookup failed": "check the host name in the server's 'url'",
+    "TLS error": "check the URL's scheme (http or https) and the server's certificate",
+    "network timeout": "raise the server's 'timeout' if it is just slow",
+    "HTTP 404": "check the path in the server's 'url' (servers often answer at /mcp)",
+    "HTTP 405": "check the path in the server's 'url'; a legacy SSE server needs transport = \"sse\"",
+}
+
+
+def _hint(reason: str) -> str | None:
+    """What to do about a network-level failure, by the start of its reason."""
+    return next((hint for start, hint in _HINTS.items() if reason.startswith(start)), None)
 
 
 def _indent(text: str) -> str:
