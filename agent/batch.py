@@ -8,9 +8,7 @@ and :class:`~agent.tools.Toolbox`, so MCP sessions and OAuth tokens are opened a
 Providers are made once per model and shared.
 
 Rate limits: a provider error 429 that is left after the SDK's own retries pauses every worker
-(:class:`SharedBackoff`): each waits for the shared resume time before its next model request, and
-the request that failed is sent again. Items are not failed for a rate limit unless one request
-is refused ``attempts`` times in a row.
+until a shared resume time, and the request is sent again (:mod:`agent.batch_providers`).
 
 Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
 lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
@@ -26,7 +24,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
@@ -47,141 +45,27 @@ from agent.batch_io import (
     shard_of,
     tool_calls_json,
 )
+from agent.batch_providers import Providers, SharedBackoff
 from agent.batch_report import Counts, Display, ProgressBar, summary_text
+from agent.config import approval_mode
 from agent.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     AgentError,
-    ProviderRateLimitError,
     ServerError,
 )
-from agent.messages import ModelRequest, StreamEvent, Usage
+from agent.messages import Usage
 
 if TYPE_CHECKING:
     from agent.batch_io import Options
     from agent.config import Config, ServerSettings
     from agent.core import ApprovalFn
-    from agent.providers.base import Provider
     from agent.tools import Toolbox
 
 __all__ = ["SharedBackoff", "main", "run_batch"]
 
 log = logging.getLogger(__name__)
-
-
-class SharedBackoff:
-    """One pause for the whole batch when the provider rate-limits.
-
-    ``hit`` after a 429 sets a resume time for everyone; ``wait`` (before every model request)
-    sleeps until then. The pause doubles from ``start`` up to ``limit`` while 429s keep coming
-    after a pause has ended, and halves after each success. A 429 for a request that was sent
-    before the current pause began does not lengthen it.
-    """
-
-    def __init__(self, *, start: float = 1.0, limit: float = 60.0, attempts: int = 10) -> None:
-        self.start = start
-        self.limit = limit
-        self.attempts = attempts
-        self.pauses = 0
-        self._delay = 0.0
-        self._resume_at = 0.0
-
-    async def wait(self) -> None:
-        # A deadline, not an event: another worker's 429 may move it later while we sleep.
-        while (left := self._resume_at - anyio.current_time()) > 0:  # noqa: ASYNC110
-            await anyio.sleep(left)
-
-    def hit(self, retry_after: float | None = None) -> float:
-        """Record a 429; the seconds until requests go out again."""
-        now = anyio.current_time()
-        if now < self._resume_at:
-            return self._resume_at - now
-        self._delay = self.start if self._delay < self.start else min(self._delay * 2, self.limit)
-        self._resume_at = now + max(self._delay, retry_after or 0.0)
-        self.pauses += 1
-        return self._resume_at - now
-
-    def ok(self) -> None:
-        self._delay = self._delay / 2 if self._delay > self.start else 0.0
-
-
-class _PacedProvider:
-    """A provider whose requests wait for the shared backoff and are sent again after a 429."""
-
-    def __init__(self, inner: Provider, backoff: SharedBackoff, on_pause: Callable[[float], None]) -> None:
-        self._inner = inner
-        self._backoff = backoff
-        self._on_pause = on_pause
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def model(self) -> str:
-        return self._inner.model
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        refused = 0
-        while True:
-            await self._backoff.wait()
-            started = False
-            events = self._inner.stream(request)
-            try:
-                async for event in events:
-                    started = True
-                    yield event
-            except ProviderRateLimitError as exc:
-                refused += 1
-                if started or refused >= self._backoff.attempts:
-                    raise
-                pause = self._backoff.hit(getattr(exc, "retry_after", None))
-                self._on_pause(pause)
-                continue
-            finally:
-                closer = getattr(events, "aclose", None)
-                if closer is not None:
-                    await closer()
-            self._backoff.ok()
-            return
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _Providers:
-    """One provider per model spec, made on first use and shared by every worker."""
-
-    def __init__(
-        self, config: Config, default: str, backoff: SharedBackoff, on_pause: Callable[[float], None]
-    ) -> None:
-        self._config = config
-        self.default = default
-        self._backoff = backoff
-        self._on_pause = on_pause
-        self._made: dict[str, Provider | AgentError] = {}
-
-    def get(self, spec: str | None) -> Provider:
-        spec = spec or self.default
-        if spec not in self._made:
-            from agent.providers.registry import make_provider
-
-            try:
-                self._made[spec] = _PacedProvider(
-                    make_provider(self._config, spec, streaming=False), self._backoff, self._on_pause
-                )
-            except AgentError as exc:
-                self._made[spec] = exc
-        made = self._made[spec]
-        if isinstance(made, AgentError):
-            raise made
-        return made
-
-    async def aclose(self) -> None:
-        for made in self._made.values():
-            if not isinstance(made, AgentError):
-                await made.aclose()
 
 
 def _approver(config: Config, servers: Mapping[str, ServerSettings]) -> ApprovalFn:
@@ -192,11 +76,7 @@ def _approver(config: Config, servers: Mapping[str, ServerSettings]) -> Approval
     """
 
     async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
-        settings = servers.get(server) or config.servers.get(server)
-        chosen = settings.approval if settings is not None else None
-        if isinstance(chosen, dict):
-            chosen = chosen.get(tool, chosen.get("*"))
-        mode = chosen or config.approval
+        mode = approval_mode(config, servers, server, tool)
         if mode == "ask":
             log.info("batch: %s.%s needs approval, which a batch cannot ask for; denied", server, tool)
         return mode == "always"
@@ -216,7 +96,7 @@ class _Batch:
         self.display = display
         self.backoff = backoff
         self.counts = Counts()
-        self.providers = _Providers(config, opts.model, backoff, display.paused)
+        self.providers = Providers(config, opts.model, backoff, display.paused)
         self.approve: ApprovalFn | None = None
         self.system = ""
         self.toolbox: Toolbox | None = None

@@ -41,6 +41,7 @@ __all__ = [
     "ServerSettings",
     "ToolFilter",
     "adhoc_server",
+    "approval_mode",
     "find_config_file",
     "load_config",
     "select_servers",
@@ -341,6 +342,19 @@ def load_config(
         hidden = len(problems) - 1 - len(rest)
         hint = "also " + "; ".join(rest) + (f"; and {hidden} more" if hidden else "") if rest else None
         raise ConfigError(msg, file=where or "environment", key=key, hint=hint) from None
+
+
+def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server: str, tool: str) -> Approval:
+    """The approval mode for one tool: the server's per-tool or whole-server setting, else the global one.
+
+    A server's ``approval`` may be one mode or a table ``tool -> mode`` (``"*"`` for the rest).
+    ``servers`` are the servers in use (``--url`` ones included); the config's are looked at next.
+    """
+    settings = servers.get(server) or config.servers.get(server)
+    chosen = settings.approval if settings is not None else None
+    if isinstance(chosen, dict):
+        chosen = chosen.get(tool, chosen.get("*"))
+    return chosen or config.approval
 
 
 def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:

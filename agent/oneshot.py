@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agent.config import Approval, Config, ServerSettings
+from agent.config import Config, ServerSettings, approval_mode
 from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError
 
 if TYPE_CHECKING:
@@ -53,20 +53,11 @@ def _short(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _approval(config: Config, servers: Mapping[str, ServerSettings], server: str, tool: str) -> Approval:
-    """The server's per-tool (``"*"`` for the rest) or whole-server setting, else the global one."""
-    settings = servers.get(server) or config.servers.get(server)
-    chosen = settings.approval if settings is not None else None
-    if isinstance(chosen, dict):
-        chosen = chosen.get(tool, chosen.get("*"))
-    return chosen or config.approval
-
-
 def _approver(config: Config, servers: Mapping[str, ServerSettings], interactive: bool) -> Any:
     """Approval for a one-shot run: "ask" asks on the terminal when there is one, else denies."""
 
     async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
-        mode = _approval(config, servers, server, tool)
+        mode = approval_mode(config, servers, server, tool)
         if mode != "ask":
             return mode == "always"
         if not interactive:

@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agent import __version__
-from agent.config import Approval, Config, ServerSettings, user_data_dir
+from agent.config import Config, ServerSettings, approval_mode, user_data_dir
 from agent.core import Agent, Event, ToolCallFinished, load_system_prompt
 from agent.errors import AgentError, UsageError
 from agent.messages import Message, message_from_dict, message_to_dict
@@ -63,18 +63,6 @@ __all__ = [
 
 TRANSCRIPT_FORMAT = "agent-transcript"
 Answer = Literal["y", "n", "a"]
-
-
-def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server: str, tool: str) -> Approval:
-    """The approval mode for one tool: the server's per-tool or whole-server setting, else the global one.
-
-    A server's ``approval`` may be one mode or a table ``tool -> mode`` (``"*"`` for the rest).
-    """
-    settings = servers.get(server) or config.servers.get(server)
-    chosen = settings.approval if settings is not None else None
-    if isinstance(chosen, dict):
-        chosen = chosen.get(tool, chosen.get("*"))
-    return chosen or config.approval
 
 
 def save_transcript(file: str, messages: list[Message], *, model: str) -> Path:
