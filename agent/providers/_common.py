@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from agent.errors import (
     ProviderAuthError,
@@ -39,11 +39,52 @@ class _Closable(Protocol):
     async def close(self) -> None: ...
 
 
-class SDKAdapter:
-    """What every adapter has: who it talks to (``_who``) and one SDK client (``_client``)."""
+class _Default:
+    """The class's own default (``api_key_env``), where None means "no key variable"."""
 
+
+_DEFAULT = _Default()
+
+
+class SDKAdapter:
+    """What every adapter has: who it talks to (``_who``), one SDK client (``_client``, made by
+    the subclass's ``_make_client``), the ``max_tokens`` override and whether to stream.
+
+    ``max_tokens`` set here overrides the request's; ``streaming=False`` asks for whole responses
+    (batch runs). ``name`` and ``api_key_env`` default to the class's ``DEFAULT_NAME`` and
+    ``DEFAULT_KEY_ENV``; ``api_key_env=None`` says the endpoint needs no key.
+    """
+
+    DEFAULT_NAME: ClassVar[str]
+    DEFAULT_KEY_ENV: ClassVar[str]
     _who: ProviderIdentity
     _client: _Closable
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        name: str | None = None,
+        api_key_env: str | _Default | None = _DEFAULT,
+        base_url: str | None = None,
+        max_tokens: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_retries: int = 4,
+        timeout: float = 600.0,
+        streaming: bool = True,
+    ) -> None:
+        key_env = self.DEFAULT_KEY_ENV if isinstance(api_key_env, _Default) else api_key_env
+        self._who = ProviderIdentity(name or self.DEFAULT_NAME, model, key_env, base_url, max_retries)
+        self._max_tokens = max_tokens
+        self._streaming = streaming
+        self._client = self._make_client(
+            self.client_options(api_key, base_url, max_retries, timeout, headers)
+        )
+
+    def _make_client(self, options: dict[str, Any]) -> Any:
+        """The SDK's async client, from :meth:`client_options` (imports the SDK)."""
+        raise NotImplementedError
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ the client CPU of a streamed response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.errors import ProviderError
@@ -131,30 +131,16 @@ class _Block:
 
 
 class AnthropicProvider(SDKAdapter):
-    """One Anthropic model. ``max_tokens`` set here overrides the request's."""
+    """One Anthropic model (constructor: :class:`SDKAdapter`)."""
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        name: str = "anthropic",
-        api_key_env: str | None = "ANTHROPIC_API_KEY",
-        base_url: str | None = None,
-        max_tokens: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_retries: int = 4,
-        timeout: float = 600.0,
-        streaming: bool = True,
-    ) -> None:
+    DEFAULT_NAME = "anthropic"
+    DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+    _client: AsyncAnthropic
+
+    def _make_client(self, options: dict[str, Any]) -> AsyncAnthropic:
         import anthropic
 
-        self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
-        self._max_tokens = max_tokens
-        self._streaming = streaming
-        self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
-            **self.client_options(api_key, base_url, max_retries, timeout, headers)
-        )
+        return anthropic.AsyncAnthropic(**options)
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

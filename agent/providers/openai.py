@@ -14,7 +14,7 @@ final response).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.errors import ProviderError
@@ -35,7 +35,6 @@ from agent.messages import (
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
-    ProviderIdentity,
     SDKAdapter,
     connection_error,
     data_url,
@@ -134,30 +133,16 @@ def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 
 class OpenAIResponsesProvider(SDKAdapter):
-    """One model behind the OpenAI Responses API. ``max_tokens`` set here overrides the request's."""
+    """One model behind the OpenAI Responses API (constructor: :class:`SDKAdapter`)."""
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        name: str = "openai",
-        api_key_env: str | None = "OPENAI_API_KEY",
-        base_url: str | None = None,
-        max_tokens: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_retries: int = 4,
-        timeout: float = 600.0,
-        streaming: bool = True,
-    ) -> None:
+    DEFAULT_NAME = "openai"
+    DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+    _client: AsyncOpenAI
+
+    def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
         import openai
 
-        self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
-        self._max_tokens = max_tokens
-        self._streaming = streaming
-        self._client: AsyncOpenAI = openai.AsyncOpenAI(
-            **self.client_options(api_key, base_url, max_retries, timeout, headers)
-        )
+        return openai.AsyncOpenAI(**options)
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 from urllib.parse import urlsplit
 
@@ -37,7 +37,6 @@ from agent.messages import (
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
-    ProviderIdentity,
     SDKAdapter,
     connection_error,
     data_url,
@@ -138,34 +137,24 @@ class _Call:
 
 
 class OpenAIChatProvider(SDKAdapter):
-    """One model behind a Chat Completions endpoint. ``max_tokens`` set here overrides the request's."""
+    """One model behind a Chat Completions endpoint (constructor: :class:`SDKAdapter`)."""
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        name: str = "openai-chat",
-        api_key_env: str | None = "OPENAI_API_KEY",
-        base_url: str | None = None,
-        max_tokens: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_retries: int = 4,
-        timeout: float = 600.0,
-        streaming: bool = True,
-    ) -> None:
+    DEFAULT_NAME = "openai-chat"
+    DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+    _client: AsyncOpenAI
+
+    def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
         import openai
 
-        self._who = ProviderIdentity(name, model, api_key_env, base_url, max_retries)
-        self._max_tokens = max_tokens
-        self._streaming = streaming
+        return openai.AsyncOpenAI(**options)
+
+    @property
+    def _max_tokens_key(self) -> str:
         # OpenAI itself wants max_completion_tokens (its reasoning models refuse max_tokens);
         # compatible servers know max_tokens, and not all of them the newer name.
+        base_url = self._who.base_url
         host = urlsplit(base_url).hostname if base_url else "api.openai.com"
-        self._max_tokens_key = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
-        self._client: AsyncOpenAI = openai.AsyncOpenAI(
-            **self.client_options(api_key, base_url, max_retries, timeout, headers)
-        )
+        return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
