@@ -522,3 +522,21 @@ def test_anthropic_gets_a_note_instead_of_an_image_type_it_cannot_take() -> None
             ],
         }
     ]
+
+
+async def test_chat_completions_names_the_token_limit_as_each_server_knows_it(fake_llm: FakeLLM) -> None:
+    fake_llm.script({"turns": ["ok"], "repeat_last": True})
+    compatible = build("openai-chat", fake_llm.base_url, max_tokens=77)
+    try:
+        await run(compatible, ask())
+    finally:
+        await compatible.aclose()
+    body = fake_llm.requests[0].body
+    assert body["max_tokens"] == 77 and "max_completion_tokens" not in body
+    # OpenAI itself (its reasoning models refuse max_tokens); nothing is sent to it here.
+    official = OpenAIChatProvider(model="gpt-5.5", api_key="k", max_tokens=77)
+    try:
+        params = official._params(ask())
+    finally:
+        await official.aclose()
+    assert params["max_completion_tokens"] == 77 and "max_tokens" not in params
