@@ -234,21 +234,15 @@ def parse_arguments(text: str) -> dict[str, Any]:
 
 def check_arguments(tool: mcp_types.Tool, arguments: dict[str, Any], qualified: str) -> None:
     """Refuse arguments that break the tool's input schema, naming the path and the rule."""
-    import jsonschema
-    from jsonschema.exceptions import SchemaError
+    from agent.tools import schema_violation
 
-    schema = tool.input_schema
-    try:
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
-    except SchemaError:
-        return  # a broken schema is the server's problem; let the server judge
-    error = jsonschema.exceptions.best_match(cls(schema).iter_errors(arguments))
-    if error is None:
+    violation = schema_violation(tool.input_schema, arguments)
+    if violation is None:
         return
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    steps, message = violation
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in steps).lstrip(".")
     raise ToolArgumentsError(
-        f"arguments for {qualified} break its input schema at {path or '(top level)'}: {error.message}",
+        f"arguments for {qualified} break its input schema at {path or '(top level)'}: {message}",
         hint=f"see `agent tools` for {qualified}'s parameters",
     )
 

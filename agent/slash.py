@@ -134,18 +134,17 @@ async def _call(chat: Chat, arg: str) -> None:
 
 def _check_arguments(entry: ToolEntry, arguments: dict[str, Any]) -> None:
     """Check arguments against the tool's input schema, for a clear message before the call."""
-    import jsonschema
+    from agent.tools import schema_violation
 
-    try:
-        jsonschema.validate(arguments, dict(entry.spec.input_schema))
-    except jsonschema.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.absolute_path)
-        raise ToolArgumentsError(
-            f"bad arguments for {entry.name}: {f'{where}: ' if where else ''}{exc.message}",
-            hint=f"{entry.name} takes: {_params(entry) or 'no arguments'} (? = optional)",
-        ) from None
-    except jsonschema.SchemaError:
-        return  # the server's schema is broken; let the server judge the arguments
+    violation = schema_violation(entry.spec.input_schema, arguments)
+    if violation is None:
+        return
+    steps, message = violation
+    where = ".".join(str(p) for p in steps)
+    raise ToolArgumentsError(
+        f"bad arguments for {entry.name}: {f'{where}: ' if where else ''}{message}",
+        hint=f"{entry.name} takes: {_params(entry) or 'no arguments'} (? = optional)",
+    )
 
 
 async def _last(chat: Chat, arg: str) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "convert_result",
     "convert_schema",
     "provider_names",
+    "schema_violation",
     "truncate_text",
 ]
 
@@ -172,6 +173,24 @@ def convert_schema(raw: object, tool: str = "?") -> dict[str, Any]:
         log.warning("tool %r: 'required' is not a list of names; dropped", tool)
         del schema["required"]
     return schema
+
+
+def schema_violation(
+    schema: Mapping[str, Any], arguments: Mapping[str, Any]
+) -> tuple[list[str | int], str] | None:
+    """The most relevant way ``arguments`` break a tool's input ``schema``: the path to the bad
+    value and the rule's message; None when they fit, or when the schema itself is broken (the
+    server judges the arguments then)."""
+    import jsonschema
+    from jsonschema.exceptions import SchemaError, best_match
+
+    try:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+    except SchemaError:
+        return None
+    error = best_match(cls(schema).iter_errors(arguments))
+    return None if error is None else (list(error.absolute_path), error.message)
 
 
 def truncate_text(text: str, limit: int) -> str:
