@@ -50,10 +50,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import PY, ROOT, cache_bytecode, proc_cpu, start, stop
+
 sys.path.insert(0, str(ROOT))
 
-from tests.support.fake_llm import FakeLLM, Script, SeenRequest  # noqa: E402
+from tests.support.fake_llm import FakeLLM, Script, SeenRequest
 
 STEPS = 3  # model requests per item: add, echo, answer
 
@@ -104,32 +105,7 @@ class Clock:
 
 
 def bench_env(work: Path) -> dict[str, str]:
-    env = {**os.environ, "FAKE_KEY": "bench", "PYTHONPYCACHEPREFIX": str(work / "pycache")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
-def start_mcp_server(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.mcp_server", "--transport", "http", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise SystemExit(f"the MCP test server did not start: {line!r}")
-    return proc, line.split()[1]
-
-
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cache_bytecode({**os.environ, "FAKE_KEY": "bench"}, work)
 
 
 def _own_cpu() -> float:
@@ -169,7 +145,7 @@ class Bench:
         env = bench_env(self.work)
         env.update(ANTHROPIC_BASE_URL=self.fake.base_url, ANTHROPIC_API_KEY="bench")
         outputs = [self.work / f"results-{items}-{concurrency}-{i}of{shards}.jsonl" for i in range(shards)]
-        mcp_cpu, fake_cpu = _proc_cpu(self.mcp.pid), _own_cpu()
+        mcp_cpu, fake_cpu = proc_cpu(self.mcp.pid), _own_cpu()
         began = time.monotonic()
         procs = []
         for i, out in enumerate(outputs):
@@ -185,7 +161,7 @@ class Bench:
             cpu += usage.ru_utime + usage.ru_stime
             rss = max(rss, usage.ru_maxrss / 1024)
         program = time.monotonic() - began
-        mcp_cpu, fake_cpu = _proc_cpu(self.mcp.pid) - mcp_cpu, _own_cpu() - fake_cpu
+        mcp_cpu, fake_cpu = proc_cpu(self.mcp.pid) - mcp_cpu, _own_cpu() - fake_cpu
         with clock.lock:
             first, last = min(clock.arrivals), max(clock.arrivals)
         return Result(
@@ -233,7 +209,8 @@ def main() -> int:
     args = parser.parse_args()
 
     with FakeLLM() as fake, tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
-        mcp, mcp_url = start_mcp_server(bench_env(Path(tmp)))
+        mcp_argv = [PY, "-m", "tests.support.mcp_server", "--transport", "http", "--port", "0"]
+        mcp, mcp_url = start(mcp_argv, bench_env(Path(tmp)))
         try:
             bench = Bench(fake, mcp, mcp_url, args.latency, Path(tmp))
             programs = ["agent", "raw"] if args.raw else ["agent"]
@@ -254,8 +231,7 @@ def main() -> int:
                 bench.show([bench.run(n, args.memory_concurrency) for n in args.memory_items])
             print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
         finally:
-            mcp.terminate()
-            mcp.wait(10)
+            stop(mcp)
     return 0
 
 

@@ -24,16 +24,12 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
+from common import PY, ROOT, start, stop
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from loop_overhead import PY, start, stop  # noqa: E402
 
 SPENT: collections.Counter[str] = collections.Counter()
 

@@ -36,42 +36,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+import anyio
+from common import PY, ROOT, cache_bytecode, proc_cpu, start, stop
+
 sys.path.insert(0, str(ROOT))
 
-import anyio  # noqa: E402
-
-from tests.support.fake_llm import FakeLLM  # noqa: E402
-
-PY = sys.executable
-
-
-def start(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    """Start a server that prints ``READY <url>``; return it and the URL."""
-    proc = subprocess.Popen(
-        list(argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise SystemExit(f"server {argv} did not start: {line!r}")
-    return proc, line.split()[1]
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+from tests.support.fake_llm import FakeLLM
 
 
 def clean_env(home: Path, fake: FakeLLM) -> dict[str, str]:
@@ -80,24 +53,11 @@ def clean_env(home: Path, fake: FakeLLM) -> dict[str, str]:
         (home / var).mkdir(exist_ok=True)
         env[var] = str(home / var)
     env.update(fake.env())
-    # Cold starts as users see them: compiled modules cached (in the bench's own folder, so the
-    # project's environment is not touched), even where PYTHONDONTWRITEBYTECODE is set.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
-    return env
+    return cache_bytecode(env, home)  # cold starts as users see them
 
 
 def _reached(k: int, stats: dict[str, int]) -> bool:
     return stats["requests"] >= k
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far, from /proc (Linux)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_run(
@@ -115,7 +75,7 @@ def timed_run(
             raise SystemExit(f"{argv[1]}: request {k} never came; stderr: {proc.communicate()[1][-2000:]}")
         arrivals.append(time.perf_counter())
         if k in (1, requests):
-            cpu.append(_cpu(proc.pid))
+            cpu.append(proc_cpu(proc.pid))
     out, err = proc.communicate(timeout=120)
     if proc.returncode != 0 or out.strip() != "done":
         raise SystemExit(f"{argv[1]} failed ({proc.returncode}): {out[-500:]} {err[-2000:]}")
@@ -205,9 +165,9 @@ async def bench_listing(url: str, server_pid: int, repeats: int) -> dict[str, fl
     count = 0
     async with ServerManager({"many": ServerSettings(url=url)}) as manager:
         for _ in range(repeats):
-            s0, c0, t0 = _cpu(server_pid), time.process_time(), time.perf_counter()
+            s0, c0, t0 = proc_cpu(server_pid), time.process_time(), time.perf_counter()
             tools = await manager.list_tools()
-            t1, c1, s1 = time.perf_counter(), time.process_time(), _cpu(server_pid)
+            t1, c1, s1 = time.perf_counter(), time.process_time(), proc_cpu(server_pid)
             box = Toolbox(manager, tools)
             t2 = time.perf_counter()
             listed.append(t1 - t0)
