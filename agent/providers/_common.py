@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Protocol
 
 from agent.errors import (
@@ -15,7 +15,7 @@ from agent.errors import (
     ProviderRateLimitError,
     ProviderUnavailableError,
 )
-from agent.messages import ImagePart
+from agent.messages import ImagePart, ModelRequest, StreamEvent
 
 __all__ = [
     "TOOL_ERROR_PREFIX",
@@ -84,6 +84,17 @@ class SDKAdapter:
 
     def _make_client(self, options: dict[str, Any]) -> Any:
         """The SDK's async client, from :meth:`client_options` (imports the SDK)."""
+        raise NotImplementedError
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """One response as events (text deltas, then a ``ResponseDone``): streamed from the API,
+        or with ``streaming=False`` read whole and given out as the same events."""
+        return self._streamed(request) if self._streaming else self._whole(request)
+
+    def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        raise NotImplementedError
+
+    def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
 
     @property

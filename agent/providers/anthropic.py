@@ -177,11 +177,7 @@ class AnthropicProvider(SDKAdapter):
             return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
         return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}")
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        if not self._streaming:
-            async for whole in self._whole(request):
-                yield whole
-            return
+    async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params = self._params(request)
         try:
             events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(**params)

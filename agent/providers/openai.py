@@ -167,11 +167,7 @@ class OpenAIResponsesProvider(SDKAdapter):
             ]
         return params
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        if not self._streaming:
-            async for whole in self._whole(request):
-                yield whole
-            return
+    async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(

@@ -178,11 +178,7 @@ class OpenAIChatProvider(SDKAdapter):
             ]
         return params
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        if not self._streaming:
-            async for whole in self._whole(request):
-                yield whole
-            return
+    async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         try:
             chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
