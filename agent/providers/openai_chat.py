@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, assert_never
 from urllib.parse import urlsplit
 
@@ -148,7 +149,7 @@ class OpenAIChatProvider(SDKAdapter):
 
         return openai.AsyncOpenAI(**options)
 
-    @property
+    @cached_property
     def _max_tokens_key(self) -> str:
         # OpenAI itself wants max_completion_tokens (its reasoning models refuse max_tokens);
         # compatible servers know max_tokens, and not all of them the newer name.
