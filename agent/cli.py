@@ -1,4 +1,5 @@
-"""Command line: argument parsing and wiring, nothing else.
+"""Command line: argument parsing into typed options per command (:mod:`agent.options`), and
+the dispatch to the command's module. Nothing else.
 
 Kept import-light on purpose: ``agent --help`` and ``--version`` must not import the MCP SDK or
 any provider SDK (each costs seconds). A command's module is imported only when it runs.
@@ -7,27 +8,17 @@ any provider SDK (each costs seconds). A command's module is imported only when 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from agent import __version__
+from agent import __version__, options
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from agent.config import Config
 
-# command -> "module:function"; the function is `async def f(args, config) -> int`.
-_COMMANDS: dict[str, str] = {
-    "chat": "agent.ui:main",
-    "run": "agent.oneshot:main",
-    "batch": "agent.batch:main",
-    "tools": "agent.direct:tools_main",
-    "call": "agent.direct:call_main",
-    "login": "agent.login:login_main",
-    "logout": "agent.login:logout_main",
-    "auth": "agent.login:auth_main",
-    "conformance-client": "agent.conformance:main",
-}
+__all__ = ["Invocation", "build_parser", "main", "parse"]
 
 _EXIT_CODES = """exit codes:
   0    success
@@ -164,6 +155,112 @@ def _setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(http_level)
 
 
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One parsed command line: the command, its typed options, and the global options."""
+
+    command: str
+    options: Any  # the command's options object from agent.options
+    config: str | None = None
+    mcp_config: str | None = None
+    verbose: int = 0
+
+
+def _servers_of(args: argparse.Namespace) -> dict[str, Any]:
+    names = getattr(args, "server", None)
+    return {"servers": tuple(names) if names else None, "url": getattr(args, "url", None)}
+
+
+def _options(command: str, args: argparse.Namespace) -> Any:
+    """The typed options of ``command`` from its parsed flags."""
+    if command == "chat":
+        return options.ChatOptions(model=args.model, resume=args.resume, **_servers_of(args))
+    if command == "run":
+        return options.RunOptions(
+            args.prompt, model=args.model, max_steps=args.max_steps, json=args.json, **_servers_of(args)
+        )
+    if command == "batch":
+        return options.BatchOptions(
+            args.input,
+            output=args.output,
+            concurrency=args.concurrency,
+            resume=args.resume,
+            max_errors=args.max_errors,
+            shard=args.shard,
+            max_steps=args.max_steps,
+            model=args.model,
+            **_servers_of(args),
+        )
+    if command == "tools":
+        return options.ToolsOptions(json=args.json, **_servers_of(args))
+    if command == "call":
+        return options.CallOptions(args.tool, args.arguments or "{}", json=args.json, **_servers_of(args))
+    if command in ("login", "logout"):
+        return options.LoginOptions(args.target)
+    if command == "auth":
+        return options.LoginOptions()
+    if command == "conformance-client":
+        return options.ConformanceOptions(args.url)
+    raise AssertionError(f"no options for {command!r}")
+
+
+def parse(argv: Sequence[str] | None = None) -> Invocation:
+    """Parse a command line (default ``sys.argv[1:]``); bare ``agent`` is ``agent chat``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        args = build_parser().parse_args([*argv, "chat"])
+    return Invocation(
+        args.command,
+        _options(args.command, args),
+        config=getattr(args, "config", None),
+        mcp_config=getattr(args, "mcp_config", None),
+        verbose=getattr(args, "verbose", 0) or 0,
+    )
+
+
+Command = Callable[[Any, "Config"], Awaitable[int]]
+
+
+def _command(name: str) -> Command:
+    """The command's ``async def main(options, config) -> int``, imported now (not at start-up)."""
+    if name == "chat":
+        from agent.chat import main as chat
+
+        return chat
+    if name == "run":
+        from agent.run import main as run
+
+        return run
+    if name == "batch":
+        from agent.batch import main as batch
+
+        return batch
+    if name == "tools":
+        from agent.call import tools_main
+
+        return tools_main
+    if name == "call":
+        from agent.call import call_main
+
+        return call_main
+    if name == "login":
+        from agent.login import login_main
+
+        return login_main
+    if name == "logout":
+        from agent.login import logout_main
+
+        return logout_main
+    if name == "auth":
+        from agent.login import auth_main
+
+        return auth_main
+    from agent.conformance import main as conformance
+
+    return conformance
+
+
 def _fail(message: str, code: int) -> int:
     print(f"agent: {message}", file=sys.stderr)
     return code
@@ -171,25 +268,20 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``agent`` console script."""
-    args = build_parser().parse_args(argv)
-    command = args.command or "chat"
-    if args.command is None:
-        # Bare `agent` is `agent chat` with its defaults.
-        args = build_parser().parse_args([*(argv if argv is not None else sys.argv[1:]), "chat"])
-    _setup_logging(getattr(args, "verbose", 0) or 0)
+    invocation = parse(argv)
+    _setup_logging(invocation.verbose)
 
     from agent.errors import EXIT_INTERRUPTED, AgentError
 
     try:
         from agent.config import load_config
 
-        config = load_config(getattr(args, "config", None), mcp_config=getattr(args, "mcp_config", None))
-        module_name, func_name = _COMMANDS[command].split(":")
-        func = getattr(importlib.import_module(module_name), func_name)
+        config = load_config(invocation.config, mcp_config=invocation.mcp_config)
+        func = _command(invocation.command)
 
         import anyio
 
-        code: int = anyio.run(func, args, config)
+        code: int = anyio.run(func, invocation.options, config)
         return code
     except AgentError as exc:
         return _fail(str(exc), exc.exit_code)

@@ -44,7 +44,6 @@ __all__ = [
     "approval_mode",
     "find_config_file",
     "load_config",
-    "select_servers",
     "user_config_dir",
     "user_data_dir",
     "user_log_dir",
@@ -367,30 +366,3 @@ def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettin
     host = urlsplit(url).hostname or "server"
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", host).strip("-") or "server"
     return name, settings
-
-
-def select_servers(
-    config: Config, names: list[str] | None = None, url: str | None = None
-) -> dict[str, ServerSettings]:
-    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one,
-    else (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`)."""
-    if url is not None:
-        name, settings = adhoc_server(url)
-        return {name: settings}
-    if not names:
-        if not config.enabled_servers:
-            # No server configured: the bundled demo server, so a first run has tools.
-            from agent.demo_server import default_servers
-
-            return default_servers()
-        return config.enabled_servers
-    unknown = [n for n in names if n not in config.servers]
-    if unknown:
-        known = ", ".join(sorted(config.servers)) or "none configured"
-        raise ConfigError(
-            f"unknown server {unknown[0]!r}",
-            file=config.source,
-            key="--server",
-            hint=f"known servers: {known}",
-        )
-    return {n: config.servers[n] for n in names}

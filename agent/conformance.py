@@ -22,12 +22,12 @@ import json
 import os
 import sys
 import tempfile
-from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 from agent.config import Config, ServerSettings
 from agent.errors import ServerError, ToolCallFailed, UsageError
+from agent.options import ConformanceOptions
 
 __all__ = ["CIMD_CLIENT_METADATA_URL", "TOOL_ARGUMENTS", "main", "server_settings"]
 
@@ -109,8 +109,8 @@ def _text(result: Any) -> str:
     return " ".join(parts)
 
 
-async def main(args: Namespace, config: Config) -> int:
-    """Run one scenario against ``args.url``; 0 when every step worked."""
+async def main(options: ConformanceOptions, config: Config) -> int:
+    """Run one scenario against ``options.url``; 0 when every step worked."""
     from agent.mcp.manager import ServerManager
     from agent.mcp.oauth import auth_factory_for
 
@@ -119,7 +119,7 @@ async def main(args: Namespace, config: Config) -> int:
     if "idp_id_token" in context:  # the user's ID token, exported as an SSO tool would
         os.environ[XAA_ID_TOKEN_ENV] = str(context["idp_id_token"])
     with tempfile.TemporaryDirectory(prefix="agent-conformance-") as folder:
-        settings = server_settings(args.url, scenario, context, Path(folder))
+        settings = server_settings(options.url, scenario, context, Path(folder))
         factory = auth_factory_for(config, opener=_follow_redirects)
         async with ServerManager({SERVER: settings}, auth_factory=factory) as manager:
             state = manager.states[SERVER]
@@ -127,7 +127,7 @@ async def main(args: Namespace, config: Config) -> int:
                 raise state.error
             if state.status != "connected":
                 raise ServerError(SERVER, f"not connected ({state.status})")
-            print(f"connected to {state.server_name or args.url} ({scenario or 'no scenario'})")
+            print(f"connected to {state.server_name or options.url} ({scenario or 'no scenario'})")
             tools = await manager.list_tools(SERVER)
             print(f"tools: {', '.join(t.name for t in tools) or '(none)'}")
             arguments = TOOL_ARGUMENTS.get(scenario, {})

@@ -1,23 +1,22 @@
 """The agent loop: send the turn with tools, run the tool calls, feed results back, repeat.
 
-The loop renders nothing: it yields typed events, and the UIs (ui.py, batch.py, the ``run``
-command) decide what to show. One turn, as events::
+The loop renders nothing and reads no files: it emits typed events, and the commands decide what
+to show. One turn, as events::
 
     StepStarted(1) TextDelta… UsageUpdate ToolCallStarted… ToolCallFinished…   (model asked for tools)
     StepStarted(2) TextDelta… UsageUpdate                                      (model answered)
     Final
 
-The tool calls of one response run concurrently in a task group; their ``ToolCallStarted`` events
-come before the calls start and their ``ToolCallFinished`` events, in the model's order, once all
-of them are done. No cancel scope is held open across a ``yield``, so a consumer may stop
-iterating at any point (``break``, cancellation, Ctrl-C) without upsetting anyio.
+The tool calls of one response run concurrently; their ``ToolCallStarted`` events come, in the
+model's order, before any of them starts, and each ``ToolCallFinished`` the moment its call ends,
+so in completion order (denied calls first: they are known before anything runs). The model still
+gets the results in its own order. ``ToolCallFinished`` carries everything about its call (server,
+tool, arguments, result, duration), so no consumer needs to remember the ``ToolCallStarted``.
 
-A UI that wants each result the moment its call finishes (the chat) passes ``on_tool_finished``:
-it is called synchronously, in completion order, with the very ``ToolCallFinished`` that the
-event stream yields later, so a UI can match the two by identity or ``call_id``. Denied calls are
-reported that way too, when the calls start; calls cut off by a cancelled turn are not (the turn
-ends without their events as well). The callback must not block; an exception from it is logged
-and does not affect the turn.
+:meth:`Agent.turn` is a coroutine that hands each event to a callback; :func:`events` turns that
+into an async iterator, running the loop in a task of a task group the caller owns (the Session's),
+so no cancel scope is held open across a ``yield`` and a consumer may stop iterating at any point
+(``break``, cancellation, Ctrl-C): the loop is cancelled and waited for.
 
 History stays valid whatever happens: after every turn, also a failed or cancelled one, it ends
 with an assistant message and every tool call has its result. A turn that stops early (error,
@@ -29,21 +28,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from agent import messages
-from agent.errors import AgentError, ConfigError, ProviderError
+from agent.errors import AgentError, ProviderError
 from agent.messages import (
     Message,
     ModelRequest,
     ModelResponse,
     StopReason,
+    StreamEvent,
+    TextDelta,
     TextPart,
     ToolCallPart,
     ToolResultPart,
@@ -52,38 +52,30 @@ from agent.messages import (
 from agent.providers.base import Provider
 
 if TYPE_CHECKING:
-    from agent.config import Config
+    from anyio.abc import TaskGroup
+
     from agent.tools import Toolbox, ToolEntry
 
 __all__ = [
-    "DEFAULT_SYSTEM_PROMPT",
     "Agent",
     "ApprovalFn",
+    "Emit",
     "Event",
     "Final",
-    "FinishedFn",
     "StepStarted",
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
     "TurnError",
     "UsageUpdate",
-    "load_system_prompt",
-    "tool_call_record",
+    "events",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_PROMPT = """\
-You are a helpful assistant running in a terminal. You can call tools from connected MCP servers.
-
-- Use a tool when it gives a better answer than you could without it; say briefly what you are doing.
-- When a tool fails, read its error, fix the arguments if you can, and otherwise explain what went wrong.
-- Answer concisely. Use Markdown where it helps: lists, tables, code blocks.
-"""
-
 DENIED = "denied by the user"
 CANCELLED = "cancelled: the user interrupted the turn before this call finished"
+_SUMMARY_WIDTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +84,6 @@ class StepStarted:
 
     step: int
     kind: Literal["step"] = "step"
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    text: str
-    kind: Literal["text"] = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +98,32 @@ class ToolCallStarted:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
+    """One tool call is over (ran, failed, was denied or cancelled): all there is to know of it."""
+
     call_id: str
-    name: str
+    name: str  # the provider-facing name
+    server: str | None  # None for an unknown tool
+    tool: str | None  # the server's own tool name
+    arguments: Mapping[str, Any]
     result: ToolResultPart
     duration_ms: float
     denied: bool = False
     kind: Literal["tool_end"] = "tool_end"
+
+    @property
+    def is_error(self) -> bool:
+        return self.result.is_error
+
+    @property
+    def label(self) -> str:
+        """``server.tool``, or the model's name for a tool no server offers."""
+        return f"{self.server}.{self.tool}" if self.server and self.tool else self.name
+
+    @property
+    def summary(self) -> str:
+        """The result's text on one line, cut to about 200 characters."""
+        text = " ".join(self.result.text.split())
+        return text if len(text) <= _SUMMARY_WIDTH else text[: _SUMMARY_WIDTH - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +143,8 @@ class TurnError:
 
 @dataclass(frozen=True, slots=True)
 class Final:
-    """The turn is over. ``answer`` is the last assistant text."""
+    """The turn is over. ``answer`` is the last assistant text; ``tool_calls`` are the calls that
+    ended, in the order the model asked for them."""
 
     answer: str
     stop_reason: StopReason
@@ -147,52 +154,14 @@ class Final:
     kind: Literal["final"] = "final"
 
 
+# A closed union: consumers match it exhaustively (``assert_never``).
 Event = StepStarted | TextDelta | ToolCallStarted | ToolCallFinished | UsageUpdate | TurnError | Final
 
-# Asked before each tool call when approval is "ask": (server, tool, arguments) -> allowed?
+# Asked before each call of a real tool: (server, tool, arguments) -> allowed?
 ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
 
-# Told of each tool call the moment it finishes (see the module doc); must not block.
-FinishedFn = Callable[[ToolCallFinished], None]
-
-
-def load_system_prompt(config: Config) -> str:
-    """The system prompt: ``system_prompt``, else ``system_prompt_file`` (relative to the config
-    file), else the shipped ``prompts/system.md``, else the built-in default."""
-    if config.system_prompt:
-        return config.system_prompt
-    if config.system_prompt_file:
-        path = Path(config.system_prompt_file).expanduser()
-        if not path.is_absolute() and config.source:
-            path = Path(config.source).parent / path
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(
-                f"cannot read the system prompt file {str(path)!r}: {reason}",
-                file=config.source,
-                key="system_prompt_file",
-                hint="fix the path (relative paths start at the config file's folder)",
-            ) from None
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "prompts" / "system.md", here.parent / "prompts" / "system.md"):
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            return candidate.read_text(encoding="utf-8")
-    return DEFAULT_SYSTEM_PROMPT
-
-
-def tool_call_record(started: ToolCallStarted | None, finished: ToolCallFinished) -> dict[str, Any]:
-    """One finished tool call as JSON: the shape of ``agent run --json`` and batch output lines."""
-    return {
-        "name": finished.name,
-        "server": started.server if started else None,
-        "tool": started.tool if started else None,
-        "arguments": dict(started.arguments) if started else {},
-        "is_error": finished.result.is_error,
-        "denied": finished.denied,
-        "duration_ms": round(finished.duration_ms, 1),
-    }
+# Takes each event of a turn; must not block.
+Emit = Callable[[Event], None]
 
 
 def _error_result(call: ToolCallPart, text: str) -> ToolResultPart:
@@ -207,13 +176,27 @@ class _Plan:
     entry: ToolEntry | None
     finished: ToolCallFinished | None = None
 
+    def finish(self, result: ToolResultPart, duration_ms: float, *, denied: bool = False) -> ToolCallFinished:
+        entry = self.entry
+        self.finished = ToolCallFinished(
+            self.call.id,
+            self.call.name,
+            entry.server if entry else None,
+            entry.tool if entry else None,
+            self.call.arguments,
+            result,
+            duration_ms,
+            denied,
+        )
+        return self.finished
+
 
 class Agent:
     """Runs turns of one conversation against one provider and a toolbox of MCP tools.
 
     ``history`` is the conversation so far; a turn appends to it only complete, valid messages
     (every tool call has its result), also when the turn is cancelled or fails. ``approve`` is
-    asked before each call; ``on_tool_finished`` hears of each call as it finishes (module doc).
+    asked before each call of a real tool.
     """
 
     def __init__(
@@ -225,7 +208,6 @@ class Agent:
         max_steps: int = 25,
         history: list[Message] | None = None,
         approve: ApprovalFn | None = None,
-        on_tool_finished: FinishedFn | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -234,20 +216,16 @@ class Agent:
         self.system = system
         self.max_steps = max_steps
         self.approve = approve
-        self.on_tool_finished = on_tool_finished
         self._history: list[Message] = history if history is not None else []
 
     @property
     def history(self) -> list[Message]:
         return self._history
 
-    async def run(self, prompt: str) -> AsyncIterator[Event]:
-        """One user turn; the last event is always a ``Final`` (after a ``TurnError`` too).
-
-        When the consumer is cancelled (or stops iterating) the generator stops where it is:
-        in-flight tool calls are cancelled and the history is closed off as described above;
-        no ``Final`` is sent then.
-        """
+    async def turn(self, prompt: str, emit: Emit) -> None:
+        """One user turn; the last event emitted is always a ``Final`` (after a ``TurnError`` too),
+        unless the turn is cancelled: then the history is closed off as described in the module doc
+        and no ``Final`` is sent."""
         history = self._history
         if history and history[-1].role == "user":
             history.append(Message("assistant", (TextPart("[the previous turn ended without an answer]"),)))
@@ -260,37 +238,20 @@ class Agent:
         try:
             while True:
                 step += 1
-                yield StepStarted(step)
+                emit(StepStarted(step))
                 request = ModelRequest(self.system, tuple(history), self.toolbox.specs)
-                response: ModelResponse | None = None
-                error: AgentError | None = None
-                try:
-                    async with _closing(self.provider.stream(request)) as stream:
-                        async for event in stream:
-                            if isinstance(event, messages.TextDelta):
-                                yield TextDelta(event.text)
-                            else:
-                                response = event.response
-                    if response is None:
-                        error = ProviderError(
-                            self.provider.name, "the response stream ended without a response"
-                        )
-                except AgentError as exc:
-                    error = exc
-                except Exception as exc:
-                    log.exception("provider %s failed", self.provider.name)
-                    error = ProviderError(
-                        self.provider.name, f"unexpected failure: {type(exc).__name__}: {exc}"
-                    )
+                response, error = await self._request(request, emit)
                 if error is not None or response is None:
-                    assert error is not None
+                    error = error or ProviderError(
+                        self.provider.name, "the response stream ended without a response"
+                    )
                     note = f"[the turn stopped on an error: {error.message}]"
-                    yield TurnError(error)
-                    yield Final(answer, "error", step, total, tuple(finished))
+                    emit(TurnError(error))
+                    emit(Final(answer, "error", step, total, tuple(finished)))
                     return
 
                 total = total + response.usage
-                yield UsageUpdate(response.usage, total)
+                emit(UsageUpdate(response.usage, total))
                 message = response.message
                 if message.text:
                     answer = message.text
@@ -300,41 +261,61 @@ class Agent:
                         # Providers reject an empty assistant message in the next request.
                         message = Message("assistant", (TextPart("[no answer]"),))
                     history.append(message)
-                    yield Final(answer, response.stop_reason, step, total, tuple(finished))
+                    emit(Final(answer, response.stop_reason, step, total, tuple(finished)))
                     return
                 if step >= self.max_steps:
                     limit = f"not run: the step limit ({self.max_steps}) was reached"
                     history.append(message)
                     history.append(Message("user", tuple(_error_result(c, limit) for c in calls)))
                     note = f"[stopped: the step limit of {self.max_steps} model requests was reached]"
-                    yield TurnError(
-                        AgentError(
-                            f"stopped after {step} step{'s' if step != 1 else ''} without a final answer",
-                            hint="raise max_steps in the config (or --max-steps), or ask for less at once",
+                    emit(
+                        TurnError(
+                            AgentError(
+                                f"stopped after {step} step{'s' if step != 1 else ''} without a final answer",
+                                hint="raise max_steps in the config (or --max-steps), or ask for less at once",
+                            )
                         )
                     )
-                    yield Final(answer, "max_steps", step, total, tuple(finished))
+                    emit(Final(answer, "max_steps", step, total, tuple(finished)))
                     return
 
                 plans = [_Plan(call, self.toolbox.resolve(call.name)) for call in calls]
                 await self._ask_approval(plans)
                 for plan in plans:
                     entry = plan.entry
-                    yield ToolCallStarted(
-                        plan.call.id,
-                        plan.call.name,
-                        entry.server if entry else None,
-                        entry.tool if entry else None,
-                        plan.call.arguments,
+                    emit(
+                        ToolCallStarted(
+                            plan.call.id,
+                            plan.call.name,
+                            entry.server if entry else None,
+                            entry.tool if entry else None,
+                            plan.call.arguments,
+                        )
                     )
-                await self._run_tools(message, plans)
-                for plan in plans:
-                    assert plan.finished is not None
-                    finished.append(plan.finished)
-                    yield plan.finished
+                await self._run_tools(message, plans, emit)
+                finished.extend(plan.finished for plan in plans if plan.finished is not None)
         finally:
             if history[-1].role == "user":
                 history.append(Message("assistant", (TextPart(note),)))
+
+    async def _request(
+        self, request: ModelRequest, emit: Emit
+    ) -> tuple[ModelResponse | None, AgentError | None]:
+        """One model request, its text streamed out as it comes; the response, or the error."""
+        response: ModelResponse | None = None
+        try:
+            async with _closing(self.provider.stream(request)) as stream:
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        emit(event)
+                    else:
+                        response = event.response
+        except AgentError as exc:
+            return None, exc
+        except Exception as exc:
+            log.exception("provider %s failed", self.provider.name)
+            return None, ProviderError(self.provider.name, f"unexpected failure: {type(exc).__name__}: {exc}")
+        return response, None
 
     async def _ask_approval(self, plans: Sequence[_Plan]) -> None:
         """Ask, in the model's order, about every call that names a real tool; mark the denied ones."""
@@ -349,34 +330,32 @@ class Agent:
                 log.exception("the approval hook failed; denying %s", plan.call.name)
                 allowed = False
             if not allowed:
-                result = _error_result(plan.call, DENIED)
-                plan.finished = ToolCallFinished(plan.call.id, plan.call.name, result, 0.0, denied=True)
+                plan.finish(_error_result(plan.call, DENIED), 0.0, denied=True)
 
-    async def _run_tools(self, message: Message, plans: Sequence[_Plan]) -> None:
-        """Run the calls concurrently, then record the assistant message and the results in order.
+    async def _run_tools(self, message: Message, plans: Sequence[_Plan], emit: Emit) -> None:
+        """Run the calls concurrently, each reported as it ends; then record the assistant message
+        and the results, in the model's order.
 
         Whatever stops this (cancellation, Ctrl-C), the assistant message goes into the history
         with one result per call: calls that did not finish get a "cancelled" error result.
         """
         for plan in plans:
             if plan.finished is not None:  # denied: known before anything runs
-                self._report(plan.finished)
+                emit(plan.finished)
         try:
             async with anyio.create_task_group() as tg:
                 for plan in plans:
                     if plan.finished is None:
-                        tg.start_soon(self._run_one, plan)
+                        tg.start_soon(self._run_one, plan, emit)
         finally:
             for plan in plans:
                 if plan.finished is None:
-                    plan.finished = ToolCallFinished(
-                        plan.call.id, plan.call.name, _error_result(plan.call, CANCELLED), 0.0
-                    )
+                    plan.finish(_error_result(plan.call, CANCELLED), 0.0)
             results = tuple(plan.finished.result for plan in plans if plan.finished is not None)
             self._history.append(message)
             self._history.append(Message("user", results))
 
-    async def _run_one(self, plan: _Plan) -> None:
+    async def _run_one(self, plan: _Plan, emit: Emit) -> None:
         call = plan.call
         started = time.perf_counter()
         try:
@@ -384,23 +363,48 @@ class Agent:
         except Exception as exc:
             log.exception("tool call %s failed unexpectedly", call.name)
             result = _error_result(call, f"error: {type(exc).__name__}: {exc}")
-        plan.finished = ToolCallFinished(call.id, call.name, result, (time.perf_counter() - started) * 1000)
-        self._report(plan.finished)
+        emit(plan.finish(result, (time.perf_counter() - started) * 1000))
 
-    def _report(self, finished: ToolCallFinished) -> None:
-        """Tell ``on_tool_finished`` of one finished call; its failure is logged, never raised."""
-        if self.on_tool_finished is None:
-            return
+
+async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncIterator[Event]:
+    """The events of one turn as an async iterator; the turn runs in a task of ``task_group``.
+
+    Stopping early (``break``, ``aclose``, cancellation) cancels the turn and waits for it, so
+    the history is complete when this returns. An unexpected exception of the loop is raised here.
+    """
+    send, receive = anyio.create_memory_object_stream[Event](math.inf)
+    scope = anyio.CancelScope()
+    done = anyio.Event()
+    failure: list[Exception] = []
+
+    async def produce() -> None:
         try:
-            self.on_tool_finished(finished)
-        except Exception:
-            log.exception("the on_tool_finished callback failed for %s", finished.name)
+            with scope:
+                await agent.turn(prompt, send.send_nowait)
+        except anyio.BrokenResourceError:
+            pass  # the consumer stopped listening
+        except Exception as exc:
+            failure.append(exc)
+        finally:
+            send.close()
+            done.set()
+
+    task_group.start_soon(produce)
+    try:
+        async for event in receive:
+            yield event
+        if failure:
+            raise failure[0]
+    finally:
+        if not done.is_set():
+            scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await done.wait()
+        receive.close()
 
 
 @contextlib.asynccontextmanager
-async def _closing(
-    stream: AsyncIterator[messages.StreamEvent],
-) -> AsyncIterator[AsyncIterator[messages.StreamEvent]]:
+async def _closing(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[AsyncIterator[StreamEvent]]:
     """Close a provider stream (an async generator) when we are done with it, also on errors."""
     try:
         yield stream

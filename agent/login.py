@@ -8,7 +8,6 @@ its access token expires, its scopes and its authorization server. No command pr
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 from agent.config import Config, ServerSettings, adhoc_server
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
+from agent.options import LoginOptions
 
 __all__ = ["auth_main", "login_main", "logout_main"]
 
@@ -86,13 +86,13 @@ def _scopes(record: StoredLogin) -> str:
     return record.scope or "(none stated)"
 
 
-async def login_main(args: argparse.Namespace, config: Config) -> int:
+async def login_main(options: LoginOptions, config: Config) -> int:
     """Log in to one server now, in the browser, and store the tokens."""
     import httpx2
 
     from agent.mcp.oauth import AgentOAuth
 
-    name, settings = _resolve(config, args.target)
+    name, settings = _resolve(config, options.target)
     if settings.oauth.grant != "authorization_code":
         # Unattended grants get their tokens on every connection; there is no browser step.
         print(
@@ -115,9 +115,9 @@ async def login_main(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-async def logout_main(args: argparse.Namespace, config: Config) -> int:
+async def logout_main(options: LoginOptions, config: Config) -> int:
     """Revoke (where the server supports it) and delete one server's stored login."""
-    name, settings = _resolve(config, args.target)
+    name, settings = _resolve(config, options.target)
     store = _store(config, settings)
     record = store.load()
     if record is None or record.tokens is None:
@@ -164,7 +164,7 @@ async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record
     return f"tokens revoked at {endpoint}"
 
 
-async def auth_main(args: argparse.Namespace, config: Config) -> int:
+async def auth_main(options: LoginOptions, config: Config) -> int:
     """Show the login status of every configured remote server. Never prints a token."""
     rows: list[tuple[str, str, str, str, str]] = []
     for name, settings in config.servers.items():

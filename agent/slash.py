@@ -18,13 +18,13 @@ from prompt_toolkit.document import Document
 from rich.table import Table
 from rich.text import Text
 
+from agent.chat_render import CallRecord, call_line, render_call_detail
 from agent.errors import AgentError, ToolArgumentsError, UnknownToolError, UsageError
 from agent.providers.registry import known_providers
-from agent.ui_render import CallRecord, call_line, render_call_detail
 
 if TYPE_CHECKING:
+    from agent.chat import Chat
     from agent.tools import ToolEntry
-    from agent.ui import Chat
 
 __all__ = ["COMMANDS", "QUIT", "ChatCompleter", "dispatch"]
 
@@ -171,7 +171,7 @@ async def _servers(chat: Chat, arg: str) -> None:
     counts: dict[str, int] = {}
     for entry in chat.toolbox.entries:
         counts[entry.server] = counts.get(entry.server, 0) + 1
-    for name, state in chat.manager.states.items():
+    for name, state in chat.session.manager.states.items():
         style = {"connected": "green", "failed": "red"}.get(state.status, "yellow")
         detail = state.error.reason if state.error is not None else ""
         if state.error is not None and state.error.hint:
@@ -189,12 +189,8 @@ async def _servers(chat: Chat, arg: str) -> None:
 
 
 async def _reconnect(chat: Chat, name: str) -> None:
-    from agent.tools import Toolbox
-
     chat.say(f"reconnecting {name}…", "dim")
-    state = await chat.manager.reconnect(name)
-    chat.toolbox = await Toolbox.load(chat.manager, max_result_tokens=chat.config.max_tool_result_tokens)
-    chat.agent = chat.new_agent(chat.agent.history)
+    state = await chat.session.reconnect(name)
     if state.status == "connected":
         count = sum(1 for e in chat.toolbox.entries if e.server == name)
         chat.say(f"{name}: connected, {count} tools", "green")
@@ -209,35 +205,25 @@ async def _model(chat: Chat, arg: str) -> None:
         known = known_providers(chat.config)
         chat.say(f"switch with /model PROVIDER:MODEL (providers: {', '.join(known)})", "dim")
         return
-    if ":" not in spec:
-        spec = f"{chat.provider.name}:{spec}"
-    from agent.providers.registry import make_provider
-
-    provider = make_provider(chat.config, spec)
-    old = chat.provider
-    chat.provider = provider
-    chat.agent = chat.new_agent(chat.agent.history)
-    await old.aclose()
-    chat.say(f"model: {chat.model} (conversation kept: {len(chat.agent.history)} messages)", "green")
+    await chat.session.switch_model(spec)
+    chat.say(f"model: {chat.model} (conversation kept: {len(chat.history)} messages)", "green")
 
 
 async def _clear(chat: Chat, arg: str) -> None:
-    chat.agent = chat.new_agent([])
+    chat.history.clear()
     chat.last_call = None
     chat.say("conversation cleared", "green")
 
 
 async def _save(chat: Chat, arg: str) -> None:
-    from agent.ui import save_transcript
+    from agent.transcript import save_transcript
 
     if not arg.strip():
         raise UsageError(
             "/save needs a file name", hint="e.g. /save chat.json; resume with agent chat --resume FILE"
         )
-    path = save_transcript(arg.strip(), chat.agent.history, model=chat.model)
-    chat.say(
-        f"saved {len(chat.agent.history)} messages to {path} (resume: agent chat --resume {path})", "green"
-    )
+    path = save_transcript(arg.strip(), chat.history, model=chat.model)
+    chat.say(f"saved {len(chat.history)} messages to {path} (resume: agent chat --resume {path})", "green")
 
 
 async def _quit(chat: Chat, arg: str) -> object:
@@ -319,7 +305,7 @@ class ChatCompleter(Completer):
                     yield Completion("reconnect", -len(rest))
             elif rest.startswith("reconnect "):
                 partial = rest.removeprefix("reconnect ")
-                for server in self.chat.manager.states:
+                for server in self.chat.session.manager.states:
                     if server.startswith(partial):
                         yield Completion(server, -len(partial))
         elif name == "/save":

@@ -195,28 +195,22 @@ async def bench_listing(url: str, server_pid: int, repeats: int) -> dict[str, fl
 
 async def bench_concurrency(fake: FakeLLM, mcp_url: str, k: int) -> tuple[float, float]:
     from agent.config import Config, ServerSettings
-    from agent.core import Agent, ToolCallFinished, ToolCallStarted
-    from agent.mcp.manager import ServerManager
-    from agent.providers.registry import make_provider
-    from agent.tools import Toolbox
+    from agent.core import ToolCallFinished, ToolCallStarted
+    from agent.session import Session, SessionOptions
 
     fake.reset([{"tool_calls": [["slow", {"seconds": 0.2, "tag": f"bench{i}"}] for i in range(k)]}, "done"])
-    provider = make_provider(Config(), "anthropic:claude-test")
+    config = Config(servers={"test": ServerSettings(url=mcp_url)}, system_prompt="s")
     started = finished = 0.0
     slowest = 0.0
-    try:
-        async with ServerManager({"test": ServerSettings(url=mcp_url)}) as manager:
-            agent = Agent(provider, await Toolbox.load(manager), system="s")
-            async for event in agent.run("go"):
-                if isinstance(event, ToolCallStarted):
-                    started = time.perf_counter()
-                elif isinstance(event, ToolCallFinished):
-                    finished = finished or time.perf_counter()
-                    slowest = max(slowest, event.duration_ms)
-                    if event.result.is_error:
-                        raise SystemExit(f"tool call failed: {event.result.text}")
-    finally:
-        await provider.aclose()
+    async with Session.open(config, SessionOptions(model="anthropic:claude-test")) as session:
+        async for event in session.turn("go", []):
+            if isinstance(event, ToolCallStarted):
+                started = time.perf_counter()
+            elif isinstance(event, ToolCallFinished):
+                finished = time.perf_counter()  # the last call's end: events come as calls finish
+                slowest = max(slowest, event.duration_ms)
+                if event.result.is_error:
+                    raise SystemExit(f"tool call failed: {event.result.text}")
     return finished - started, slowest / 1000
 
 

@@ -24,8 +24,8 @@ import anyio
 import pytest
 
 from agent.batch import SharedBackoff, run_batch
-from agent.cli import build_parser
 from agent.cli import main as cli_main
+from agent.cli import parse
 from agent.config import Config, ServerSettings
 from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ServerError, UsageError
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
@@ -56,7 +56,7 @@ def _config(base_url: str, mcp_url: str) -> Config:
 
 
 def _args(*argv: str) -> Any:
-    return build_parser().parse_args(["batch", *argv])
+    return parse(["batch", *argv]).options
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent.batch_io import (
+from agent.batch.io import (
     Item,
     Options,
     ResultWriter,
@@ -21,7 +21,7 @@ from agent.batch_io import (
     scan_output,
     shard_of,
 )
-from agent.cli import build_parser
+from agent.cli import parse
 from agent.config import Config
 from agent.errors import UsageError
 
@@ -149,8 +149,7 @@ async def test_writer_lines_are_whole_json_even_when_written_concurrently(tmp_pa
 
 
 def options(*argv: str) -> Options:
-    args = build_parser().parse_args(["batch", *argv])
-    return parse_options(args, Config())
+    return parse_options(parse(["batch", *argv]).options, Config())
 
 
 def test_flags_are_checked_before_anything_runs(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.batch_report import Counts, Display, summary_text
+from agent.batch.report import Counts, Display, summary_text
 from agent.messages import Usage
 
 

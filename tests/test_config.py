@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import Config, find_config_file, load_config, select_servers, user_config_dir
+from agent.config import Config, find_config_file, load_config, user_config_dir
 from agent.errors import ConfigError
+from agent.session import select_servers
 
 
 def _write(path: Path, text: str) -> Path:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from agent.config import Config, ServerSettings
+from agent import core
+from agent.config import ServerSettings
 from agent.core import (
-    DEFAULT_SYSTEM_PROMPT,
     Agent,
     Event,
     Final,
@@ -23,9 +22,8 @@ from agent.core import (
     ToolCallStarted,
     TurnError,
     UsageUpdate,
-    load_system_prompt,
 )
-from agent.errors import ConfigError, ProviderAuthError, ProviderRateLimitError
+from agent.errors import ProviderAuthError, ProviderRateLimitError
 from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
 from agent.mcp.manager import ServerManager
 from agent.messages import Message, ModelRequest, ModelResponse, ToolResultPart, Usage
@@ -48,7 +46,8 @@ def assert_valid(history: list[Message]) -> None:
 
 
 async def collect(agent: Agent, prompt: str) -> list[Event]:
-    return [event async for event in agent.run(prompt)]
+    async with anyio.create_task_group() as tg:
+        return [event async for event in core.events(agent, prompt, tg)]
 
 
 @contextlib.asynccontextmanager
@@ -116,7 +115,10 @@ async def test_parallel_calls_overlap_and_results_keep_the_models_order(loop_ser
     results = last_results(provider.requests[1])
     assert [r.call_id for r in results] == ["c1", "c2", "c3", "c4"]
     assert [r.text for r in results] == ["slept 0.5", "quick", "slept 0.1", "slept 0.1"]
-    assert [e.call_id for e in events if isinstance(e, ToolCallFinished)] == ["c1", "c2", "c3", "c4"]
+    reported = [e.call_id for e in events if isinstance(e, ToolCallFinished)]
+    assert sorted(reported) == ["c1", "c2", "c3", "c4"] and reported[-1] == "c1"  # completion order
+    assert isinstance(events[-1], Final)
+    assert [f.call_id for f in events[-1].tool_calls] == ["c1", "c2", "c3", "c4"]  # the model's order
     # Overlap, seen on the server: every call had started before the slowest one finished.
     lines = loop_server.lines()
     done_a = lines.index(f"done {a}")
@@ -198,7 +200,7 @@ async def test_cancellation_mid_tool_cancels_the_call_and_keeps_history_valid(
                     scope.cancel()
 
                 tg.start_soon(cancel_when_running)
-                async for event in agent.run("go"):
+                async for event in core.events(agent, "go", tg):
                     seen.append(event)
         assert scope.cancelled_caught
         await loop_server.wait_for(f"cancelled {t}")  # MCP cancellation reached the server
@@ -247,57 +249,35 @@ async def test_a_failing_approval_hook_denies(loop_server: LoopServer) -> None:
     assert isinstance(events[-1], Final) and events[-1].answer == "ok"
 
 
-class Reports:
-    """An ``on_tool_finished`` callback that keeps what it is told; ``short`` is set when the call
-    with id ``short`` is reported."""
-
-    def __init__(self) -> None:
-        self.finished: list[ToolCallFinished] = []
-        self.short = anyio.Event()
-
-    def __call__(self, finished: ToolCallFinished) -> None:
-        self.finished.append(finished)
-        if finished.call_id == "short":
-            self.short.set()
-
-
 async def test_a_finished_call_is_reported_at_once_while_a_slower_one_runs(loop_server: LoopServer) -> None:
     t = tag()
     calls = [call("slow", {"seconds": 60, "tag": t}, "long"), call("echo", {"text": "quick"}, "short")]
     provider = FunctionProvider(script(reply(*calls), reply("never")))
-    reports = Reports()
-    reported, short_reported = reports.finished, reports.short
 
     seen: list[Event] = []
     async with toolbox(loop_server) as box:
-        agent = Agent(provider, box, system="s", on_tool_finished=reports)
+        agent = Agent(provider, box, system="s")
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
-
-                async def cancel_once_the_short_one_is_reported() -> None:
-                    with anyio.fail_after(10):
-                        await short_reported.wait()
-                    await loop_server.wait_for(f"started {t}")
-                    assert f"done {t}" not in loop_server.lines()  # the long call still runs
-                    assert not any(isinstance(e, ToolCallFinished) for e in seen)  # no event yet
-                    scope.cancel()
-
-                tg.start_soon(cancel_once_the_short_one_is_reported)
-                async for event in agent.run("go"):
+                async for event in core.events(agent, "go", tg):
                     seen.append(event)
+                    if isinstance(event, ToolCallFinished):
+                        await loop_server.wait_for(f"started {t}")
+                        assert f"done {t}" not in loop_server.lines()  # the long call still runs
+                        scope.cancel()
         assert scope.cancelled_caught
         await loop_server.wait_for(f"cancelled {t}")
-    # The cancelled call is not reported; the events never came (the turn was cancelled).
-    assert [(f.call_id, f.result.text) for f in reported] == [("short", "quick")]
-    assert not any(isinstance(e, ToolCallFinished) for e in seen)
+    # The short call was reported while the long one ran; the cancelled one is not reported.
+    finished = [e for e in seen if isinstance(e, ToolCallFinished)]
+    assert [(f.call_id, f.result.text) for f in finished] == [("short", "quick")]
+    assert not any(isinstance(e, Final) for e in seen)
     assert_valid(agent.history)
 
 
-async def test_reports_come_in_completion_order_and_events_keep_the_models_order(
+async def test_calls_are_reported_in_completion_order_and_the_model_gets_its_own_order(
     loop_server: LoopServer,
 ) -> None:
-    reports = Reports()
-    reported, short_reported = reports.finished, reports.short
+    short_reported = anyio.Event()
 
     async def answer_after_the_short_call(request: ElicitationRequest) -> ElicitationAnswer:
         # The long call (the server's ``ask``) can only finish once the short one was reported.
@@ -306,39 +286,32 @@ async def test_reports_come_in_completion_order_and_events_keep_the_models_order
 
     calls = [call("asker__ask", {}, "long"), call("test__echo", {"text": "quick"}, "short")]
     provider = FunctionProvider(script(reply(*calls), reply("done")))
-    reports_at_event: list[int] = []
     async with elicit_server() as asker_url:
         servers = {"test": ServerSettings(url=loop_server.url), "asker": ServerSettings(url=asker_url)}
         async with ServerManager(servers, elicitation=answer_after_the_short_call) as manager:
             box = await Toolbox.load(manager)
-            agent = Agent(provider, box, system="s", on_tool_finished=reports)
+            agent = Agent(provider, box, system="s")
             events: list[Event] = []
             with anyio.fail_after(20):
-                async for event in agent.run("go"):
-                    events.append(event)
-                    if isinstance(event, ToolCallFinished):
-                        reports_at_event.append(len(reported))
+                async with anyio.create_task_group() as tg:
+                    async for event in core.events(agent, "go", tg):
+                        events.append(event)
+                        if isinstance(event, ToolCallFinished) and event.call_id == "short":
+                            short_reported.set()
 
-    assert [f.call_id for f in reported] == ["short", "long"]
     finished = [e for e in events if isinstance(e, ToolCallFinished)]
-    assert [f.call_id for f in finished] == ["long", "short"]  # the model's order, as before
-    assert reports_at_event == [2, 2]  # the events come after both calls finished
-    assert all(any(f is r for r in reported) for f in finished)  # the very same objects
-    assert finished[0].result.text == 'accept {"age": 36, "name": "Ada", "verified": true}'
-    assert [r.call_id for r in last_results(provider.requests[1])] == ["long", "short"]
-    assert isinstance(events[-1], Final) and events[-1].tool_calls == tuple(finished)
+    assert [f.call_id for f in finished] == ["short", "long"]  # completion order
+    long = finished[1]
+    assert (long.server, long.tool, long.arguments, long.is_error) == ("asker", "ask", {}, False)
+    assert long.result.text == 'accept {"age": 36, "name": "Ada", "verified": true}'
+    assert long.summary == long.result.text and long.label == "asker.ask" and long.duration_ms > 0
+    assert [r.call_id for r in last_results(provider.requests[1])] == ["long", "short"]  # the model's order
+    assert isinstance(events[-1], Final)
+    assert [f.call_id for f in events[-1].tool_calls] == ["long", "short"]  # the model's order
     assert_valid(agent.history)
 
 
-async def test_denied_calls_are_reported_and_a_failing_callback_does_not_break_the_turn(
-    loop_server: LoopServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    reported: list[str] = []
-
-    def on_finished(finished: ToolCallFinished) -> None:
-        reported.append(finished.call_id)
-        raise RuntimeError("the screen went away")
-
+async def test_denied_calls_are_reported_before_any_call_runs(loop_server: LoopServer) -> None:
     async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
         return tool != "echo"
 
@@ -346,17 +319,26 @@ async def test_denied_calls_are_reported_and_a_failing_callback_does_not_break_t
         script(reply(call("echo", {"text": "hi"}, "d"), call("add", {"a": 1, "b": 2}, "a")), reply("ok"))
     )
     async with toolbox(loop_server) as box:
-        agent = Agent(provider, box, system="s", approve=approve, on_tool_finished=on_finished)
+        agent = Agent(provider, box, system="s", approve=approve)
         events = await collect(agent, "go")
-    assert reported == ["d", "a"]  # the denied call is reported before any call runs
     finished = [e for e in events if isinstance(e, ToolCallFinished)]
     assert [(f.call_id, f.denied, f.result.text) for f in finished] == [
         ("d", True, "denied by the user"),
         ("a", False, "3"),
     ]
     assert isinstance(events[-1], Final) and events[-1].answer == "ok"
-    assert caplog.text.count("the on_tool_finished callback failed") == 2
-    assert "RuntimeError: the screen went away" in caplog.text
+    assert_valid(agent.history)
+
+
+async def test_an_unexpected_failure_of_the_loop_reaches_the_consumer() -> None:
+    class Broken(Toolbox):  # a bug in the loop's own code, as far as the loop can tell
+        def resolve(self, name: str) -> Any:
+            raise RuntimeError("broken toolbox")
+
+    agent = Agent(FunctionProvider(script(reply(call("echo")))), Broken(None), system="s")
+    with pytest.raises(ExceptionGroup) as info:  # raised out of the consumer's task group
+        await collect(agent, "go")
+    assert info.group_contains(RuntimeError, match="broken toolbox")
     assert_valid(agent.history)
 
 
@@ -421,7 +403,7 @@ async def test_cancellation_mid_stream_leaves_history_valid() -> None:
 async def test_consumer_that_stops_early_leaves_history_valid() -> None:
     provider = FunctionProvider(script(reply("a b c d")))
     agent = Agent(provider, Toolbox.empty(), system="s")
-    async with contextlib.aclosing(agent.run("go")) as events:
+    async with anyio.create_task_group() as tg, contextlib.aclosing(core.events(agent, "go", tg)) as events:
         async for event in events:
             if isinstance(event, TextDelta):
                 break
@@ -441,23 +423,3 @@ async def test_empty_answer_is_recorded_as_a_placeholder() -> None:
     events = await collect(agent, "go")
     assert isinstance(events[-1], Final) and events[-1].answer == ""
     assert agent.history[-1].text == "[no answer]"
-
-
-# --- system prompt ----------------------------------------------------------------------------
-
-
-def test_system_prompt_from_config_text_and_file(tmp_path: Path) -> None:
-    assert load_system_prompt(Config(system_prompt="be brief")) == "be brief"
-    (tmp_path / "p.md").write_text("from file", encoding="utf-8")
-    config = Config(system_prompt_file="p.md", source=str(tmp_path / "agent.toml"))
-    assert load_system_prompt(config) == "from file"
-
-
-def test_missing_system_prompt_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="system_prompt_file"):
-        load_system_prompt(Config(system_prompt_file=str(tmp_path / "nope.md")))
-
-
-def test_default_system_prompt_is_the_shipped_file() -> None:
-    shipped = Path(__file__).resolve().parents[1] / "prompts" / "system.md"
-    assert load_system_prompt(Config()) == shipped.read_text(encoding="utf-8") == DEFAULT_SYSTEM_PROMPT

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config, select_servers, user_data_dir
+from agent.config import Config, user_data_dir
 from agent.demo_server import CalcError, NoteError, Notes, build_server, calculate, default_servers
+from agent.session import select_servers
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ from mcp_types import (
     TextResourceContents,
 )
 
-from agent.cli import build_parser
+from agent.call import call_main, describe_content, parameters, tools_main
+from agent.cli import parse
 from agent.config import ServerSettings, load_config
-from agent.direct import call_main, describe_content, parameters, tools_main
 from agent.errors import (
     AuthError,
     AuthRequiredError,
@@ -39,10 +39,10 @@ from tests.support.http_edge import refused_port, status_server
 
 
 async def _run(argv: list[str], config_path: Path | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    invocation = parse(argv)
     config = load_config(config_path)
-    main = tools_main if args.command == "tools" else call_main
-    return await main(args, config)
+    main = tools_main if invocation.command == "tools" else call_main
+    return await main(invocation.options, config)
 
 
 # --- agent tools -------------------------------------------------------------------------------

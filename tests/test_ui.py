@@ -19,15 +19,14 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from rich.console import Console
 
-from agent.config import Config, ServerSettings
+from agent.chat import Chat
+from agent.chat_render import error_line, estimate_cost, format_usage, short_args
+from agent.config import Config, ServerSettings, approval_mode
 from agent.errors import ProviderAuthError, UsageError
 from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
-from agent.mcp.manager import ServerManager
 from agent.messages import Message, ModelRequest, ModelResponse, TextPart, ToolResultPart, Usage
 from agent.slash import ChatCompleter
-from agent.tools import Toolbox
-from agent.ui import Chat, approval_mode, load_transcript, save_transcript
-from agent.ui_render import error_line, estimate_cost, format_usage, short_args
+from agent.transcript import load_transcript, save_transcript
 from tests.support.elicit_server import elicit_server
 from tests.support.function_provider import FunctionProvider, call, last_results, reply
 
@@ -145,17 +144,13 @@ async def run_chat(
     more_servers: dict[str, ServerSettings] | None = None,
 ) -> tuple[str, Chat, int]:
     """Run a whole chat against the test server at ``url``; returns (output, chat, exit code)."""
-    config = config or Config()
+    servers = {"test": ServerSettings(url=url), **(more_servers or {})}
+    config = (config or Config()).model_copy(update={"servers": servers})
     out = io.StringIO()
     console = Console(file=out, width=100, force_terminal=False, color_system=None)
-    servers = {"test": ServerSettings(url=url), **(more_servers or {})}
-    async with ServerManager(servers) as manager:
-        toolbox = await Toolbox.load(manager)
-        chat = Chat(
-            config, console, manager, toolbox, FunctionProvider(model), servers, history=history, fancy=False
-        )
-        chat.input = ScriptedInput(lines)
-        code = await chat.loop()
+    chat = Chat(console, history=history, fancy=False)
+    chat.input = ScriptedInput(lines)
+    code = await chat.run(config, chat.session_options(), provider=FunctionProvider(model))
     return out.getvalue(), chat, code
 
 
@@ -168,7 +163,7 @@ async def test_conversation_with_a_tool_call(mcp_http_url: str) -> None:
     assert "The tool said: **hello there**" in text  # plain output: Markdown source as is
     assert "You said: thanks" in text
     assert "110 in · 25 out · 2 steps" in text
-    assert [m.role for m in chat.agent.history] == [
+    assert [m.role for m in chat.history] == [
         "user",
         "assistant",
         "user",
@@ -244,7 +239,7 @@ async def test_slash_commands(mcp_http_url: str, tmp_path: Path) -> None:
     assert "conversation cleared" in text
     assert "You said: /etc is a folder" in text
     assert "never read" not in text
-    assert len(chat.agent.history) == 2  # cleared, then one exchange
+    assert len(chat.history) == 2  # cleared, then one exchange
     resumed = load_transcript(str(saved))
     assert resumed[0].text == "echo before save"
     assert resumed[-1].text == "The tool said: **before save**"
@@ -298,7 +293,7 @@ async def test_errors_are_one_line_and_the_chat_goes_on(mcp_http_url: str) -> No
     assert "error: unknown provider 'nope' in model 'nope:x'" in text
     assert "You said: still there?" in text
     assert chat.model == "function:function-model"
-    history = chat.agent.history
+    history = chat.history
     assert [m.role for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[1].text.startswith("[the turn stopped on an error")
 
@@ -344,14 +339,12 @@ async def test_each_tool_result_shows_when_its_call_finishes(mcp_http_url: str, 
 
     async with elicit_server() as asker_url:
         servers = {"test": ServerSettings(url=mcp_http_url), "asker": ServerSettings(url=asker_url)}
-        async with ServerManager(servers, elicitation=answer_once_the_quick_line_shows) as manager:
-            toolbox = await Toolbox.load(manager)
-            chat = Chat(
-                Config(), console, manager, toolbox, FunctionProvider(two_calls), servers, fancy=fancy
-            )
-            chat.input = ScriptedInput(["run both"])
-            with anyio.fail_after(20):
-                assert await chat.loop() == 0
+        chat = Chat(console, fancy=fancy)
+        chat.input = ScriptedInput(["run both"])
+        wanted = chat.session_options(elicitation=answer_once_the_quick_line_shows)
+        with anyio.fail_after(20):
+            code = await chat.run(Config(servers=servers), wanted, provider=FunctionProvider(two_calls))
+            assert code == 0
 
     text = _ANSI.sub("", out.getvalue())
     quick = '✓ test.echo(text="quick") → quick'

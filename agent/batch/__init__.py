@@ -1,14 +1,14 @@
 """``agent batch``: many prompts, N conversations at once, resumable, nothing lost.
 
-One run: read the input as a stream (``agent.batch_io``), skip what the output already holds
+One run: read the input as a stream (:mod:`agent.batch.io`), skip what the output already holds
 (``--resume``) and what belongs to other shards (``--shard I/N``), hand each remaining item to one
-of N workers, and append one JSONL line per finished item. Every worker runs its item as its own
-:class:`~agent.core.Agent` (its own history) over one shared :class:`~agent.mcp.manager.ServerManager`
-and :class:`~agent.tools.Toolbox`, so MCP sessions and OAuth tokens are opened and refreshed once.
-Providers are made once per model and shared.
+of N workers, and append one JSONL line per finished item. Every item is its own conversation
+(its own history) over one shared :class:`~agent.session.Session`, so MCP sessions and OAuth
+tokens are opened and refreshed once, and providers are made once per model.
 
 Rate limits: a provider error 429 that is left after the SDK's own retries pauses every worker
-until a shared resume time, and the request is sent again (:mod:`agent.batch_providers`).
+until a shared resume time (at least the server's ``Retry-After``), and the request is sent again
+(:mod:`agent.providers.pacing`, a Session option).
 
 Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
 lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
@@ -19,69 +19,45 @@ not be used, 130 interrupted.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import asdict
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, assert_never
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from agent.batch_io import (
+from agent.batch.io import (
     Item,
     ResultWriter,
     count_lines,
     detect_format,
-    error_json,
     failed_record,
     open_files,
     parse_options,
     read_items,
     shard_of,
-    tool_calls_json,
 )
-from agent.batch_providers import Providers, SharedBackoff
-from agent.batch_report import Counts, Display, ProgressBar, summary_text
-from agent.config import approval_mode
-from agent.errors import (
-    EXIT_FAILURE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    AgentError,
-    ServerError,
-)
+from agent.batch.report import Counts, Display, ProgressBar, summary_text
+from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError
 from agent.messages import Usage
+from agent.options import BatchOptions
+from agent.providers.pacing import SharedBackoff
+from agent.records import error_json, tool_call_json
 
 if TYPE_CHECKING:
-    from agent.batch_io import Options
-    from agent.config import Config, ServerSettings
-    from agent.core import ApprovalFn
-    from agent.tools import Toolbox
+    from agent.batch.io import Options
+    from agent.config import Config
+    from agent.core import Final, ToolCallFinished
+    from agent.session import Session
 
 __all__ = ["SharedBackoff", "main", "run_batch"]
 
 log = logging.getLogger(__name__)
-
-
-def _approver(config: Config, servers: Mapping[str, ServerSettings]) -> ApprovalFn:
-    """Approval with no one to ask: "always" runs the call, "never" and "ask" deny it.
-
-    The rule is the one ``agent run`` uses: the server's per-tool setting (``"*"`` for the rest) or
-    its whole-server setting, else the global ``approval``.
-    """
-
-    async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
-        mode = approval_mode(config, servers, server, tool)
-        if mode == "ask":
-            log.info("batch: %s.%s needs approval, which a batch cannot ask for; denied", server, tool)
-        return mode == "always"
-
-    return approve
 
 
 class _Batch:
@@ -96,10 +72,7 @@ class _Batch:
         self.display = display
         self.backoff = backoff
         self.counts = Counts()
-        self.providers = Providers(config, opts.model, backoff, display.paused)
-        self.approve: ApprovalFn | None = None
-        self.system = ""
-        self.toolbox: Toolbox | None = None
+        self.session: Session | None = None
         self.feeding = anyio.CancelScope()  # cancelled: start no more items
         self.everything = anyio.CancelScope()  # cancelled: abandon the items in flight too
         self.started = False
@@ -163,34 +136,37 @@ class _Batch:
             self.stop_feeding()
 
     async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage]:
-        from agent.core import Agent, Final, ToolCallFinished, ToolCallStarted, TurnError
+        from agent.core import (
+            Final,
+            StepStarted,
+            TextDelta,
+            ToolCallFinished,
+            ToolCallStarted,
+            TurnError,
+            UsageUpdate,
+        )
 
-        assert self.toolbox is not None
+        session = self.session
+        assert session is not None
         began = time.perf_counter()
-        started: dict[str, ToolCallStarted] = {}
         finished: list[ToolCallFinished] = []
         final: Final | None = None
         error: BaseException | None = None
-        spec = item.model or self.providers.default
+        spec = item.model or self.opts.model
         try:
-            provider = self.providers.get(spec)
+            provider = session.provider_for(spec)
             spec = f"{provider.name}:{provider.model}"
-            agent = Agent(
-                provider,
-                self.toolbox,
-                system=item.system if item.system is not None else self.system,
-                max_steps=self.opts.max_steps,
-                approve=self.approve,
-            )
-            async for event in agent.run(item.prompt):
-                if isinstance(event, ToolCallStarted):
-                    started[event.call_id] = event
-                elif isinstance(event, ToolCallFinished):
+            async for event in session.turn(item.prompt, [], model=spec, system=item.system):
+                if isinstance(event, ToolCallFinished):
                     finished.append(event)
                 elif isinstance(event, TurnError):
                     error = event.error
                 elif isinstance(event, Final):
                     final = event
+                elif isinstance(event, StepStarted | TextDelta | ToolCallStarted | UsageUpdate):
+                    pass
+                else:
+                    assert_never(event)
         except AgentError as exc:
             error = exc
         except Exception as exc:
@@ -208,7 +184,7 @@ class _Batch:
             "line": item.line,
             "answer": answer,
             "error": error_json(error, stop_reason),
-            "tool_calls": tool_calls_json(final.tool_calls if final else tuple(finished), started),
+            "tool_calls": [tool_call_json(done) for done in (final.tool_calls if final else finished)],
             "usage": asdict(usage),
             "steps": final.steps if final else 0,
             "stop_reason": stop_reason,
@@ -278,12 +254,9 @@ def _user_error(exc: BaseException) -> BaseException:
     return exc
 
 
-async def run_batch(args: argparse.Namespace, config: Config, *, backoff: SharedBackoff | None = None) -> int:
+async def run_batch(args: BatchOptions, config: Config, *, backoff: SharedBackoff | None = None) -> int:
     """``main`` with the rate-limit backoff as a parameter (tests use a short one)."""
     opts = parse_options(args, config)
-    from agent.core import load_system_prompt
-
-    system = load_system_prompt(config)
     display: Display = ProgressBar() if sys.stderr.isatty() else Display()
     files = open_files(opts)
     if files.scan.truncated_bytes:
@@ -292,7 +265,6 @@ async def run_batch(args: argparse.Namespace, config: Config, *, backoff: Shared
         display.note(f"{files.scan.unreadable} unreadable line(s) in the output; their items run again")
     writer = ResultWriter(files.output, sync=opts.output is not None, name=str(opts.output or "stdout"))
     batch = _Batch(opts, config, writer, display, backoff or SharedBackoff())
-    batch.system = system
     began = time.perf_counter()
     failure: BaseException | None = None
     try:
@@ -308,8 +280,6 @@ async def run_batch(args: argparse.Namespace, config: Config, *, backoff: Shared
     finally:
         display.stop()
         files.close()
-        with anyio.CancelScope(shield=True):
-            await batch.providers.aclose()
     if failure is not None:
         raise _user_error(failure)
     where = str(opts.output) if opts.output is not None else "stdout"
@@ -330,26 +300,24 @@ async def run_batch(args: argparse.Namespace, config: Config, *, backoff: Shared
 
 
 async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
-    from agent.config import select_servers
-    from agent.mcp.manager import ServerManager
-    from agent.tools import Toolbox
+    from agent.session import Session, SessionOptions
 
-    opts, config = batch.opts, batch.config
-    batch.providers.get(None)  # a bad default model is a usage error before anything starts
-    from agent.mcp.oauth import auth_factory_for
-
-    servers = select_servers(config, opts.servers, opts.url)
-    batch.approve = _approver(config, servers)
+    opts = batch.opts
     # A browser login only with someone at the terminal (and stdin free to paste a URL into).
     interactive = opts.input != "-" and sys.stdin.isatty() and sys.stderr.isatty()
-    async with ServerManager(
-        servers, auth_factory=auth_factory_for(config, allow_login=interactive)
-    ) as manager:
-        failed = [s for s in manager.states.values() if s.status == "failed"]
-        if failed:
-            state = failed[0]
-            raise state.error or ServerError(state.name, "could not connect")
-        batch.toolbox = await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
+    wanted = SessionOptions(
+        servers=opts.servers,
+        url=opts.url,
+        model=opts.model,
+        max_steps=opts.max_steps,
+        allow_login=interactive,
+        streaming=False,
+        backoff=batch.backoff,
+        on_pause=batch.display.paused,
+        on_server_failed=lambda error: batch.display.note(_server_line(error)),
+    )
+    async with Session.open(batch.config, wanted) as session:
+        batch.session = session
         total = (
             count_lines(opts.input) if isinstance(batch.display, ProgressBar) and opts.input != "-" else None
         )
@@ -365,6 +333,10 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
                     tg.start_soon(batch.worker, receive.clone())
 
 
-async def main(args: argparse.Namespace, config: Config) -> int:
+def _server_line(error: ServerError) -> str:
+    return f"{error.message} ({error.hint})" if error.hint else error.message
+
+
+async def main(options: BatchOptions, config: Config) -> int:
     """``agent batch``: see the module docstring; exit codes 0, 1, 2, 3, 130."""
-    return await run_batch(args, config)
+    return await run_batch(options, config)

@@ -18,88 +18,38 @@ line ending in ``\\`` continues on the next) and writes plain text, with no prom
 The tool calls of one answer run at once, and each call's line is printed the moment that call
 finishes, so the lines come in the order the calls finish (the model still gets the results in its
 own order). Slash commands live in :mod:`agent.slash`; what a turn looks like in
-:mod:`agent.ui_render`.
+:mod:`agent.chat_render`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 from rich.console import Console
 from rich.text import Text
 
 from agent import __version__
-from agent.config import Config, ServerSettings, approval_mode, user_data_dir
-from agent.core import Agent, Event, ToolCallFinished, load_system_prompt
-from agent.errors import AgentError, UsageError
-from agent.messages import Message, message_from_dict, message_to_dict
-from agent.ui_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
+from agent.chat_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
+from agent.config import Config, user_data_dir
+from agent.errors import AgentError
+from agent.messages import Message
+from agent.options import ChatOptions
+from agent.transcript import load_transcript
 
 if TYPE_CHECKING:
-    import argparse
-
-    from agent.mcp.manager import ServerManager
+    from agent.core import Event
     from agent.providers.base import Provider
+    from agent.session import Answer, Session, SessionOptions
     from agent.tools import Toolbox
 
-__all__ = [
-    "Chat",
-    "PlainInput",
-    "TerminalInput",
-    "approval_mode",
-    "load_transcript",
-    "main",
-    "save_transcript",
-]
-
-TRANSCRIPT_FORMAT = "agent-transcript"
-Answer = Literal["y", "n", "a"]
-
-
-def save_transcript(file: str, messages: list[Message], *, model: str) -> Path:
-    """Write the conversation as JSON (see :func:`load_transcript`); returns the path written."""
-    path = Path(file).expanduser()
-    data = {
-        "format": TRANSCRIPT_FORMAT,
-        "version": 1,
-        "model": model,
-        "messages": [message_to_dict(m) for m in messages],
-    }
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}", hint="choose another file") from None
-    return path
-
-
-def load_transcript(file: str) -> list[Message]:
-    """The messages of a transcript written by ``/save`` (or a bare JSON list of messages)."""
-    path = Path(file).expanduser()
-    hint = "give a file written by /save in the chat"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"transcript {str(path)!r} not found", hint=hint) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read transcript {str(path)!r}: {exc}", hint=hint) from None
-    items = raw.get("messages") if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise UsageError(f"transcript {str(path)!r} holds no 'messages' list", hint=hint)
-    try:
-        return [message_from_dict(item) for item in items]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UsageError(f"transcript {str(path)!r} is malformed: {exc}", hint=hint) from None
+__all__ = ["Chat", "PlainInput", "TerminalInput", "main"]
 
 
 @contextlib.contextmanager
@@ -252,49 +202,80 @@ def _key_bindings() -> Any:
 
 
 class Chat:
-    """One chat session: the provider, the servers, the conversation and the commands."""
+    """One chat: the conversation, the screen and the commands, over a :class:`Session`."""
 
-    def __init__(
-        self,
-        config: Config,
-        console: Console,
-        manager: ServerManager,
-        toolbox: Toolbox,
-        provider: Provider,
-        servers: Mapping[str, ServerSettings],
-        *,
-        history: list[Message] | None = None,
-        fancy: bool = True,
-    ) -> None:
-        self.config = config
+    def __init__(self, console: Console, *, history: list[Message] | None = None, fancy: bool = True) -> None:
         self.console = console
-        self.manager = manager
-        self.toolbox = toolbox
-        self.provider = provider
-        self.servers = dict(servers)
         self.fancy = fancy
-        self.system = load_system_prompt(config)
-        self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
+        self.history: list[Message] = history if history is not None else []
         self.last_call: CallRecord | None = None
         self.input: Input = PlainInput()
+        self._session: Session | None = None
         self._view: TurnView | None = None
         self._turn_scope: anyio.CancelScope | None = None
-        self.agent = self.new_agent(history or [])
+
+    @property
+    def session(self) -> Session:
+        assert self._session is not None, "the chat runs inside a Session"
+        return self._session
+
+    @property
+    def config(self) -> Config:
+        return self.session.config
+
+    @property
+    def provider(self) -> Provider:
+        return self.session.provider
+
+    @property
+    def toolbox(self) -> Toolbox:
+        return self.session.toolbox
+
+    @property
+    def always(self) -> set[tuple[str, str]]:
+        return self.session.always
 
     @property
     def model(self) -> str:
-        return f"{self.provider.name}:{self.provider.model}"
+        return self.session.model
 
-    def new_agent(self, history: list[Message]) -> Agent:
-        return Agent(
-            self.provider,
-            self.toolbox,
-            system=self.system,
-            max_steps=self.config.max_steps,
-            history=history,
-            approve=self._approve,
-            on_tool_finished=self._tool_finished,
+    def session_options(self, options: ChatOptions | None = None, **more: Any) -> SessionOptions:
+        """The Session a chat needs: browser logins and approval questions go to this terminal."""
+        from agent.session import SessionOptions
+
+        options = options or ChatOptions()
+        return SessionOptions(
+            servers=options.servers,
+            url=options.url,
+            model=options.model,
+            allow_login=True,
+            ask=self.ask_approval,
+            **more,
         )
+
+    async def run(
+        self, config: Config, options: SessionOptions, *, provider: Provider | None = None, resumed: str = ""
+    ) -> int:
+        """Connect (showing progress on a terminal), then chat until the user quits."""
+        from dataclasses import replace
+
+        from agent.session import Session, select_servers
+
+        status = ConnectStatus(
+            self.console, select_servers(config, options.servers, options.url), enabled=self.fancy
+        )
+        failed: list[AgentError] = []
+        options = replace(options, on_server_state=status.update, on_server_failed=failed.append)
+        try:
+            async with Session.open(config, options, provider=provider) as session:
+                status.stop()
+                self._session = session
+                self.banner(failed)
+                if resumed:
+                    self.say(f"resumed {len(self.history)} messages from {resumed}", "dim")
+                return await self.loop()
+        finally:
+            status.stop()
 
     # -- output --------------------------------------------------------------------------------
 
@@ -304,13 +285,12 @@ class Chat:
     def error(self, exc: AgentError) -> None:
         self.console.print(Text(error_line(exc), style="red"), soft_wrap=True)
 
-    def banner(self) -> None:
-        connected = self.manager.connected
+    def banner(self, failed: list[AgentError]) -> None:
+        connected = self.session.manager.connected
         tools = f"{len(self.toolbox)} tools from {', '.join(connected)}" if connected else "no tools"
         self.say(f"agent {__version__} · {self.model} · {tools}", "bold")
-        for state in self.manager.states.values():
-            if state.status == "failed" and state.error is not None:
-                self.error(state.error)
+        for error in failed:
+            self.error(error)
         if self.fancy:
             self.say("/help for commands · Esc+Enter for a new line · Ctrl-C cancels · Ctrl-D quits", "dim")
 
@@ -320,7 +300,6 @@ class Chat:
         """Read and answer messages until /quit, Ctrl-D, or Ctrl-C at an empty prompt."""
         from agent import slash
 
-        self.banner()
         while True:
             try:
                 line = await self.input.read()
@@ -350,7 +329,7 @@ class Chat:
                 async with anyio.create_task_group() as tg:
                     if self.fancy:
                         tg.start_soon(view.animate)
-                    events = cast("AsyncGenerator[Event, None]", self.agent.run(prompt))
+                    events = cast("AsyncGenerator[Event, None]", self.session.turn(prompt, self.history))
                     async with aclosing(events):
                         async for event in events:
                             view.handle(event)
@@ -363,37 +342,25 @@ class Chat:
         if scope.cancelled_caught:
             view.cancelled()
 
-    def _tool_finished(self, event: ToolCallFinished) -> None:
-        """A tool call just finished: show its line now, not when the slowest call of the batch ends."""
-        if self._view is not None:
-            self._view.tool_finished(event)
-
     # -- approval ------------------------------------------------------------------------------
 
-    async def _approve(self, server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
-        mode = approval_mode(self.config, self.servers, server, tool)
-        if mode == "always" or (server, tool) in self.always:
-            return True
-        if mode == "never":
-            return False
+    async def ask_approval(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+        """The Session's question when a tool's approval is "ask"."""
         if self._view is not None:
             self._view.pause()
         try:
-            answer = await self.ask_approval(server, tool, arguments)
+            return await self._ask(server, tool, arguments)
         except KeyboardInterrupt:
             # Ctrl-C at the question: cancel the whole turn, as Ctrl-C does elsewhere.
             if self._turn_scope is not None:
                 self._turn_scope.cancel()
             await anyio.lowlevel.checkpoint()
-            return False
+            return "n"
         finally:
             if self._view is not None:
                 self._view.resume()
-        if answer == "a":
-            self.always.add((server, tool))
-        return answer != "n"
 
-    async def ask_approval(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+    async def _ask(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
         call = f"{server}.{tool}({short_args(arguments, 200)})"
         question = f"allow {call}? [y]es / [n]o / [a]lways for {tool} in this session"
         if self.fancy:
@@ -415,38 +382,12 @@ def make_console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
-async def main(args: argparse.Namespace, config: Config) -> int:
+async def main(options: ChatOptions, config: Config) -> int:
     """``agent chat``: connect the servers, then chat until the user quits."""
-    from agent.config import select_servers
-    from agent.mcp.manager import ServerManager
-    from agent.mcp.oauth import auth_factory_for
-    from agent.providers.registry import make_provider
-    from agent.tools import Toolbox
-
     console = make_console()
     fancy = console.is_terminal and not console.is_dumb_terminal and sys.stdin.isatty()
-    history = load_transcript(args.resume) if getattr(args, "resume", None) else []
-    servers = select_servers(config, getattr(args, "server", None), getattr(args, "url", None))
-    provider = make_provider(config, getattr(args, "model", None) or config.model)
-    status = ConnectStatus(console, servers, enabled=fancy)
-    chat: Chat | None = None
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                manager = ServerManager(
-                    servers, auth_factory=auth_factory_for(config), on_state=status.update
-                )
-                await stack.enter_async_context(manager)
-                toolbox = await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
-            finally:
-                status.stop()
-            chat = Chat(config, console, manager, toolbox, provider, servers, history=history, fancy=fancy)
-            if fancy:
-                chat.input = TerminalInput(chat)
-            if history:
-                chat.say(f"resumed {len(history)} messages from {args.resume}", "dim")
-            return await chat.loop()
-    finally:
-        with anyio.CancelScope(shield=True):
-            # /model may have replaced the provider; the replaced ones are closed already.
-            await (chat.provider if chat is not None else provider).aclose()
+    history = load_transcript(options.resume) if options.resume else []
+    chat = Chat(console, history=history, fancy=fancy)
+    if fancy:
+        chat.input = TerminalInput(chat)
+    return await chat.run(config, chat.session_options(options), resumed=options.resume or "")

@@ -8,7 +8,6 @@ Servers that fail are reported on stderr, one line each, and skipped.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import difflib
@@ -18,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Config, ServerSettings, select_servers
+from agent.config import Config, ServerSettings
 from agent.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -28,37 +27,15 @@ from agent.errors import (
     UnknownToolError,
     UsageError,
 )
+from agent.options import CallOptions, ToolsOptions
 
 if TYPE_CHECKING:
     import mcp_types
 
-    from agent.mcp.manager import AuthFactory, ServerManager, ServerState, ServerTool
+    from agent.mcp.manager import ServerState, ServerTool
+    from agent.session import SessionOptions
 
 __all__ = ["call_main", "describe_content", "tools_main"]
-
-
-def _servers(args: argparse.Namespace, config: Config) -> dict[str, ServerSettings]:
-    """``--url``, else ``--server``s, else every enabled server (the bundled demo when none)."""
-    return select_servers(config, getattr(args, "server", None), getattr(args, "url", None))
-
-
-def _auth_factory(config: Config) -> AuthFactory:
-    from agent.mcp.oauth import auth_factory_for
-
-    factory: AuthFactory = auth_factory_for(config)
-    return factory
-
-
-def _check_servers(manager: ServerManager) -> None:
-    """Report failed servers on stderr, one line each; raise when none could be connected."""
-    errors = [s.error for s in manager.states.values() if s.status == "failed" and s.error is not None]
-    if not manager.connected and len(errors) == 1:
-        raise errors[0]
-    for error in errors:
-        _warn(error)
-    if not manager.connected:
-        names = ", ".join(manager.states)
-        raise ServerError(names, "no server could be connected", hint="see the messages above")
 
 
 def _warn(error: ServerError) -> None:
@@ -68,26 +45,30 @@ def _warn(error: ServerError) -> None:
     print(f"agent: {line}", file=sys.stderr)
 
 
-def _manager(servers: Mapping[str, ServerSettings], config: Config) -> ServerManager:
-    from agent.mcp.manager import ServerManager
+def _session_options(servers: tuple[str, ...] | None, url: str | None) -> SessionOptions:
+    """A Session with no model: only the servers (a browser login may start, as with ``agent login``)."""
+    from agent.session import SessionOptions
 
-    return ServerManager(servers, auth_factory=_auth_factory(config))
+    return SessionOptions(
+        servers=servers, url=url, needs_model=False, allow_login=True, on_server_failed=_warn
+    )
 
 
 # --- agent tools -------------------------------------------------------------------------------
 
 
-async def tools_main(args: argparse.Namespace, config: Config) -> int:
+async def tools_main(options: ToolsOptions, config: Config) -> int:
     """List each server's tools with descriptions and parameters."""
-    servers = _servers(args, config)
-    async with _manager(servers, config) as manager:
-        _check_servers(manager)
-        tools = await manager.list_tools()
-        states = dict(manager.states)
+    from agent.session import Session
+
+    async with Session.open(config, _session_options(options.servers, options.url)) as session:
+        tools = await session.manager.list_tools()
+        states = dict(session.manager.states)
+        servers = session.servers
     by_server: dict[str, list[ServerTool]] = {name: [] for name in servers}
     for tool in tools:
         by_server[tool.server].append(tool)
-    if getattr(args, "json", False):
+    if options.json:
         doc = {"servers": [_server_json(name, states[name], by_server[name]) for name in servers]}
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -275,20 +256,19 @@ def _find_tool(name: str, server: str | None, tools: list[ServerTool]) -> Server
     raise UnknownToolError(f"unknown tool {qualified!r}", hint=hint)
 
 
-async def call_main(args: argparse.Namespace, config: Config) -> int:
+async def call_main(options: CallOptions, config: Config) -> int:
     """Call one tool and print its result."""
-    arguments = parse_arguments(getattr(args, "arguments", None) or "{}")
-    servers = _servers(args, config)
-    server, name = _split_tool(args.tool, servers)
-    if server is not None:
-        servers = {server: servers[server]}
-    async with _manager(servers, config) as manager:
-        _check_servers(manager)
-        tool = _find_tool(name, server, await manager.list_tools())
+    from agent.session import Session, select_servers
+
+    arguments = parse_arguments(options.arguments)
+    server, name = _split_tool(options.tool, select_servers(config, options.servers, options.url))
+    names = (server,) if server is not None and options.url is None else options.servers
+    async with Session.open(config, _session_options(names, options.url)) as session:
+        tool = _find_tool(name, server, await session.manager.list_tools())
         qualified = f"{tool.server}.{tool.name}"
         check_arguments(tool.tool, arguments, qualified)
-        result = await manager.call_tool(tool.server, tool.name, arguments)
-    if getattr(args, "json", False):
+        result = await session.manager.call_tool(tool.server, tool.name, arguments)
+    if options.json:
         print(json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
         return EXIT_FAILURE if result.is_error else EXIT_OK
     if result.is_error:

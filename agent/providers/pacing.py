@@ -1,5 +1,4 @@
-"""The model side of ``agent batch``: one provider per model, shared by every worker, and one
-pause for the whole batch when the provider rate-limits.
+"""One pause for every user of the providers when a provider rate-limits (``agent batch``).
 
 A provider error 429 that is left after the SDK's own retries pauses every worker
 (:class:`SharedBackoff`): each waits for the shared resume time before its next model request,
@@ -15,14 +14,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from agent.errors import AgentError, ProviderRateLimitError
+from agent.errors import ProviderRateLimitError
 from agent.messages import ModelRequest, StreamEvent
 
 if TYPE_CHECKING:
-    from agent.config import Config
     from agent.providers.base import Provider
 
-__all__ = ["PacedProvider", "Providers", "SharedBackoff"]
+__all__ = ["PacedProvider", "SharedBackoff"]
 
 
 class SharedBackoff:
@@ -103,37 +101,3 @@ class PacedProvider:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-class Providers:
-    """One provider per model spec, made on first use and shared by every worker."""
-
-    def __init__(
-        self, config: Config, default: str, backoff: SharedBackoff, on_pause: Callable[[float], None]
-    ) -> None:
-        self._config = config
-        self.default = default
-        self._backoff = backoff
-        self._on_pause = on_pause
-        self._made: dict[str, Provider | AgentError] = {}
-
-    def get(self, spec: str | None) -> Provider:
-        spec = spec or self.default
-        if spec not in self._made:
-            from agent.providers.registry import make_provider
-
-            try:
-                self._made[spec] = PacedProvider(
-                    make_provider(self._config, spec, streaming=False), self._backoff, self._on_pause
-                )
-            except AgentError as exc:
-                self._made[spec] = exc
-        made = self._made[spec]
-        if isinstance(made, AgentError):
-            raise made
-        return made
-
-    async def aclose(self) -> None:
-        for made in self._made.values():
-            if not isinstance(made, AgentError):
-                await made.aclose()

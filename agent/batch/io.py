@@ -1,5 +1,5 @@
 """The files and flags of ``agent batch``: input items, output lines (the display on stderr is
-``agent.batch_report``).
+``agent.batch.report``).
 
 Input (``read_items``): a text file with one prompt a line, or JSONL with one object a line
 (``{"id": …, "prompt": …}`` plus optional ``system``, ``model`` and any other fields, which are
@@ -20,7 +20,6 @@ output for ``--resume``: the ids that have a complete line, and a half-written l
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -37,7 +36,7 @@ from agent.messages import Usage
 
 if TYPE_CHECKING:
     from agent.config import Config
-    from agent.core import ToolCallFinished, ToolCallStarted
+    from agent.options import BatchOptions
 
 __all__ = [
     "OUTPUT_FIELDS",
@@ -49,7 +48,6 @@ __all__ = [
     "count_lines",
     "default_output",
     "detect_format",
-    "error_json",
     "failed_record",
     "id_key",
     "open_files",
@@ -58,7 +56,6 @@ __all__ = [
     "read_items",
     "scan_output",
     "shard_of",
-    "tool_calls_json",
 ]
 
 Format = Literal["txt", "jsonl"]
@@ -272,11 +269,11 @@ class Options:
     shard: tuple[int, int] | None
     max_steps: int
     model: str
-    servers: list[str] | None
+    servers: tuple[str, ...] | None
     url: str | None
 
 
-def parse_options(args: argparse.Namespace, config: Config) -> Options:
+def parse_options(args: BatchOptions, config: Config) -> Options:
     """Check the flags and the paths before anything starts; every problem is a UsageError (exit 2)."""
     for flag, value in (("--concurrency", args.concurrency), ("--max-errors", args.max_errors)):
         if value is not None and value < 1:
@@ -315,7 +312,7 @@ def parse_options(args: argparse.Namespace, config: Config) -> Options:
         shard=parse_shard(args.shard) if args.shard else None,
         max_steps=args.max_steps or config.max_steps,
         model=args.model or config.model,
-        servers=args.server,
+        servers=args.servers,
         url=args.url,
     )
 
@@ -345,28 +342,6 @@ def open_files(opts: Options) -> Files:
     if opts.output is not None:
         owned.append(sink)
     return Files(source, sink, scan, tuple(owned))
-
-
-def error_json(error: BaseException | None, stop_reason: str | None) -> dict[str, str] | None:
-    """An item's ``error`` field: ``{"type", "message"}`` and ``"hint"`` when there is one."""
-    if error is None:
-        return None
-    kind = "MaxStepsReached" if stop_reason == "max_steps" else type(error).__name__
-    if not isinstance(error, AgentError):
-        return {"type": kind, "message": str(error)}
-    out = {"type": kind, "message": error.message}
-    if error.hint:
-        out["hint"] = error.hint
-    return out
-
-
-def tool_calls_json(
-    finished: tuple[ToolCallFinished, ...], started: dict[str, ToolCallStarted]
-) -> list[dict[str, Any]]:
-    """An item's ``tool_calls`` field, in the order the model asked (the shape ``agent run --json`` uses)."""
-    from agent.core import tool_call_record
-
-    return [tool_call_record(started.get(done.call_id), done) for done in finished]
 
 
 def failed_record(item: Item, error_type: str, message: str) -> dict[str, Any]:

@@ -6,15 +6,14 @@ Markdown) and a spinner line. Finished pieces (an answer segment, a tool call li
 above it for good. Without a terminal (piped output) or with ``TERM=dumb`` it writes plain text as
 it arrives. ``NO_COLOR`` is honoured by rich itself.
 
-A tool call's line is printed the moment the call finishes (:meth:`TurnView.tool_finished`, fed
-by the loop's ``on_tool_finished``), so the calls of one response, which run at once, show in the
-order they finish, not in the model's order; the later ``ToolCallFinished`` event of a call
-already shown prints nothing. Every print happens on the event loop's thread, through the
+A tool call's line is printed when its ``ToolCallFinished`` event arrives, which the loop sends
+the moment the call finishes, so the calls of one response, which run at once, show in the order
+they finish, not in the model's order. Every print happens on the event loop's thread, through the
 console, which puts it above the live area (the streamed text was printed for good when the
 calls started), and approval questions are all asked before any call runs, so a result line
 never lands inside a question.
 
-Nothing here reads input; :mod:`agent.ui` owns the prompt and the turn.
+Nothing here reads input; :mod:`agent.chat` owns the prompt and the turn.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import anyio
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -255,7 +254,6 @@ class TurnView:
         self.usage = Usage()
         self.last_call: CallRecord | None = None  # the last call shown
         self.started = time.monotonic()
-        self._shown: set[str] = set()  # calls shown live, whose event is still to come
         self._live: Live | None = None
         self._spinner = Spinner("dots", style="cyan")
         self._cancel_shown = False
@@ -335,10 +333,7 @@ class TurnView:
             self.running[event.call_id] = event
             self._set_tool_status()
         elif isinstance(event, ToolCallFinished):
-            if event.call_id in self._shown:
-                self._shown.discard(event.call_id)
-            else:
-                self._show_call(event)
+            self._show_call(event)
         elif isinstance(event, UsageUpdate):
             self.usage = event.total
         elif isinstance(event, TurnError):
@@ -347,6 +342,8 @@ class TurnView:
             self._print(Text(error_line(event.error), style="red"), soft_wrap=True)
         elif isinstance(event, Final):
             self._final(event)
+        else:
+            assert_never(event)
         self._ensure_live()
 
     def _set_tool_status(self) -> None:
@@ -356,19 +353,11 @@ class TurnView:
         else:
             self.status = "thinking"
 
-    def tool_finished(self, event: ToolCallFinished) -> None:
-        """Show a call's line now, as it finishes (the loop's ``on_tool_finished``); its event,
-        when it comes, is then skipped."""
-        self._shown.add(event.call_id)
-        self._show_call(event)
-
     def _show_call(self, event: ToolCallFinished) -> None:
-        started = self.running.pop(event.call_id, None)
-        label = call_label(started, event.name)
-        arguments = started.arguments if started is not None else {}
-        text = event.result.text
+        """A call's line, the moment it finishes (events come in completion order)."""
+        self.running.pop(event.call_id, None)
         self.last_call = CallRecord(
-            label, arguments, text, event.result.is_error, event.duration_ms, event.denied
+            event.label, event.arguments, event.result.text, event.is_error, event.duration_ms, event.denied
         )
         self._print(call_line(self.last_call))
         self._set_tool_status()
@@ -400,4 +389,3 @@ class TurnView:
         self._closed = True
         self.pause()
         self.running.clear()
-        self._shown.clear()

@@ -1,0 +1,77 @@
+"""Typed options of each command, as the command line gives them (``agent.cli`` fills them in).
+
+Nothing below the CLI sees an ``argparse.Namespace``: a command takes its options object and
+the loaded config. Kept import-free so that parsing costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BatchOptions",
+    "CallOptions",
+    "ChatOptions",
+    "ConformanceOptions",
+    "LoginOptions",
+    "RunOptions",
+    "ToolsOptions",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    model: str | None = None
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    resume: str | None = None  # a transcript written by /save
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    prompt: str  # the prompt, or "-" to read it from stdin
+    model: str | None = None
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    max_steps: int | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    input: str  # a file, or "-" for stdin
+    output: str | None = None  # None: next to the input ("-": stdout)
+    concurrency: int = 4
+    resume: bool = False
+    max_errors: int | None = None
+    shard: str | None = None  # "I/N"
+    max_steps: int | None = None
+    model: str | None = None
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsOptions:
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    tool: str  # TOOL or SERVER.TOOL
+    arguments: str = "{}"  # a JSON object
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOptions:
+    target: str = ""  # a server name or URL (`agent auth` takes none)
+
+
+@dataclass(frozen=True, slots=True)
+class ConformanceOptions:
+    url: str

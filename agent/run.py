@@ -1,0 +1,147 @@
+"""``agent run PROMPT|-``: answer one prompt, using the servers' tools as needed, and exit.
+
+stdout gets the final answer and nothing else (nothing at all when the turn failed), or with
+``--json`` always one JSON object: ``answer``, ``steps``, ``tool_calls``, ``usage``,
+``stop_reason``, ``error``, ``model``; so the command composes with pipes. stderr gets the rest,
+one line each: a server that could not be used, each tool call (tool, short arguments, duration,
+ok / error / denied; printed the moment the call finishes, so the calls of one response, which run
+at once, show in the order they finish), and the error that stopped the turn, if any.
+
+Exit codes: 0 the model gave its answer; 1 the turn failed (provider error after retries, the step
+limit reached); 2 usage or configuration error (empty prompt, bad ``--max-steps``, no API key);
+3 servers were selected and none of them could be used (the model is not asked at all then:
+an answer without the tools the user chose would mislead); 130 interrupted. A server that fails
+while others work is reported on stderr and the run goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, assert_never
+
+import anyio
+
+from agent.config import Config
+from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError
+from agent.options import RunOptions
+
+if TYPE_CHECKING:
+    from agent.core import Event, ToolCallFinished
+    from agent.session import Answer, Session
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+_ARGS_WIDTH = 60
+_ERROR_WIDTH = 100
+
+
+def _read_prompt(raw: str) -> str:
+    prompt = sys.stdin.read() if raw == "-" else raw
+    if not prompt.strip():
+        where = "stdin was empty" if raw == "-" else "the prompt is empty"
+        raise UsageError(where, hint='give a prompt: agent run "QUESTION", or pipe one into agent run -')
+    return prompt
+
+
+def _short(value: Any, width: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def _ask(server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+    """Approval "ask" on the terminal: one y/N question on stderr, the answer from stdin."""
+    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}? [y/N] "
+
+    def ask() -> str:
+        print(question, end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline()
+
+    answer = await anyio.to_thread.run_sync(ask, abandon_on_cancel=True)
+    return "y" if answer.strip().lower() in ("y", "yes") else "n"
+
+
+def _tool_line(done: ToolCallFinished) -> str:
+    args = _short(dict(done.arguments), _ARGS_WIDTH)
+    if done.denied:
+        outcome = "denied"
+    elif done.is_error:
+        outcome = "error: " + _short(done.result.text or "(no message)", _ERROR_WIDTH)
+    else:
+        outcome = "ok"
+    return f"  tool {done.label} {args} {done.duration_ms:.0f} ms {outcome}"
+
+
+def _warn(error: ServerError) -> None:
+    hint = f" ({error.hint})" if error.hint else ""
+    print(f"agent: {error.message}{hint}", file=sys.stderr, flush=True)
+
+
+def _notice(text: str) -> None:
+    print(f"agent: {text}", file=sys.stderr, flush=True)
+
+
+async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
+    from agent.core import (
+        Final,
+        StepStarted,
+        TextDelta,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnError,
+        UsageUpdate,
+    )
+    from agent.records import turn_record
+
+    error: str | None = None
+    code = EXIT_OK
+    event: Event
+    async for event in session.turn(prompt, []):
+        if isinstance(event, ToolCallFinished):
+            # Each call's line the moment it finishes (the calls of one response run at once).
+            print(_tool_line(event), file=sys.stderr, flush=True)
+        elif isinstance(event, TurnError):
+            error = str(event.error)
+            code = event.error.exit_code
+            print(f"agent: {error}", file=sys.stderr, flush=True)
+        elif isinstance(event, Final):
+            if event.stop_reason == "max_tokens":
+                print(
+                    "agent: the answer was cut off at the model's output limit (max_tokens)", file=sys.stderr
+                )
+            if event.stop_reason in ("error", "max_steps") and code == EXIT_OK:
+                code = EXIT_FAILURE
+            if as_json:
+                print(json.dumps(turn_record(event, error, session.model), ensure_ascii=False))
+            elif event.stop_reason not in ("error", "max_steps"):
+                print(event.answer)
+        elif isinstance(event, StepStarted | TextDelta | ToolCallStarted | UsageUpdate):
+            pass
+        else:
+            assert_never(event)
+    return code
+
+
+async def main(options: RunOptions, config: Config) -> int:
+    """``agent run``: one prompt, one answer."""
+    from agent.session import Session, SessionOptions
+
+    prompt = _read_prompt(options.prompt)
+    interactive = options.prompt != "-" and sys.stdin.isatty() and sys.stderr.isatty()
+    wanted = SessionOptions(
+        servers=options.servers,
+        url=options.url,
+        model=options.model,
+        max_steps=options.max_steps,
+        allow_login=interactive,
+        ask=_ask if interactive else None,
+        on_server_failed=_warn,
+        on_notice=_notice,
+    )
+    async with Session.open(config, wanted) as session:
+        return await _run(session, prompt, as_json=options.json)

@@ -1,0 +1,360 @@
+"""The one composition root: servers and their auth, the toolbox, the provider(s), the system
+prompt and the approval policy, wired once for every command.
+
+::
+
+    async with Session.open(config, SessionOptions(...)) as session:
+        async for event in session.turn(prompt, history):
+            ...                                   # render it
+
+A command parses its options, opens a Session and renders what it yields; it never builds
+connections, toolboxes or providers itself. What differs between commands is an option, not a
+second code path: whether a model is needed, whether someone is at the terminal (browser logins,
+approval questions), whole responses and one shared 429 pause for batch.
+
+Servers that fail to start follow one rule everywhere: each is reported once (``on_server_failed``)
+and the command goes on with the rest; when servers were selected and none of them can be used,
+opening the Session raises (exit 3): that server's own error when there was one, else a
+:class:`~agent.errors.ServerError` naming them all. Nothing is asked of the model then: an answer
+without the tools the user chose would mislead.
+
+Approval is one policy: the server's per-tool or whole-server setting, else the global
+``approval``. "always" runs, "never" denies, "ask" asks ``options.ask`` (a UI's question to the
+user: "y", "n" or "a" for always in this session); with no one to ask, the call is denied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from agent.config import Config, ServerSettings, adhoc_server, approval_mode
+from agent.core import Agent, Event, events
+from agent.errors import AgentError, ConfigError, ServerError, UsageError
+from agent.messages import Message
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from agent.mcp.elicitation import ElicitationHandler
+    from agent.mcp.manager import ServerManager, ServerState
+    from agent.providers.base import Provider
+    from agent.providers.pacing import SharedBackoff
+    from agent.tools import Toolbox
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "Answer",
+    "AskFn",
+    "Session",
+    "SessionOptions",
+    "load_system_prompt",
+    "select_servers",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = """\
+You are a helpful assistant running in a terminal. You can call tools from connected MCP servers.
+
+- Use a tool when it gives a better answer than you could without it; say briefly what you are doing.
+- When a tool fails, read its error, fix the arguments if you can, and otherwise explain what went wrong.
+- Answer concisely. Use Markdown where it helps: lists, tables, code blocks.
+"""
+
+# The user's answer to an approval question: yes, no, always (this tool, this session).
+Answer = Literal["y", "n", "a"]
+AskFn = Callable[[str, str, Mapping[str, Any]], Awaitable[Answer]]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """What a command wants of its Session."""
+
+    servers: Sequence[str] | None = None  # --server NAME…; None: every enabled one
+    url: str | None = None  # --url: this server alone
+    model: str | None = None  # PROVIDER:MODEL; None: the config's
+    needs_model: bool = True  # False for `tools` and `call`: no provider is made
+    max_steps: int | None = None  # None: the config's
+    allow_login: bool = False  # someone is at the terminal: a browser login may start
+    ask: AskFn | None = None  # approval "ask" asks this; None: such calls are denied
+    streaming: bool = True  # False: whole responses (batch)
+    backoff: SharedBackoff | None = None  # batch: one shared 429 pause, requests sent again
+    on_pause: Callable[[float], None] | None = None  # told of each shared pause (seconds)
+    on_server_state: Callable[[ServerState], Any] | None = None  # connect progress
+    on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
+    elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
+    on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
+
+
+def select_servers(
+    config: Config, names: Sequence[str] | None = None, url: str | None = None
+) -> dict[str, ServerSettings]:
+    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one,
+    else (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`)."""
+    if url is not None:
+        name, settings = adhoc_server(url)
+        return {name: settings}
+    if not names:
+        if not config.enabled_servers:
+            # No server configured: the bundled demo server, so a first run has tools.
+            from agent.demo_server import default_servers
+
+            return default_servers()
+        return config.enabled_servers
+    unknown = [n for n in names if n not in config.servers]
+    if unknown:
+        known = ", ".join(sorted(config.servers)) or "none configured"
+        raise ConfigError(
+            f"unknown server {unknown[0]!r}",
+            file=config.source,
+            key="--server",
+            hint=f"known servers: {known}",
+        )
+    return {n: config.servers[n] for n in names}
+
+
+def load_system_prompt(config: Config) -> str:
+    """The system prompt: ``system_prompt``, else ``system_prompt_file`` (relative to the config
+    file), else the shipped ``prompts/system.md``, else the built-in default."""
+    if config.system_prompt:
+        return config.system_prompt
+    if config.system_prompt_file:
+        path = Path(config.system_prompt_file).expanduser()
+        if not path.is_absolute() and config.source:
+            path = Path(config.source).parent / path
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(
+                f"cannot read the system prompt file {str(path)!r}: {reason}",
+                file=config.source,
+                key="system_prompt_file",
+                hint="fix the path (relative paths start at the config file's folder)",
+            ) from None
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "prompts" / "system.md", here.parent / "prompts" / "system.md"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            return candidate.read_text(encoding="utf-8")
+    return DEFAULT_SYSTEM_PROMPT
+
+
+def _no_server_usable(manager: ServerManager) -> tuple[ServerError, bool]:
+    """The error that stops a command when no selected server could be used, and whether the
+    failed servers are still to be reported (not when that error is the one server's own)."""
+    failed = [s.error for s in manager.states.values() if s.status == "failed" and s.error is not None]
+    if len(manager.states) == 1 and len(failed) == 1:
+        error = failed[0]  # the session ends here: its state's copy is not shown again
+        note = "the only server selected could not be used"
+        error.hint = f"{error.hint} ({note})" if error.hint else note
+        return error, False
+    names = ", ".join(manager.states)
+    return ServerError(names, "none of these servers could be used", hint="the lines above say why"), True
+
+
+class Session:
+    """A ready runtime for one command: see the module doc. Make it with :meth:`open`."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: SessionOptions,
+        servers: dict[str, ServerSettings],
+        manager: ServerManager,
+        toolbox: Toolbox,
+        task_group: TaskGroup,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.servers = servers
+        self.manager = manager
+        self.toolbox = toolbox
+        self.system = load_system_prompt(config)
+        self.max_steps = options.max_steps if options.max_steps is not None else config.max_steps
+        self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
+        self._tg = task_group
+        self._providers: dict[str, Provider | AgentError] = {}
+        self._default: str = options.model or config.model
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, config: Config, options: SessionOptions = SessionOptions(), *, provider: Provider | None = None
+    ) -> AsyncIterator[Session]:
+        """Select and connect the servers, load their tools, make the provider; closes all of it.
+
+        ``provider`` replaces the configured default model (a deterministic model in tests, or a
+        program that embeds the agent)."""
+        from agent.mcp.manager import ServerManager
+        from agent.mcp.oauth import auth_factory_for
+        from agent.tools import Toolbox
+
+        if options.max_steps is not None and options.max_steps < 1:
+            raise UsageError(f"--max-steps must be at least 1, not {options.max_steps}")
+        servers = select_servers(config, options.servers, options.url)
+        load_system_prompt(config)  # a bad system_prompt_file is a usage error before anything starts
+        failure: BaseException | None = None
+        async with anyio.create_task_group() as tg:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    manager = ServerManager(
+                        servers,
+                        auth_factory=auth_factory_for(config, allow_login=options.allow_login),
+                        on_state=options.on_server_state,
+                        elicitation=options.elicitation,
+                    )
+                    session = cls(config, options, servers, manager, Toolbox.empty(), tg)
+                    stack.push_async_callback(session._close_providers)
+                    if provider is not None:
+                        session._default = f"{provider.name}:{provider.model}"
+                        session._providers[session._default] = provider
+                    elif options.needs_model:
+                        session.provider_for(None)  # no API key, unknown model: before connecting
+                    await stack.enter_async_context(manager)
+                    session._check_servers()
+                    session.toolbox = await Toolbox.load(
+                        manager, max_result_tokens=config.max_tool_result_tokens
+                    )
+                    yield session
+            except BaseException as exc:  # raised as is below, not wrapped in an exception group
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    def _check_servers(self) -> None:
+        """The one rule for servers that failed to start (module doc)."""
+        manager = self.manager
+        if self.servers and not manager.connected:
+            error, report = _no_server_usable(manager)
+            if report:
+                self._report_failures()
+            raise error
+        self._report_failures()
+
+    def _report_failures(self) -> None:
+        for state in self.manager.states.values():
+            if state.status == "failed" and state.error is not None:
+                log.info("server %s could not be used: %s", state.name, state.error.message)
+                if self.options.on_server_failed is not None:
+                    self.options.on_server_failed(state.error)
+
+    async def _close_providers(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for made in list(self._providers.values()):
+                if not isinstance(made, AgentError):
+                    await made.aclose()
+
+    # -- providers -----------------------------------------------------------------------------
+
+    @property
+    def provider(self) -> Provider:
+        """The default provider (``--model``, else the config's ``model``)."""
+        return self.provider_for(None)
+
+    @property
+    def model(self) -> str:
+        """``provider:model`` of the default provider."""
+        provider = self.provider
+        return f"{provider.name}:{provider.model}"
+
+    def provider_for(self, spec: str | None) -> Provider:
+        """The provider for ``spec`` (default: the session's model), made once and kept; a bad
+        spec raises the same error every time it is asked for."""
+        spec = spec or self._default
+        if spec not in self._providers:
+            from agent.providers.registry import make_provider
+
+            try:
+                made: Provider = make_provider(self.config, spec, streaming=self.options.streaming)
+                if self.options.backoff is not None:
+                    from agent.providers.pacing import PacedProvider
+
+                    made = PacedProvider(made, self.options.backoff, self.options.on_pause or _ignore)
+                self._providers[spec] = made
+            except AgentError as exc:
+                self._providers[spec] = exc
+        found = self._providers[spec]
+        if isinstance(found, AgentError):
+            raise found
+        return found
+
+    async def switch_model(self, spec: str) -> Provider:
+        """Make ``spec`` the default model (``PROVIDER:MODEL``, or a model of the current provider)."""
+        if ":" not in spec:
+            spec = f"{self.provider.name}:{spec}"
+        provider = self.provider_for(spec)
+        old = self._default
+        self._default = f"{provider.name}:{provider.model}"
+        if old != self._default and old in self._providers:
+            previous = self._providers.pop(old)
+            self._providers[self._default] = provider
+            if not isinstance(previous, AgentError) and previous is not provider:
+                await previous.aclose()
+        return provider
+
+    # -- approval ------------------------------------------------------------------------------
+
+    async def approve(self, server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
+        """The one approval policy (module doc)."""
+        mode = approval_mode(self.config, self.servers, server, tool)
+        if mode == "always" or (server, tool) in self.always:
+            return True
+        if mode == "never":
+            return False
+        if self.options.ask is None:
+            note = f"{server}.{tool} needs approval and there is no one to ask; denied"
+            log.info("%s", note)
+            if self.options.on_notice is not None:
+                self.options.on_notice(note)
+            return False
+        answer = await self.options.ask(server, tool, arguments)
+        if answer == "a":
+            self.always.add((server, tool))
+        return answer != "n"
+
+    # -- turns and tools -----------------------------------------------------------------------
+
+    def turn(
+        self,
+        prompt: str,
+        history: list[Message],
+        *,
+        model: str | None = None,
+        system: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """One turn of a conversation: its events, in completion order (see :mod:`agent.core`).
+
+        ``history`` is extended in place with the turn's messages, also when the turn fails or is
+        cancelled. ``model`` and ``system`` replace the session's for this turn only."""
+        agent = Agent(
+            self.provider_for(model),
+            self.toolbox,
+            system=self.system if system is None else system,
+            max_steps=self.max_steps,
+            history=history,
+            approve=self.approve,
+        )
+        return events(agent, prompt, self._tg)
+
+    async def reconnect(self, name: str) -> ServerState:
+        """Reconnect one server and reload the tools."""
+        from agent.tools import Toolbox
+
+        state = await self.manager.reconnect(name)
+        self.toolbox = await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
+        return state
+
+
+def _ignore(seconds: float) -> None:
+    pass

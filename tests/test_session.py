@@ -1,0 +1,94 @@
+"""The Session: one composition root for every command (servers, tools, providers, approval)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import Config, ServerSettings
+from agent.core import Final, ToolCallFinished
+from agent.errors import ConfigError, ServerConnectError, ServerError, UsageError
+from agent.session import DEFAULT_SYSTEM_PROMPT, Session, SessionOptions, load_system_prompt
+from tests.support.function_provider import FunctionProvider, call, reply, script
+from tests.support.http_edge import refused_port
+
+
+def test_system_prompt_from_config_text_and_file(tmp_path: Path) -> None:
+    assert load_system_prompt(Config(system_prompt="be brief")) == "be brief"
+    (tmp_path / "p.md").write_text("from file", encoding="utf-8")
+    config = Config(system_prompt_file="p.md", source=str(tmp_path / "agent.toml"))
+    assert load_system_prompt(config) == "from file"
+
+
+def test_missing_system_prompt_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="system_prompt_file"):
+        load_system_prompt(Config(system_prompt_file=str(tmp_path / "nope.md")))
+
+
+def test_default_system_prompt_is_the_shipped_file() -> None:
+    shipped = Path(__file__).resolve().parents[1] / "prompts" / "system.md"
+    assert load_system_prompt(Config()) == shipped.read_text(encoding="utf-8") == DEFAULT_SYSTEM_PROMPT
+
+
+async def test_one_failed_server_of_two_is_reported_once_and_the_rest_work(mcp_http_url: str) -> None:
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
+    config = Config(servers={"good": ServerSettings(url=mcp_http_url), "dead": ServerSettings(url=dead)})
+    reported: list[ServerError] = []
+    wanted = SessionOptions(needs_model=False, on_server_failed=reported.append)
+    async with Session.open(config, wanted) as session:
+        assert session.manager.connected == ["good"]
+        assert any(e.server == "good" for e in session.toolbox.entries)
+    assert [(type(e), e.server) for e in reported] == [(ServerConnectError, "dead")]
+
+
+async def test_no_usable_server_stops_the_session_with_one_error() -> None:
+    dead = {n: ServerSettings(url=f"http://127.0.0.1:{refused_port()}/mcp") for n in ("a", "b")}
+    reported: list[ServerError] = []
+    wanted = SessionOptions(needs_model=False, on_server_failed=reported.append)
+    with pytest.raises(ServerError, match="none of these servers could be used") as both:
+        async with Session.open(Config(servers=dead), wanted):
+            pytest.fail("opened with no usable server")
+    assert both.value.exit_code == 3 and sorted(e.server for e in reported) == ["a", "b"]
+    reported.clear()
+    with pytest.raises(ServerConnectError, match="server 'a'") as one:
+        async with Session.open(Config(servers={"a": dead["a"]}), wanted):
+            pytest.fail("opened with no usable server")
+    assert "the only server selected could not be used" in str(one.value)
+    assert reported == []  # the one error is raised, not reported twice
+
+
+async def test_bad_max_steps_and_model_are_usage_errors_before_connecting() -> None:
+    with pytest.raises(UsageError, match="--max-steps must be at least 1"):
+        async with Session.open(Config(), SessionOptions(max_steps=0)):
+            pytest.fail("opened")
+    with pytest.raises(UsageError, match="unknown provider 'nope'"):
+        async with Session.open(Config(), SessionOptions(model="nope:x")):
+            pytest.fail("opened")
+
+
+async def test_approval_policy_asks_remembers_always_and_denies_without_anyone_to_ask(
+    mcp_http_url: str,
+) -> None:
+    config = Config(approval="ask", servers={"test": ServerSettings(url=mcp_http_url)})
+    asked: list[str] = []
+
+    async def ask(server: str, tool: str, arguments: object) -> str:
+        asked.append(tool)
+        return "a"
+
+    model = FunctionProvider(script(*[reply(call("echo", {"text": "x"})), reply("done")] * 2))
+    async with Session.open(config, SessionOptions(ask=ask), provider=model) as session:  # type: ignore[arg-type]
+        for _ in range(2):
+            finished = [e async for e in session.turn("go", []) if isinstance(e, ToolCallFinished)]
+            assert [(f.label, f.denied) for f in finished] == [("test.echo", False)]
+        assert asked == ["echo"] and session.always == {("test", "echo")}
+
+    notes: list[str] = []
+    model = FunctionProvider(script(reply(call("echo", {"text": "x"})), reply("done")))
+    async with Session.open(config, SessionOptions(on_notice=notes.append), provider=model) as session:
+        events = [e async for e in session.turn("go", [])]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [(f.label, f.denied) for f in finished] == [("test.echo", True)]
+    assert notes == ["test.echo needs approval and there is no one to ask; denied"]
+    assert isinstance(events[-1], Final)
