@@ -21,7 +21,8 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 :func:`auth_factory_for` is what the connection code calls per server. Around this module:
 :mod:`agent.mcp.oauth_browser` (the callback listener and the browser leg),
 :mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
-(files or keyring, locking) and :mod:`agent.mcp.oauth_unattended` (``client_credentials``).
+(files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer)
+and :mod:`agent.mcp.oauth_unattended` (``client_credentials``).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from agent.mcp.oauth_records import (
     parse_login,
     preregistered_client,
 )
+from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
 
@@ -294,7 +296,7 @@ class AgentOAuth(OAuthClientProvider):
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
         if self.unattended:
-            return client_credentials_request(self.context, self.settings.oauth, self._get_token_endpoint())
+            return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
         return await super()._perform_authorization()
 
     def _reread(self) -> None:
@@ -311,7 +313,7 @@ class AgentOAuth(OAuthClientProvider):
         """
         tokens = self.context.current_tokens
         assert tokens is not None and tokens.refresh_token
-        token_request = await self._refresh_token()
+        token_request = refresh_request(self.context)
         where = f"the authorization server {token_request.url.copy_with(query=None)}"
         keep = "your login is kept; try again later"
         try:
@@ -340,8 +342,7 @@ class AgentOAuth(OAuthClientProvider):
             raise AuthError(
                 self.name, f"{where} answered HTTP {response.status_code} to a token refresh", hint=keep
             )
-        if not await self._handle_refresh_response(response):
-            self.context.current_tokens = tokens
+        if not await adopt_refresh_response(self.context, response):
             raise AuthError(self.name, f"{where} sent an invalid token response", hint=keep)
         return True
 
