@@ -159,6 +159,7 @@ class AgentOAuth(OAuthClientProvider):
         self._auth_url: str | None = None
         self._dead_refresh: set[str] = set()
         self._force_login = False
+        self._started = False
         self.obtained_at: float | None = None  # when the current tokens were issued
 
     # -- state ---------------------------------------------------------------------------------
@@ -192,13 +193,18 @@ class AgentOAuth(OAuthClientProvider):
         adopt_login(self.context, loaded, keep_client=self._fixed_client is not None)
         self.obtained_at = loaded.record.obtained_at
 
-    async def _initialize(self) -> None:
+    def _start(self) -> None:
+        """Take in the stored login, once, before the first request.
+
+        The SDK's flow later reads tokens and client through :class:`StorageAdapter`, which hands
+        back what this put in the context.
+        """
         loaded = self._load()
         if loaded is not None:
             self._adopt(loaded)
         if self._fixed_client is not None:
             self.context.client_info = self._fixed_client
-        self._initialized = True
+        self._started = True
 
     def _fresh(self) -> bool:
         """Whether the access token is usable for a while yet (by its stored absolute expiry)."""
@@ -226,10 +232,12 @@ class AgentOAuth(OAuthClientProvider):
 
     # -- the flow ------------------------------------------------------------------------------
 
-    async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         async with self._flow_lock:
-            if not self._initialized:
-                await self._initialize()
+            if not self._started:
+                self._start()
             self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
             if not self._force_login and self.context.current_tokens is not None and not self._fresh():
                 async with self.store.locked(wait=self._lock_timeout()):
@@ -238,7 +246,7 @@ class AgentOAuth(OAuthClientProvider):
                         await self._refresh()
             sent = self.context.current_tokens if not self._force_login else None
             if sent is not None:
-                self._add_auth_header(request)
+                self._add_bearer(request)
 
         response = yield request
 
@@ -252,11 +260,11 @@ class AgentOAuth(OAuthClientProvider):
                 current = self.context.current_tokens
                 changed = current is not None and (sent is None or current.access_token != sent.access_token)
                 if changed and self._fresh():  # another process logged in or refreshed meanwhile
-                    self._add_auth_header(request)
+                    self._add_bearer(request)
                     yield request
                     return
                 if self._can_refresh() and await self._refresh():
-                    self._add_auth_header(request)
+                    self._add_bearer(request)
                     yield request
                     return
             if not self.allow_login and not self.unattended:
@@ -267,13 +275,14 @@ class AgentOAuth(OAuthClientProvider):
                 )
             if not step_up:
                 self.context.clear_tokens()
-            # The SDK's own flow does discovery, registration and authorization. It starts by
-            # sending `request`, whose answer we already hold, so that first send is skipped.
+            # The SDK's own flow does discovery, registration and authorization (following
+            # redirects of its own requests within their origin). It starts by sending
+            # `request`, whose answer we already hold, so that first send is skipped.
             self.logins += 1
             self._listener = (
                 None if self.unattended else await bind_callback(self.name, self.settings.oauth, self.context)
             )
-            flow = super()._auth_flow(request)
+            flow = super().async_auth_flow(request)
             try:
                 outgoing = await flow.__anext__()
                 if outgoing is request:
@@ -298,6 +307,11 @@ class AgentOAuth(OAuthClientProvider):
         if self.unattended:
             return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
         return await super()._perform_authorization()
+
+    def _add_bearer(self, request: httpx2.Request) -> None:
+        tokens = self.context.current_tokens
+        if tokens is not None and tokens.access_token:
+            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
 
     def _reread(self) -> None:
         """Pick up what another process stored (tokens it refreshed, a login it completed)."""
