@@ -21,8 +21,9 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 :func:`auth_factory_for` is what the connection code calls per server. Around this module:
 :mod:`agent.mcp.oauth_browser` (the callback listener and the browser leg),
 :mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
-(files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer)
-and :mod:`agent.mcp.oauth_unattended` (``client_credentials``).
+(files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer),
+:mod:`agent.mcp.oauth_unattended` (``client_credentials``) and :mod:`agent.mcp.oauth_sdk_private`
+(the one step of the SDK's flow we replace with no public hook for it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Literal
 
 import anyio
 import httpx2
-from mcp.client.auth import OAuthClientProvider, OAuthFlowError
+from mcp.client.auth import OAuthFlowError
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, ValidationError
@@ -61,6 +62,7 @@ from agent.mcp.oauth_records import (
     preregistered_client,
 )
 from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint
+from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
 
@@ -97,7 +99,7 @@ def _stderr(line: str) -> None:
     print(f"agent: {line}", file=sys.stderr, flush=True)
 
 
-class AgentOAuth(OAuthClientProvider):
+class AgentOAuth(OAuthProviderHooks):
     """The SDK provider with persistent expiry, refresh-before-login and cross-process safety.
 
     ``opener`` opens the authorization URL (default: the system browser); ``read_paste`` waits
@@ -300,13 +302,13 @@ class AgentOAuth(OAuthClientProvider):
                 if listener is not None:
                     await listener.aclose()
 
-    async def _perform_authorization(self) -> httpx2.Request:
+    async def authorization_request(self) -> httpx2.Request:
         # The SDK picks the scope from the server's challenge; a configured one wins.
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
         if self.unattended:
             return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
-        return await super()._perform_authorization()
+        return await super().authorization_request()
 
     def _add_bearer(self, request: httpx2.Request) -> None:
         tokens = self.context.current_tokens
