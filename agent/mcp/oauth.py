@@ -21,7 +21,9 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 :func:`auth_factory_for` is what the connection code calls per server. Around this module:
 :mod:`agent.mcp.oauth_browser` (the callback listener and the browser leg),
 :mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
-(files or keyring, locking) and :mod:`agent.mcp.oauth_unattended` (``client_credentials``).
+(files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer),
+:mod:`agent.mcp.oauth_unattended` (``client_credentials``) and :mod:`agent.mcp.oauth_sdk_private`
+(the one step of the SDK's flow we replace with no public hook for it).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Literal
 
 import anyio
 import httpx2
-from mcp.client.auth import OAuthClientProvider, OAuthFlowError
+from mcp.client.auth import OAuthFlowError
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, ValidationError
@@ -59,6 +61,8 @@ from agent.mcp.oauth_records import (
     parse_login,
     preregistered_client,
 )
+from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint
+from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
 
@@ -95,7 +99,7 @@ def _stderr(line: str) -> None:
     print(f"agent: {line}", file=sys.stderr, flush=True)
 
 
-class AgentOAuth(OAuthClientProvider):
+class AgentOAuth(OAuthProviderHooks):
     """The SDK provider with persistent expiry, refresh-before-login and cross-process safety.
 
     ``opener`` opens the authorization URL (default: the system browser); ``read_paste`` waits
@@ -157,6 +161,7 @@ class AgentOAuth(OAuthClientProvider):
         self._auth_url: str | None = None
         self._dead_refresh: set[str] = set()
         self._force_login = False
+        self._started = False
         self.obtained_at: float | None = None  # when the current tokens were issued
 
     # -- state ---------------------------------------------------------------------------------
@@ -190,13 +195,18 @@ class AgentOAuth(OAuthClientProvider):
         adopt_login(self.context, loaded, keep_client=self._fixed_client is not None)
         self.obtained_at = loaded.record.obtained_at
 
-    async def _initialize(self) -> None:
+    def _start(self) -> None:
+        """Take in the stored login, once, before the first request.
+
+        The SDK's flow later reads tokens and client through :class:`StorageAdapter`, which hands
+        back what this put in the context.
+        """
         loaded = self._load()
         if loaded is not None:
             self._adopt(loaded)
         if self._fixed_client is not None:
             self.context.client_info = self._fixed_client
-        self._initialized = True
+        self._started = True
 
     def _fresh(self) -> bool:
         """Whether the access token is usable for a while yet (by its stored absolute expiry)."""
@@ -224,10 +234,12 @@ class AgentOAuth(OAuthClientProvider):
 
     # -- the flow ------------------------------------------------------------------------------
 
-    async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         async with self._flow_lock:
-            if not self._initialized:
-                await self._initialize()
+            if not self._started:
+                self._start()
             self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
             if not self._force_login and self.context.current_tokens is not None and not self._fresh():
                 async with self.store.locked(wait=self._lock_timeout()):
@@ -236,7 +248,7 @@ class AgentOAuth(OAuthClientProvider):
                         await self._refresh()
             sent = self.context.current_tokens if not self._force_login else None
             if sent is not None:
-                self._add_auth_header(request)
+                self._add_bearer(request)
 
         response = yield request
 
@@ -250,11 +262,11 @@ class AgentOAuth(OAuthClientProvider):
                 current = self.context.current_tokens
                 changed = current is not None and (sent is None or current.access_token != sent.access_token)
                 if changed and self._fresh():  # another process logged in or refreshed meanwhile
-                    self._add_auth_header(request)
+                    self._add_bearer(request)
                     yield request
                     return
                 if self._can_refresh() and await self._refresh():
-                    self._add_auth_header(request)
+                    self._add_bearer(request)
                     yield request
                     return
             if not self.allow_login and not self.unattended:
@@ -265,13 +277,14 @@ class AgentOAuth(OAuthClientProvider):
                 )
             if not step_up:
                 self.context.clear_tokens()
-            # The SDK's own flow does discovery, registration and authorization. It starts by
-            # sending `request`, whose answer we already hold, so that first send is skipped.
+            # The SDK's own flow does discovery, registration and authorization (following
+            # redirects of its own requests within their origin). It starts by sending
+            # `request`, whose answer we already hold, so that first send is skipped.
             self.logins += 1
             self._listener = (
                 None if self.unattended else await bind_callback(self.name, self.settings.oauth, self.context)
             )
-            flow = super()._auth_flow(request)
+            flow = super().async_auth_flow(request)
             try:
                 outgoing = await flow.__anext__()
                 if outgoing is request:
@@ -289,13 +302,18 @@ class AgentOAuth(OAuthClientProvider):
                 if listener is not None:
                     await listener.aclose()
 
-    async def _perform_authorization(self) -> httpx2.Request:
+    async def authorization_request(self) -> httpx2.Request:
         # The SDK picks the scope from the server's challenge; a configured one wins.
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
         if self.unattended:
-            return client_credentials_request(self.context, self.settings.oauth, self._get_token_endpoint())
-        return await super()._perform_authorization()
+            return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
+        return await super().authorization_request()
+
+    def _add_bearer(self, request: httpx2.Request) -> None:
+        tokens = self.context.current_tokens
+        if tokens is not None and tokens.access_token:
+            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
 
     def _reread(self) -> None:
         """Pick up what another process stored (tokens it refreshed, a login it completed)."""
@@ -311,7 +329,7 @@ class AgentOAuth(OAuthClientProvider):
         """
         tokens = self.context.current_tokens
         assert tokens is not None and tokens.refresh_token
-        token_request = await self._refresh_token()
+        token_request = refresh_request(self.context)
         where = f"the authorization server {token_request.url.copy_with(query=None)}"
         keep = "your login is kept; try again later"
         try:
@@ -340,8 +358,7 @@ class AgentOAuth(OAuthClientProvider):
             raise AuthError(
                 self.name, f"{where} answered HTTP {response.status_code} to a token refresh", hint=keep
             )
-        if not await self._handle_refresh_response(response):
-            self.context.current_tokens = tokens
+        if not await adopt_refresh_response(self.context, response):
             raise AuthError(self.name, f"{where} sent an invalid token response", hint=keep)
         return True
 

@@ -111,7 +111,11 @@ class _Provider(Protocol):
 
 
 class StorageAdapter:
-    """The SDK's TokenStorage protocol over our store: the SDK saves through it after a login."""
+    """The SDK's TokenStorage protocol over our store: the SDK saves through it after a login.
+
+    Reads hand back what the provider already holds (it loads the store itself), so the SDK's
+    flow, which reads through here when it starts, changes nothing.
+    """
 
     def __init__(self, provider: _Provider) -> None:
         self._provider = provider
