@@ -1,6 +1,6 @@
 """How much the agent loop costs on top of the model and the tools (issue 5, "Bar and benchmark").
 
-    uv run python bench/loop_overhead.py [--iterations 20] [--latency 0.05] [--repeats 3]
+    uv run python bench/loop_overhead.py [--iterations 20] [--latency 0.05] [--repeats 3] [--baseline DIR]
 
 Everything runs on 127.0.0.1: the fake provider (tests/support/fake_llm.py, in this process's
 thread, answering after ``--latency`` seconds) and the MCP test server (tests/support/mcp_server.py,
@@ -83,7 +83,9 @@ def timed_run(
     return arrivals[0] - started, (arrivals[-1] - arrivals[0]) / steps, (cpu[-1] - cpu[0]) / steps
 
 
-def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, repeats: int) -> dict[str, Any]:
+def bench_loop(
+    fake: FakeLLM, mcp_url: str, iterations: int, latency: float, repeats: int, baseline: Path | None = None
+) -> dict[str, Any]:
     def script(steps: int) -> dict[str, Any]:
         turns: list[Any] = [{"tool_calls": [["echo", {"text": f"step {i}"}]]} for i in range(steps)]
         return {"turns": [*turns, "done"], "latency": latency}
@@ -97,6 +99,9 @@ def bench_loop(fake: FakeLLM, mcp_url: str, iterations: int, latency: float, rep
             *("-m", "anthropic:claude-test", "--max-steps", str(iterations + 5)),
         ],
     }
+    if baseline is not None:  # the same agent command, from another checkout (its own .venv)
+        python = str(baseline / ".venv" / "bin" / "python")
+        programs["baseline"] = [python, *programs["agent"][1:]]
     keys = ("cold", "iter", "cpu_iter")
     results: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in programs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,13 +238,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tools", default="1000,5000")
     parser.add_argument("--concurrency", default="10,50")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also time `agent run` from another checkout (with its own .venv), interleaved",
+    )
     args = parser.parse_args()
 
     with FakeLLM() as fake:
         os.environ.update(fake.env())
         server, mcp_url = start([PY, "-m", "tests.support.mcp_server", "--transport", "http", "--port", "0"])
         try:
-            loop = bench_loop(fake, mcp_url, args.iterations, args.latency, args.repeats)
+            loop = bench_loop(fake, mcp_url, args.iterations, args.latency, args.repeats, args.baseline)
             raw, stream, ours = loop["raw"], loop["raw-stream"], loop["agent"]
             lat = args.latency
             print(
@@ -259,6 +270,18 @@ def main() -> None:
                     f"{label:20}{a * 1000:>9.1f} ms{b * 1000:>10.1f} ms{c * 1000:>9.1f} ms"
                     f"{c / b if b > 0 else float('nan'):>17.2f}x{c / a if a > 0 else float('nan'):>10.2f}x"
                 )
+            if "baseline" in loop:
+                base = loop["baseline"]
+                print(f"\nagent run here vs the baseline checkout {args.baseline}:")
+                for label, key in (
+                    ("per iteration", "iter"),
+                    ("CPU per iteration", "cpu_iter"),
+                    ("cold start", "cold"),
+                ):
+                    print(
+                        f"  {label:20}{ours[key] * 1000:>9.1f} ms here {base[key] * 1000:>9.1f} ms baseline"
+                        f"{ours[key] / base[key] if base[key] > 0 else float('nan'):>8.3f}x"
+                    )
             print("\nK concurrent 200 ms tool calls in one response (wall time of the tool phase):")
             anyio.run(bench_concurrency, fake, mcp_url, 1)  # warm-up: first-call imports and connections
             for k in (int(x) for x in args.concurrency.split(",") if x):
