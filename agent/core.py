@@ -163,6 +163,9 @@ ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
 # Takes each event of a turn; must not block.
 Emit = Callable[[Event], None]
 
+# Returns once the consumer has handled every event emitted so far.
+Settle = Callable[[], Awaitable[None]]
+
 
 def _error_result(call: ToolCallPart, text: str) -> ToolResultPart:
     return ToolResultPart(call.id, call.name, (TextPart(text),), is_error=True)
@@ -222,10 +225,13 @@ class Agent:
     def history(self) -> list[Message]:
         return self._history
 
-    async def turn(self, prompt: str, emit: Emit) -> None:
+    async def turn(self, prompt: str, emit: Emit, settle: Settle | None = None) -> None:
         """One user turn; the last event emitted is always a ``Final`` (after a ``TurnError`` too),
         unless the turn is cancelled: then the history is closed off as described in the module doc
-        and no ``Final`` is sent."""
+        and no ``Final`` is sent.
+
+        ``settle`` waits until the consumer has handled every event emitted so far; it is awaited
+        before approval is asked, so that a UI has shown the text the question is about."""
         history = self._history
         if history and history[-1].role == "user":
             history.append(Message("assistant", (TextPart("[the previous turn ended without an answer]"),)))
@@ -280,7 +286,7 @@ class Agent:
                     return
 
                 plans = [_Plan(call, self.toolbox.resolve(call.name)) for call in calls]
-                await self._ask_approval(plans)
+                await self._ask_approval(plans, settle)
                 for plan in plans:
                     entry = plan.entry
                     emit(
@@ -317,10 +323,12 @@ class Agent:
             return None, ProviderError(self.provider.name, f"unexpected failure: {type(exc).__name__}: {exc}")
         return response, None
 
-    async def _ask_approval(self, plans: Sequence[_Plan]) -> None:
+    async def _ask_approval(self, plans: Sequence[_Plan], settle: Settle | None) -> None:
         """Ask, in the model's order, about every call that names a real tool; mark the denied ones."""
         if self.approve is None:
             return
+        if settle is not None and any(plan.entry is not None for plan in plans):
+            await settle()
         for plan in plans:
             if plan.entry is None:
                 continue
@@ -372,15 +380,20 @@ async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncItera
     Stopping early (``break``, ``aclose``, cancellation) cancels the turn and waits for it, so
     the history is complete when this returns. An unexpected exception of the loop is raised here.
     """
-    send, receive = anyio.create_memory_object_stream[Event](math.inf)
+    send, receive = anyio.create_memory_object_stream[Event | _Settled](math.inf)
     scope = anyio.CancelScope()
     done = anyio.Event()
     failure: list[Exception] = []
 
+    async def settle() -> None:
+        marker = _Settled()
+        send.send_nowait(marker)
+        await marker.reached.wait()
+
     async def produce() -> None:
         try:
             with scope:
-                await agent.turn(prompt, send.send_nowait)
+                await agent.turn(prompt, send.send_nowait, settle)
         except anyio.BrokenResourceError:
             pass  # the consumer stopped listening
         except Exception as exc:
@@ -392,7 +405,10 @@ async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncItera
     task_group.start_soon(produce)
     try:
         async for event in receive:
-            yield event
+            if isinstance(event, _Settled):
+                event.reached.set()  # the consumer is back for more: it handled everything before
+            else:
+                yield event
         if failure:
             raise failure[0]
     finally:
@@ -401,6 +417,15 @@ async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncItera
             with anyio.CancelScope(shield=True):
                 await done.wait()
         receive.close()
+
+
+class _Settled:
+    """A marker in the event stream: set when the consumer reaches it."""
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = anyio.Event()
 
 
 @contextlib.asynccontextmanager

@@ -237,6 +237,25 @@ async def test_denied_call_is_not_run(loop_server: LoopServer) -> None:
     assert [f.denied for f in finished] == [True, False, False]
 
 
+async def test_approval_is_asked_once_the_consumer_has_handled_the_text_before_it(
+    loop_server: LoopServer,
+) -> None:
+    seen: list[Event] = []
+    handled_when_asked: list[list[str]] = []
+
+    async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
+        handled_when_asked.append(["".join(e.text for e in seen if isinstance(e, TextDelta))])
+        return True
+
+    provider = FunctionProvider(script(reply("Calling echo.", call("echo", {"text": "hi"})), reply("ok")))
+    async with toolbox(loop_server) as box, anyio.create_task_group() as tg:
+        agent = Agent(provider, box, system="s", approve=approve)
+        async for event in core.events(agent, "go", tg):
+            await anyio.sleep(0.01)  # a slow screen: the loop runs ahead of it
+            seen.append(event)
+    assert handled_when_asked == [["Calling echo."]]  # the whole text, not a part of it
+
+
 async def test_a_failing_approval_hook_denies(loop_server: LoopServer) -> None:
     async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
         raise RuntimeError("the terminal went away")
