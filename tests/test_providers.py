@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -369,6 +371,44 @@ async def test_429_after_every_retry_is_a_rate_limit_error(kind: str, fake_llm: 
     assert len(fake_llm.requests) == 2
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("streaming", [True, False])
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [({"retry-after": "3"}, 3.0), ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5), ({}, None)],
+)
+async def test_a_429_names_provider_model_status_and_the_wait_asked_for(
+    kind: str, streaming: bool, headers: dict[str, str], wait: float | None, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script({"faults": [{"status": 429, "headers": headers}], "turns": ["never"]})
+    provider = build(kind, fake_llm.base_url, max_retries=0, streaming=streaming)
+    try:
+        with pytest.raises(ProviderRateLimitError) as caught:
+            await run(provider, ask())
+    finally:
+        await provider.aclose()
+    error = caught.value
+    assert (error.provider, error.model, error.status, error.retry_after) == (
+        provider.name,
+        provider.model,
+        429,
+        wait,
+    )
+
+
+async def test_a_retry_after_date_is_the_seconds_until_then(fake_llm: FakeLLM) -> None:
+    then = email.utils.formatdate(time.time() + 30, usegmt=True)
+    fake_llm.script({"faults": [{"status": 503, "headers": {"retry-after": then}}], "turns": ["never"]})
+    provider = build("anthropic", fake_llm.base_url, max_retries=0)
+    try:
+        with pytest.raises(ProviderUnavailableError) as caught:
+            await run(provider, ask())
+    finally:
+        await provider.aclose()
+    assert caught.value.status == 503
+    assert caught.value.retry_after == pytest.approx(30, abs=2)
+
+
 async def test_500_until_retries_run_out_is_unavailable(provider: Provider, fake_llm: FakeLLM) -> None:
     fake_llm.script({"faults": [{"status": 500, "retry_after": 0.001}] * 2, "turns": ["never"]})
     with pytest.raises(ProviderUnavailableError) as caught:
@@ -496,8 +536,9 @@ async def test_empty_messages_and_empty_text_are_left_out(fake_llm: FakeLLM) -> 
 async def test_an_error_event_inside_the_stream_is_unavailable(provider: Provider, fake_llm: FakeLLM) -> None:
     fault = {"stream_error": "overloaded_error", "cut_after": 2, "message": "Overloaded right now"}
     fake_llm.script({"faults": [fault], "turns": ["never complete"]})
-    with pytest.raises(ProviderUnavailableError, match="Overloaded right now"):
+    with pytest.raises(ProviderUnavailableError, match="Overloaded right now") as caught:
         await run(provider, ask())
+    assert caught.value.status is None  # no HTTP status failed: the response had started
 
 
 def test_anthropic_gets_a_note_instead_of_an_image_type_it_cannot_take() -> None:

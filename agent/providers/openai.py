@@ -17,7 +17,6 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
-from agent.errors import ProviderError
 from agent.messages import (
     ImagePart,
     Message,
@@ -39,8 +38,8 @@ from agent.providers._common import (
     connection_error,
     data_url,
     error_from_event,
-    openai_error,
     parse_arguments,
+    unexpected_response,
 )
 
 if TYPE_CHECKING:
@@ -137,6 +136,7 @@ class OpenAIResponsesProvider(SDKAdapter):
 
     DEFAULT_NAME = "openai"
     DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+    SDK = "openai"
     _client: AsyncOpenAI
 
     def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
@@ -169,18 +169,14 @@ class OpenAIResponsesProvider(SDKAdapter):
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
-        try:
+        with self._errors():
             events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
                 **self._params(request)
             )
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise openai_error(self._who, exc) from exc
         items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
         final: Response | None = None
-        async with events:
-            try:
+        with self._errors(in_stream=True):
+            async with events:
                 async for event in events:
                     match event.type:
                         case "response.output_text.delta" | "response.refusal.delta":
@@ -195,33 +191,25 @@ class OpenAIResponsesProvider(SDKAdapter):
                             raise error_from_event(who, error.code if error else None, message)
                         case "error":
                             raise error_from_event(who, event.code, event.message)
-            except ProviderError:
-                raise
-            except Exception as exc:  # never let an SDK's exception type out
-                raise openai_error(who, exc) from exc
-        if final is None:
-            raise connection_error(who, "the response stream ended before the response was complete")
-        yield ResponseDone(self._response(dict(final.to_dict()), items))
+            if final is None:
+                raise connection_error(who, "the response stream ended before the response was complete")
+            yield ResponseDone(self._response(dict(final.to_dict()), items))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed response, as the events :meth:`stream` promises."""
-        try:
+        with self._errors():
             raw = await self._client.responses.with_raw_response.create(**self._params(request))
             body = raw.http_response.json()  # the legacy raw response: the body is read
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise openai_error(self._who, exc) from exc
-        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
-            raise ProviderError(self._who.name, f"unexpected response: {str(body)[:200]}")
-        if body.get("status") == "failed":
-            error = body.get("error") or {}
-            message = str(error.get("message") or "the response failed")
-            raise error_from_event(self._who, error.get("code"), message)
-        response = self._response(body, {})
-        if response.message.text:
-            yield TextDelta(response.message.text)
-        yield ResponseDone(response)
+            if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+                raise unexpected_response(self._who, body)
+            if body.get("status") == "failed":
+                error = body.get("error") or {}
+                message = str(error.get("message") or "the response failed")
+                raise error_from_event(self._who, error.get("code"), message)
+            response = self._response(body, {})
+            if response.message.text:
+                yield TextDelta(response.message.text)
+            yield ResponseDone(response)
 
     def _response(self, final: dict[str, Any], items: dict[int, dict[str, Any]]) -> ModelResponse:
         """The neutral response from a Responses API ``response`` object (as JSON), or from the

@@ -62,6 +62,7 @@ class Turn:
 class Fault:
     status: int | None = None
     retry_after: float | None = None
+    headers: Mapping[str, str] | None = None
     message: str | None = None
     delay: float = 0.0
     cut_after: int | None = None

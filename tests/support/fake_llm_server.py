@@ -296,6 +296,7 @@ class FakeLLM:
                     "retry-after": f"{fault.retry_after:g}",
                     "retry-after-ms": f"{fault.retry_after * 1000:g}",
                 }
+            extra.update(fault.headers or {})
             message = fault.message or f"fake_llm: scripted HTTP {fault.status}"
             await send_json(stream, fault.status, error_body(api, fault.status, message), extra)
             return True
