@@ -40,6 +40,7 @@ import anyio
 from agent import messages
 from agent.errors import AgentError, ConfigError, ProviderError
 from agent.messages import (
+    AssistantMessage,
     Message,
     ModelRequest,
     ModelResponse,
@@ -48,6 +49,7 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
 )
 from agent.providers.base import Provider
 
@@ -250,8 +252,8 @@ class Agent:
         """
         history = self._history
         if history and history[-1].role == "user":
-            history.append(Message("assistant", (TextPart("[the previous turn ended without an answer]"),)))
-        history.append(Message.user(prompt))
+            history.append(AssistantMessage.of("[the previous turn ended without an answer]"))
+        history.append(UserMessage.of(prompt))
         note = "[the turn was cancelled before the model answered]"
         total = Usage()
         finished: list[ToolCallFinished] = []
@@ -298,14 +300,14 @@ class Agent:
                 if not calls:
                     if not message.text.strip() and all(isinstance(p, TextPart) for p in message.parts):
                         # Providers reject an empty assistant message in the next request.
-                        message = Message("assistant", (TextPart("[no answer]"),))
+                        message = AssistantMessage.of("[no answer]")
                     history.append(message)
                     yield Final(answer, response.stop_reason, step, total, tuple(finished))
                     return
                 if step >= self.max_steps:
                     limit = f"not run: the step limit ({self.max_steps}) was reached"
                     history.append(message)
-                    history.append(Message("user", tuple(_error_result(c, limit) for c in calls)))
+                    history.append(UserMessage(tuple(_error_result(c, limit) for c in calls)))
                     note = f"[stopped: the step limit of {self.max_steps} model requests was reached]"
                     yield TurnError(
                         AgentError(
@@ -334,7 +336,7 @@ class Agent:
                     yield plan.finished
         finally:
             if history[-1].role == "user":
-                history.append(Message("assistant", (TextPart(note),)))
+                history.append(AssistantMessage.of(note))
 
     async def _ask_approval(self, plans: Sequence[_Plan]) -> None:
         """Ask, in the model's order, about every call that names a real tool; mark the denied ones."""
@@ -374,7 +376,7 @@ class Agent:
                     )
             results = tuple(plan.finished.result for plan in plans if plan.finished is not None)
             self._history.append(message)
-            self._history.append(Message("user", results))
+            self._history.append(UserMessage(results))
 
     async def _run_one(self, plan: _Plan) -> None:
         call = plan.call

@@ -41,7 +41,7 @@ from agent import __version__
 from agent.config import Config, ServerSettings, approval_mode, user_data_dir
 from agent.core import Agent, Event, ToolCallFinished, load_system_prompt
 from agent.errors import AgentError, UsageError
-from agent.messages import Message, message_from_dict, message_to_dict
+from agent.messages import Message, decode_transcript, encode_transcript
 from agent.ui_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
 
 if TYPE_CHECKING:
@@ -61,23 +61,16 @@ __all__ = [
     "save_transcript",
 ]
 
-TRANSCRIPT_FORMAT = "agent-transcript"
 Answer = Literal["y", "n", "a"]
 
 
 def save_transcript(file: str, messages: list[Message], *, model: str) -> Path:
     """Write the conversation as JSON (see :func:`load_transcript`); returns the path written."""
     path = Path(file).expanduser()
-    data = {
-        "format": TRANSCRIPT_FORMAT,
-        "version": 1,
-        "model": model,
-        "messages": [message_to_dict(m) for m in messages],
-    }
-    text = json.dumps(data, indent=2, ensure_ascii=False)
+    data = encode_transcript(messages, model=model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}", hint="choose another file") from None
     return path
@@ -88,17 +81,12 @@ def load_transcript(file: str) -> list[Message]:
     path = Path(file).expanduser()
     hint = "give a file written by /save in the chat"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return decode_transcript(path.read_bytes())
     except FileNotFoundError:
         raise UsageError(f"transcript {str(path)!r} not found", hint=hint) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"cannot read transcript {str(path)!r}: {exc}", hint=hint) from None
-    items = raw.get("messages") if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise UsageError(f"transcript {str(path)!r} holds no 'messages' list", hint=hint)
-    try:
-        return [message_from_dict(item) for item in items]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except ValueError as exc:
         raise UsageError(f"transcript {str(path)!r} is malformed: {exc}", hint=hint) from None
 
 

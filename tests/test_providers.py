@@ -20,6 +20,7 @@ from agent.errors import (
     ProviderUnavailableError,
 )
 from agent.messages import (
+    AssistantMessage,
     ImagePart,
     Message,
     ModelRequest,
@@ -31,6 +32,7 @@ from agent.messages import (
     ToolResultPart,
     ToolSpec,
     Usage,
+    UserMessage,
 )
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import Provider
@@ -84,7 +86,7 @@ async def run(provider: Provider, request: ModelRequest) -> tuple[list[str], Mod
 
 
 def ask(text: str = "hi", **kw: Any) -> ModelRequest:
-    return ModelRequest(system="You are terse.", messages=[Message.user(text)], **kw)
+    return ModelRequest(system="You are terse.", messages=[UserMessage.of(text)], **kw)
 
 
 async def test_text_streams_in_pieces_then_one_final_response(provider: Provider, fake_llm: FakeLLM) -> None:
@@ -92,7 +94,7 @@ async def test_text_streams_in_pieces_then_one_final_response(provider: Provider
     deltas, response = await run(provider, ask())
     assert len(deltas) >= 5
     assert "".join(deltas) == "Hello there, streaming world"
-    assert response.message == Message("assistant", (TextPart("Hello there, streaming world"),))
+    assert response.message == AssistantMessage((TextPart("Hello there, streaming world"),))
     assert response.stop_reason == "end_turn"
     assert response.model == provider.model
 
@@ -143,17 +145,15 @@ async def test_tool_arguments_that_are_not_json_become_empty_with_a_warning(
 
 def _conversation_with_results() -> list[Message]:
     return [
-        Message.user("add, then fail"),
-        Message(
-            "assistant",
+        UserMessage.of("add, then fail"),
+        AssistantMessage(
             (
                 TextPart("Calling."),
                 ToolCallPart("call_a", "add", {"a": 2, "b": 3}),
                 ToolCallPart("call_b", "broken", {}),
             ),
         ),
-        Message(
-            "user",
+        UserMessage(
             (
                 ToolResultPart("call_a", "add", (TextPart("5"),)),
                 ToolResultPart("call_b", "broken", (TextPart("boom"),), is_error=True),
@@ -228,10 +228,10 @@ async def test_images_reach_the_model_from_the_user_and_from_tool_results(
     kind: str, fake_llm: FakeLLM
 ) -> None:
     fake_llm.script([{"text": "unused"}, {"text": "I see them"}])
-    conversation = [
-        Message("user", (TextPart("look"), PNG)),
-        Message("assistant", (ToolCallPart("call_s", "screenshot", {}),)),
-        Message("user", (ToolResultPart("call_s", "screenshot", (TextPart("a screenshot"), PNG)),)),
+    conversation: list[Message] = [
+        UserMessage((TextPart("look"), PNG)),
+        AssistantMessage((ToolCallPart("call_s", "screenshot", {}),)),
+        UserMessage((ToolResultPart("call_s", "screenshot", (TextPart("a screenshot"), PNG)),)),
     ]
     provider = build(kind, fake_llm.base_url)
     try:
@@ -518,10 +518,10 @@ async def test_stopping_early_closes_the_stream(provider: Provider, fake_llm: Fa
 async def test_empty_messages_and_empty_text_are_left_out(fake_llm: FakeLLM) -> None:
     fake_llm.script(["ok"])
     provider = build("anthropic", fake_llm.base_url)
-    conversation = [
-        Message.user("first"),
-        Message("assistant", (TextPart(""),)),
-        Message("user", (TextPart("again"),)),
+    conversation: list[Message] = [
+        UserMessage.of("first"),
+        AssistantMessage((TextPart(""),)),
+        UserMessage((TextPart("again"),)),
     ]
     try:
         await run(provider, ModelRequest("", conversation))
@@ -546,7 +546,7 @@ def test_anthropic_gets_a_note_instead_of_an_image_type_it_cannot_take() -> None
 
     svg = ImagePart("PHN2Zy8+", "image/svg+xml")
     result = ToolResultPart("c1", "draw", (svg,))
-    assert to_api_messages([Message("user", (result,))]) == [
+    assert to_api_messages([UserMessage((result,))]) == [
         {
             "role": "user",
             "content": [

@@ -19,11 +19,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.messages import (
+    AssistantMessage,
+    AssistantPart,
     ImagePart,
     Message,
     ModelRequest,
     ModelResponse,
-    Part,
     ResponseDone,
     StopReason,
     StreamEvent,
@@ -32,6 +33,8 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
+    UserPart,
 )
 from agent.providers._common import (
     SDKAdapter,
@@ -83,33 +86,52 @@ def _tool_result(result: ToolResultPart) -> dict[str, Any]:
     return block
 
 
-def _part(part: Part, results: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
-    match part:
-        case TextPart():
-            if part.text:  # the API refuses empty text blocks
-                blocks.append({"type": "text", "text": part.text})
-        case ImagePart():
-            blocks.append(_image(part))
-        case ToolCallPart():
-            blocks.append(
-                {"type": "tool_use", "id": part.id, "name": part.name, "input": dict(part.arguments)}
-            )
-        case ToolResultPart():
-            results.append(_tool_result(part))
-        case _:
-            assert_never(part)
+def _user_content(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        match part:
+            case TextPart():
+                if part.text:  # the API refuses empty text blocks
+                    blocks.append({"type": "text", "text": part.text})
+            case ImagePart():
+                blocks.append(_image(part))
+            case ToolResultPart():
+                results.append(_tool_result(part))
+            case _:
+                assert_never(part)
+    return results + blocks
+
+
+def _assistant_content(parts: Sequence[AssistantPart]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        match part:
+            case TextPart():
+                if part.text:  # the API refuses empty text blocks
+                    blocks.append({"type": "text", "text": part.text})
+            case ToolCallPart():
+                blocks.append(
+                    {"type": "tool_use", "id": part.id, "name": part.name, "input": dict(part.arguments)}
+                )
+            case _:
+                assert_never(part)
+    return blocks
 
 
 def to_api_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The conversation as Messages API ``messages``; tool results lead their user message."""
     out: list[dict[str, Any]] = []
     for message in messages:
-        results: list[dict[str, Any]] = []
-        blocks: list[dict[str, Any]] = []
-        for part in message.parts:
-            _part(part, results, blocks)
-        if results or blocks:
-            out.append({"role": message.role, "content": results + blocks})
+        match message:
+            case UserMessage():
+                content = _user_content(message.parts)
+            case AssistantMessage():
+                content = _assistant_content(message.parts)
+            case _:
+                assert_never(message)
+        if content:
+            out.append({"role": message.role, "content": content})
     return out
 
 
@@ -250,7 +272,7 @@ class AnthropicProvider(SDKAdapter):
     def _response(
         self, blocks: dict[int, _Block], usage: Usage, api_stop: str | None, model: str
     ) -> ModelResponse:
-        parts: list[Part] = []
+        parts: list[AssistantPart] = []
         for index in sorted(blocks):
             block = blocks[index]
             raw = "".join(block.pieces)
@@ -262,6 +284,6 @@ class AnthropicProvider(SDKAdapter):
                 else:
                     args = dict(block.initial)
                 parts.append(ToolCallPart(block.id, block.name, args))
-        message = Message("assistant", tuple(parts))
+        message = AssistantMessage(tuple(parts))
         stop = _STOP_REASONS.get(api_stop or "", "tool_use" if message.tool_calls else "end_turn")
         return ModelResponse(message, usage, stop, model)

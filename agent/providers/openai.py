@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.messages import (
+    AssistantMessage,
+    AssistantPart,
     ImagePart,
     Message,
     ModelRequest,
     ModelResponse,
-    Part,
     ResponseDone,
     StopReason,
     StreamEvent,
@@ -31,6 +32,8 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
+    UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
@@ -67,7 +70,7 @@ def _result_output(result: ToolResultPart) -> str | list[dict[str, Any]]:
     return output
 
 
-def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
+def _assistant_items(parts: Sequence[AssistantPart]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     text: list[str] = []
 
@@ -80,8 +83,6 @@ def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
         match part:
             case TextPart():
                 text.append(part.text)
-            case ImagePart():
-                text.append("[image]")
             case ToolCallPart():
                 flush()
                 items.append(
@@ -92,15 +93,13 @@ def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
                         "arguments": json.dumps(dict(part.arguments)),
                     }
                 )
-            case ToolResultPart():
-                raise ValueError("a tool result in an assistant message")
             case _:
                 assert_never(part)
     flush()
     return items
 
 
-def _user_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
+def _user_items(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
     for part in parts:
@@ -114,8 +113,6 @@ def _user_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
                 results.append(
                     {"type": "function_call_output", "call_id": part.call_id, "output": _result_output(part)}
                 )
-            case ToolCallPart():
-                raise ValueError("a tool call in a user message")
             case _:
                 assert_never(part)
     return results + ([{"role": "user", "content": content}] if content else [])
@@ -125,9 +122,13 @@ def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The conversation as Responses ``input`` items; tool outputs come right after their calls."""
     items: list[dict[str, Any]] = []
     for message in messages:
-        items += (
-            _assistant_items(message.parts) if message.role == "assistant" else _user_items(message.parts)
-        )
+        match message:
+            case UserMessage():
+                items += _user_items(message.parts)
+            case AssistantMessage():
+                items += _assistant_items(message.parts)
+            case _:
+                assert_never(message)
     return items
 
 
@@ -216,7 +217,7 @@ class OpenAIResponsesProvider(SDKAdapter):
         output items the stream delivered when the final object lists none."""
         output: list[dict[str, Any]] = [i for i in final.get("output") or () if isinstance(i, dict)]
         output = output or [items[i] for i in sorted(items)]
-        parts: list[Part] = []
+        parts: list[AssistantPart] = []
         refused = False
         for item in output:
             if item.get("type") == "message":
@@ -233,7 +234,7 @@ class OpenAIResponsesProvider(SDKAdapter):
                 name = str(item.get("name", ""))
                 args = parse_arguments(str(item.get("arguments") or ""), provider=self._who.name, tool=name)
                 parts.append(ToolCallPart(str(item.get("call_id") or item.get("id")), name, args))
-        message = Message("assistant", tuple(parts))
+        message = AssistantMessage(tuple(parts))
         stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
         reason = (final.get("incomplete_details") or {}).get("reason")
         if final.get("status") == "incomplete":

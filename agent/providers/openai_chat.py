@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, assert_never
 from urllib.parse import urlsplit
 
 from agent.messages import (
+    AssistantMessage,
+    AssistantPart,
     ImagePart,
     Message,
     ModelRequest,
     ModelResponse,
-    Part,
     ResponseDone,
     StopReason,
     StreamEvent,
@@ -34,6 +35,8 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
+    UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
@@ -63,20 +66,16 @@ def _image_part(image: ImagePart) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": data_url(image)}}
 
 
-def _assistant(parts: Sequence[Part]) -> dict[str, Any]:
+def _assistant(parts: Sequence[AssistantPart]) -> dict[str, Any]:
     text: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in parts:
         match part:
             case TextPart():
                 text.append(part.text)
-            case ImagePart():
-                text.append("[image]")
             case ToolCallPart():
                 function = {"name": part.name, "arguments": json.dumps(dict(part.arguments))}
                 calls.append({"id": part.id, "type": "function", "function": function})
-            case ToolResultPart():
-                raise ValueError("a tool result in an assistant message")
             case _:
                 assert_never(part)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
@@ -85,7 +84,7 @@ def _assistant(parts: Sequence[Part]) -> dict[str, Any]:
     return message
 
 
-def _user(parts: Sequence[Part]) -> list[dict[str, Any]]:
+def _user(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     tool_messages: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
     tool_images: list[dict[str, Any]] = []
@@ -104,8 +103,6 @@ def _user(parts: Sequence[Part]) -> list[dict[str, Any]]:
                     tool_images.append({"type": "text", "text": f"Images from tool call {part.call_id}:"})
                     tool_images += images
                 tool_messages.append({"role": "tool", "tool_call_id": part.call_id, "content": text})
-            case ToolCallPart():
-                raise ValueError("a tool call in a user message")
             case _:
                 assert_never(part)
     content = tool_images + content
@@ -120,10 +117,13 @@ def to_chat_messages(system: str, messages: Sequence[Message]) -> list[dict[str,
     """The conversation as Chat Completions ``messages`` (plain string content where possible)."""
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
-        if message.role == "assistant":
-            out.append(_assistant(message.parts))
-        else:
-            out += _user(message.parts)
+        match message:
+            case UserMessage():
+                out += _user(message.parts)
+            case AssistantMessage():
+                out.append(_assistant(message.parts))
+            case _:
+                assert_never(message)
     return out
 
 
@@ -255,7 +255,7 @@ class OpenAIChatProvider(SDKAdapter):
     def _response(
         self, text: str, calls: Sequence[_Call], finish: str, refused: bool, usage: Usage, model: str
     ) -> ModelResponse:
-        parts: list[Part] = [TextPart(text)] if text else []
+        parts: list[AssistantPart] = [TextPart(text)] if text else []
         for call in calls:
             args = parse_arguments("".join(call.pieces), provider=self._who.name, tool=call.name)
             parts.append(ToolCallPart(call.id or f"call_{uuid.uuid4().hex[:24]}", call.name, args))
@@ -264,4 +264,4 @@ class OpenAIChatProvider(SDKAdapter):
             stop = "tool_use"
         if refused:
             stop = "refusal"
-        return ModelResponse(Message("assistant", tuple(parts)), usage, stop, model)
+        return ModelResponse(AssistantMessage(tuple(parts)), usage, stop, model)
