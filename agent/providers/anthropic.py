@@ -183,9 +183,10 @@ class AnthropicProvider(SDKAdapter):
         return params
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        params = self._params(request)
         with self._errors():
-            events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(**params)
+            events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(
+                **self._params(request)
+            )
         blocks: dict[int, _Block] = {}
         usage = Usage()
         model = self._who.model
