@@ -38,6 +38,7 @@ import anyio
 
 from agent.errors import AgentError, ProviderError
 from agent.messages import (
+    AssistantMessage,
     Message,
     ModelRequest,
     ModelResponse,
@@ -48,6 +49,7 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
 )
 from agent.providers.base import Provider
 
@@ -234,8 +236,8 @@ class Agent:
         before approval is asked, so that a UI has shown the text the question is about."""
         history = self._history
         if history and history[-1].role == "user":
-            history.append(Message("assistant", (TextPart("[the previous turn ended without an answer]"),)))
-        history.append(Message.user(prompt))
+            history.append(AssistantMessage.of("[the previous turn ended without an answer]"))
+        history.append(UserMessage.of(prompt))
         note = "[the turn was cancelled before the model answered]"
         total = Usage()
         finished: list[ToolCallFinished] = []
@@ -265,14 +267,14 @@ class Agent:
                 if not calls:
                     if not message.text.strip() and all(isinstance(p, TextPart) for p in message.parts):
                         # Providers reject an empty assistant message in the next request.
-                        message = Message("assistant", (TextPart("[no answer]"),))
+                        message = AssistantMessage.of("[no answer]")
                     history.append(message)
                     emit(Final(answer, response.stop_reason, step, total, tuple(finished)))
                     return
                 if step >= self.max_steps:
                     limit = f"not run: the step limit ({self.max_steps}) was reached"
                     history.append(message)
-                    history.append(Message("user", tuple(_error_result(c, limit) for c in calls)))
+                    history.append(UserMessage(tuple(_error_result(c, limit) for c in calls)))
                     note = f"[stopped: the step limit of {self.max_steps} model requests was reached]"
                     emit(
                         TurnError(
@@ -302,7 +304,7 @@ class Agent:
                 finished.extend(plan.finished for plan in plans if plan.finished is not None)
         finally:
             if history[-1].role == "user":
-                history.append(Message("assistant", (TextPart(note),)))
+                history.append(AssistantMessage.of(note))
 
     async def _request(
         self, request: ModelRequest, emit: Emit
@@ -361,7 +363,7 @@ class Agent:
                     plan.finish(_error_result(plan.call, CANCELLED), 0.0)
             results = tuple(plan.finished.result for plan in plans if plan.finished is not None)
             self._history.append(message)
-            self._history.append(Message("user", results))
+            self._history.append(UserMessage(results))
 
     async def _run_one(self, plan: _Plan, emit: Emit) -> None:
         call = plan.call

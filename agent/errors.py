@@ -15,7 +15,7 @@ The tree, so a caller can catch at any level::
     │   ├── UnknownToolError
     │   ├── ToolArgumentsError      invalid JSON or arguments that break the input schema
     │   └── ToolCallFailed          the tool ran and reported an error, or timed out
-    ├── ProviderError               exit 1: the model provider failed (names the provider)
+    ├── ProviderError               exit 1: the model provider failed (provider, model, status, retry_after)
     │   ├── ProviderAuthError       401/403 from the provider
     │   ├── ProviderRateLimitError  429 after retries
     │   └── ProviderUnavailableError  5xx or connection failure after retries
@@ -151,11 +151,29 @@ class ToolCallFailed(ToolError):
 
 
 class ProviderError(AgentError):
-    """The model provider failed."""
+    """The model provider failed.
 
-    def __init__(self, provider: str, message: str, *, hint: str | None = None) -> None:
+    ``provider`` is its config name and ``model`` the model asked (None where not known).
+    ``status`` is the HTTP status that failed, None for connection failures and for errors
+    reported inside a started response. ``retry_after`` is the seconds the provider asked to wait
+    (its ``retry-after`` / ``retry-after-ms`` header), None if it did not say.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        model: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(f"{provider}: {message}", hint=hint)
         self.provider = provider
+        self.model = model
+        self.status = status
+        self.retry_after = retry_after
 
 
 class ProviderAuthError(ProviderError):

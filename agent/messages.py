@@ -1,27 +1,41 @@
 """One neutral conversation model, shared by the loop, the UIs and every provider adapter.
 
-Small frozen dataclasses; parts form a discriminated union on ``kind``. Provider adapters map
-to and from these in one place each (``agent/providers/``); nothing else sees an SDK type.
+Small frozen dataclasses. A conversation is a list of :data:`Message`: a :class:`UserMessage`
+(text, images, tool results) or an :class:`AssistantMessage` (text, tool calls), discriminated on
+``role``; each holds its own union of parts, discriminated on ``kind``, so a user message cannot
+hold a tool call and nothing needs to check that it does not. Provider adapters map to and from
+these in one place each (``agent/providers/``); nothing else sees an SDK type.
 
-A conversation is a list of :class:`Message`. The system prompt is not a message: it travels
-beside the list (see :class:`ModelRequest`). Tool results go in a ``user`` message right after
-the ``assistant`` message that asked for them, one :class:`ToolResultPart` per call, in the
-order of the calls.
+The system prompt is not a message: it travels beside the list (see :class:`ModelRequest`). Tool
+results go in a user message right after the assistant message that asked for them, one
+:class:`ToolResultPart` per call, in the order of the calls.
+
+Transcripts (chat's ``/save`` and ``--resume``) are JSON written and read through one pydantic
+``TypeAdapter`` of the message list (:func:`encode_transcript`, :func:`decode_transcript`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter, ValidationError
 
 __all__ = [
+    "TRANSCRIPT_FORMAT",
+    "AssistantMessage",
+    "AssistantPart",
     "ImagePart",
     "Message",
     "ModelRequest",
     "ModelResponse",
-    "Part",
     "ResponseDone",
     "Role",
     "StopReason",
@@ -32,9 +46,13 @@ __all__ = [
     "ToolResultPart",
     "ToolSpec",
     "Usage",
-    "message_from_dict",
-    "message_to_dict",
+    "UserMessage",
+    "UserPart",
+    "decode_transcript",
+    "encode_transcript",
 ]
+
+TRANSCRIPT_FORMAT = "agent-transcript"
 
 Role = Literal["user", "assistant"]
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "cancelled", "error", "max_steps"]
@@ -69,13 +87,16 @@ class ToolCallPart:
     kind: Literal["tool_call"] = "tool_call"
 
 
+ResultContent = Annotated[TextPart | ImagePart, Field(discriminator="kind")]
+
+
 @dataclass(frozen=True, slots=True)
 class ToolResultPart:
     """The result of one tool call, answering the :class:`ToolCallPart` with the same ``call_id``."""
 
     call_id: str
     name: str
-    content: tuple[TextPart | ImagePart, ...]
+    content: tuple[ResultContent, ...]
     is_error: bool = False
     kind: Literal["tool_result"] = "tool_result"
 
@@ -85,13 +106,34 @@ class ToolResultPart:
         return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart
+UserPart = Annotated[TextPart | ImagePart | ToolResultPart, Field(discriminator="kind")]
+AssistantPart = Annotated[TextPart | ToolCallPart, Field(discriminator="kind")]
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    role: Role
-    parts: tuple[Part, ...]
+class UserMessage:
+    """The user's side of a turn: the prompt (text, images), or the results of the tool calls the
+    assistant message before it asked for."""
+
+    role: Literal["user"] = field(default="user", init=False)
+    parts: tuple[UserPart, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @classmethod
+    def of(cls, *parts: str | TextPart | ImagePart | ToolResultPart) -> UserMessage:
+        """A message of these parts, a string being a text part: ``UserMessage.of("hello")``."""
+        return cls(tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantMessage:
+    """The model's answer: text, and the tool calls it asks for."""
+
+    role: Literal["assistant"] = field(default="assistant", init=False)
+    parts: tuple[AssistantPart, ...]
 
     @property
     def text(self) -> str:
@@ -102,8 +144,12 @@ class Message:
         return tuple(p for p in self.parts if isinstance(p, ToolCallPart))
 
     @classmethod
-    def user(cls, text: str) -> Message:
-        return cls("user", (TextPart(text),))
+    def of(cls, *parts: str | TextPart | ToolCallPart) -> AssistantMessage:
+        """A message of these parts, a string being a text part: ``AssistantMessage.of("hi")``."""
+        return cls(tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
+
+
+Message = Annotated[UserMessage | AssistantMessage, Field(discriminator="role")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +191,7 @@ class ModelRequest:
 
 @dataclass(frozen=True, slots=True)
 class ModelResponse:
-    message: Message
+    message: AssistantMessage
     usage: Usage = field(default_factory=Usage)
     stop_reason: StopReason = "end_turn"
     model: str = ""
@@ -170,38 +216,60 @@ class ResponseDone:
 StreamEvent = TextDelta | ResponseDone
 
 
-def message_to_dict(message: Message) -> dict[str, Any]:
-    """A JSON-ready form of a message, for transcripts."""
-    return asdict(message)
+@functools.cache
+def _conversation() -> TypeAdapter[list[Message]]:
+    """The adapter of a message list, made on first use (building it costs milliseconds)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[Message])
 
 
-def _part_from_dict(raw: Mapping[str, Any]) -> Part:
-    kind = raw.get("kind")
-    if kind == "text":
-        return TextPart(str(raw["text"]))
-    if kind == "image":
-        return ImagePart(str(raw["data"]), str(raw.get("media_type", "image/png")))
-    if kind == "tool_call":
-        return ToolCallPart(str(raw["id"]), str(raw["name"]), dict(raw.get("arguments") or {}))
-    if kind == "tool_result":
-        content: list[TextPart | ImagePart] = []
-        for item in raw.get("content") or ():
-            part = _part_from_dict(item)
-            if not isinstance(part, TextPart | ImagePart):
-                raise ValueError(f"a tool result holds a {part.kind} part")
-            content.append(part)
-        return ToolResultPart(
-            str(raw["call_id"]), str(raw.get("name", "")), tuple(content), bool(raw.get("is_error"))
-        )
-    raise ValueError(f"unknown message part kind {kind!r}")
+def encode_transcript(messages: Sequence[Message], *, model: str) -> bytes:
+    """A conversation as a transcript file's JSON (UTF-8): format, version, model, messages."""
+    data = {
+        "format": TRANSCRIPT_FORMAT,
+        "version": 1,
+        "model": model,
+        "messages": _conversation().dump_python(list(messages), mode="json"),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
 
 
-def message_from_dict(raw: Mapping[str, Any]) -> Message:
-    """Inverse of :func:`message_to_dict`; raises ``ValueError`` on malformed input."""
-    role = raw.get("role")
-    if role not in ("user", "assistant"):
-        raise ValueError(f"unknown message role {role!r}")
+def decode_transcript(data: str | bytes) -> list[Message]:
+    """The messages of a transcript (:func:`encode_transcript`), or of a bare JSON list of messages.
+
+    Raises ``json.JSONDecodeError`` when ``data`` is not JSON, ``ValueError`` (saying what and
+    where) when it is not a transcript.
+    """
+    from pydantic import ValidationError
+
+    raw = json.loads(data)
+    items = raw.get("messages") if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise ValueError("no 'messages' list")
     try:
-        return Message(role, tuple(_part_from_dict(p) for p in raw.get("parts") or ()))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"malformed message part: {exc!r}") from None
+        return _conversation().validate_python(items)
+    except ValidationError as exc:
+        raise ValueError(_problem(exc)) from None
+
+
+def _problem(exc: ValidationError) -> str:
+    """The first problem of a failed validation, for a person: what is wrong, then where."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = "messages"
+    after_index = False
+    for step in first["loc"]:
+        if isinstance(step, int):
+            where += f"[{step}]"
+        elif not after_index:  # a name after an index is the union's tag (role or kind): said already
+            where += f".{step}"
+        after_index = isinstance(step, int)
+    if first["type"] == "union_tag_invalid":
+        ctx = first.get("ctx") or {}
+        what = "message role" if "role" in str(ctx.get("discriminator")) else "message part kind"
+        text = f"unknown {what} {ctx.get('tag')!r}"
+    else:
+        text = first["msg"][:1].lower() + first["msg"][1:]
+    more = f"; {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
+    return f"{text} (at {where}){more}"

@@ -1,4 +1,8 @@
-"""Conversations saved to a file (``/save``) and loaded again (``agent chat --resume FILE``)."""
+"""Conversations saved to a file (``/save``) and loaded again (``agent chat --resume FILE``).
+
+The encoding is :func:`agent.messages.encode_transcript` (one pydantic TypeAdapter); this module
+adds the file and the user-facing errors.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,18 @@ import json
 from pathlib import Path
 
 from agent.errors import UsageError
-from agent.messages import Message, message_from_dict, message_to_dict
+from agent.messages import Message, decode_transcript, encode_transcript
 
-__all__ = ["TRANSCRIPT_FORMAT", "load_transcript", "save_transcript"]
-
-TRANSCRIPT_FORMAT = "agent-transcript"
+__all__ = ["load_transcript", "save_transcript"]
 
 
 def save_transcript(file: str, messages: list[Message], *, model: str) -> Path:
     """Write the conversation as JSON (see :func:`load_transcript`); returns the path written."""
     path = Path(file).expanduser()
-    data = {
-        "format": TRANSCRIPT_FORMAT,
-        "version": 1,
-        "model": model,
-        "messages": [message_to_dict(m) for m in messages],
-    }
-    text = json.dumps(data, indent=2, ensure_ascii=False)
+    data = encode_transcript(messages, model=model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}", hint="choose another file") from None
     return path
@@ -36,15 +32,10 @@ def load_transcript(file: str) -> list[Message]:
     path = Path(file).expanduser()
     hint = "give a file written by /save in the chat"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return decode_transcript(path.read_bytes())
     except FileNotFoundError:
         raise UsageError(f"transcript {str(path)!r} not found", hint=hint) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"cannot read transcript {str(path)!r}: {exc}", hint=hint) from None
-    items = raw.get("messages") if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise UsageError(f"transcript {str(path)!r} holds no 'messages' list", hint=hint)
-    try:
-        return [message_from_dict(item) for item in items]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except ValueError as exc:
         raise UsageError(f"transcript {str(path)!r} is malformed: {exc}", hint=hint) from None

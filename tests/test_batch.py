@@ -240,6 +240,30 @@ async def test_a_429_storm_pauses_everyone_and_fails_nothing(
     assert "rate limited" in capsys.readouterr().err
 
 
+async def test_a_429_with_retry_after_pauses_every_worker_at_least_that_long(
+    config: Config, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    # The first request gets the 429 at once; the other three workers' first answers take 0.3 s,
+    # so they finish during the pause and must wait for its end before their next requests.
+    fault = {"status": 429, "headers": {"retry-after": "3"}}
+    fake_llm.script({"turns": [{"echo": "user", "delay": 0.3}], "faults": [fault]})
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("".join(f"prompt {i}\n" for i in range(8)))
+    out = tmp_path / "out.jsonl"
+    backoff = SharedBackoff(start=0.05, limit=0.2)  # alone, this would pause 0.05 s
+    args = _args(str(prompts), "-o", str(out), "-c", "4")
+    assert await run_batch(args, config, backoff=backoff) == EXIT_OK
+    assert all(r["error"] is None for r in _lines(out))
+    limited, *rest = fake_llm.requests
+    assert limited.status == 429
+    sent_before = [r for r in rest if r.received_at - limited.received_at < 1.0]
+    sent_after = [r for r in rest if r not in sent_before]
+    assert len(sent_before) == 3  # the other workers' first items, on their way before the 429
+    assert len(sent_after) == 5  # the limited item again, and the four items left
+    pause = min(r.received_at for r in sent_after) - limited.received_at
+    assert pause >= 3.0
+
+
 async def test_rate_limits_that_never_end_fail_the_item_in_the_end(
     config: Config, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:

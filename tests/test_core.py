@@ -26,7 +26,15 @@ from agent.core import (
 from agent.errors import ProviderAuthError, ProviderRateLimitError
 from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
 from agent.mcp.manager import ServerManager
-from agent.messages import Message, ModelRequest, ModelResponse, ToolResultPart, Usage
+from agent.messages import (
+    AssistantMessage,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ToolResultPart,
+    Usage,
+    UserMessage,
+)
 from agent.tools import Toolbox
 from tests.support.elicit_server import elicit_server
 from tests.support.fixtures_loop import LoopServer
@@ -38,7 +46,7 @@ def assert_valid(history: list[Message]) -> None:
     assert history, "empty history"
     for i, message in enumerate(history):
         assert message.role == ("user" if i % 2 == 0 else "assistant"), f"message {i} has role {message.role}"
-        calls = message.tool_calls
+        calls = message.tool_calls if isinstance(message, AssistantMessage) else ()
         if calls:
             results = [p for p in history[i + 1].parts if isinstance(p, ToolResultPart)]
             assert [r.call_id for r in results] == [c.id for c in calls]
@@ -431,13 +439,13 @@ async def test_consumer_that_stops_early_leaves_history_valid() -> None:
 
 async def test_history_ending_with_a_user_message_is_closed_before_the_next_prompt() -> None:
     provider = FunctionProvider(script(reply("ok")))
-    agent = Agent(provider, Toolbox.empty(), system="s", history=[Message.user("dangling")])
+    agent = Agent(provider, Toolbox.empty(), system="s", history=[UserMessage.of("dangling")])
     await collect(agent, "next")
     assert_valid(agent.history)
 
 
 async def test_empty_answer_is_recorded_as_a_placeholder() -> None:
-    provider = FunctionProvider(script(ModelResponse(Message("assistant", ()))))
+    provider = FunctionProvider(script(ModelResponse(AssistantMessage(()))))
     agent = Agent(provider, Toolbox.empty(), system="s")
     events = await collect(agent, "go")
     assert isinstance(events[-1], Final) and events[-1].answer == ""

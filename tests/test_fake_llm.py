@@ -9,7 +9,7 @@ import anyio
 import httpx2
 import pytest
 
-from agent.messages import Message, ModelRequest, ResponseDone, ToolResultPart
+from agent.messages import Message, ModelRequest, ResponseDone, ToolResultPart, UserMessage
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.openai_chat import OpenAIChatProvider
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, Script, SeenRequest
@@ -38,11 +38,11 @@ async def test_history_mode_lets_concurrent_conversations_walk_the_same_script(f
     async def conversation(i: int) -> None:
         provider = AnthropicProvider(model="claude-sonnet-4-6", api_key="k", base_url=fake_llm.base_url)
         try:
-            history = [Message.user(f"item {i}")]
+            history = [UserMessage.of(f"item {i}")]
             async for event in provider.stream(ModelRequest("", history)):
                 if isinstance(event, ResponseDone):
                     call = event.response.message.tool_calls[0]
-                    history += [event.response.message, Message("user", (ToolResultPart(call.id, "t", ()),))]
+                    history += [event.response.message, UserMessage((ToolResultPart(call.id, "t", ()),))]
             async for event in provider.stream(ModelRequest("", history)):
                 if isinstance(event, ResponseDone):
                     results[i] = event.response.message.text
@@ -65,7 +65,7 @@ async def test_a_callable_script_decides_from_the_tool_results(fake_llm: FakeLLM
         return f"the tool said {results[0].text!r} (error={results[0].is_error})"
 
     fake_llm.script(model)
-    first = [Message.user("go")]
+    first = [UserMessage.of("go")]
     provider = OpenAIChatProvider(model="m", api_key="k", base_url=fake_llm.base_url + "/v1", max_retries=0)
     try:
         async for event in provider.stream(ModelRequest("", first)):
@@ -74,7 +74,7 @@ async def test_a_callable_script_decides_from_the_tool_results(fake_llm: FakeLLM
     finally:
         await provider.aclose()
     call = reply.tool_calls[0]
-    result = Message("user", (ToolResultPart(call.id, call.name, (), is_error=True),))
+    result = UserMessage((ToolResultPart(call.id, call.name, (), is_error=True),))
     assert await _answer(fake_llm.base_url, [*first, reply, result]) == "the tool said '' (error=True)"
 
 
@@ -93,7 +93,7 @@ async def test_a_failing_script_answers_500_and_is_kept_for_the_test(fake_llm: F
 
 async def test_an_exhausted_script_says_so(fake_llm: FakeLLM) -> None:
     fake_llm.script({"turns": ["only one"], "by": "sequence"})
-    assert await _answer(fake_llm.base_url, [Message.user("a")]) == "only one"
+    assert await _answer(fake_llm.base_url, [UserMessage.of("a")]) == "only one"
     async with httpx2.AsyncClient(base_url=fake_llm.base_url) as client:
         response = await client.post("/v1/messages", json={"model": "m", "max_tokens": 1, "messages": []})
     assert response.status_code == 400
@@ -128,7 +128,9 @@ async def test_the_subprocess_serves_the_same_api_and_control_endpoints(
 ) -> None:
     fake_llm_process.script({"turns": [{"echo": "user"}]})
     assert fake_llm_process.base_url.startswith("http://127.0.0.1:")
-    assert await _answer(fake_llm_process.base_url, [Message.user("ping from a test")]) == "ping from a test"
+    assert (
+        await _answer(fake_llm_process.base_url, [UserMessage.of("ping from a test")]) == "ping from a test"
+    )
     (seen,) = fake_llm_process.requests
     assert (seen.api, seen.status, seen.conversation.last_user_text) == ("chat", 200, "ping from a test")
     assert fake_llm_process.stats["requests"] == 1

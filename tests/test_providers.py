@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -18,6 +20,7 @@ from agent.errors import (
     ProviderUnavailableError,
 )
 from agent.messages import (
+    AssistantMessage,
     ImagePart,
     Message,
     ModelRequest,
@@ -29,6 +32,7 @@ from agent.messages import (
     ToolResultPart,
     ToolSpec,
     Usage,
+    UserMessage,
 )
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import Provider
@@ -82,7 +86,7 @@ async def run(provider: Provider, request: ModelRequest) -> tuple[list[str], Mod
 
 
 def ask(text: str = "hi", **kw: Any) -> ModelRequest:
-    return ModelRequest(system="You are terse.", messages=[Message.user(text)], **kw)
+    return ModelRequest(system="You are terse.", messages=[UserMessage.of(text)], **kw)
 
 
 async def test_text_streams_in_pieces_then_one_final_response(provider: Provider, fake_llm: FakeLLM) -> None:
@@ -90,7 +94,7 @@ async def test_text_streams_in_pieces_then_one_final_response(provider: Provider
     deltas, response = await run(provider, ask())
     assert len(deltas) >= 5
     assert "".join(deltas) == "Hello there, streaming world"
-    assert response.message == Message("assistant", (TextPart("Hello there, streaming world"),))
+    assert response.message == AssistantMessage((TextPart("Hello there, streaming world"),))
     assert response.stop_reason == "end_turn"
     assert response.model == provider.model
 
@@ -141,17 +145,15 @@ async def test_tool_arguments_that_are_not_json_become_empty_with_a_warning(
 
 def _conversation_with_results() -> list[Message]:
     return [
-        Message.user("add, then fail"),
-        Message(
-            "assistant",
+        UserMessage.of("add, then fail"),
+        AssistantMessage(
             (
                 TextPart("Calling."),
                 ToolCallPart("call_a", "add", {"a": 2, "b": 3}),
                 ToolCallPart("call_b", "broken", {}),
             ),
         ),
-        Message(
-            "user",
+        UserMessage(
             (
                 ToolResultPart("call_a", "add", (TextPart("5"),)),
                 ToolResultPart("call_b", "broken", (TextPart("boom"),), is_error=True),
@@ -226,10 +228,10 @@ async def test_images_reach_the_model_from_the_user_and_from_tool_results(
     kind: str, fake_llm: FakeLLM
 ) -> None:
     fake_llm.script([{"text": "unused"}, {"text": "I see them"}])
-    conversation = [
-        Message("user", (TextPart("look"), PNG)),
-        Message("assistant", (ToolCallPart("call_s", "screenshot", {}),)),
-        Message("user", (ToolResultPart("call_s", "screenshot", (TextPart("a screenshot"), PNG)),)),
+    conversation: list[Message] = [
+        UserMessage((TextPart("look"), PNG)),
+        AssistantMessage((ToolCallPart("call_s", "screenshot", {}),)),
+        UserMessage((ToolResultPart("call_s", "screenshot", (TextPart("a screenshot"), PNG)),)),
     ]
     provider = build(kind, fake_llm.base_url)
     try:
@@ -369,6 +371,44 @@ async def test_429_after_every_retry_is_a_rate_limit_error(kind: str, fake_llm: 
     assert len(fake_llm.requests) == 2
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("streaming", [True, False])
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [({"retry-after": "3"}, 3.0), ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5), ({}, None)],
+)
+async def test_a_429_names_provider_model_status_and_the_wait_asked_for(
+    kind: str, streaming: bool, headers: dict[str, str], wait: float | None, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script({"faults": [{"status": 429, "headers": headers}], "turns": ["never"]})
+    provider = build(kind, fake_llm.base_url, max_retries=0, streaming=streaming)
+    try:
+        with pytest.raises(ProviderRateLimitError) as caught:
+            await run(provider, ask())
+    finally:
+        await provider.aclose()
+    error = caught.value
+    assert (error.provider, error.model, error.status, error.retry_after) == (
+        provider.name,
+        provider.model,
+        429,
+        wait,
+    )
+
+
+async def test_a_retry_after_date_is_the_seconds_until_then(fake_llm: FakeLLM) -> None:
+    then = email.utils.formatdate(time.time() + 30, usegmt=True)
+    fake_llm.script({"faults": [{"status": 503, "headers": {"retry-after": then}}], "turns": ["never"]})
+    provider = build("anthropic", fake_llm.base_url, max_retries=0)
+    try:
+        with pytest.raises(ProviderUnavailableError) as caught:
+            await run(provider, ask())
+    finally:
+        await provider.aclose()
+    assert caught.value.status == 503
+    assert caught.value.retry_after == pytest.approx(30, abs=2)
+
+
 async def test_500_until_retries_run_out_is_unavailable(provider: Provider, fake_llm: FakeLLM) -> None:
     fake_llm.script({"faults": [{"status": 500, "retry_after": 0.001}] * 2, "turns": ["never"]})
     with pytest.raises(ProviderUnavailableError) as caught:
@@ -478,10 +518,10 @@ async def test_stopping_early_closes_the_stream(provider: Provider, fake_llm: Fa
 async def test_empty_messages_and_empty_text_are_left_out(fake_llm: FakeLLM) -> None:
     fake_llm.script(["ok"])
     provider = build("anthropic", fake_llm.base_url)
-    conversation = [
-        Message.user("first"),
-        Message("assistant", (TextPart(""),)),
-        Message("user", (TextPart("again"),)),
+    conversation: list[Message] = [
+        UserMessage.of("first"),
+        AssistantMessage((TextPart(""),)),
+        UserMessage((TextPart("again"),)),
     ]
     try:
         await run(provider, ModelRequest("", conversation))
@@ -496,8 +536,9 @@ async def test_empty_messages_and_empty_text_are_left_out(fake_llm: FakeLLM) -> 
 async def test_an_error_event_inside_the_stream_is_unavailable(provider: Provider, fake_llm: FakeLLM) -> None:
     fault = {"stream_error": "overloaded_error", "cut_after": 2, "message": "Overloaded right now"}
     fake_llm.script({"faults": [fault], "turns": ["never complete"]})
-    with pytest.raises(ProviderUnavailableError, match="Overloaded right now"):
+    with pytest.raises(ProviderUnavailableError, match="Overloaded right now") as caught:
         await run(provider, ask())
+    assert caught.value.status is None  # no HTTP status failed: the response had started
 
 
 def test_anthropic_gets_a_note_instead_of_an_image_type_it_cannot_take() -> None:
@@ -505,7 +546,7 @@ def test_anthropic_gets_a_note_instead_of_an_image_type_it_cannot_take() -> None
 
     svg = ImagePart("PHN2Zy8+", "image/svg+xml")
     result = ToolResultPart("c1", "draw", (svg,))
-    assert to_api_messages([Message("user", (result,))]) == [
+    assert to_api_messages([UserMessage((result,))]) == [
         {
             "role": "user",
             "content": [

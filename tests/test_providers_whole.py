@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from agent.config import Config
-from agent.errors import ProviderRateLimitError, ProviderUnavailableError
+from agent.errors import ProviderError, ProviderRateLimitError, ProviderUnavailableError
 from agent.messages import Usage
 from agent.providers.base import Provider
 from agent.providers.registry import make_provider
 from tests.support.fake_llm import FakeLLM
+from tests.support.http_edge import status_server
 from tests.test_providers import ADD, KINDS, ask, run
 from tests.test_providers import build as build_kind
 
@@ -83,6 +84,20 @@ async def test_a_whole_response_429_is_retried_then_a_rate_limit_error(kind: str
         await provider.aclose()
     assert response.message.text == "after the wait"
     assert [r.status for r in fake_llm.requests] == [429, 429, 429, 200]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_an_empty_200_is_a_provider_error_of_ours(kind: str, streaming: bool) -> None:
+    async with status_server(200, "OK", {"content-type": "application/json"}) as url:
+        provider = build(url, streaming=streaming, max_retries=0, kind=kind)
+        try:
+            with pytest.raises(ProviderError) as caught:
+                await run(provider, ask())
+        finally:
+            await provider.aclose()
+    assert type(caught.value).__module__ == "agent.errors"
+    assert (caught.value.provider, caught.value.model) == (provider.name, provider.model)
 
 
 @pytest.mark.parametrize("kind", KINDS)

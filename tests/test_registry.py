@@ -14,7 +14,7 @@ import pytest
 
 from agent.config import DEFAULT_MODEL, Config
 from agent.errors import EXIT_USAGE, ProviderConfigError
-from agent.messages import Message, ModelRequest, ResponseDone
+from agent.messages import ModelRequest, ResponseDone, UserMessage
 from agent.providers.base import Provider
 from agent.providers.registry import DEFAULT_MODELS, make_provider, parse_model_spec
 from tests.support.fake_llm import FakeLLM
@@ -109,7 +109,7 @@ def test_a_declared_provider_without_a_model_says_how_to_give_one() -> None:
 
 async def _one_answer(provider: Provider) -> str:
     try:
-        async with aclosing(provider.stream(ModelRequest("", [Message.user("hi")]))) as events:
+        async with aclosing(provider.stream(ModelRequest("", [UserMessage.of("hi")]))) as events:
             async for event in events:
                 if isinstance(event, ResponseDone):
                     return event.response.message.text

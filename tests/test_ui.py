@@ -24,7 +24,16 @@ from agent.chat_render import error_line, estimate_cost, format_usage, short_arg
 from agent.config import Config, ServerSettings, approval_mode
 from agent.errors import ProviderAuthError, UsageError
 from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
-from agent.messages import Message, ModelRequest, ModelResponse, TextPart, ToolResultPart, Usage
+from agent.messages import (
+    AssistantMessage,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolResultPart,
+    Usage,
+    UserMessage,
+)
 from agent.slash import ChatCompleter
 from agent.transcript import load_transcript, save_transcript
 from tests.support.elicit_server import elicit_server
@@ -83,10 +92,10 @@ def test_approval_mode_per_server_and_per_tool() -> None:
 
 def test_transcript_round_trip_and_bad_files(tmp_path: Path) -> None:
     messages = [
-        Message.user("what is 6*7?"),
-        Message("assistant", (TextPart("let me see"), call("calc", {"e": "6*7"}, call_id="c1"))),
-        Message("user", (ToolResultPart("c1", "calc", (TextPart("42"),)),)),
-        Message("assistant", (TextPart("**42**"),)),
+        UserMessage.of("what is 6*7?"),
+        AssistantMessage((TextPart("let me see"), call("calc", {"e": "6*7"}, call_id="c1"))),
+        UserMessage((ToolResultPart("c1", "calc", (TextPart("42"),)),)),
+        AssistantMessage((TextPart("**42**"),)),
     ]
     path = save_transcript(str(tmp_path / "sub" / "chat.json"), messages, model="anthropic:claude-sonnet-4-6")
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -246,7 +255,7 @@ async def test_slash_commands(mcp_http_url: str, tmp_path: Path) -> None:
 
 
 async def test_resumed_history_goes_to_the_model(mcp_http_url: str) -> None:
-    history = [Message.user("my name is Ada"), Message("assistant", (TextPart("Hello Ada"),))]
+    history = [UserMessage.of("my name is Ada"), AssistantMessage((TextPart("Hello Ada"),))]
     _, chat, _ = await run_chat(mcp_http_url, ["who am I?"], history=history)
     provider = chat.provider
     assert isinstance(provider, FunctionProvider)

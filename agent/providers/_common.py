@@ -1,15 +1,22 @@
-"""What the provider adapters share: turning a failed API call into an ``agent.errors`` type,
-and reading streamed tool-call arguments. Imports no SDK.
+"""What the provider adapters share: one mapping of every failed API call to an ``agent.errors``
+type (:func:`api_errors`), and reading streamed tool-call arguments. Imports no SDK.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import importlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import math
+from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any, ClassVar, Protocol
 
 from agent.errors import (
+    AgentError,
     ProviderAuthError,
     ProviderError,
     ProviderRateLimitError,
@@ -21,12 +28,14 @@ __all__ = [
     "TOOL_ERROR_PREFIX",
     "ProviderIdentity",
     "SDKAdapter",
+    "api_errors",
     "connection_error",
     "data_url",
     "error_from_event",
-    "openai_error",
     "parse_arguments",
+    "retry_after",
     "status_error",
+    "unexpected_response",
 ]
 
 log = logging.getLogger("agent.providers")
@@ -48,7 +57,8 @@ _DEFAULT = _Default()
 
 class SDKAdapter:
     """What every adapter has: who it talks to (``_who``), one SDK client (``_client``, made by
-    the subclass's ``_make_client``), the ``max_tokens`` override and whether to stream.
+    the subclass's ``_make_client``), the ``max_tokens`` override, whether to stream, and the
+    mapping of its SDK's errors (``_errors``, around every request path).
 
     ``max_tokens`` set here overrides the request's; ``streaming=False`` asks for whole responses
     (batch runs). ``name`` and ``api_key_env`` default to the class's ``DEFAULT_NAME`` and
@@ -57,6 +67,7 @@ class SDKAdapter:
 
     DEFAULT_NAME: ClassVar[str]
     DEFAULT_KEY_ENV: ClassVar[str]
+    SDK: ClassVar[str]  # the SDK's module: "anthropic" or "openai"
     _who: ProviderIdentity
     _client: _Closable
 
@@ -78,6 +89,7 @@ class SDKAdapter:
         self._who = ProviderIdentity(name or self.DEFAULT_NAME, model, key_env, base_url, max_retries)
         self._max_tokens = max_tokens
         self._streaming = streaming
+        self._sdk = importlib.import_module(self.SDK)
         self._client = self._make_client(
             self.client_options(api_key, base_url, max_retries, timeout, headers)
         )
@@ -90,6 +102,11 @@ class SDKAdapter:
         """One response as events (text deltas, then a ``ResponseDone``): streamed from the API,
         or with ``streaming=False`` read whole and given out as the same events."""
         return self._streamed(request) if self._streaming else self._whole(request)
+
+    def _errors(self, *, in_stream: bool = False) -> contextlib.AbstractContextManager[None]:
+        """:func:`api_errors` for this adapter; ``in_stream`` for failures inside a started
+        response, which the SDKs do not retry."""
+        return api_errors(self._who.in_stream() if in_stream else self._who, self._sdk)
 
     def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
@@ -169,34 +186,67 @@ def _api_message(body: object, fallback: str) -> str:
     return fallback
 
 
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a response asks us to wait: ``retry-after-ms``, else ``retry-after`` (seconds or
+    an HTTP date), as the SDKs read them; None when neither says."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            seconds = float(headers.get(name, "")) * scale
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(seconds, 0.0)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
 def status_error(
-    who: ProviderIdentity, status: int, body: object, fallback: str, error_type: str | None = None
+    who: ProviderIdentity,
+    status: int | None,
+    body: object,
+    fallback: str,
+    error_type: str | None = None,
+    *,
+    wait: float | None = None,
 ) -> ProviderError:
-    """The error for an HTTP error status (or an error event inside a 200 stream, ``error_type`` set)."""
+    """The error for an HTTP error ``status``, or (``status`` None, ``error_type`` set) for an error
+    reported inside a started response; ``wait`` is the response's ``retry-after``."""
     message = _api_message(body, fallback)
+    kind: type[ProviderError]
+    hint: str | None
     if status == 401 or error_type == "authentication_error":
-        return ProviderAuthError(who.name, f"API key rejected (HTTP 401: {message})", hint=who.key_hint)
-    if status == 403 or error_type == "permission_error":
-        return ProviderAuthError(
-            who.name,
-            f"access denied (HTTP 403: {message})",
-            hint=f"{who.key_hint}, and that the key may use model {who.model!r}",
-        )
-    if status == 429 or error_type == "rate_limit_error":
-        return ProviderRateLimitError(
-            who.name,
-            f"rate limited{who.after_retries} (HTTP 429: {message})",
-            hint="wait a little and try again, or run fewer requests at once",
-        )
-    if status >= 500 or error_type in ("api_error", "overloaded_error", "server_error"):
-        shown = f"HTTP {status}" if status >= 500 else (error_type or "error")
-        return ProviderUnavailableError(
-            who.name,
-            f"the service failed{who.after_retries} ({shown}: {message})",
-            hint="the provider may be down or overloaded; try again later",
-        )
-    hint = f"check the model name {who.model!r}" if status == 404 else None
-    return ProviderError(who.name, f"request refused (HTTP {status}: {message})", hint=hint)
+        kind = ProviderAuthError
+        text = f"API key rejected (HTTP 401: {message})"
+        hint = who.key_hint
+    elif status == 403 or error_type == "permission_error":
+        kind = ProviderAuthError
+        text = f"access denied (HTTP 403: {message})"
+        hint = f"{who.key_hint}, and that the key may use model {who.model!r}"
+    elif status == 429 or error_type == "rate_limit_error":
+        kind = ProviderRateLimitError
+        text = f"rate limited{who.after_retries} (HTTP 429: {message})"
+        hint = "wait a little and try again, or run fewer requests at once"
+    elif (status or 0) >= 500 or error_type in ("api_error", "overloaded_error", "server_error"):
+        kind = ProviderUnavailableError
+        text = f"the service failed{who.after_retries} ({_shown(status, error_type)}: {message})"
+        hint = "the provider may be down or overloaded; try again later"
+    else:
+        kind = ProviderError
+        text = f"request refused ({_shown(status, error_type)}: {message})"
+        hint = f"check the model name {who.model!r}" if status == 404 else None
+    return kind(who.name, text, model=who.model, status=status, retry_after=wait, hint=hint)
+
+
+def _shown(status: int | None, error_type: str | None) -> str:
+    return f"HTTP {status}" if status else (error_type or "error")
 
 
 def connection_error(
@@ -207,8 +257,14 @@ def connection_error(
     return ProviderUnavailableError(
         who.name,
         f"connection to {where} {what}{who.after_retries}: {detail}",
+        model=who.model,
         hint="check the network and the provider's base_url",
     )
+
+
+def unexpected_response(who: ProviderIdentity, body: object) -> ProviderError:
+    """A whole response that is not the JSON the API documents."""
+    return ProviderError(who.name, f"unexpected response: {str(body)[:200]}", model=who.model)
 
 
 def parse_arguments(raw: str, *, provider: str, tool: str) -> dict[str, Any]:
@@ -248,26 +304,44 @@ def _openai_kind(kind: str | None) -> str | None:
 
 
 def error_from_event(who: ProviderIdentity, code: str | None, message: str) -> ProviderError:
-    """An error reported inside a 200 stream (a Responses ``error`` event or ``response.failed``)."""
-    return status_error(who, 0, {"message": message}, message, _openai_kind(code) or "error")
+    """An error reported inside a started response: a Responses ``error`` event or
+    ``response.failed``, an error object in a Chat Completions stream, an Anthropic ``error`` event."""
+    return status_error(who, None, {"message": message}, message, _openai_kind(code) or "error")
 
 
-def openai_error(who: ProviderIdentity, exc: Exception) -> ProviderError:
-    """Map an ``openai`` SDK (or ``httpx2``) exception; imports both lazily, for the OpenAI adapters."""
+@contextlib.contextmanager
+def api_errors(who: ProviderIdentity, sdk: ModuleType) -> Iterator[None]:
+    """Inside, every failure comes out as an ``agent.errors`` type naming ``who``.
+
+    ``sdk`` is the ``anthropic`` or the ``openai`` module (the two SDKs share one exception tree);
+    their exceptions, httpx2's and any other are mapped, our own :class:`AgentError` passes.
+    Every request path of every adapter runs inside one, so no SDK type leaves ``agent/providers/``.
+    """
+    try:
+        yield
+    except AgentError:
+        raise
+    except Exception as exc:
+        raise _sdk_error(who, sdk, exc) from exc
+
+
+def _sdk_error(who: ProviderIdentity, sdk: ModuleType, exc: Exception) -> ProviderError:
     import httpx2
-    import openai
 
-    if isinstance(exc, openai.APIStatusError):
-        return status_error(who, exc.status_code, exc.body, exc.message)
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(exc, sdk.APIStatusError):
+        if exc.status_code < 400:  # an Anthropic error event inside a 200 stream
+            return status_error(who, None, exc.body, exc.message, getattr(exc, "type", None) or "error")
+        wait = retry_after(exc.response.headers)
+        return status_error(who, exc.status_code, exc.body, exc.message, wait=wait)
+    if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
         return connection_error(who, "no answer in time", timed_out=True)
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__
         return connection_error(who, (str(cause) or type(cause).__name__) if cause else exc.message)
-    if isinstance(exc, openai.APIError):  # an error object inside a 200 stream
+    if isinstance(exc, sdk.APIError):  # an OpenAI error object inside a 200 stream
         body = exc.body if isinstance(exc.body, Mapping) else {}
         code = body.get("type") or body.get("code")
         return error_from_event(who, str(code) if code else None, exc.message)
     if isinstance(exc, httpx2.TransportError):
         return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
-    return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}")
+    return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}", model=who.model)

@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
-from agent.errors import ProviderError
 from agent.messages import (
+    AssistantMessage,
+    AssistantPart,
     ImagePart,
     Message,
     ModelRequest,
     ModelResponse,
-    Part,
     ResponseDone,
     StopReason,
     StreamEvent,
@@ -33,13 +33,14 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
+    UserPart,
 )
 from agent.providers._common import (
-    ProviderIdentity,
     SDKAdapter,
     connection_error,
     parse_arguments,
-    status_error,
+    unexpected_response,
 )
 
 if TYPE_CHECKING:
@@ -85,33 +86,52 @@ def _tool_result(result: ToolResultPart) -> dict[str, Any]:
     return block
 
 
-def _part(part: Part, results: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
-    match part:
-        case TextPart():
-            if part.text:  # the API refuses empty text blocks
-                blocks.append({"type": "text", "text": part.text})
-        case ImagePart():
-            blocks.append(_image(part))
-        case ToolCallPart():
-            blocks.append(
-                {"type": "tool_use", "id": part.id, "name": part.name, "input": dict(part.arguments)}
-            )
-        case ToolResultPart():
-            results.append(_tool_result(part))
-        case _:
-            assert_never(part)
+def _user_content(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        match part:
+            case TextPart():
+                if part.text:  # the API refuses empty text blocks
+                    blocks.append({"type": "text", "text": part.text})
+            case ImagePart():
+                blocks.append(_image(part))
+            case ToolResultPart():
+                results.append(_tool_result(part))
+            case _:
+                assert_never(part)
+    return results + blocks
+
+
+def _assistant_content(parts: Sequence[AssistantPart]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        match part:
+            case TextPart():
+                if part.text:  # the API refuses empty text blocks
+                    blocks.append({"type": "text", "text": part.text})
+            case ToolCallPart():
+                blocks.append(
+                    {"type": "tool_use", "id": part.id, "name": part.name, "input": dict(part.arguments)}
+                )
+            case _:
+                assert_never(part)
+    return blocks
 
 
 def to_api_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The conversation as Messages API ``messages``; tool results lead their user message."""
     out: list[dict[str, Any]] = []
     for message in messages:
-        results: list[dict[str, Any]] = []
-        blocks: list[dict[str, Any]] = []
-        for part in message.parts:
-            _part(part, results, blocks)
-        if results or blocks:
-            out.append({"role": message.role, "content": results + blocks})
+        match message:
+            case UserMessage():
+                content = _user_content(message.parts)
+            case AssistantMessage():
+                content = _assistant_content(message.parts)
+            case _:
+                assert_never(message)
+        if content:
+            out.append({"role": message.role, "content": content})
     return out
 
 
@@ -135,6 +155,7 @@ class AnthropicProvider(SDKAdapter):
 
     DEFAULT_NAME = "anthropic"
     DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+    SDK = "anthropic"
     _client: AsyncAnthropic
 
     def _make_client(self, options: dict[str, Any]) -> AsyncAnthropic:
@@ -161,37 +182,18 @@ class AnthropicProvider(SDKAdapter):
             ]
         return params
 
-    def _error(self, exc: Exception, who: ProviderIdentity) -> ProviderError:
-        import anthropic
-        import httpx2
-
-        if isinstance(exc, anthropic.APIStatusError):
-            error_type = exc.type if exc.status_code < 400 else None
-            return status_error(who, exc.status_code, exc.body, exc.message, error_type)
-        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-            return connection_error(who, "no answer in time", timed_out=True)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__
-            return connection_error(who, str(cause) if cause else exc.message)
-        if isinstance(exc, httpx2.TransportError):
-            return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
-        return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}")
-
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        params = self._params(request)
-        try:
-            events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(**params)
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise self._error(exc, self._who) from exc
+        with self._errors():
+            events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(
+                **self._params(request)
+            )
         blocks: dict[int, _Block] = {}
         usage = Usage()
         model = self._who.model
         api_stop: str | None = None
         complete = False
-        async with events:
-            try:
+        with self._errors(in_stream=True):
+            async with events:
                 async for event in events:
                     match event.type:
                         case "content_block_delta":
@@ -235,51 +237,43 @@ class AnthropicProvider(SDKAdapter):
                             )
                         case "message_stop":
                             complete = True
-            except ProviderError:
-                raise
-            except Exception as exc:  # never let an SDK's exception type out
-                raise self._error(exc, self._who.in_stream()) from exc
-        if not complete:
-            raise connection_error(
-                self._who.in_stream(), "the response stream ended before the message was complete"
-            )
-        yield ResponseDone(self._response(blocks, usage, api_stop, model))
+            if not complete:
+                raise connection_error(
+                    self._who.in_stream(), "the response stream ended before the message was complete"
+                )
+            yield ResponseDone(self._response(blocks, usage, api_stop, model))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed response, as the events :meth:`stream` promises."""
-        try:
+        with self._errors():
             raw = await self._client.messages.with_raw_response.create(**self._params(request))
             body = await raw.json()
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise self._error(exc, self._who) from exc
-        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
-            raise ProviderError(self._who.name, f"unexpected response: {str(body)[:200]}")
-        blocks: dict[int, _Block] = {}
-        for index, block in enumerate(body["content"]):
-            kind = block.get("type") if isinstance(block, dict) else None
-            if kind == "text":
-                text = str(block.get("text") or "")
-                blocks[index] = _Block("text", text=text)
-                if text:
-                    yield TextDelta(text)
-            elif kind == "tool_use":
-                blocks[index] = _Block("tool", str(block["id"]), str(block["name"]), block.get("input"))
-        u = body.get("usage") or {}
-        usage = Usage(
-            u.get("input_tokens") or 0,
-            u.get("output_tokens") or 0,
-            u.get("cache_read_input_tokens") or 0,
-            u.get("cache_creation_input_tokens") or 0,
-        )
-        model = str(body.get("model") or self._who.model)
-        yield ResponseDone(self._response(blocks, usage, body.get("stop_reason"), model))
+            if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+                raise unexpected_response(self._who, body)
+            blocks: dict[int, _Block] = {}
+            for index, block in enumerate(body["content"]):
+                kind = block.get("type") if isinstance(block, dict) else None
+                if kind == "text":
+                    text = str(block.get("text") or "")
+                    blocks[index] = _Block("text", text=text)
+                    if text:
+                        yield TextDelta(text)
+                elif kind == "tool_use":
+                    blocks[index] = _Block("tool", str(block["id"]), str(block["name"]), block.get("input"))
+            u = body.get("usage") or {}
+            usage = Usage(
+                u.get("input_tokens") or 0,
+                u.get("output_tokens") or 0,
+                u.get("cache_read_input_tokens") or 0,
+                u.get("cache_creation_input_tokens") or 0,
+            )
+            model = str(body.get("model") or self._who.model)
+            yield ResponseDone(self._response(blocks, usage, body.get("stop_reason"), model))
 
     def _response(
         self, blocks: dict[int, _Block], usage: Usage, api_stop: str | None, model: str
     ) -> ModelResponse:
-        parts: list[Part] = []
+        parts: list[AssistantPart] = []
         for index in sorted(blocks):
             block = blocks[index]
             raw = "".join(block.pieces)
@@ -291,6 +285,6 @@ class AnthropicProvider(SDKAdapter):
                 else:
                     args = dict(block.initial)
                 parts.append(ToolCallPart(block.id, block.name, args))
-        message = Message("assistant", tuple(parts))
+        message = AssistantMessage(tuple(parts))
         stop = _STOP_REASONS.get(api_stop or "", "tool_use" if message.tool_calls else "end_turn")
         return ModelResponse(message, usage, stop, model)

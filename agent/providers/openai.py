@@ -17,13 +17,13 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
-from agent.errors import ProviderError
 from agent.messages import (
+    AssistantMessage,
+    AssistantPart,
     ImagePart,
     Message,
     ModelRequest,
     ModelResponse,
-    Part,
     ResponseDone,
     StopReason,
     StreamEvent,
@@ -32,6 +32,8 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
+    UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
@@ -39,8 +41,8 @@ from agent.providers._common import (
     connection_error,
     data_url,
     error_from_event,
-    openai_error,
     parse_arguments,
+    unexpected_response,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ def _result_output(result: ToolResultPart) -> str | list[dict[str, Any]]:
     return output
 
 
-def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
+def _assistant_items(parts: Sequence[AssistantPart]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     text: list[str] = []
 
@@ -81,8 +83,6 @@ def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
         match part:
             case TextPart():
                 text.append(part.text)
-            case ImagePart():
-                text.append("[image]")
             case ToolCallPart():
                 flush()
                 items.append(
@@ -93,15 +93,13 @@ def _assistant_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
                         "arguments": json.dumps(dict(part.arguments)),
                     }
                 )
-            case ToolResultPart():
-                raise ValueError("a tool result in an assistant message")
             case _:
                 assert_never(part)
     flush()
     return items
 
 
-def _user_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
+def _user_items(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
     for part in parts:
@@ -115,8 +113,6 @@ def _user_items(parts: Sequence[Part]) -> list[dict[str, Any]]:
                 results.append(
                     {"type": "function_call_output", "call_id": part.call_id, "output": _result_output(part)}
                 )
-            case ToolCallPart():
-                raise ValueError("a tool call in a user message")
             case _:
                 assert_never(part)
     return results + ([{"role": "user", "content": content}] if content else [])
@@ -126,9 +122,13 @@ def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The conversation as Responses ``input`` items; tool outputs come right after their calls."""
     items: list[dict[str, Any]] = []
     for message in messages:
-        items += (
-            _assistant_items(message.parts) if message.role == "assistant" else _user_items(message.parts)
-        )
+        match message:
+            case UserMessage():
+                items += _user_items(message.parts)
+            case AssistantMessage():
+                items += _assistant_items(message.parts)
+            case _:
+                assert_never(message)
     return items
 
 
@@ -137,6 +137,7 @@ class OpenAIResponsesProvider(SDKAdapter):
 
     DEFAULT_NAME = "openai"
     DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+    SDK = "openai"
     _client: AsyncOpenAI
 
     def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
@@ -169,18 +170,14 @@ class OpenAIResponsesProvider(SDKAdapter):
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
-        try:
+        with self._errors():
             events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
                 **self._params(request)
             )
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise openai_error(self._who, exc) from exc
         items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
         final: Response | None = None
-        async with events:
-            try:
+        with self._errors(in_stream=True):
+            async with events:
                 async for event in events:
                     match event.type:
                         case "response.output_text.delta" | "response.refusal.delta":
@@ -195,40 +192,32 @@ class OpenAIResponsesProvider(SDKAdapter):
                             raise error_from_event(who, error.code if error else None, message)
                         case "error":
                             raise error_from_event(who, event.code, event.message)
-            except ProviderError:
-                raise
-            except Exception as exc:  # never let an SDK's exception type out
-                raise openai_error(who, exc) from exc
-        if final is None:
-            raise connection_error(who, "the response stream ended before the response was complete")
-        yield ResponseDone(self._response(dict(final.to_dict()), items))
+            if final is None:
+                raise connection_error(who, "the response stream ended before the response was complete")
+            yield ResponseDone(self._response(dict(final.to_dict()), items))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed response, as the events :meth:`stream` promises."""
-        try:
+        with self._errors():
             raw = await self._client.responses.with_raw_response.create(**self._params(request))
             body = raw.http_response.json()  # the legacy raw response: the body is read
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise openai_error(self._who, exc) from exc
-        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
-            raise ProviderError(self._who.name, f"unexpected response: {str(body)[:200]}")
-        if body.get("status") == "failed":
-            error = body.get("error") or {}
-            message = str(error.get("message") or "the response failed")
-            raise error_from_event(self._who, error.get("code"), message)
-        response = self._response(body, {})
-        if response.message.text:
-            yield TextDelta(response.message.text)
-        yield ResponseDone(response)
+            if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+                raise unexpected_response(self._who, body)
+            if body.get("status") == "failed":
+                error = body.get("error") or {}
+                message = str(error.get("message") or "the response failed")
+                raise error_from_event(self._who, error.get("code"), message)
+            response = self._response(body, {})
+            if response.message.text:
+                yield TextDelta(response.message.text)
+            yield ResponseDone(response)
 
     def _response(self, final: dict[str, Any], items: dict[int, dict[str, Any]]) -> ModelResponse:
         """The neutral response from a Responses API ``response`` object (as JSON), or from the
         output items the stream delivered when the final object lists none."""
         output: list[dict[str, Any]] = [i for i in final.get("output") or () if isinstance(i, dict)]
         output = output or [items[i] for i in sorted(items)]
-        parts: list[Part] = []
+        parts: list[AssistantPart] = []
         refused = False
         for item in output:
             if item.get("type") == "message":
@@ -245,7 +234,7 @@ class OpenAIResponsesProvider(SDKAdapter):
                 name = str(item.get("name", ""))
                 args = parse_arguments(str(item.get("arguments") or ""), provider=self._who.name, tool=name)
                 parts.append(ToolCallPart(str(item.get("call_id") or item.get("id")), name, args))
-        message = Message("assistant", tuple(parts))
+        message = AssistantMessage(tuple(parts))
         stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
         reason = (final.get("incomplete_details") or {}).get("reason")
         if final.get("status") == "incomplete":

@@ -20,13 +20,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, assert_never
 from urllib.parse import urlsplit
 
-from agent.errors import ProviderError
 from agent.messages import (
+    AssistantMessage,
+    AssistantPart,
     ImagePart,
     Message,
     ModelRequest,
     ModelResponse,
-    Part,
     ResponseDone,
     StopReason,
     StreamEvent,
@@ -35,14 +35,16 @@ from agent.messages import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    UserMessage,
+    UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
     SDKAdapter,
     connection_error,
     data_url,
-    openai_error,
     parse_arguments,
+    unexpected_response,
 )
 
 if TYPE_CHECKING:
@@ -64,20 +66,16 @@ def _image_part(image: ImagePart) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": data_url(image)}}
 
 
-def _assistant(parts: Sequence[Part]) -> dict[str, Any]:
+def _assistant(parts: Sequence[AssistantPart]) -> dict[str, Any]:
     text: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in parts:
         match part:
             case TextPart():
                 text.append(part.text)
-            case ImagePart():
-                text.append("[image]")
             case ToolCallPart():
                 function = {"name": part.name, "arguments": json.dumps(dict(part.arguments))}
                 calls.append({"id": part.id, "type": "function", "function": function})
-            case ToolResultPart():
-                raise ValueError("a tool result in an assistant message")
             case _:
                 assert_never(part)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
@@ -86,7 +84,7 @@ def _assistant(parts: Sequence[Part]) -> dict[str, Any]:
     return message
 
 
-def _user(parts: Sequence[Part]) -> list[dict[str, Any]]:
+def _user(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     tool_messages: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
     tool_images: list[dict[str, Any]] = []
@@ -105,8 +103,6 @@ def _user(parts: Sequence[Part]) -> list[dict[str, Any]]:
                     tool_images.append({"type": "text", "text": f"Images from tool call {part.call_id}:"})
                     tool_images += images
                 tool_messages.append({"role": "tool", "tool_call_id": part.call_id, "content": text})
-            case ToolCallPart():
-                raise ValueError("a tool call in a user message")
             case _:
                 assert_never(part)
     content = tool_images + content
@@ -121,10 +117,13 @@ def to_chat_messages(system: str, messages: Sequence[Message]) -> list[dict[str,
     """The conversation as Chat Completions ``messages`` (plain string content where possible)."""
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
-        if message.role == "assistant":
-            out.append(_assistant(message.parts))
-        else:
-            out += _user(message.parts)
+        match message:
+            case UserMessage():
+                out += _user(message.parts)
+            case AssistantMessage():
+                out.append(_assistant(message.parts))
+            case _:
+                assert_never(message)
     return out
 
 
@@ -142,6 +141,7 @@ class OpenAIChatProvider(SDKAdapter):
 
     DEFAULT_NAME = "openai-chat"
     DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+    SDK = "openai"
     _client: AsyncOpenAI
 
     def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
@@ -181,22 +181,18 @@ class OpenAIChatProvider(SDKAdapter):
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
-        try:
+        with self._errors():
             chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
                 **self._params(request)
             )
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise openai_error(self._who, exc) from exc
         text: list[str] = []
         calls: dict[int, _Call] = {}
         finish: str | None = None
         refused = False
         usage = Usage()
         model = who.model
-        async with chunks:
-            try:
+        with self._errors(in_stream=True):
+            async with chunks:
                 async for chunk in chunks:
                     model = chunk.model or model
                     if chunk.usage is not None:
@@ -223,51 +219,43 @@ class OpenAIChatProvider(SDKAdapter):
                             if fragment.function.arguments:
                                 call.pieces.append(fragment.function.arguments)
                     finish = choice.finish_reason or finish
-            except ProviderError:
-                raise
-            except Exception as exc:  # never let an SDK's exception type out
-                raise openai_error(who, exc) from exc
-        if finish is None:
-            raise connection_error(who, "the response stream ended before the answer was complete")
-        ordered = [calls[index] for index in sorted(calls)]
-        yield ResponseDone(self._response("".join(text), ordered, finish, refused, usage, model))
+            if finish is None:
+                raise connection_error(who, "the response stream ended before the answer was complete")
+            ordered = [calls[index] for index in sorted(calls)]
+            yield ResponseDone(self._response("".join(text), ordered, finish, refused, usage, model))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed completion, as the events :meth:`stream` promises."""
-        try:
+        with self._errors():
             raw = await self._client.chat.completions.with_raw_response.create(**self._params(request))
             body = raw.http_response.json()  # the legacy raw response: the body is read
-        except ProviderError:
-            raise
-        except Exception as exc:  # never let an SDK's exception type out
-            raise openai_error(self._who, exc) from exc
-        choices = body.get("choices") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or not isinstance(choices, list) or not choices:
-            raise ProviderError(self._who.name, f"unexpected response: {str(body)[:200]}")
-        choice = choices[0] or {}
-        message = choice.get("message") or {}
-        refusal = message.get("refusal") or ""
-        text = (message.get("content") or "") + refusal
-        if text:
-            yield TextDelta(text)
-        calls = []
-        for item in message.get("tool_calls") or ():
-            call = _Call()
-            function = item.get("function") or {}
-            call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
-            call.pieces.append(str(function.get("arguments") or ""))
-            calls.append(call)
-        u = body.get("usage") or {}
-        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
-        finish = str(choice.get("finish_reason") or "stop")
-        model = str(body.get("model") or self._who.model)
-        yield ResponseDone(self._response(text, calls, finish, bool(refusal), usage, model))
+            choices = body.get("choices") if isinstance(body, dict) else None
+            if not isinstance(body, dict) or not isinstance(choices, list) or not choices:
+                raise unexpected_response(self._who, body)
+            choice = choices[0] or {}
+            message = choice.get("message") or {}
+            refusal = message.get("refusal") or ""
+            text = (message.get("content") or "") + refusal
+            if text:
+                yield TextDelta(text)
+            calls = []
+            for item in message.get("tool_calls") or ():
+                call = _Call()
+                function = item.get("function") or {}
+                call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
+                call.pieces.append(str(function.get("arguments") or ""))
+                calls.append(call)
+            u = body.get("usage") or {}
+            cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+            usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
+            finish = str(choice.get("finish_reason") or "stop")
+            model = str(body.get("model") or self._who.model)
+            yield ResponseDone(self._response(text, calls, finish, bool(refusal), usage, model))
 
     def _response(
         self, text: str, calls: Sequence[_Call], finish: str, refused: bool, usage: Usage, model: str
     ) -> ModelResponse:
-        parts: list[Part] = [TextPart(text)] if text else []
+        parts: list[AssistantPart] = [TextPart(text)] if text else []
         for call in calls:
             args = parse_arguments("".join(call.pieces), provider=self._who.name, tool=call.name)
             parts.append(ToolCallPart(call.id or f"call_{uuid.uuid4().hex[:24]}", call.name, args))
@@ -276,4 +264,4 @@ class OpenAIChatProvider(SDKAdapter):
             stop = "tool_use"
         if refused:
             stop = "refusal"
-        return ModelResponse(Message("assistant", tuple(parts)), usage, stop, model)
+        return ModelResponse(AssistantMessage(tuple(parts)), usage, stop, model)

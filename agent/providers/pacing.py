@@ -1,8 +1,9 @@
 """One pause for every user of the providers when a provider rate-limits (``agent batch``).
 
 A provider error 429 that is left after the SDK's own retries pauses every worker
-(:class:`SharedBackoff`): each waits for the shared resume time before its next model request,
-and the request that failed is sent again (:class:`PacedProvider`). Items are not failed for a
+(:class:`SharedBackoff`), for at least the ``retry-after`` the provider asked for: each waits for
+the shared resume time before its next model request, and the request that failed is sent again
+(:class:`PacedProvider`). Items are not failed for a
 rate limit unless one request is refused ``attempts`` times in a row. Providers are asked for
 whole (non-streamed) responses.
 """
@@ -26,10 +27,11 @@ __all__ = ["PacedProvider", "SharedBackoff"]
 class SharedBackoff:
     """One pause for the whole batch when the provider rate-limits.
 
-    ``hit`` after a 429 sets a resume time for everyone; ``wait`` (before every model request)
-    sleeps until then. The pause doubles from ``start`` up to ``limit`` while 429s keep coming
-    after a pause has ended, and halves after each success. A 429 for a request that was sent
-    before the current pause began does not lengthen it.
+    ``hit`` after a 429 sets a resume time for everyone, no sooner than the provider's
+    ``retry-after``; ``wait`` (before every model request) sleeps until then. The pause doubles
+    from ``start`` up to ``limit`` while 429s keep coming after a pause has ended, and halves
+    after each success. A 429 for a request that was sent before the current pause began does
+    not lengthen it, unless its ``retry-after`` asks for longer.
     """
 
     def __init__(self, *, start: float = 1.0, limit: float = 60.0, attempts: int = 10) -> None:
@@ -48,7 +50,8 @@ class SharedBackoff:
     def hit(self, retry_after: float | None = None) -> float:
         """Record a 429; the seconds until requests go out again."""
         now = anyio.current_time()
-        if now < self._resume_at:
+        if now < self._resume_at:  # sent before this pause began: only the provider may lengthen it
+            self._resume_at = max(self._resume_at, now + (retry_after or 0.0))
             return self._resume_at - now
         self._delay = self.start if self._delay < self.start else min(self._delay * 2, self.limit)
         self._resume_at = now + max(self._delay, retry_after or 0.0)
@@ -89,7 +92,7 @@ class PacedProvider:
                 refused += 1
                 if started or refused >= self._backoff.attempts:
                     raise
-                pause = self._backoff.hit(getattr(exc, "retry_after", None))
+                pause = self._backoff.hit(exc.retry_after)
                 self._on_pause(pause)
                 continue
             finally:

@@ -64,6 +64,7 @@ A script is a dict; a bare list is short for ``{"turns": [...]}``, a bare string
       "status": 429,         # answer with this HTTP status and the API's error body, instead of a turn
       "retry_after": 0.001,  # seconds; sent as retry-after and retry-after-ms (the SDKs treat 0 as
                              #   "not given" and back off ~0.5 s, so tests use a tiny positive value)
+      "headers": {"retry-after": "3"},   # more response headers, exactly as given
       "message": "...",      # the error message (default: a made-up one naming the status)
       "delay": 0.0,          # extra seconds before this answer
       "cut_after": 3,        # without status: stream the turn but cut it after 3 events

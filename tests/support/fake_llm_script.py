@@ -62,6 +62,7 @@ class Turn:
 class Fault:
     status: int | None = None
     retry_after: float | None = None
+    headers: Mapping[str, str] | None = None
     message: str | None = None
     delay: float = 0.0
     cut_after: int | None = None
@@ -119,6 +120,9 @@ def _check_keys(data: Mapping[str, Any], cls: type, what: str) -> None:
 # --- what was sent ----------------------------------------------------------------------------
 
 
+_SEEN_FIELDS = ("index", "api", "path", "headers", "body", "status", "received_at")
+
+
 @dataclass
 class SeenRequest:
     """One request as the fake received it."""
@@ -129,6 +133,7 @@ class SeenRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     status: int = 0  # the HTTP status answered (0 while answering)
+    received_at: float = 0.0  # the fake's clock (anyio.current_time()) when the request arrived
 
     @cached_property
     def conversation(self) -> Conversation:
@@ -143,8 +148,8 @@ class SeenRequest:
         return bool(self.body.get("stream"))
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("index", "api", "path", "headers", "body", "status")}
+        return {k: getattr(self, k) for k in _SEEN_FIELDS}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> SeenRequest:
-        return cls(**{k: raw[k] for k in ("index", "api", "path", "headers", "body", "status")})
+        return cls(**{k: raw[k] for k in _SEEN_FIELDS})

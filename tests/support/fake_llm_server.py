@@ -231,7 +231,9 @@ class FakeLLM:
             await send_json(stream, 400, error_body(api, 400, "fake_llm: the body is not JSON"))
             return True
         with self._cond:
-            seen = SeenRequest(len(self._requests), api, path, headers, body)
+            seen = SeenRequest(
+                len(self._requests), api, path, headers, body, received_at=anyio.current_time()
+            )
             self._requests.append(seen)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
@@ -296,6 +298,7 @@ class FakeLLM:
                     "retry-after": f"{fault.retry_after:g}",
                     "retry-after-ms": f"{fault.retry_after * 1000:g}",
                 }
+            extra.update(fault.headers or {})
             message = fault.message or f"fake_llm: scripted HTTP {fault.status}"
             await send_json(stream, fault.status, error_body(api, fault.status, message), extra)
             return True

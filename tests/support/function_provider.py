@@ -17,13 +17,12 @@ from typing import Any
 import anyio
 
 from agent.messages import (
-    Message,
+    AssistantMessage,
     ModelRequest,
     ModelResponse,
     ResponseDone,
     StreamEvent,
     TextDelta,
-    TextPart,
     ToolCallPart,
     ToolResultPart,
     Usage,
@@ -40,7 +39,7 @@ def call(name: str, arguments: Mapping[str, Any] | None = None, call_id: str | N
 
 def reply(*parts: str | ToolCallPart, input_tokens: int = 10, output_tokens: int = 5) -> ModelResponse:
     """A response of text and tool calls; its stop reason follows from whether it calls tools."""
-    message = Message("assistant", tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
+    message = AssistantMessage.of(*parts)
     stop = "tool_use" if message.tool_calls else "end_turn"
     return ModelResponse(message, Usage(input_tokens, output_tokens), stop, "function-model")
 
