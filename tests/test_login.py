@@ -22,7 +22,7 @@ from agent.mcp.token_store import token_dir
 from tests.support.browser import Browser, command
 from tests.support.fixtures_oauth import OAuthStack
 from tests.support.oauth_client import echo
-from tests.test_oauth import make_auth
+from tests.mcp.test_oauth import make_auth
 
 _AGENT = str(Path(sys.executable).parent / "agent")
 

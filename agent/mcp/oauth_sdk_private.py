@@ -5,7 +5,7 @@ arguments, the ``TokenStorage`` protocol, ``OAuthContext``'s fields and methods,
 ``httpx2.Auth.async_auth_flow``. What is left has no public hook, so it is listed in
 :data:`PRIVATE_MEMBERS` (where we use it, and why) and touched only in this module.
 ``pyproject.toml`` pins ``mcp`` to the minor release these were checked against;
-``tests/test_oauth_sdk_private.py`` checks every entry against the installed SDK and fails naming
+``tests/mcp/test_oauth_sdk_private.py`` checks every entry against the installed SDK and fails naming
 the member when a new release removes or reshapes it, and fails when any other module of agent
 names a private member of the SDK's OAuth classes.
 """

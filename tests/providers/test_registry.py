@@ -19,7 +19,7 @@ from agent.providers.base import Provider
 from agent.providers.registry import DEFAULT_MODELS, make_provider, parse_model_spec
 from tests.support.fake_llm import FakeLLM
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def config(**raw: Any) -> Config:

@@ -16,8 +16,8 @@ from agent.providers.base import Provider
 from agent.providers.registry import make_provider
 from tests.support.fake_llm import FakeLLM
 from tests.support.http_edge import status_server
-from tests.test_providers import ADD, KINDS, ask, run
-from tests.test_providers import build as build_kind
+from tests.providers.test_adapters import ADD, KINDS, ask, run
+from tests.providers.test_adapters import build as build_kind
 
 CALLS = [
     {"id": "toolu_1", "name": "add", "arguments": {"a": 1, "b": 2}},

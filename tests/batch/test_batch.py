@@ -30,7 +30,7 @@ from agent.config import Config, ServerSettings
 from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ServerError, UsageError
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Every conversation: call `add`, then answer with the tool's result.
 ADD_THEN_ANSWER = [

@@ -1,6 +1,6 @@
 """The refresh request and its answer, on a real provider and store (agent/mcp/oauth_refresh.py).
 
-A refresh against a real authorization server is in tests/test_oauth.py; that server always
+A refresh against a real authorization server is in tests/mcp/test_oauth.py; that server always
 rotates the refresh token and repeats the scope, so the answers that leave them out are here.
 """
 

@@ -21,7 +21,7 @@ from mcp.client.auth.oauth2 import OAuthContext
 
 from agent.mcp.oauth_sdk_private import PRIVATE_MEMBERS, PrivateMember
 
-_AGENT = Path(__file__).resolve().parents[1] / "agent"
+_AGENT = Path(__file__).resolve().parents[2] / "agent"
 _HOME = _AGENT / "mcp" / "oauth_sdk_private.py"
 
 

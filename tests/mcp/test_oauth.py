@@ -92,7 +92,7 @@ async def test_first_login_opens_browser_once_and_stores_0600(
     assert oauth_server.stats()["authorize"] == 1
 
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def client_process(url: str, text: str, browser_log: Path, *, go: bool = False) -> subprocess.Popen[str]:

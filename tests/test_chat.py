@@ -2,7 +2,7 @@
 
 In-process: the pure pieces (cost, formatting, approval modes, transcripts, completion) and the
 chat itself with scripted input, a deterministic model (FunctionProvider) and the real MCP test
-server. End to end (``tests/test_ui_e2e.py``): the real ``agent`` in a pseudo-terminal.
+server. End to end (``tests/test_chat_e2e.py``): the real ``agent`` in a pseudo-terminal.
 """
 
 from __future__ import annotations
