@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -19,10 +18,11 @@ from agent.config import Config, ServerSettings
 from agent.errors import ConfigError, UsageError
 from agent.login import auth_main, logout_main
 from agent.mcp.token_store import token_dir
+from agent.options import LoginOptions
+from tests.mcp.test_oauth import make_auth
 from tests.support.browser import Browser, command
 from tests.support.fixtures_oauth import OAuthStack
 from tests.support.oauth_client import echo
-from tests.mcp.test_oauth import make_auth
 
 _AGENT = str(Path(sys.executable).parent / "agent")
 
@@ -112,11 +112,11 @@ async def test_auth_lists_each_remote_server(
     oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = config_for(oauth_server.mcp_url)
-    assert await auth_main(argparse.Namespace(), config) == 0
+    assert await auth_main(LoginOptions(), config) == 0
     before = capsys.readouterr().out
     assert re.search(r"^demo\s+not logged in", before, re.M)
     assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
-    assert await auth_main(argparse.Namespace(), config) == 0
+    assert await auth_main(LoginOptions(), config) == 0
     after = capsys.readouterr().out
     assert re.search(r"^demo\s+logged in\s+in \d+", after, re.M)
     assert "mcp" in after
@@ -130,7 +130,7 @@ async def test_logout_revokes_at_the_server_then_deletes(
     config = config_for(oauth_server.mcp_url)
     auth = make_auth(oauth_server.mcp_url, browser)
     assert await echo(oauth_server.mcp_url, auth) == "hello"
-    assert await logout_main(argparse.Namespace(target="demo"), config) == 0
+    assert await logout_main(LoginOptions(target="demo"), config) == 0
     out = capsys.readouterr().out
     assert "revoked at" in out and "deleted" in out
     assert list(token_dir().glob("*.json")) == []
@@ -138,17 +138,17 @@ async def test_logout_revokes_at_the_server_then_deletes(
     again = Browser()
     assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, again)) == "hello"
     assert len(again.opened) == 1  # the old grant is gone: a new login was needed
-    assert await logout_main(argparse.Namespace(target=oauth_server.mcp_url), config) == 0
-    assert await logout_main(argparse.Namespace(target="demo"), config) == 0
+    assert await logout_main(LoginOptions(target=oauth_server.mcp_url), config) == 0
+    assert await logout_main(LoginOptions(target="demo"), config) == 0
     assert "Not logged in to demo" in capsys.readouterr().out
 
 
 async def test_targets_must_be_known_remote_servers(oauth_server: OAuthStack) -> None:
     config = config_for(oauth_server.mcp_url)
     with pytest.raises(ConfigError, match="unknown server 'nope'"):
-        await logout_main(argparse.Namespace(target="nope"), config)
+        await logout_main(LoginOptions(target="nope"), config)
     with pytest.raises(UsageError, match="local command"):
-        await logout_main(argparse.Namespace(target="local"), config)
+        await logout_main(LoginOptions(target="local"), config)
 
 
 async def test_auth_reports_a_corrupted_login_and_goes_on(
@@ -157,7 +157,7 @@ async def test_auth_reports_a_corrupted_login_and_goes_on(
     assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
     (path,) = token_dir().glob("*.json")
     path.write_text('{"version": 1, "server_url": 42}')
-    assert await auth_main(argparse.Namespace(), config_for(oauth_server.mcp_url)) == 0
+    assert await auth_main(LoginOptions(), config_for(oauth_server.mcp_url)) == 0
     captured = capsys.readouterr()
     assert re.search(r"^demo\s+not logged in", captured.out, re.M)
     assert "unreadable" in captured.err and str(path) in captured.err
@@ -180,6 +180,6 @@ async def test_login_for_an_unattended_grant_needs_no_browser(capsys: pytest.Cap
 
     server = ServerSettings(url="http://127.0.0.1:9/mcp", oauth=OAuthSettings(grant="client_credentials"))
     config = Config(servers={"svc": server})
-    assert await login_main(argparse.Namespace(target="svc"), config) == 0
+    assert await login_main(LoginOptions(target="svc"), config) == 0
     out = capsys.readouterr().out
     assert "no browser login is needed" in out and "client_credentials" in out

@@ -14,10 +14,10 @@ from agent.errors import ProviderError, ProviderRateLimitError, ProviderUnavaila
 from agent.messages import Usage
 from agent.providers.base import Provider
 from agent.providers.registry import make_provider
-from tests.support.fake_llm import FakeLLM
-from tests.support.http_edge import status_server
 from tests.providers.test_adapters import ADD, KINDS, ask, run
 from tests.providers.test_adapters import build as build_kind
+from tests.support.fake_llm import FakeLLM
+from tests.support.http_edge import status_server
 
 CALLS = [
     {"id": "toolu_1", "name": "add", "arguments": {"a": 1, "b": 2}},
