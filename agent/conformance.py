@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import Config, ServerSettings
-from agent.errors import ServerError, ToolCallFailed, UsageError
+from agent.errors import ToolCallFailed, UsageError
 from agent.options import ConformanceOptions
 
 __all__ = ["CIMD_CLIENT_METADATA_URL", "TOOL_ARGUMENTS", "main", "server_settings"]
@@ -111,8 +111,7 @@ def _text(result: Any) -> str:
 
 async def main(options: ConformanceOptions, config: Config) -> int:
     """Run one scenario against ``options.url``; 0 when every step worked."""
-    from agent.mcp.manager import ServerManager
-    from agent.mcp.oauth import auth_factory_for
+    from agent.session import Session, SessionOptions
 
     scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
     context = _context()
@@ -120,13 +119,11 @@ async def main(options: ConformanceOptions, config: Config) -> int:
         os.environ[XAA_ID_TOKEN_ENV] = str(context["idp_id_token"])
     with tempfile.TemporaryDirectory(prefix="agent-conformance-") as folder:
         settings = server_settings(options.url, scenario, context, Path(folder))
-        factory = auth_factory_for(config, opener=_follow_redirects)
-        async with ServerManager({SERVER: settings}, auth_factory=factory) as manager:
+        config = config.model_copy(update={"servers": {SERVER: settings}})
+        wanted = SessionOptions(needs_model=False, allow_login=True, open_browser=_follow_redirects)
+        async with Session.open(config, wanted) as session:
+            manager = session.manager
             state = manager.states[SERVER]
-            if state.error is not None:
-                raise state.error
-            if state.status != "connected":
-                raise ServerError(SERVER, f"not connected ({state.status})")
             print(f"connected to {state.server_name or options.url} ({scenario or 'no scenario'})")
             tools = await manager.list_tools(SERVER)
             print(f"tools: {', '.join(t.name for t in tools) or '(none)'}")

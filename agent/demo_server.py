@@ -12,8 +12,8 @@ stdio: ``python -m agent.demo_server``. Its tools:
 ``wait``           wait some seconds, reporting progress; a way to try out cancellation (Ctrl-C)
 
 The pure pieces (:func:`calculate`, :class:`Notes`) import nothing heavy; the MCP SDK is imported
-only when the server is built, because ``agent.config`` imports this module for
-:func:`default_servers`.
+only when the server is built, because the Session imports this module for
+:func:`default_servers` (the fallback when no server is configured).
 """
 
 # No ``from __future__ import annotations`` here: the SDK evaluates tool annotations in this

@@ -91,6 +91,7 @@ class SessionOptions:
     on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
+    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (default: the system's)
 
 
 def select_servers(
@@ -208,7 +209,9 @@ class Session:
                 async with contextlib.AsyncExitStack() as stack:
                     manager = ServerManager(
                         servers,
-                        auth_factory=auth_factory_for(config, allow_login=options.allow_login),
+                        auth_factory=auth_factory_for(
+                            config, allow_login=options.allow_login, opener=options.open_browser
+                        ),
                         on_state=options.on_server_state,
                         elicitation=options.elicitation,
                     )
