@@ -204,12 +204,46 @@ def _options(command: str, args: argparse.Namespace) -> Any:
     raise AssertionError(f"no options for {command!r}")
 
 
+_COMMAND_NAMES = frozenset(
+    ("chat", "run", "batch", "tools", "call", "login", "logout", "auth", "conformance-client")
+)
+# Options that take a value as the next word (of the global and chat options).
+_VALUE_OPTIONS = frozenset(
+    ("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--resume")
+)
+
+
+def _first_word(argv: Sequence[str]) -> str | None:
+    """The first word that is not an option or an option's value: the command, if any."""
+    value_next = False
+    for token in argv:
+        if value_next:
+            value_next = False
+        elif token == "--":
+            return None
+        elif token.startswith("-") and token != "-":
+            value_next = token in _VALUE_OPTIONS
+        else:
+            return token
+    return None
+
+
 def parse(argv: Sequence[str] | None = None) -> Invocation:
-    """Parse a command line (default ``sys.argv[1:]``); bare ``agent`` is ``agent chat``."""
+    """Parse a command line (default ``sys.argv[1:]``).
+
+    Bare ``agent`` is ``agent chat`` and takes every chat option (``agent -m openai:gpt-4o``). A
+    first word that is no command is refused with how to ask one question (``agent run``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        args = build_parser().parse_args([*argv, "chat"])
+    parser = build_parser()
+    word = _first_word(argv)
+    if word is None and not {"-h", "--help", "--version"} & set(argv):
+        argv = ["chat", *argv]
+    elif word is not None and word not in _COMMAND_NAMES:
+        parser.error(
+            f"{word!r} is not a command; to ask one question: agent run {_shell_quote(word)} "
+            "(or start a chat with: agent)"
+        )
+    args = parser.parse_args(argv)
     return Invocation(
         args.command,
         _options(args.command, args),
@@ -217,6 +251,12 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
         mcp_config=getattr(args, "mcp_config", None),
         verbose=getattr(args, "verbose", 0) or 0,
     )
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 Command = Callable[[Any, "Config"], Awaitable[int]]

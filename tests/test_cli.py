@@ -79,3 +79,26 @@ def test_bad_config_names_file_and_key(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["tools"]) == 2
     err = capsys.readouterr().err
     assert "agent.toml" in err and "servers.x.colour" in err and "unknown key" in err
+
+
+def test_bare_agent_takes_every_chat_option() -> None:
+    from agent.cli import parse
+    from agent.options import ChatOptions
+
+    invocation = parse(["-m", "openai:gpt-4o", "-s", "demo", "--url", "http://127.0.0.1:9/mcp", "-v"])
+    assert invocation.command == "chat" and invocation.verbose == 1
+    assert invocation.options == ChatOptions(
+        model="openai:gpt-4o", servers=("demo",), url="http://127.0.0.1:9/mcp", resume=None
+    )
+    assert parse(["--resume", "chat.json"]).options == ChatOptions(resume="chat.json")
+    assert parse([]).command == "chat"
+
+
+def test_a_prompt_is_not_a_command_and_says_how_to_ask_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["-m", "anthropic:claude-test", "what time is it?"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'what time is it?' is not a command" in err
+    assert "agent run 'what time is it?'" in err
+    assert "conformance-client" not in err  # hidden commands stay hidden
