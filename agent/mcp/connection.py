@@ -7,7 +7,7 @@ hold task groups and cancel scopes. Connecting is bounded by the server's ``time
 Every failure to connect becomes a :class:`~agent.errors.ServerConnectError` (or
 :class:`~agent.errors.AuthRequiredError` for a 401 without an auth handler) that says why:
 refused, DNS, TLS, timeout, HTTP status, the process exited, the command was not found. The SDK
-wraps causes in exception groups and generic protocol errors, so :func:`describe_failure` digs
+wraps causes in exception groups and generic protocol errors, so agent/mcp/failures.py digs
 through ``__cause__`` / ``__context__`` and groups, and an httpx2 response hook remembers the last
 HTTP error status the server sent.
 
@@ -20,13 +20,10 @@ transport keeps it (the SDK offers no setting), so a bigger result there loses t
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
 import shutil
-import socket
-import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -35,14 +32,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
+import anyio.lowlevel
 
 from agent import __version__
 from agent.config import ServerSettings, user_log_dir
 from agent.errors import AuthError, AuthRequiredError, ServerConnectError, ServerError
+from agent.mcp.failures import describe_failure, first_message, hint, leaves, request_url
+from agent.mcp.stream_watch import watched
 
 if TYPE_CHECKING:
     import httpx2
     from mcp import Client
+    from mcp.client.session import MessageHandlerFnT
 
     from agent.mcp.elicitation import ElicitationHandler
 
@@ -52,7 +53,6 @@ __all__ = [
     "MAX_SSE_EVENT_SIZE",
     "Connection",
     "connect",
-    "describe_failure",
     "lost_connection_error",
     "server_log_path",
 ]
@@ -71,6 +71,13 @@ class Connection:
     client: Client
     server_name: str | None
     connect_ms: float
+    closed: anyio.Event = field(default_factory=anyio.Event)  # the transport's stream ended
+    trace: _HttpTrace | None = None
+
+    @property
+    def last_http_status(self) -> int | None:
+        """The last HTTP error status the server answered (None for stdio or none yet)."""
+        return self.trace.status if self.trace is not None else None
 
 
 @dataclass(slots=True)
@@ -96,6 +103,7 @@ class _Context:
     trace: _HttpTrace = field(default_factory=_HttpTrace)
     log_path: Path | None = None
     log_offset: int = 0
+    closed: anyio.Event = field(default_factory=anyio.Event)
 
 
 def server_log_path(name: str) -> Path:
@@ -125,10 +133,13 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
 
         assert settings.url is not None
         client = await stack.enter_async_context(_http_client(ctx))
-        async with streamable_http_client(
-            settings.url, http_client=client, max_sse_event_size=MAX_SSE_EVENT_SIZE
-        ) as streams:
-            yield streams
+        async with (
+            streamable_http_client(
+                settings.url, http_client=client, max_sse_event_size=MAX_SSE_EVENT_SIZE
+            ) as streams,
+            watched(ctx.name, streams, ctx.closed) as watched_streams,
+        ):
+            yield watched_streams
     elif settings.kind == "sse":
         from mcp.client.sse import sse_client
 
@@ -141,8 +152,11 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
         ) -> httpx2.AsyncClient:
             return _http_client(ctx, headers)
 
-        async with sse_client(settings.url, httpx_client_factory=factory, auth=ctx.auth) as streams:
-            yield streams
+        async with (
+            sse_client(settings.url, httpx_client_factory=factory, auth=ctx.auth) as streams,
+            watched(ctx.name, streams, ctx.closed) as watched_streams,
+        ):
+            yield watched_streams
     else:
         from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 
@@ -158,8 +172,11 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
             command=settings.command, args=settings.args, env=env, cwd=settings.cwd
         )
         errlog = stack.enter_context(_server_log(ctx))
-        async with stdio_client(params, errlog=errlog) as streams:
-            yield streams
+        async with (
+            stdio_client(params, errlog=errlog) as streams,
+            watched(ctx.name, streams, ctx.closed) as watched_streams,
+        ):
+            yield watched_streams
 
 
 @contextmanager
@@ -200,12 +217,14 @@ async def connect(
     auth: httpx2.Auth | None = None,
     connect_timeout: float | None = None,
     elicitation: ElicitationHandler | None = None,
+    on_tools_changed: Callable[[], None] | None = None,
 ) -> AsyncIterator[Connection]:
     """Connect to one server and keep the session open for the block.
 
     Connecting is bounded by ``connect_timeout`` (default: the server's ``timeout``), with the
     clock stopped while a browser login waits on the user. With ``elicitation`` the client
     declares the elicitation capability and the server's requests go to that handler.
+    ``on_tools_changed`` is called on each ``notifications/tools/list_changed``.
 
     Raises ServerConnectError / AuthRequiredError / AuthError when connecting fails; errors
     raised inside the block pass through untouched.
@@ -228,6 +247,7 @@ async def connect(
                         _transport(ctx, stack),
                         client_info=Implementation(name="agent", version=__version__),
                         elicitation_callback=sdk_callback(name, elicitation) if elicitation else None,
+                        message_handler=_notification_handler(on_tools_changed),
                     )
                 )
                 scope.deadline = math.inf
@@ -239,6 +259,8 @@ async def connect(
                     client=client,
                     server_name=info.name if info is not None else None,
                     connect_ms=(time.monotonic() - started) * 1000,
+                    closed=ctx.closed,
+                    trace=ctx.trace if settings.url is not None else None,
                 )
         except ServerError:
             raise
@@ -251,6 +273,17 @@ async def connect(
             raise _translate(ctx, exc) from None
     if scope.cancelled_caught and not connected:
         raise _timeout_error(name, settings, limit)
+
+
+def _notification_handler(on_tools_changed: Callable[[], None] | None) -> MessageHandlerFnT:
+    import mcp_types
+
+    async def handle(message: object) -> None:
+        if isinstance(message, mcp_types.ToolListChangedNotification) and on_tools_changed is not None:
+            on_tools_changed()
+        await anyio.lowlevel.checkpoint()
+
+    return handle
 
 
 @contextmanager
@@ -295,94 +328,12 @@ def _where(settings: ServerSettings) -> str:
     return " ".join([settings.command or "", *settings.args]).strip()
 
 
-def _leaves(exc: BaseException) -> Iterator[BaseException]:
-    """Every exception in ``exc``'s groups and cause/context chains, outermost first."""
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseExceptionGroup):
-            todo.extend(current.exceptions)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                todo.append(linked)
-
-
-def describe_failure(exc: BaseException, *, url: str | None = None) -> str | None:
-    """A plain reason for a network-level failure found anywhere in ``exc``, or None."""
-    import httpx2
-
-    chain = list(_leaves(exc))
-    # The request that failed names where it went: the MCP server, or during a login the
-    # authorization server (its metadata, registration or token endpoint).
-    url = next((u for u in map(_request_url, chain) if u is not None), url)
-    where = f" at {url}" if url else ""
-    for item in chain:
-        if isinstance(item, socket.gaierror) or (
-            isinstance(item, OSError) and "name or service not known" in str(item).lower()
-        ):
-            return f"DNS lookup failed{where}: {item}"
-    for item in chain:
-        if isinstance(item, ssl.SSLError):
-            reason = getattr(item, "verify_message", None) or getattr(item, "reason", None) or str(item)
-            return f"TLS error{where}: {reason}"
-    for item in chain:
-        if isinstance(item, ConnectionRefusedError) or (
-            isinstance(item, OSError) and item.errno == errno.ECONNREFUSED
-        ):
-            return f"connection refused{where}"
-    for item in chain:
-        if isinstance(item, httpx2.HTTPStatusError):
-            response = item.response
-            return f"HTTP {response.status_code} {response.reason_phrase} at {response.request.url}"
-    for item in chain:
-        if isinstance(item, httpx2.TimeoutException):
-            return f"network timeout{where}: {item or type(item).__name__}"
-    for item in chain:
-        if isinstance(item, httpx2.ConnectError):
-            text = str(item)
-            lowered = text.lower()
-            if "refused" in lowered or "all connection attempts failed" in lowered:
-                return f"connection refused{where}"
-            if "name or service" in lowered or "nodename" in lowered or "getaddrinfo" in lowered:
-                return f"DNS lookup failed{where}: {text}"
-            if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
-                return f"TLS error{where}: {text}"
-            return f"cannot connect{where}: {text}"
-    for item in chain:
-        if isinstance(item, httpx2.TransportError):
-            return f"network error{where}: {item or type(item).__name__}"
-    return None
-
-
-def _request_url(exc: BaseException) -> str | None:
-    """The URL of the request an httpx2 error failed on, when it carries one."""
-    import httpx2
-
-    if not isinstance(exc, httpx2.RequestError):
-        return None
-    try:
-        return str(exc.request.url)
-    except RuntimeError:  # raised outside a request: httpx2 knows no request
-        return None
-
-
-def _first_message(exc: BaseException) -> str:
-    leaves = [e for e in _leaves(exc) if not isinstance(e, BaseExceptionGroup)]
-    first = leaves[0] if leaves else exc
-    return str(first) or type(first).__name__
-
-
 def lost_connection_error(name: str, settings: ServerSettings, exc: BaseException) -> ServerError:
     """The error for a session that failed after it was connected (the server went away)."""
-    for item in _leaves(exc):
+    for item in leaves(exc):
         if isinstance(item, ServerError):
             return item
-    reason = describe_failure(exc, url=settings.url) or _first_message(exc)
+    reason = describe_failure(exc, url=settings.url) or first_message(exc)
     return ServerConnectError(name, f"connection lost: {reason}")
 
 
@@ -390,17 +341,17 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
     from mcp.shared.exceptions import MCPError
 
     name, settings = ctx.name, ctx.settings
-    for item in _leaves(exc):
+    for item in leaves(exc):
         if isinstance(item, ServerError):
             return item
     if settings.url is not None:
         trace = ctx.trace
         # A network failure comes first: after a 401, the login's own requests (to the
         # authorization server) may be what failed, and their URL says where.
-        if any(_request_url(item) is not None for item in _leaves(exc)):
+        if any(request_url(item) is not None for item in leaves(exc)):
             reason = describe_failure(exc, url=settings.url)
             if reason is not None:
-                return ServerConnectError(name, reason, hint=_hint(reason))
+                return ServerConnectError(name, reason, hint=hint(reason))
         if trace.status == 401:
             if any(key.lower() == "authorization" for key in settings.headers):
                 return AuthError(
@@ -415,41 +366,26 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
             return AuthError(name, f"the server still answers HTTP 401 after login at {settings.url}")
         if trace.status is not None:
             reason = f"HTTP {trace.status} {trace.reason} at {trace.url}".replace("  ", " ")
-            return ServerConnectError(name, reason, hint=_hint(reason))
+            return ServerConnectError(name, reason, hint=hint(reason))
         reason = describe_failure(exc, url=settings.url)
         if reason is not None:
-            return ServerConnectError(name, reason, hint=_hint(reason))
+            return ServerConnectError(name, reason, hint=hint(reason))
     else:
-        for item in _leaves(exc):
+        for item in leaves(exc):
             if isinstance(item, FileNotFoundError | PermissionError | NotADirectoryError):
                 target = item.filename or settings.command
                 return ServerConnectError(name, f"cannot start {target}: {item.strerror}")
-        for item in _leaves(exc):
+        for item in leaves(exc):
             if isinstance(item, MCPError) and "closed" in str(item).lower():
                 tail = _stderr_tail(ctx)
                 message = f"the server process exited before it answered ({_where(settings)})"
                 if tail:
                     message += "; its last stderr lines:\n" + _indent(tail)
                 return ServerConnectError(name, message, hint=f"full stderr in {ctx.log_path}")
-    for item in _leaves(exc):
+    for item in leaves(exc):
         if isinstance(item, MCPError):
             return ServerConnectError(name, f"the server refused the connection: {item}")
-    return ServerConnectError(name, f"cannot connect to {_where(settings)}: {_first_message(exc)}")
-
-
-_HINTS = {
-    "connection refused": "is the server running, at this host and port?",
-    "DNS lookup failed": "check the host name in the server's 'url'",
-    "TLS error": "check the URL's scheme (http or https) and the server's certificate",
-    "network timeout": "raise the server's 'timeout' if it is just slow",
-    "HTTP 404": "check the path in the server's 'url' (servers often answer at /mcp)",
-    "HTTP 405": "check the path in the server's 'url'; a legacy SSE server needs transport = \"sse\"",
-}
-
-
-def _hint(reason: str) -> str | None:
-    """What to do about a network-level failure, by the start of its reason."""
-    return next((hint for start, hint in _HINTS.items() if reason.startswith(start)), None)
+    return ServerConnectError(name, f"cannot connect to {_where(settings)}: {first_message(exc)}")
 
 
 def _indent(text: str) -> str:

@@ -10,7 +10,8 @@ import pytest
 
 from agent.config import ServerSettings
 from agent.errors import AuthError, AuthRequiredError, ServerConnectError
-from agent.mcp.connection import connect, describe_failure, server_log_path
+from agent.mcp.connection import connect, server_log_path
+from agent.mcp.failures import describe_failure
 from tests.support.fixtures_mcp import stdio_settings
 from tests.support.http_edge import refused_port, silent_server, status_server
 
