@@ -62,7 +62,7 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
     from agent.session import Session
 
     async with Session.open(config, _session_options(options.servers, options.url)) as session:
-        tools = await session.manager.list_tools()
+        tools = session.manager.tools()
         states = dict(session.manager.states)
         servers = session.servers
     by_server: dict[str, list[ServerTool]] = {name: [] for name in servers}
@@ -264,7 +264,7 @@ async def call_main(options: CallOptions, config: Config) -> int:
     server, name = _split_tool(options.tool, select_servers(config, options.servers, options.url))
     names = (server,) if server is not None and options.url is None else options.servers
     async with Session.open(config, _session_options(names, options.url)) as session:
-        tool = _find_tool(name, server, await session.manager.list_tools())
+        tool = _find_tool(name, server, session.manager.tools())
         qualified = f"{tool.server}.{tool.name}"
         check_arguments(tool.tool, arguments, qualified)
         result = await session.manager.call_tool(tool.server, tool.name, arguments)

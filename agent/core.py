@@ -247,6 +247,7 @@ class Agent:
             while True:
                 step += 1
                 emit(StepStarted(step))
+                await self.toolbox.refresh()  # a server back, or its tools changed
                 request = ModelRequest(self.system, tuple(history), self.toolbox.specs)
                 response, error = await self._request(request, emit)
                 if error is not None or response is None:

@@ -8,6 +8,7 @@ The tree, so a caller can catch at any level::
     │   └── ProviderConfigError     exit 2: no API key, unknown provider or model
     ├── ServerError                 exit 3: an MCP server could not be used (names the server)
     │   ├── ServerConnectError      refused, DNS, TLS, timeout, HTTP status, process exited
+    │   ├── ServerUnavailable       a call could not reach the server, or lost it mid-call
     │   ├── AuthRequiredError       the server wants an OAuth login
     │   └── AuthError               the login or a token refresh failed
     │       └── AuthDenied          exit 1: the user or the server refused consent
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderUnavailableError",
     "ServerConnectError",
     "ServerError",
+    "ServerUnavailable",
     "ToolArgumentsError",
     "ToolCallFailed",
     "ToolError",
@@ -116,6 +118,11 @@ class ServerError(AgentError):
 
 class ServerConnectError(ServerError):
     """Connecting failed: refused, DNS, TLS, timeout, HTTP status, or the process exited."""
+
+
+class ServerUnavailable(ServerError):
+    """A call needed a server that was down or went away during the call (not the tool's own
+    error): the server is tried again in the background."""
 
 
 class AuthRequiredError(ServerError):

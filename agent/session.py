@@ -91,7 +91,9 @@ class SessionOptions:
     on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
-    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (default: the system's)
+    open_browser: Callable[[str], Awaitable[bool]] | None = (
+        None  # the login's browser (default: the system's)
+    )
 
 
 def select_servers(
@@ -227,6 +229,7 @@ class Session:
                     session.toolbox = await Toolbox.load(
                         manager, max_result_tokens=config.max_tool_result_tokens
                     )
+                    session.toolbox.on_change = options.on_notice
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc
@@ -351,11 +354,9 @@ class Session:
         return events(agent, prompt, self._tg)
 
     async def reconnect(self, name: str) -> ServerState:
-        """Reconnect one server and reload the tools."""
-        from agent.tools import Toolbox
-
+        """Reconnect one server and catch the tools up (names already given keep their spelling)."""
         state = await self.manager.reconnect(name)
-        self.toolbox = await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
+        await self.toolbox.refresh()
         return state
 
 

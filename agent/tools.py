@@ -21,7 +21,7 @@ import difflib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,20 +72,27 @@ def _sanitise(raw: str) -> str:
     return name or "tool"
 
 
-def provider_names(pairs: Sequence[tuple[str, str]], *, namespaced: bool) -> list[str]:
+def provider_names(
+    pairs: Sequence[tuple[str, str]],
+    *,
+    namespaced: bool,
+    given: Mapping[tuple[str, str], str] | None = None,
+) -> list[str]:
     """Provider-safe, unique names for ``(server, tool)`` pairs, in the same order.
 
     Names that are already valid and unique keep their exact spelling; only the ones that had to
     be changed (bad characters, too long, or a clash) get a ``_N`` suffix, so renaming one odd tool
-    never renames a well-behaved one.
+    never renames a well-behaved one. ``given`` are names handed out before (earlier in the
+    conversation): those pairs keep them, and no other pair gets one of them.
     """
+    given = given or {}
     wanted = [_sanitise(f"{server}__{tool}" if namespaced else tool) for server, tool in pairs]
     untouched = [
         want == (f"{server}__{tool}" if namespaced else tool)
         for want, (server, tool) in zip(wanted, pairs, strict=True)
     ]
-    taken: set[str] = set()
-    out: list[str | None] = [None] * len(pairs)
+    taken: set[str] = set(given.values())
+    out: list[str | None] = [given.get(pair) for pair in pairs]
     # First pass: exact names claim their spelling; second pass: everything else, suffixed on clash.
     for first_pass in (True, False):
         for i, want in enumerate(wanted):
@@ -270,8 +277,17 @@ class Toolbox:
     ) -> None:
         self._manager = manager
         self.max_result_chars = max_result_tokens * CHARS_PER_TOKEN
+        self._namespaced = namespaced
+        self._given: dict[tuple[str, str], str] = {}  # every name handed out, kept for good
+        self._generation = manager.generation if manager is not None else 0
+        self.on_change: Callable[[str], None] | None = None  # told which tools came or went
+        self._build(tools)
+
+    def _build(self, tools: Iterable[ServerTool]) -> None:
         tools = list(tools)
-        names = provider_names([(t.server, t.tool.name) for t in tools], namespaced=namespaced)
+        pairs = [(t.server, t.tool.name) for t in tools]
+        names = provider_names(pairs, namespaced=self._namespaced, given=self._given)
+        self._given.update(zip(pairs, names, strict=True))
         self._entries: dict[str, ToolEntry] = {}
         for name, item in zip(names, tools, strict=True):
             tool = item.tool
@@ -282,9 +298,34 @@ class Toolbox:
 
     @classmethod
     async def load(cls, manager: ServerManager, *, max_result_tokens: int = 25_000) -> Toolbox:
-        """Every tool of every connected server; names are namespaced when more than one is connected."""
-        tools = await manager.list_tools()
-        return cls(manager, tools, namespaced=len(manager.connected) > 1, max_result_tokens=max_result_tokens)
+        """Every known tool of the manager's servers. Names are namespaced (``server__tool``) when
+        more than one server is configured, connected or not, so they stay the same for the whole
+        conversation, and in a transcript resumed later, whatever connects or fails."""
+        return cls(
+            manager,
+            manager.tools(),
+            namespaced=len(manager.configured) > 1,
+            max_result_tokens=max_result_tokens,
+        )
+
+    async def refresh(self) -> None:
+        """Catch up with the servers before a model request: a server that came back, connected
+        late, or said its tools changed. Names handed out before keep their spelling."""
+        manager = self._manager
+        if manager is None:
+            return
+        await manager.refresh_tools()
+        if manager.generation == self._generation:
+            return
+        self._generation = manager.generation
+        before = set(self._entries)
+        self._build(manager.tools())
+        came, went = sorted(set(self._entries) - before), sorted(before - set(self._entries))
+        if (came or went) and self.on_change is not None:
+            parts = ([f"new: {', '.join(came)}"] if came else []) + (
+                [f"gone: {', '.join(went)}"] if went else []
+            )
+            self.on_change(f"tools changed ({'; '.join(parts)})")
 
     @classmethod
     def empty(cls) -> Toolbox:

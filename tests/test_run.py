@@ -168,8 +168,8 @@ def test_a_failed_server_is_reported_and_the_run_goes_on(
     config = write_config(
         {"up": ServerSettings(url=mcp_http_url), "down": ServerSettings(url=dead, timeout=5)}
     )
-    # Only one server is connected, so the names are not namespaced.
-    llm.script([{"tool_calls": [["echo", {"text": "still here"}]]}, {"echo": "tool_results"}])
+    # Two servers are configured, so the names are namespaced, whichever of them connected.
+    llm.script([{"tool_calls": [["up__echo", {"text": "still here"}]]}, {"echo": "tool_results"}])
     code, out, err = run(["go", "--config", str(config), "-m", PROVIDERS["anthropic"]], capsys)
     assert (code, out) == (0, "still here\n")
     assert len([line for line in err.splitlines() if "'down'" in line]) == 1

@@ -1,28 +1,42 @@
-"""Many MCP servers at once: connect concurrently, isolate failures, close cleanly.
+"""Many MCP servers at once: connect concurrently, isolate failures, come back, close cleanly.
 
 Each server lives in its own task of one long-lived task group (the SDK's transports hold cancel
-scopes, which must be entered and left in the same task). The task connects, reports readiness
-through ``task_status.started()``, then waits for its stop event; leaving the manager sets every
-stop event and waits for the tasks, which close their sessions and stdio processes.
+scopes, which must be entered and left in the same task). The task connects and lists the
+server's tools, reports readiness through ``task_status.started()`` (after its first attempt,
+whatever its outcome), then holds the session until it is told to stop or the session is lost.
+
+A server that is lost (its stdio process exited, its HTTP transport failed, its HTTP session is
+gone) or could not be reached is tried again while the program runs, after 1, 2, 4 … 30 s (or
+at once when a call needs it); a server that needs a login is not (that is the user's move).
+Leaving the manager stops every task and waits for it: sessions close, stdio processes end.
 """
 
 from __future__ import annotations
 
-import gc
 import inspect
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from agent.config import ServerSettings
-from agent.errors import AgentError, ServerError, ToolCallFailed
+from agent.errors import AgentError, ServerError, ServerUnavailable, ToolCallFailed
+from agent.mcp.listing import ServerTool, list_server_tools
+from agent.mcp.server_state import (
+    RETRY_FIRST,
+    RETRY_MAX,
+    Held,
+    ServerState,
+    first_of,
+    never_reached,
+    retryable,
+    session_gone,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -39,66 +53,16 @@ log = logging.getLogger(__name__)
 # None when the server needs none.
 AuthFactory = Callable[[str, ServerSettings], "httpx2.Auth | None"]
 
-_MAX_PAGES = 1000
-
-# Listings in flight that hold the cyclic garbage collector paused (see _gc_paused).
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a tool listing is parsed.
-
-    Parsing a big tools/list result (the SDK validates it three times) allocates hundreds of
-    thousands of dicts; every few hundred allocations start a collection, and each full one walks
-    the whole, growing heap: a third of the client's time for 5000 tools. The result is acyclic,
-    so nothing is lost by collecting once afterwards instead. Overlapping listings share one
-    pause (a counter; the event loop is single-threaded); a collector the host application
-    disabled stays disabled.
-    """
-    global _gc_pauses, _gc_was_enabled
-    if _gc_pauses == 0:
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
-    _gc_pauses += 1
-    try:
-        yield
-    finally:
-        _gc_pauses -= 1
-        if _gc_pauses == 0 and _gc_was_enabled:
-            gc.enable()
-
-
-@dataclass(frozen=True, slots=True)
-class ServerTool:
-    """One tool of one server. ``tool`` is the SDK type; only agent/mcp and agent/tools.py look inside."""
-
-    server: str
-    tool: mcp_types.Tool
-
-    @property
-    def name(self) -> str:
-        return self.tool.name
-
-
-@dataclass(slots=True)
-class ServerState:
-    name: str
-    settings: ServerSettings
-    status: Literal["connecting", "connected", "failed", "disabled"] = "connecting"
-    error: ServerError | None = None
-    server_name: str | None = None  # what the server calls itself
-    connect_ms: float | None = None
-
 
 class ServerManager:
     """Holds one live MCP session per configured server for the program's lifetime.
 
     ``async with ServerManager(servers) as manager:`` connects every enabled server concurrently
-    (startup costs the slowest, not the sum), each bounded by its ``timeout``. A server that fails
-    is recorded in ``manager.states[name]`` (status "failed", ``error`` a ServerError saying why)
-    and skipped; the rest work. Leaving the block closes every session and stdio process.
+    (startup costs the slowest, not the sum), each bounded by its ``timeout``, and lists its
+    tools. A server that fails (to start, to initialize, to list its tools) is recorded in
+    ``manager.states[name]`` (status "failed", ``error`` a ServerError saying why) and skipped;
+    the rest work. Lost and unreachable servers come back on their own (module doc). Leaving the
+    block closes every session and stdio process.
 
     Every URL server gets ``auth_factory(name, settings)`` from its first request (unless
     ``auth = "none"``): the OAuth handler does nothing until the server answers 401 or 403, and
@@ -108,6 +72,9 @@ class ServerManager:
     A server's elicitation requests (a form it wants filled in mid-call) go to ``elicitation``
     (an interactive UI can ask the user); without one, a form is accepted with its schema's
     defaults when they fill every required field, and declined otherwise.
+
+    ``on_state`` is told when a server's status changes: connecting, connected (also when it is
+    back), failed (also when it went away); not on every attempt while it stays down.
     """
 
     def __init__(
@@ -128,10 +95,13 @@ class ServerManager:
             name: ServerState(name, settings, status="connecting" if settings.enabled else "disabled")
             for name, settings in self._servers.items()
         }
-        self._connections: dict[str, Connection] = {}
+        self._held: dict[str, Held] = {}
         self._stops: dict[str, anyio.Event] = {}
         self._done: dict[str, anyio.Event] = {}
+        self._wakes: dict[str, anyio.Event] = {}
+        self._attempts: dict[str, anyio.Event] = {}  # set when an attempt to connect ends
         self._tg: TaskGroup | None = None
+        self.generation = 0  # changes whenever a server's tools do (connected, relisted)
 
     async def __aenter__(self) -> ServerManager:
         tg = anyio.create_task_group()
@@ -158,20 +128,38 @@ class ServerManager:
         The caller's exception is not handed to the task group (anyio would wrap it in an
         exception group); it propagates unchanged once everything is closed.
         """
-        for stop in self._stops.values():
-            stop.set()
+        for name in list(self._stops):
+            self._stop(name)
         tg, self._tg = self._tg, None
         if tg is not None:
             await tg.__aexit__(None, None, None)
+
+    def _stop(self, name: str) -> None:
+        for events in (self._stops, self._wakes):
+            if name in events:
+                events[name].set()
+        held = self._held.get(name)
+        if held is not None:
+            held.release.set()
 
     @property
     def states(self) -> dict[str, ServerState]:
         return self._states
 
     @property
+    def configured(self) -> list[str]:
+        """Names of the servers this manager runs (enabled), in config order, whatever their state."""
+        return [name for name, state in self._states.items() if state.status != "disabled"]
+
+    @property
     def connected(self) -> list[str]:
         """Names of the servers with a live session, in config order."""
-        return [name for name in self._servers if name in self._connections]
+        return [name for name in self._servers if name in self._held and self._held[name].live]
+
+    def tools(self, server: str | None = None) -> list[ServerTool]:
+        """The tools of one or every server from their last listing (no request is sent)."""
+        names = [server] if server is not None else list(self._servers)
+        return [tool for name in names if name in self._states for tool in self._states[name].tools]
 
     async def _start(self, name: str) -> None:
         assert self._tg is not None
@@ -185,46 +173,124 @@ class ServerManager:
             await outcome
 
     async def _serve(self, name: str, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """One server's whole life: connect (logging in when asked to), then hold the session."""
-        from agent.mcp.connection import connect
-
-        settings = self._servers[name]
+        """One server's whole life: connect (logging in when asked to), hold the session, and
+        when it is lost or cannot be reached, try again after a growing wait."""
         state = self._states[name]
         stop = self._stops[name] = anyio.Event()
         done = self._done[name] = anyio.Event()
-        state.status, state.error = "connecting", None
+        self._wakes[name] = anyio.Event()
+        self._attempts.setdefault(name, anyio.Event())
+        state.status, state.error, state.retry_at = "connecting", None, None
         await self._notify(state)
         started = False
+
+        def ready() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        delay = 0.0
+        try:
+            while not stop.is_set():
+                up_since = time.monotonic()
+                connected = await self._attempt(name, ready)
+                ready()
+                if stop.is_set() or not retryable(state.error):
+                    break
+                if connected and time.monotonic() - up_since >= RETRY_MAX:
+                    delay = 0.0  # it had been up a while: start the waits afresh
+                delay = min(delay * 2, RETRY_MAX) if delay else RETRY_FIRST
+                state.retry_at = time.time() + delay
+                with anyio.move_on_after(delay):
+                    await self._wakes[name].wait()
+                self._wakes[name] = anyio.Event()
+                state.retry_at = None
+        finally:
+            state.retry_at = None
+            done.set()
+            ready()
+
+    async def _attempt(self, name: str, ready: Callable[[], None]) -> bool:
+        """Connect and list the tools, then hold the session until released or lost. Whether it
+        connected; a failure is recorded in the server's state."""
+        from agent.mcp.connection import connect, lost_connection_error
+
+        settings, state = self._servers[name], self._states[name]
+        held: Held | None = None
         try:
             auth = self._make_auth(name, settings)
             # A browser login pauses the connect deadline (connect() uses the handler's
             # `on_user_wait`); the login has `oauth.login_timeout` of its own.
-            async with connect(name, settings, auth=auth, elicitation=self._elicitation) as conn:
-                self._connections[name] = conn
-                state.status = "connected"
-                state.server_name = conn.server_name
-                state.connect_ms = conn.connect_ms
+            async with connect(
+                name,
+                settings,
+                auth=auth,
+                elicitation=self._elicitation,
+                on_tools_changed=lambda: self._tools_changed(name),
+            ) as conn:
+                listing = await list_server_tools(conn)
+                held = self._held[name] = Held(conn)
+                if self._stops[name].is_set():
+                    held.release.set()
+                back = state.ever_connected
+                state.status, state.error, state.ever_connected = "connected", None, True
+                state.server_name, state.connect_ms = conn.server_name, conn.connect_ms
+                state.tools, state.skipped, state.tools_stale = listing.tools, listing.skipped, False
+                self.generation += 1
+                self._attempt_ended(name)
+                if back:
+                    log.info("server %s is back", name)
                 await self._notify(state)
-                started = True
-                task_status.started()
-                await stop.wait()
-            return
+                ready()
+                await first_of(held.release, conn.closed)
+                if not held.release.is_set():
+                    raise self._exited(name, conn)
+            if held.error is not None:  # released because its session was gone
+                self._fail(state, held.error)
+                await self._notify(state)
+            return True
         except ServerError as exc:
-            self._fail(state, exc)
+            error = exc
         except AgentError as exc:  # e.g. the auth factory could not open its token store
-            self._fail(state, ServerError(name, exc.message, hint=exc.hint))
+            error = ServerError(name, exc.message, hint=exc.hint)
         except Exception as exc:
             # After connecting, the transport can still fail (the server went away).
-            from agent.mcp.connection import lost_connection_error
-
             log.debug("server %s failed", name, exc_info=True)
-            self._fail(state, lost_connection_error(name, settings, exc))
+            error = lost_connection_error(name, settings, exc)
+            if held is not None:
+                held.unsent = never_reached(exc)
         finally:
-            self._connections.pop(name, None)
-            done.set()
-            if not started:
-                task_status.started()
-        await self._notify(state)
+            if held is not None:
+                if self._held.get(name) is held:
+                    del self._held[name]
+                held.ended.set()
+        if held is not None:
+            held.error = held.error or error
+        else:
+            self._attempt_ended(name)
+        if held is not None or state.status != "failed":
+            self._fail(state, error)
+            await self._notify(state)
+        else:
+            self._fail(state, error)  # still down: no news
+        return held is not None
+
+    def _exited(self, name: str, conn: Connection) -> ServerError:
+        from agent.errors import ServerConnectError
+
+        what = (
+            "the server process exited" if conn.settings.kind == "stdio" else "the server closed the session"
+        )
+        return ServerConnectError(name, f"connection lost: {what}")
+
+    def _attempt_ended(self, name: str) -> None:
+        event, self._attempts[name] = self._attempts[name], anyio.Event()
+        event.set()
+
+    def _tools_changed(self, name: str) -> None:
+        log.info("server %s: its tools changed", name)
+        self._states[name].tools_stale = True
 
     def _make_auth(self, name: str, settings: ServerSettings) -> httpx2.Auth | None:
         if self._auth_factory is None or settings.url is None or settings.auth == "none":
@@ -235,33 +301,49 @@ class ServerManager:
     def _fail(state: ServerState, error: ServerError) -> None:
         log.info("%s", error)
         state.status = "failed"
-        state.error = error
+        state.error = state.last_error = error
+        state.last_error_at = time.time()
 
-    def _connection(self, server: str) -> Connection:
-        conn = self._connections.get(server)
-        if conn is not None:
-            return conn
+    def _unknown(self, server: str) -> ServerError:
+        known = ", ".join(self._servers) or "none"
+        return ServerError(server, "no such server", hint=f"known servers: {known}")
+
+    async def _usable(self, server: str, deadline: float) -> Held:
+        """The server's live session; when it is down, one attempt to connect now (bounded by
+        ``deadline``), or a :class:`ServerUnavailable` saying why not."""
+        held = self._held.get(server)
+        if held is not None and held.live:
+            return held
         state = self._states.get(server)
         if state is None:
-            known = ", ".join(self._servers) or "none"
-            raise ServerError(server, "no such server", hint=f"known servers: {known}")
-        if state.error is not None:
-            raise state.error
-        raise ServerError(server, f"not connected ({state.status})")
+            raise self._unknown(server)
+        done = self._done.get(server)
+        if done is None or done.is_set():  # not running: disabled, a login is needed, or stopped
+            raise state.error or ServerError(server, f"not connected ({state.status})")
+        attempt = self._attempts[server]
+        self._wakes[server].set()
+        with anyio.move_on_at(deadline):
+            await attempt.wait()
+        held = self._held.get(server)
+        if held is not None and held.live:
+            return held
+        reason = state.error.reason if state.error is not None else f"not connected ({state.status})"
+        again = f"; trying again in {max(state.retry_at - time.time(), 0):.0f} s" if state.retry_at else ""
+        raise ServerUnavailable(server, f"unavailable: {reason}{again}")
 
     async def list_tools(self, server: str | None = None) -> list[ServerTool]:
-        """All tools (every page) of one or every connected server, after include/exclude filters."""
+        """List the tools of one or every connected server again (every page, after include /
+        exclude); each listing replaces the server's known tools."""
         names = [server] if server is not None else self.connected
         results: dict[str, list[ServerTool]] = {}
 
         async def one(name: str) -> None:
             try:
-                results[name] = await self._list_one(name)
+                results[name] = await self._relist(name)
             except ServerError as exc:
                 if server is not None:
                     raise
                 log.info("%s", exc)
-                results[name] = []
 
         if server is not None:
             await one(server)
@@ -271,28 +353,32 @@ class ServerManager:
                     tg.start_soon(one, name)
         return [tool for name in names for tool in results.get(name, [])]
 
-    async def _list_one(self, name: str) -> list[ServerTool]:
-        from mcp.shared.exceptions import MCPError
+    async def _relist(self, name: str) -> list[ServerTool]:
+        if name not in self._servers:
+            raise self._unknown(name)
+        held = await self._usable(name, anyio.current_time() + self._servers[name].timeout)
+        listing = await list_server_tools(held.conn)
+        state = self._states[name]
+        if listing.tools != state.tools:
+            self.generation += 1
+        state.tools, state.skipped, state.tools_stale = listing.tools, listing.skipped, False
+        return list(listing.tools)
 
-        conn = self._connection(name)
-        settings = conn.settings
-        tools: list[ServerTool] = []
-        cursor: str | None = None
-        seen: set[str] = set()
+    async def refresh_tools(self) -> list[str]:
+        """List again the tools of every connected server that said they changed; the names of
+        the servers relisted. A listing that fails keeps the tools known before (and is logged)."""
+        stale = [name for name in self.connected if self._states[name].tools_stale]
+        if stale:
+            async with anyio.create_task_group() as tg:
+                for name in stale:
+                    tg.start_soon(self._relist_quietly, name)
+        return stale
+
+    async def _relist_quietly(self, name: str) -> None:
         try:
-            with anyio.fail_after(settings.timeout), _gc_paused():
-                for _ in range(_MAX_PAGES):
-                    page = await conn.client.list_tools(cursor=cursor)
-                    tools.extend(ServerTool(name, t) for t in page.tools if settings.tools.allows(t.name))
-                    cursor = page.next_cursor
-                    if cursor is None or cursor in seen:
-                        break
-                    seen.add(cursor)
-        except TimeoutError:
-            raise ServerError(name, f"listing tools timed out after {settings.timeout:g} s") from None
-        except MCPError as exc:
-            raise ServerError(name, f"listing tools failed: {exc}") from None
-        return tools
+            await self._relist(name)
+        except ServerError as exc:
+            log.info("%s", exc)
 
     async def call_tool(
         self,
@@ -303,45 +389,77 @@ class ServerManager:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> mcp_types.CallToolResult:
         """Call one tool. Bounded by ``timeout`` or the server's; cancelling the caller cancels the
-        call on the server too (MCP cancellation). Raises ServerError when the server is not
-        connected, ToolCallFailed on timeout. A result with ``is_error`` is returned, not raised."""
+        call on the server too (MCP cancellation). A result with ``is_error`` is returned, not raised.
+
+        A server that is down is tried once at once. A call that never reached the server (the
+        connection was refused, the HTTP session was gone) is sent again after reconnecting;
+        one lost in flight is not (it may have run): :class:`ServerUnavailable` says so. Raises
+        ServerError when the server is unknown or needs a login, ToolCallFailed on timeout, a
+        protocol error, or a result that breaks the tool's own output schema."""
         from mcp.shared.exceptions import MCPError
         from mcp_types import CONNECTION_CLOSED
         from pydantic import ValidationError
 
-        conn = self._connection(server)
-        limit = timeout if timeout is not None else conn.settings.timeout
-        result: mcp_types.CallToolResult | None = None
-        try:
-            with anyio.move_on_after(limit if limit > 0 else math.inf) as scope:
-                result = await conn.client.call_tool(tool, dict(arguments or {}))
-        except MCPError as exc:
-            if exc.code == CONNECTION_CLOSED:
-                error = ServerError(server, f"connection lost while calling {tool!r}: {exc}")
-                if self._connections.get(server) is conn:
-                    del self._connections[server]
-                    self._fail(self._states[server], error)
-                    await self._notify(self._states[server])
-                raise error from None
-            raise ToolCallFailed(f"{server}.{tool}: {exc}") from None
-        except ValidationError as exc:
-            raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
-        if result is None or scope.cancelled_caught:
-            raise ToolCallFailed(
-                f"{server}.{tool} timed out after {limit:g} s",
-                hint="raise the server's 'timeout' for slow tools",
-            )
-        return result
+        if server not in self._servers:
+            raise self._unknown(server)
+        limit = timeout if timeout is not None else self._servers[server].timeout
+        deadline = anyio.current_time() + (limit if limit > 0 else math.inf)
+        held = await self._usable(server, deadline)
+        for may_resend in (True, False):
+            result: mcp_types.CallToolResult | None = None
+            try:
+                with anyio.move_on_at(deadline) as scope:
+                    result = await held.conn.client.call_tool(tool, dict(arguments or {}))
+            except MCPError as exc:
+                if exc.code == CONNECTION_CLOSED:
+                    with anyio.move_on_at(deadline):
+                        await held.ended.wait()
+                    reason = held.error.reason if held.error is not None else str(exc)
+                    if may_resend and held.unsent:
+                        held = await self._usable(server, deadline)
+                        continue
+                    raise ServerUnavailable(
+                        server,
+                        f"{reason} while calling {tool!r}: the call may or may not have run; "
+                        "the server is tried again",
+                    ) from None
+                if session_gone(exc, held.conn):
+                    if held.live:
+                        from agent.errors import ServerConnectError
+
+                        held.error = ServerConnectError(
+                            server, f"the server no longer knows our session ({exc})"
+                        )
+                        self._wakes[server].set()
+                        held.release.set()
+                    if may_resend:
+                        held = await self._usable(server, deadline)
+                        continue
+                    raise ServerUnavailable(server, f"its session was lost while calling {tool!r}") from None
+                raise ToolCallFailed(f"{server}.{tool}: {exc}") from None
+            except ValidationError as exc:
+                raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
+            except RuntimeError as exc:  # the SDK's check of structuredContent against outputSchema
+                raise ToolCallFailed(
+                    f"{server}.{tool}: the result breaks the tool's own output schema: {exc}"
+                ) from None
+            if result is None or scope.cancelled_caught:
+                raise ToolCallFailed(
+                    f"{server}.{tool} timed out after {limit:g} s",
+                    hint="raise the server's 'timeout' for slow tools",
+                )
+            return result
+        raise AssertionError("unreachable")
 
     async def reconnect(self, server: str) -> ServerState:
         """Close the server's session (if any) and connect again."""
         if server not in self._servers:
-            self._connection(server)  # raises "no such server"
+            raise self._unknown(server)
         if self._tg is None:
             raise ServerError(server, "the manager is not running")
-        stop, done = self._stops.get(server), self._done.get(server)
-        if stop is not None and done is not None:
-            stop.set()
+        done = self._done.get(server)
+        if done is not None:
+            self._stop(server)
             await done.wait()
         await self._tg.start(self._serve, server)
         return self._states[server]

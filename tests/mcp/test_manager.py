@@ -13,12 +13,19 @@ import httpx2
 import pytest
 
 from agent.config import Config, ServerSettings, ToolFilter
-from agent.errors import AuthError, AuthRequiredError, ServerError, ToolCallFailed, UsageError
+from agent.errors import (
+    AuthError,
+    AuthRequiredError,
+    ServerError,
+    ServerUnavailable,
+    ToolCallFailed,
+    UsageError,
+)
 from agent.mcp.connection import server_log_path
 from agent.mcp.manager import ServerManager, ServerState
 from agent.mcp.oauth import auth_factory_for
 from tests.support.browser import Browser, follow
-from tests.support.fixtures_mcp import stdio_settings
+from tests.support.fixtures_mcp import RestartableServer, stdio_settings
 from tests.support.fixtures_oauth import OAuthStack
 from tests.support.http_edge import refused_port, status_server
 
@@ -264,18 +271,52 @@ async def test_stdio_lifecycle_reconnect_death_and_close(mcp_stdio_settings: Ser
         with pytest.raises(ProcessLookupError):
             os.kill(first, 0)  # reconnecting ended the old process
 
-        os.kill(second, signal.SIGKILL)
-        with pytest.raises(ServerError, match="connection lost while calling 'echo'"):
-            await manager.call_tool("local", "echo", {"text": "anyone?"})
-        assert manager.states["local"].status == "failed"
-        assert manager.connected == []
-
         await manager.reconnect("local")
         third = int(_text(await manager.call_tool("local", "pid")))
         os.kill(third, 0)  # alive while the manager is open
     with pytest.raises(ProcessLookupError):
         os.kill(third, 0)  # closing the manager ended it
     assert manager.connected == []
+
+
+async def test_crashed_stdio_server_is_restarted_and_only_the_call_in_flight_fails(
+    mcp_stdio_settings: ServerSettings, mcp_events_file: Path
+) -> None:
+    """A stdio server killed during a call: that call is an error that says it may have run;
+    the next call (another tool) restarts the server and works, and blames nothing on the old call."""
+    seen: list[tuple[str, str]] = []
+    lost = anyio.Event()
+
+    def on_state(state: ServerState) -> None:
+        seen.append((state.name, state.status))
+        if state.status == "failed":
+            lost.set()
+
+    async with ServerManager({"local": mcp_stdio_settings}, on_state=on_state) as manager:
+        pid = int(_text(await manager.call_tool("local", "pid")))
+        tag = f"crash-{pid}"
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+
+                async def slow_call() -> None:
+                    with pytest.raises(ServerUnavailable) as info:
+                        await manager.call_tool("local", "slow", {"seconds": 30, "tag": tag})
+                    message = str(info.value)
+                    assert "server process exited while calling 'slow'" in message
+                    assert "may or may not have run" in message
+
+                tg.start_soon(slow_call)
+                await _wait_for_line(mcp_events_file, f"started {tag}")
+                os.kill(pid, signal.SIGKILL)
+            await lost.wait()
+        state = manager.states["local"]
+        assert state.status == "failed" and state.last_error_at is not None
+        assert "server process exited" in str(state.error)
+        # The next call, of another tool, restarts the server at once and runs.
+        assert _text(await manager.call_tool("local", "echo", {"text": "back"})) == "back"
+        assert int(_text(await manager.call_tool("local", "pid"))) != pid
+        assert manager.states["local"].status == "connected"
+    assert seen[-2:] == [("local", "failed"), ("local", "connected")]
 
 
 async def test_cancelled_while_connecting_closes_cleanly() -> None:
@@ -353,3 +394,40 @@ async def test_listing_pauses_the_garbage_collector_and_restores_it(mcp_http_url
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+async def test_http_server_restarted_on_the_same_port_comes_back_without_a_reconnect() -> None:
+    states: list[str] = []
+    back = anyio.Event()
+
+    def on_state(state: ServerState) -> None:
+        states.append(state.status)
+        if state.status == "connected" and "failed" in states:
+            back.set()
+
+    async with RestartableServer() as server:
+        settings = ServerSettings(url=server.url, timeout=10)
+        async with ServerManager({"web": settings}, on_state=on_state) as manager:
+            first = int(_text(await manager.call_tool("web", "pid")))
+
+            # Restarted between two calls: the next call just works.
+            await server.kill()
+            await server.start()
+            second = int(_text(await manager.call_tool("web", "pid")))
+            assert second != first
+
+            # Down during a call: an error that names the reason, and the state says so.
+            await server.kill()
+            with pytest.raises(ServerUnavailable, match="connection refused"):
+                await manager.call_tool("web", "echo", {"text": "anyone?"})
+            state = manager.states["web"]
+            assert state.status == "failed" and state.retry_at is not None
+            assert state.last_error_at is not None and "connection refused" in str(state.last_error)
+
+            # Back on the same port: the retries in the background find it, with no call and
+            # no reconnect asked for.
+            await server.start()
+            with anyio.fail_after(30):
+                await back.wait()
+            assert manager.connected == ["web"]
+            assert int(_text(await manager.call_tool("web", "pid"))) not in (first, second)

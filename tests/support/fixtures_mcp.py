@@ -7,11 +7,13 @@ Fixtures:
     mcp_stdio_settings  ServerSettings that launch the test server over stdio (sys.executable)
     write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path
 
-Helpers: :func:`stdio_settings` (extra server flags, env), :func:`toml_config` (the TOML text).
+Helpers: :func:`stdio_settings` (extra server flags, env), :func:`toml_config` (the TOML text),
+:class:`RestartableServer` (an HTTP server a test kills and starts again on the same port).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -22,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 
 from agent.config import ServerSettings
@@ -142,3 +146,61 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return write
+
+
+class RestartableServer:
+    """The test server over Streamable HTTP in a subprocess that a test can kill and start again
+    on the same port (``async with RestartableServer() as server``; ``await server.kill()``,
+    ``await server.start()``). Readiness is the server's ``READY`` line."""
+
+    def __init__(self, *flags: str) -> None:
+        self.flags = flags
+        self.port = 0
+        self.url = ""
+        self._proc: anyio.abc.Process | None = None
+
+    async def start(self) -> None:
+        proc = await anyio.open_process(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.mcp_server",
+                "--transport",
+                "http",
+                "--port",
+                str(self.port),
+                *self.flags,
+            ],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        buffer = b""
+        with anyio.fail_after(_READY_TIMEOUT):
+            while b"\n" not in buffer:
+                buffer += await proc.stdout.receive()
+        line = buffer.split(b"\n", 1)[0].decode()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"the restartable MCP test server did not start: {line!r}")
+        self.url = line.split(" ", 1)[1]
+        self.port = int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+        self._proc = proc
+
+    async def kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with anyio.CancelScope(shield=True):
+            await proc.wait()
+            await proc.aclose()
+
+    async def __aenter__(self) -> RestartableServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.kill()

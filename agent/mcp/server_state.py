@@ -1,0 +1,114 @@
+"""What the manager knows of each server, and how it judges a failure.
+
+:class:`ServerState` is what ``/servers`` and ``agent tools --json`` show; :class:`Held` is one
+live session and how it ended. A failure is judged three ways: can trying again later help
+(:func:`retryable`: not when a login is needed), did a request never leave (:func:`never_reached`:
+it may be sent again), is the HTTP session gone while the server is up (:func:`session_gone`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from agent.config import ServerSettings
+from agent.errors import AuthError, ServerError
+from agent.mcp.listing import ServerTool
+
+if TYPE_CHECKING:
+    from agent.mcp.connection import Connection
+
+__all__ = [
+    "RETRY_FIRST",
+    "RETRY_MAX",
+    "Held",
+    "ServerState",
+    "Status",
+    "first_of",
+    "never_reached",
+    "retryable",
+    "session_gone",
+]
+
+# Waits before trying a lost or unreachable server again: 1, 2, 4 … 30 s.
+RETRY_FIRST = 1.0
+RETRY_MAX = 30.0
+
+
+Status = Literal["connecting", "connected", "failed", "disabled"]
+
+
+@dataclass(slots=True)
+class ServerState:
+    """What is known of one server now (``/servers``, ``agent tools --json``).
+
+    ``error`` is why it is not connected (None while it is); ``last_error`` and ``last_error_at``
+    (seconds since the epoch) keep the last failure after it came back. ``retry_at`` is when the
+    next attempt is due while it is down. ``tools`` are the tools of its last listing: kept while
+    it is briefly away, so what the model is offered does not flicker.
+    """
+
+    name: str
+    settings: ServerSettings
+    status: Status = "connecting"
+    error: ServerError | None = None
+    server_name: str | None = None  # what the server calls itself
+    connect_ms: float | None = None
+    last_error: ServerError | None = None
+    last_error_at: float | None = None
+    retry_at: float | None = None
+    tools: tuple[ServerTool, ...] = ()
+    skipped: tuple[tuple[ServerTool, str], ...] = ()  # tools set aside, with the reason
+    tools_stale: bool = False  # the server said its tools changed (notifications/tools/list_changed)
+    ever_connected: bool = False
+
+
+@dataclass(slots=True)
+class Held:
+    """One live session, and how it ended: ``unsent`` when its transport failed to reach the
+    server at all (a request then never arrived and may be sent again)."""
+
+    conn: Connection
+    release: anyio.Event = field(default_factory=anyio.Event)
+    ended: anyio.Event = field(default_factory=anyio.Event)
+    error: ServerError | None = None
+    unsent: bool = False
+
+    @property
+    def live(self) -> bool:
+        return not (self.ended.is_set() or self.release.is_set() or self.conn.closed.is_set())
+
+
+def retryable(error: ServerError | None) -> bool:
+    """Whether trying again later can help: not when a login is needed or was refused."""
+    from agent.errors import AuthRequiredError
+
+    return error is not None and not isinstance(error, AuthError | AuthRequiredError)
+
+
+def never_reached(exc: BaseException) -> bool:
+    """The transport failed before a request could leave (refused, no route, DNS)."""
+    import httpx2
+
+    from agent.mcp.failures import leaves
+
+    return any(isinstance(item, httpx2.ConnectError | ConnectionRefusedError) for item in leaves(exc))
+
+
+def session_gone(exc: Exception, conn: Connection) -> bool:
+    """An HTTP server no longer knows our session (it restarted): 404, or 400 naming the session."""
+    return conn.last_http_status in (400, 404) and "session" in str(exc).lower()
+
+
+async def first_of(*events: anyio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    async with anyio.create_task_group() as tg:
+
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            tg.start_soon(wait, event)
