@@ -84,11 +84,22 @@ def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict
         out["server_name"] = state.server_name
     if state.error is not None:
         out["error"] = str(state.error)
+    if state.last_error is not None and state.last_error_at is not None:
+        out["last_error"] = {"message": str(state.last_error), "at": _iso(state.last_error_at)}
     if state.status == "connected":
         out["tools"] = [
             t.tool.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"meta"}) for t in tools
         ]
+        if state.skipped:
+            out["not_offered"] = [{"name": t.name, "reason": reason} for t, reason in state.skipped]
     return out
+
+
+def _iso(seconds: float) -> str:
+    """A wall-clock time as local ISO 8601, to the second."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
 def _console() -> Any:
@@ -130,6 +141,8 @@ def _print_tools(
                 if param["description"]:
                     line += f"  {escape(param['description'])}"
                 console.print(line)
+        for server_tool, reason in state.skipped:
+            console.print(f"  [dim]{escape(server_tool.name)}  not offered: {escape(reason)}[/dim]")
         console.print()
 
 

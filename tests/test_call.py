@@ -34,7 +34,7 @@ from agent.errors import (
     UnknownToolError,
     UsageError,
 )
-from tests.support.fixtures_mcp import stdio_settings
+from tests.support.fixtures_mcp import RestartableServer, stdio_settings
 from tests.support.http_edge import refused_port, status_server
 
 
@@ -318,3 +318,44 @@ def test_e2e_library_tracebacks_go_to_the_log_not_the_terminal(
     assert "Failed to parse JSONRPC message from server" in log
     verbose = _agent("-v", "--config", str(path), "call", "stray.echo", '{"text": "ok"}')
     assert "Failed to parse JSONRPC message" in verbose.stderr
+
+
+async def test_a_result_that_breaks_its_output_schema_is_one_clear_line(
+    write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config({"odd": stdio_settings("--odd-tools")})
+    with pytest.raises(ToolCallFailed, match="the result breaks the tool's own output schema"):
+        await _run(["call", "structured"], path)
+
+
+async def test_tools_that_need_task_calls_are_not_offered_and_marked(
+    write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 2025-11-25 session: tasks (and so taskSupport) were removed from the protocol after it.
+    async with RestartableServer("--odd-tools", "--legacy") as server:
+        path = write_config({"odd": ServerSettings(url=server.url)})
+        assert await _run(["tools"], path) == 0
+        out = capsys.readouterr().out
+        assert "needs_task  not offered: needs task-augmented calls" in out
+        assert await _run(["tools", "--json"], path) == 0
+    (listed,) = json.loads(capsys.readouterr().out)["servers"]
+    assert "needs_task" not in {t["name"] for t in listed["tools"]}
+    assert listed["not_offered"][0]["name"] == "needs_task"
+
+
+async def test_tools_json_shows_a_failed_listing_and_the_last_error_with_its_time(
+    mcp_http_url: str, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(
+        {"web": ServerSettings(url=mcp_http_url), "mute": stdio_settings("--hang-listing", timeout=3)}
+    )
+    assert await _run(["tools", "--json"], path) == 0
+    captured = capsys.readouterr()
+    assert "server 'mute': listing tools timed out after 3 s" in captured.err
+    servers = {s["name"]: s for s in json.loads(captured.out)["servers"]}
+    assert servers["web"]["status"] == "connected"
+    mute = servers["mute"]
+    assert mute["status"] == "failed"
+    assert "listing tools timed out" in mute["error"]
+    assert "listing tools timed out" in mute["last_error"]["message"]
+    assert mute["last_error"]["at"][:4].isdigit()

@@ -431,3 +431,42 @@ async def test_http_server_restarted_on_the_same_port_comes_back_without_a_recon
                 await back.wait()
             assert manager.connected == ["web"]
             assert int(_text(await manager.call_tool("web", "pid"))) not in (first, second)
+
+
+async def test_a_stdio_server_writing_logs_on_stdout_fails_at_once_naming_a_line(mcp_http_url: str) -> None:
+    """Three non-JSON-RPC lines fail the server (quoting one), well within its 120 s timeout;
+    the good server is not held back."""
+    servers = {"noisy": stdio_settings("--junk", "20"), "web": ServerSettings(url=mcp_http_url)}
+    with anyio.fail_after(30):
+        async with ServerManager(servers) as manager:
+            assert manager.connected == ["web"]
+            error = manager.states["noisy"].error
+            assert error is not None
+            assert "not JSON-RPC messages on stdout" in str(error)
+            assert "INFO starting worker" in str(error)
+            assert "logs belong on stderr" in str(error)
+            assert manager.tools("web")
+
+
+async def test_a_server_whose_listing_never_answers_is_a_failed_server() -> None:
+    settings = stdio_settings("--hang-listing", timeout=3)
+    async with ServerManager({"mute": settings}) as manager:
+        state = manager.states["mute"]
+        assert state.status == "failed"
+        assert "listing tools timed out after 3 s" in str(state.error)
+        assert manager.connected == [] and manager.tools() == []
+
+
+async def test_a_lost_http_session_is_initialized_again_and_the_call_sent_again() -> None:
+    """A 2025-era server (HTTP sessions) restarted on the same port answers 404 to our old
+    session id: the call never ran, so it is sent again on a new session, without any error."""
+    async with (
+        RestartableServer("--legacy") as server,
+        ServerManager({"old": ServerSettings(url=server.url, timeout=10)}) as manager,
+    ):
+        first = int(_text(await manager.call_tool("old", "pid")))
+        await server.kill()
+        await server.start()
+        assert int(_text(await manager.call_tool("old", "pid"))) != first
+        assert _text(await manager.call_tool("old", "echo", {"text": "same session"})) == "same session"
+        assert manager.states["old"].status == "connected"

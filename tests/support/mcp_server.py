@@ -21,7 +21,11 @@ Tools (names are stable; other areas' tests use them):
 ``book(trip, seats=1, note=None)``  nested-object / enum / optional schema:
                                 ``trip = {"city": str, "seat_class": "economy"|"business"}``
 
-Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--exit-at-once``
+Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--junk N`` prints N
+log lines to stdout before serving (stdio); ``--hang-listing`` never answers ``tools/list``; ``--odd-tools`` lists
+``structured`` with an output schema its result breaks, and a ``needs_task`` tool that requires
+task-augmented calls; ``--legacy`` refuses ``server/discover`` (clients fall back to the
+2025-era initialize handshake and HTTP sessions); ``--exit-at-once``
 writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name;
 ``--page-size N`` lists the tools N at a time (paginated ``tools/list``).
 """
@@ -39,7 +43,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams
+from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams, Tool, ToolExecution
 from pydantic import BaseModel
 
 # A valid 1x1 transparent PNG.
@@ -69,9 +73,22 @@ class _PagedServer(MCPServer):
     """Lists its tools ``page_size`` at a time (the cursor is the next offset)."""
 
     page_size = 0
+    hang_listing = False
+    odd_tools = False
 
     async def _handle_list_tools(self, ctx: Any, params: PaginatedRequestParams | None) -> ListToolsResult:
+        if self.hang_listing:
+            await anyio.sleep_forever()
         tools = await self.list_tools()
+        if self.odd_tools:
+            tools = [_odd(tool) for tool in tools] + [
+                Tool(
+                    name="needs_task",
+                    description="Only callable as a task.",
+                    input_schema={"type": "object", "properties": {}},
+                    execution=ToolExecution(task_support="required"),
+                )
+            ]
         if not self.page_size:
             return ListToolsResult(tools=tools)
         start = int(params.cursor) if params is not None and params.cursor else 0
@@ -79,9 +96,30 @@ class _PagedServer(MCPServer):
         return ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)
 
 
-def build_server(name: str = "test-server", page_size: int = 0) -> MCPServer:
+def _odd(tool: Tool) -> Tool:
+    """``structured`` listed with an output schema its result breaks (answer must be a string)."""
+    if tool.name != "structured":
+        return tool
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    return tool.model_copy(update={"output_schema": schema})
+
+
+def _legacy_only(server: MCPServer) -> None:
+    """Refuse ``server/discover``, so clients fall back to the initialize handshake (a
+    2025-era session: an HTTP session id, notifications sent without a subscription)."""
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import METHOD_NOT_FOUND, RequestParams
+
+    async def refuse(ctx: Any, params: RequestParams | None) -> Any:
+        raise MCPError(METHOD_NOT_FOUND, "Method not found")
+
+    server._lowlevel_server.add_request_handler("server/discover", RequestParams, refuse)
+
+
+def build_server(name: str = "test-server", page_size: int = 0, *, hang_listing: bool = False) -> MCPServer:
     server = _PagedServer(name, instructions="A test server.", log_level="WARNING")
     server.page_size = page_size
+    server.hang_listing = hang_listing
 
     @server.tool(description="Echo the text back.")
     def echo(text: str) -> str:
@@ -160,15 +198,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stray", action="store_true")
     parser.add_argument("--exit-at-once", action="store_true")
     parser.add_argument("--page-size", type=int, default=0)
+    parser.add_argument("--junk", type=int, default=0)
+    parser.add_argument("--hang-listing", action="store_true")
+    parser.add_argument("--odd-tools", action="store_true")
+    parser.add_argument("--legacy", action="store_true")
     args = parser.parse_args(argv)
     print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
     if args.exit_at_once:
         print("fatal: cannot start", file=sys.stderr, flush=True)
         sys.exit(3)
-    server = build_server(args.name, args.page_size)
+    server = build_server(args.name, args.page_size, hang_listing=args.hang_listing)
+    server.odd_tools = args.odd_tools  # type: ignore[attr-defined]
+    if args.legacy:
+        _legacy_only(server)
     if args.transport == "stdio":
         if args.stray:
             print("this is not JSON", flush=True)
+        for n in range(args.junk):
+            print(f"INFO starting worker {n}", flush=True)
         server.run("stdio")
     else:
         _serve_http(server, args.transport, args.port)
