@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from agent.config import Config, ServerSettings
 from agent.core import Final, ToolCallFinished
 from agent.errors import ConfigError, ServerConnectError, ServerError, UsageError
+from agent.mcp.manager import ServerState
 from agent.session import DEFAULT_SYSTEM_PROMPT, Session, SessionOptions, load_system_prompt
+from tests.support.fixtures_mcp import RestartableServer
 from tests.support.function_provider import FunctionProvider, call, reply, script
 from tests.support.http_edge import refused_port
 
@@ -92,3 +95,39 @@ async def test_approval_policy_asks_remembers_always_and_denies_without_anyone_t
     assert [(f.label, f.denied) for f in finished] == [("test.echo", True)]
     assert notes == ["test.echo needs approval and there is no one to ask; denied"]
     assert isinstance(events[-1], Final)
+
+
+async def test_tool_names_stay_fixed_whatever_connects_or_fails_later(mcp_http_url: str) -> None:
+    """p2 is down at the start: p1's tools are namespaced all the same (two are configured), a
+    reconnect of p1 keeps them, p2's tools join under their own prefix when it comes up, and a
+    later session (a resumed transcript) with p2 down again gets the same names."""
+    async with RestartableServer() as p2:
+        await p2.kill()  # its port is known, nobody listens yet
+        config = Config(
+            servers={"p1": ServerSettings(url=mcp_http_url), "p2": ServerSettings(url=p2.url, timeout=10)}
+        )
+        notices: list[str] = []
+        up = anyio.Event()
+
+        def on_state(state: ServerState) -> None:
+            if state.name == "p2" and state.status == "connected":
+                up.set()
+
+        wanted = SessionOptions(needs_model=False, on_notice=notices.append, on_server_state=on_state)
+        async with Session.open(config, wanted) as session:
+            names = [e.name for e in session.toolbox.entries]
+            assert "p1__echo" in names and not any(n.startswith("p2__") for n in names)
+            await session.reconnect("p1")
+            assert [e.name for e in session.toolbox.entries] == names
+
+            await p2.start()
+            with anyio.fail_after(30):
+                await up.wait()  # found by the retries in the background
+            await session.toolbox.refresh()
+            after = [e.name for e in session.toolbox.entries]
+            assert after[: len(names)] == names and "p2__echo" in after
+            assert notices and "new: p2__" in notices[-1]
+            await p2.kill()
+
+        async with Session.open(config, SessionOptions(needs_model=False)) as again:
+            assert [e.name for e in again.toolbox.entries] == names
