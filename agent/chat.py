@@ -45,6 +45,7 @@ from agent.transcript import load_transcript
 
 if TYPE_CHECKING:
     from agent.core import Event
+    from agent.mcp.manager import ServerState
     from agent.providers.base import Provider
     from agent.session import Answer, Session, SessionOptions
     from agent.tools import Toolbox
@@ -213,6 +214,7 @@ class Chat:
         self._session: Session | None = None
         self._view: TurnView | None = None
         self._turn_scope: anyio.CancelScope | None = None
+        self._away: set[str] = set()  # servers that went away mid-chat, not back yet
 
     @property
     def session(self) -> Session:
@@ -265,9 +267,20 @@ class Chat:
             self.console, select_servers(config, options.servers, options.url), enabled=self.fancy
         )
         failed: list[AgentError] = []
-        options = replace(options, on_server_state=status.update, on_server_failed=failed.append)
+        opened = False
+
+        def on_state(state: ServerState) -> None:
+            if opened:
+                self.server_changed(state)
+            else:
+                status.update(state)
+
+        options = replace(
+            options, on_server_state=on_state, on_server_failed=failed.append, on_notice=self.notice
+        )
         try:
             async with Session.open(config, options, provider=provider) as session:
+                opened = True
                 status.stop()
                 self._session = session
                 self.banner(failed)
@@ -281,6 +294,19 @@ class Chat:
 
     def say(self, text: str, style: str = "") -> None:
         self.console.print(Text(text, style=style), soft_wrap=True)
+
+    def notice(self, text: str) -> None:
+        self.say(text, "dim")
+
+    def server_changed(self, state: ServerState) -> None:
+        """One line when a server goes away mid-chat, and one when it is back."""
+        if state.status == "failed" and state.error is not None:
+            self._away.add(state.name)
+            reason = state.error.reason.splitlines()[0]
+            self.say(f"server {state.name} went away: {reason} (trying again in the background)", "yellow")
+        elif state.status == "connected" and state.name in self._away:
+            self._away.discard(state.name)
+            self.say(f"server {state.name} is back", "green")
 
     def error(self, exc: AgentError) -> None:
         self.console.print(Text(error_line(exc), style="red"), soft_wrap=True)

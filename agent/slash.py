@@ -178,6 +178,12 @@ async def _servers(chat: Chat, arg: str) -> None:
             detail += f" — {state.error.hint}"
         if state.status == "connected" and state.connect_ms is not None:
             detail = f"{state.server_name or ''} {state.connect_ms:.0f} ms".strip()
+            if state.last_error is not None and state.last_error_at is not None:
+                detail += f" · last error {_clock(state.last_error_at)}: {state.last_error.reason}"
+        elif state.status == "failed" and state.last_error_at is not None:
+            detail = f"since {_clock(state.last_error_at)}: {detail}"
+            if state.retry_at is not None:
+                detail += f" (next try in {max(state.retry_at - time.time(), 0):.0f} s)"
         table.add_row(
             name,
             Text(state.status, style=style),
@@ -186,6 +192,10 @@ async def _servers(chat: Chat, arg: str) -> None:
             detail,
         )
     chat.console.print(table)
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(seconds))
 
 
 async def _reconnect(chat: Chat, name: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import anyio
@@ -37,6 +37,7 @@ from agent.messages import (
 from agent.slash import ChatCompleter
 from agent.transcript import load_transcript, save_transcript
 from tests.support.elicit_server import elicit_server
+from tests.support.fixtures_mcp import RestartableServer
 from tests.support.function_provider import FunctionProvider, call, last_results, reply
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -363,3 +364,42 @@ async def test_each_tool_result_shows_when_its_call_finishes(mcp_http_url: str, 
     assert chat.last_call is not None and chat.last_call.label == "asker.ask"  # the last one shown
     results = last_results(chat.provider.requests[1])  # type: ignore[attr-defined]
     assert [r.text for r in results] == [slow.rpartition("→ ")[2], "quick"]  # the model's order
+
+
+class _ActingInput(ScriptedInput):
+    """Scripted lines, with an action (kill or start the server) run before some of them."""
+
+    def __init__(self, steps: list[tuple[Callable[[], Awaitable[None]] | None, str]]) -> None:
+        super().__init__([line for _, line in steps])
+        self.actions = [action for action, _ in steps]
+
+    async def read(self) -> str:
+        if self.actions:
+            action = self.actions.pop(0)
+            if action is not None:
+                await action()
+        return await super().read()
+
+
+async def test_a_server_restarted_mid_chat_is_said_gone_and_back_and_works_again() -> None:
+    async with RestartableServer() as server:
+        config = Config(servers={"test": ServerSettings(url=server.url, timeout=10)})
+        out = io.StringIO()
+        console = Console(file=out, width=200, force_terminal=False, color_system=None)
+        chat = Chat(console, fancy=False)
+        chat.input = _ActingInput(
+            [
+                (None, "echo one"),
+                (server.kill, "echo two"),
+                (server.start, "echo three"),
+                (None, "/servers"),
+            ]
+        )
+        assert await chat.run(config, chat.session_options(), provider=FunctionProvider(model)) == 0
+    text = out.getvalue()
+    assert '✓ test.echo(text="one") → one' in text
+    assert "✗ test.echo(text=\"two\") → error: server 'test': unavailable: connection refused" in text
+    assert text.count("server test went away: connection lost: connection refused") == 1
+    assert text.count("server test is back") == 1
+    assert '✓ test.echo(text="three") → three' in text
+    assert "last error" in text and "connection refused" in text.split("/servers")[-1]
