@@ -11,6 +11,7 @@ from agent.config import Config, ServerSettings
 from agent.core import Final, ToolCallFinished
 from agent.errors import ConfigError, ServerConnectError, ServerError, UsageError
 from agent.mcp.manager import ServerState
+from agent.messages import ModelRequest, ModelResponse
 from agent.session import DEFAULT_SYSTEM_PROMPT, Session, SessionOptions, load_system_prompt
 from tests.support.fixtures_mcp import RestartableServer
 from tests.support.function_provider import FunctionProvider, call, reply, script
@@ -131,3 +132,27 @@ async def test_tool_names_stay_fixed_whatever_connects_or_fails_later(mcp_http_u
 
         async with Session.open(config, SessionOptions(needs_model=False)) as again:
             assert [e.name for e in again.toolbox.entries] == names
+
+
+async def test_tools_list_changed_is_seen_before_the_next_model_request() -> None:
+    """On a 2025-era session (the SDK's test server sends no subscription events on 2026-07-28)."""
+    offered: list[list[str]] = []
+
+    def model(request: ModelRequest) -> ModelResponse:
+        offered.append([tool.name for tool in request.tools])
+        if len(offered) == 1:
+            return reply(call("grow", {"name": "fresh"}))
+        if len(offered) == 2:
+            return reply(call("fresh", {"text": "new tool"}))
+        return reply("done")
+
+    notices: list[str] = []
+    async with RestartableServer("--growing", "--legacy") as server:
+        config = Config(servers={"g": ServerSettings(url=server.url)})
+        wanted = SessionOptions(on_notice=notices.append)
+        async with Session.open(config, wanted, provider=FunctionProvider(model)) as session:
+            events = [e async for e in session.turn("go", [])]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [(f.name, f.is_error) for f in finished] == [("grow", False), ("fresh", False)]
+    assert "fresh" not in offered[0] and "fresh" in offered[1]
+    assert notices == ["tools changed (new: fresh)"]

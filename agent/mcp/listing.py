@@ -10,7 +10,8 @@ never offered a tool that always fails and ``agent tools`` can say why it is mis
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 
     from agent.mcp.connection import Connection
 
-__all__ = ["Listing", "ServerTool", "list_server_tools"]
+__all__ = ["Listing", "ServerTool", "list_server_tools", "watch_tool_changes"]
+
+log = logging.getLogger(__name__)
 
 _MAX_PAGES = 1000
 TASK_REQUIRED = "needs task-augmented calls (execution.taskSupport = required), which this client cannot make"
@@ -115,3 +118,21 @@ async def list_server_tools(conn: Connection) -> Listing:
     except MCPError as exc:
         raise ServerError(name, f"listing tools failed: {exc}") from None
     return Listing(tuple(tools), tuple(skipped))
+
+
+async def watch_tool_changes(conn: Connection, on_change: Callable[[], None]) -> None:
+    """On a 2026-07-28 session, subscribe to tool changes when the server says it sends them
+    (older sessions get ``notifications/tools/list_changed`` without asking: connect()'s
+    ``on_tools_changed``). Returns when there is nothing to watch."""
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    client = conn.client
+    tools = client.server_capabilities.tools
+    if client.protocol_version not in MODERN_PROTOCOL_VERSIONS or tools is None or not tools.list_changed:
+        return
+    try:
+        async with client.listen(tools_list_changed=True) as events:
+            async for _ in events:
+                on_change()
+    except Exception as exc:  # the subscription is a nicety: the session goes on without it
+        log.info("server %s: no tool change events: %s", conn.name, exc)

@@ -26,12 +26,13 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from agent.config import ServerSettings
 from agent.errors import AgentError, ServerError, ServerUnavailable, ToolCallFailed
-from agent.mcp.listing import ServerTool, list_server_tools
+from agent.mcp.listing import ServerTool, list_server_tools, watch_tool_changes
 from agent.mcp.server_state import (
     RETRY_FIRST,
     RETRY_MAX,
     Held,
     ServerState,
+    exited_error,
     first_of,
     never_reached,
     retryable,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     import httpx2
     import mcp_types
 
-    from agent.mcp.connection import Connection
     from agent.mcp.elicitation import ElicitationHandler
 
 __all__ = ["AuthFactory", "ServerManager", "ServerState", "ServerTool"]
@@ -243,9 +243,12 @@ class ServerManager:
                     log.info("server %s is back", name)
                 await self._notify(state)
                 ready()
-                await first_of(held.release, conn.closed)
+                async with anyio.create_task_group() as listeners:
+                    listeners.start_soon(watch_tool_changes, conn, lambda: self._tools_changed(name))
+                    await first_of(held.release, conn.closed)
+                    listeners.cancel_scope.cancel()
                 if not held.release.is_set():
-                    raise self._exited(name, conn)
+                    raise exited_error(conn)
             if held.error is not None:  # released because its session was gone
                 self._fail(state, held.error)
                 await self._notify(state)
@@ -275,14 +278,6 @@ class ServerManager:
         else:
             self._fail(state, error)  # still down: no news
         return held is not None
-
-    def _exited(self, name: str, conn: Connection) -> ServerError:
-        from agent.errors import ServerConnectError
-
-        what = (
-            "the server process exited" if conn.settings.kind == "stdio" else "the server closed the session"
-        )
-        return ServerConnectError(name, f"connection lost: {what}")
 
     def _attempt_ended(self, name: str) -> None:
         event, self._attempts[name] = self._attempts[name], anyio.Event()

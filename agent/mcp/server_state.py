@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from agent.config import ServerSettings
-from agent.errors import AuthError, ServerError
+from agent.errors import AuthError, ServerConnectError, ServerError
 from agent.mcp.listing import ServerTool
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "Held",
     "ServerState",
     "Status",
+    "exited_error",
     "first_of",
     "never_reached",
     "retryable",
@@ -112,3 +113,10 @@ async def first_of(*events: anyio.Event) -> None:
 
         for event in events:
             tg.start_soon(wait, event)
+
+
+def exited_error(conn: Connection) -> ServerError:
+    """Why a session whose stream ended on its own is over."""
+    kind = conn.settings.kind
+    what = "the server process exited" if kind == "stdio" else "the server closed the session"
+    return ServerConnectError(conn.name, f"connection lost: {what}")

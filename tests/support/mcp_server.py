@@ -25,7 +25,8 @@ Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--
 log lines to stdout before serving (stdio); ``--hang-listing`` never answers ``tools/list``; ``--odd-tools`` lists
 ``structured`` with an output schema its result breaks, and a ``needs_task`` tool that requires
 task-augmented calls; ``--legacy`` refuses ``server/discover`` (clients fall back to the
-2025-era initialize handshake and HTTP sessions); ``--exit-at-once``
+2025-era initialize handshake and HTTP sessions); ``--growing`` adds ``grow(name)``, which adds
+a tool and sends ``notifications/tools/list_changed``; ``--exit-at-once``
 writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name;
 ``--page-size N`` lists the tools N at a time (paginated ``tools/list``).
 """
@@ -41,7 +42,7 @@ from enum import StrEnum
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams, Tool, ToolExecution
 from pydantic import BaseModel
@@ -114,6 +115,19 @@ def _legacy_only(server: MCPServer) -> None:
         raise MCPError(METHOD_NOT_FOUND, "Method not found")
 
     server._lowlevel_server.add_request_handler("server/discover", RequestParams, refuse)
+
+
+def _growing(server: MCPServer) -> None:
+    """A ``grow(name)`` tool that adds a tool ``name`` (it echoes) and says the tools changed."""
+
+    @server.tool(description="Add a tool of this name, then send notifications/tools/list_changed.")
+    async def grow(name: str, ctx: Context) -> str:
+        def added(text: str) -> str:
+            return text
+
+        server.add_tool(added, name=name, description="A tool added at run time.")
+        await ctx.session.send_tool_list_changed()
+        return f"added {name}"
 
 
 def build_server(name: str = "test-server", page_size: int = 0, *, hang_listing: bool = False) -> MCPServer:
@@ -202,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hang-listing", action="store_true")
     parser.add_argument("--odd-tools", action="store_true")
     parser.add_argument("--legacy", action="store_true")
+    parser.add_argument("--growing", action="store_true")
     args = parser.parse_args(argv)
     print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
     if args.exit_at_once:
@@ -211,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     server.odd_tools = args.odd_tools  # type: ignore[attr-defined]
     if args.legacy:
         _legacy_only(server)
+    if args.growing:
+        _growing(server)
     if args.transport == "stdio":
         if args.stray:
             print("this is not JSON", flush=True)
