@@ -44,7 +44,14 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams, Tool, ToolExecution
+from mcp_types import (
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    Tool,
+    ToolExecution,
+    ToolListChangedNotification,
+)
 from pydantic import BaseModel
 
 # A valid 1x1 transparent PNG.
@@ -126,7 +133,8 @@ def _growing(server: MCPServer) -> None:
             return text
 
         server.add_tool(added, name=name, description="A tool added at run time.")
-        await ctx.session.send_tool_list_changed()
+        # Sent on this request's stream, so the client has it before the result.
+        await ctx.session.send_notification(ToolListChangedNotification(), related_request_id=ctx.request_id)
         return f"added {name}"
 
 
