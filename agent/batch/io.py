@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -57,6 +58,8 @@ __all__ = [
     "scan_output",
     "shard_of",
 ]
+
+log = logging.getLogger(__name__)
 
 Format = Literal["txt", "jsonl"]
 
@@ -230,17 +233,28 @@ class ResultWriter:
         self._synced = 0
         self._lock = anyio.Lock()
         self.lines = 0
+        try:
+            self._end: int | None = fh.seek(0, os.SEEK_END)  # where the last whole line ends
+        except (OSError, ValueError):  # a pipe, a terminal, /dev/full: nothing to cut back
+            self._end = None
 
     async def write(self, record: dict[str, Any]) -> None:
-        data = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+        """Append one line; a failed write (ENOSPC, EIO, EFBIG…) is cut back to the last whole
+        line, so ``--resume`` continues from there, and raised as one AgentError naming the file."""
+        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
         try:
-            self._fh.write(data.encode("utf-8"))
+            view = memoryview(data)
+            while view:  # an unbuffered file may take part of it
+                view = view[self._fh.write(view) or 0 :]
             self._fh.flush()
         except OSError as exc:
+            self._cut_back()
             raise AgentError(
                 f"cannot write the results to {self._name}: {exc.strerror or exc}",
                 hint="free some space or choose another -o, then run again with --resume",
             ) from None
+        if self._end is not None:
+            self._end += len(data)
         self.lines += 1
         self._written += 1
         if not self._sync:
@@ -253,8 +267,20 @@ class ResultWriter:
             try:
                 await anyio.to_thread.run_sync(os.fsync, self._fh.fileno())
             except OSError as exc:
-                raise AgentError(f"cannot write the results to {self._name}: {exc.strerror or exc}") from None
+                raise AgentError(
+                    f"cannot write the results to {self._name}: {exc.strerror or exc}",
+                    hint="free some space or choose another -o, then run again with --resume",
+                ) from None
             self._synced = upto
+
+    def _cut_back(self) -> None:
+        """Drop the part of a line a failed write left, where the file allows it."""
+        if self._end is None:
+            return
+        try:
+            self._fh.truncate(self._end)
+        except (OSError, ValueError) as exc:
+            log.info("batch: could not cut the half-written line off %s: %s", self._name, exc)
 
 
 @dataclass(slots=True)
@@ -327,8 +353,13 @@ class Files:
     owned: tuple[IO[bytes], ...]
 
     def close(self) -> None:
+        """Close what we opened; the output is unbuffered, so closing it writes nothing more
+        (a full disk has already been reported by the write that failed)."""
         for fh in self.owned:
-            fh.close()
+            try:
+                fh.close()
+            except OSError as exc:
+                log.info("batch: closing %s: %s", getattr(fh, "name", "a file"), exc)
 
 
 def open_files(opts: Options) -> Files:
@@ -338,7 +369,7 @@ def open_files(opts: Options) -> Files:
     source = sys.stdin.buffer if opts.input == "-" else open(opts.input, "rb")  # noqa: SIM115
     if opts.input != "-":
         owned.append(source)
-    sink = sys.stdout.buffer if opts.output is None else open(opts.output, "ab")  # noqa: SIM115
+    sink = sys.stdout.buffer if opts.output is None else open(opts.output, "ab", buffering=0)  # noqa: SIM115
     if opts.output is not None:
         owned.append(sink)
     return Files(source, sink, scan, tuple(owned))

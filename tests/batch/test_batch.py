@@ -526,3 +526,24 @@ async def test_a_server_that_cannot_connect_stops_the_batch_before_any_item(
         await run_batch(_args(str(prompts), "-o", str(out)), broken)
     assert fake_llm.requests == []
     assert out.read_text() == ""
+
+
+def test_a_full_device_ends_the_batch_with_one_line_and_exit_1(
+    fake_llm_process: FakeLLMProcess, mcp_http_url: str, tmp_path: Path
+) -> None:
+    """/dev/full answers every write with ENOSPC: one line naming it, exit 1, no traceback."""
+    fake_llm_process.script({"turns": ADD_THEN_ANSWER})
+    config_file = _write_config(tmp_path / "agent.toml", fake_llm_process.base_url, mcp_http_url)
+    (tmp_path / "in.txt").write_text("one\ntwo\n")
+    argv = ["--config", str(config_file), "batch", str(tmp_path / "in.txt"), "-o", "/dev/full", "-c", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", *argv],
+        cwd=REPO_ROOT,
+        env={**os.environ, "FAKE_KEY": "test-key"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == EXIT_FAILURE, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "cannot write the results to /dev/full: No space left on device" in proc.stderr

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,7 +26,7 @@ from agent.batch.io import (
 )
 from agent.cli import parse
 from agent.config import Config
-from agent.errors import UsageError
+from agent.errors import AgentError, UsageError
 
 
 def items(text: str | bytes, fmt: str | None = None) -> list[Item]:
@@ -186,3 +189,40 @@ def test_an_output_with_results_is_never_overwritten(tmp_path: Path) -> None:
 def test_stdin_results_go_to_stdout_unless_an_output_is_given(tmp_path: Path) -> None:
     assert options("-").output is None
     assert options("-", "-o", str(tmp_path / "r.jsonl")).output == tmp_path / "r.jsonl"
+
+
+class _FillingDisk(io.FileIO):
+    """A real file on a disk that fills up after ``room`` more bytes: the write that crosses it
+    writes what fits, then fails with ENOSPC, as write(2) does on a full filesystem."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        super().__init__(path, "ab")
+        self.room = room
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        if len(data) <= self.room:
+            self.room -= len(data)
+            return super().write(data)
+        if self.room:
+            written = super().write(data[: self.room])
+            self.room = 0
+            return written
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+async def test_a_full_disk_stops_with_one_error_naming_the_file_and_leaves_whole_lines(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"id":"old","answer":"kept"}\n')
+    with _FillingDisk(out, room=60) as fh:
+        writer = ResultWriter(fh, name=str(out))
+        await writer.write({"id": 1, "answer": "fits"})
+        with pytest.raises(AgentError) as info:
+            await writer.write({"id": 2, "answer": "x" * 100})
+    assert str(info.value).splitlines()[0] == f"cannot write the results to {out}: No space left on device"
+    assert "--resume" in str(info.value)
+    text = out.read_text(encoding="utf-8")
+    assert text.endswith("\n") and [json.loads(line)["id"] for line in text.splitlines()] == ["old", 1]
+    assert scan_output(out).truncated_bytes == 0
