@@ -26,6 +26,7 @@ _EXIT_CODES = """exit codes:
   2    usage or configuration error (bad flag, bad config, bad JSON arguments)
   3    an MCP server could not be used (unreachable, login needed or failed)
   130  interrupted (Ctrl-C)
+  143  stopped by SIGTERM (129: SIGHUP), cleaned up as for Ctrl-C
 """
 
 
@@ -312,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(invocation.verbose)
 
     from agent.errors import EXIT_INTERRUPTED, AgentError
+    from agent.signals import Stopped, run_stoppable
 
     try:
         from agent.config import load_config
@@ -321,8 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         import anyio
 
-        code: int = anyio.run(func, invocation.options, config)
+        if invocation.command == "batch":  # batch watches its own signals
+            code: int = anyio.run(func, invocation.options, config)
+        else:
+            code = anyio.run(run_stoppable, func, invocation.options, config)
         return code
+    except Stopped as exc:
+        return _fail(f"stopped by {exc}", exc.exit_code)
     except AgentError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.conformance",
         "agent.transcript",
         "agent.records",
+        "agent.signals",
     ),
     ("agent.session",),
     ("agent.core",),

@@ -26,7 +26,8 @@ log lines to stdout before serving (stdio); ``--hang-listing`` never answers ``t
 ``structured`` with an output schema its result breaks, and a ``needs_task`` tool that requires
 task-augmented calls; ``--legacy`` refuses ``server/discover`` (clients fall back to the
 2025-era initialize handshake and HTTP sessions); ``--growing`` adds ``grow(name)``, which adds
-a tool and sends ``notifications/tools/list_changed``; ``--exit-at-once``
+a tool and sends ``notifications/tools/list_changed``; ``--linger`` (stdio) ignores SIGTERM and
+keeps running after its stdin ends; ``--exit-at-once``
 writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name;
 ``--page-size N`` lists the tools N at a time (paginated ``tools/list``).
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import signal
 import socket
 import sys
 from enum import StrEnum
@@ -225,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--odd-tools", action="store_true")
     parser.add_argument("--legacy", action="store_true")
     parser.add_argument("--growing", action="store_true")
+    parser.add_argument("--linger", action="store_true")
     args = parser.parse_args(argv)
     print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
     if args.exit_at_once:
@@ -241,7 +244,11 @@ def main(argv: list[str] | None = None) -> None:
             print("this is not JSON", flush=True)
         for n in range(args.junk):
             print(f"INFO starting worker {n}", flush=True)
+        if args.linger:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.run("stdio")
+        while args.linger:  # ignores the end of its stdin (and SIGTERM): only SIGKILL ends it
+            signal.pause()
     else:
         _serve_http(server, args.transport, args.port)
 
