@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUTPUT", help="JSONL results (default: next to INPUT)")
     p.add_argument("--concurrency", "-c", type=int, default=4, metavar="N", help="conversations at once")
     p.add_argument("--resume", action="store_true", help="run only the items without a result in OUTPUT")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: run the failed items again too (once each)",
+    )
     p.add_argument("--max-errors", type=int, metavar="K", help="stop after K failed items")
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N (by id), e.g. 0/4")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop each item after N model requests")
@@ -186,6 +191,7 @@ def _options(command: str, args: argparse.Namespace) -> Any:
             output=args.output,
             concurrency=args.concurrency,
             resume=args.resume,
+            retry_failed=args.retry_failed,
             max_errors=args.max_errors,
             shard=args.shard,
             max_steps=args.max_steps,

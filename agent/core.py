@@ -110,6 +110,7 @@ class ToolCallFinished:
     result: ToolResultPart
     duration_ms: float
     denied: bool = False
+    failure: AgentError | None = None  # why the call failed when it was not the tool's own error
     kind: Literal["tool_end"] = "tool_end"
 
     @property
@@ -181,7 +182,14 @@ class _Plan:
     entry: ToolEntry | None
     finished: ToolCallFinished | None = None
 
-    def finish(self, result: ToolResultPart, duration_ms: float, *, denied: bool = False) -> ToolCallFinished:
+    def finish(
+        self,
+        result: ToolResultPart,
+        duration_ms: float,
+        *,
+        denied: bool = False,
+        failure: AgentError | None = None,
+    ) -> ToolCallFinished:
         entry = self.entry
         self.finished = ToolCallFinished(
             self.call.id,
@@ -192,6 +200,7 @@ class _Plan:
             result,
             duration_ms,
             denied,
+            failure,
         )
         return self.finished
 
@@ -369,12 +378,13 @@ class Agent:
     async def _run_one(self, plan: _Plan, emit: Emit) -> None:
         call = plan.call
         started = time.perf_counter()
+        failure: AgentError | None = None
         try:
-            result = await self.toolbox.call(call.name, call.arguments, call_id=call.id)
+            result, failure = await self.toolbox.run(call.name, call.arguments, call_id=call.id)
         except Exception as exc:
             log.exception("tool call %s failed unexpectedly", call.name)
             result = _error_result(call, f"error: {type(exc).__name__}: {exc}")
-        emit(plan.finish(result, (time.perf_counter() - started) * 1000))
+        emit(plan.finish(result, (time.perf_counter() - started) * 1000, failure=failure))
 
 
 async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncIterator[Event]:

@@ -43,6 +43,7 @@ class BatchOptions:
     output: str | None = None  # None: next to the input ("-": stdout)
     concurrency: int = 4
     resume: bool = False
+    retry_failed: bool = False  # with resume: the failed items run again too
     max_errors: int | None = None
     shard: str | None = None  # "I/N"
     max_steps: int | None = None

@@ -345,21 +345,30 @@ class Toolbox:
 
     async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
         """Run one tool call; every failure becomes an error result for the model, never an exception."""
+        result, _ = await self.run(name, arguments, call_id=call_id)
+        return result
+
+    async def run(
+        self, name: str, arguments: object, *, call_id: str = ""
+    ) -> tuple[ToolResultPart, AgentError | None]:
+        """:meth:`call`, and the error behind an error result when it was ours or the server's
+        (a server that was unreachable or lost is a ``ServerUnavailable``), not the tool's own."""
         entry = self._entries.get(name)
         if entry is None or self._manager is None:
-            return _error(call_id, name, self._unknown(name))
+            return _error(call_id, name, self._unknown(name)), None
         if not isinstance(arguments, Mapping):
-            return _error(call_id, name, f"arguments must be a JSON object, got {type(arguments).__name__}")
+            problem = f"arguments must be a JSON object, got {type(arguments).__name__}"
+            return _error(call_id, name, problem), None
         try:
             result = await self._manager.call_tool(entry.server, entry.tool, arguments)
         except AgentError as exc:
             log.info("tool %s (%s.%s) failed: %s", name, entry.server, entry.tool, exc)
-            return _error(call_id, name, f"error: {exc.message}")
+            return _error(call_id, name, f"error: {exc.message}"), exc
         except Exception as exc:
             # Protocol errors (e.g. invalid params), broken connections: the model should see them.
             log.warning("tool %s (%s.%s) raised %s", name, entry.server, entry.tool, exc, exc_info=True)
-            return _error(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": "))
-        return convert_result(result, call_id=call_id, name=name, max_chars=self.max_result_chars)
+            return _error(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": ")), None
+        return convert_result(result, call_id=call_id, name=name, max_chars=self.max_result_chars), None
 
     def _unknown(self, name: str) -> str:
         text = f"error: there is no tool named {name!r}."

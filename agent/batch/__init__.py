@@ -43,7 +43,7 @@ from agent.batch.io import (
     shard_of,
 )
 from agent.batch.report import Counts, Display, ProgressBar, summary_text
-from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError
+from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError, ServerUnavailable
 from agent.messages import Usage
 from agent.options import BatchOptions
 from agent.providers.pacing import SharedBackoff
@@ -174,6 +174,12 @@ class _Batch:
             error = exc
         if final is None and error is None:
             error = AgentError("the turn ended without an answer")
+        lost = next((f.failure for f in finished if isinstance(f.failure, ServerError)), None)
+        if error is None and lost is not None:
+            # A server that was down or lost during a call spoils the item (not a tool's own error).
+            error = (
+                lost if isinstance(lost, ServerUnavailable) else ServerUnavailable(lost.server, lost.reason)
+            )
         usage = final.usage if final else Usage()
         answer = final.answer if final is not None else None
         if error is not None and not answer:
@@ -263,6 +269,8 @@ async def run_batch(args: BatchOptions, config: Config, *, backoff: SharedBackof
         log.info("batch: cut a half-written last line (%d bytes) off the output", files.scan.truncated_bytes)
     if files.scan.unreadable:
         display.note(f"{files.scan.unreadable} unreadable line(s) in the output; their items run again")
+    if files.scan.retried:
+        display.note(f"{files.scan.retried} failed item(s) taken out of the output to run again")
     writer = ResultWriter(files.output, sync=opts.output is not None, name=str(opts.output or "stdout"))
     batch = _Batch(opts, config, writer, display, backoff or SharedBackoff())
     began = time.perf_counter()

@@ -177,19 +177,24 @@ class OutputScan:
     lines: int = 0
     truncated_bytes: int = 0
     unreadable: int = 0
+    retried: int = 0  # failed lines taken out to run their items again (--retry-failed)
 
 
-def scan_output(path: Path) -> OutputScan:
+def scan_output(path: Path, *, retry_failed: bool = False) -> OutputScan:
     """Read the ids of an output's complete lines; cut a half-written last line away.
 
     A line is complete when it ends in a newline and holds a JSON object with an ``id``. The last
     line without a newline is what a kill in the middle of a write leaves: it is truncated off the
     file, so its item runs again and the next line starts clean. Other unreadable lines are
-    counted and ignored (their items run again).
+    counted and ignored (their items run again). With ``retry_failed`` the lines of failed items
+    (``error`` not null) are taken out of the file first (rewritten atomically), so their items
+    run again and each id keeps one line.
     """
     scan = OutputScan()
     if not path.exists():
         return scan
+    if retry_failed:
+        scan.retried = _drop_failed_lines(path)
     with path.open("r+b") as fh:
         good_end = 0
         for raw in fh:
@@ -216,6 +221,30 @@ def scan_output(path: Path) -> OutputScan:
             fh.flush()
             os.fsync(fh.fileno())
     return scan
+
+
+def _drop_failed_lines(path: Path) -> int:
+    """Rewrite ``path`` without the complete lines of failed items; how many were dropped."""
+    kept: list[bytes] = []
+    dropped = 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                record = json.loads(raw) if raw.endswith(b"\n") else None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
+            if isinstance(record, dict) and record.get("error") is not None:
+                dropped += 1
+            else:
+                kept.append(raw)
+    if dropped:
+        fresh = path.with_name(f".{path.name}.retry")
+        with fresh.open("wb") as out:
+            out.writelines(kept)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(fresh, path)
+    return dropped
 
 
 class ResultWriter:
@@ -291,6 +320,7 @@ class Options:
     output: Path | None  # None: stdout
     concurrency: int
     resume: bool
+    retry_failed: bool
     max_errors: int | None
     shard: tuple[int, int] | None
     max_steps: int
@@ -319,6 +349,8 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
         output = Path(args.output) if args.output else default_output(args.input)
     if output is None and args.resume:
         raise UsageError("--resume needs an output file to continue", hint="pass -o FILE")
+    if args.retry_failed and not args.resume:
+        raise UsageError("--retry-failed goes with --resume", hint="pass --resume --retry-failed")
     if output is not None:
         if args.input != "-" and output.resolve() == Path(args.input).resolve():
             raise UsageError(f"the output {str(output)!r} is the input file", hint="choose another -o")
@@ -334,6 +366,7 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
         output=output,
         concurrency=args.concurrency or 4,
         resume=bool(args.resume),
+        retry_failed=bool(args.retry_failed),
         max_errors=args.max_errors,
         shard=parse_shard(args.shard) if args.shard else None,
         max_steps=args.max_steps or config.max_steps,
@@ -364,7 +397,9 @@ class Files:
 
 def open_files(opts: Options) -> Files:
     """Open the input and the output (for appending); with ``--resume``, scan and repair the output."""
-    scan = scan_output(opts.output) if opts.output is not None and opts.resume else OutputScan()
+    scan = OutputScan()
+    if opts.output is not None and opts.resume:
+        scan = scan_output(opts.output, retry_failed=opts.retry_failed)
     owned: list[IO[bytes]] = []
     source = sys.stdin.buffer if opts.input == "-" else open(opts.input, "rb")  # noqa: SIM115
     if opts.input != "-":

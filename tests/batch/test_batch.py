@@ -29,6 +29,7 @@ from agent.cli import parse
 from agent.config import Config, ServerSettings
 from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ServerError, UsageError
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
+from tests.support.fixtures_mcp import RestartableServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -547,3 +548,49 @@ def test_a_full_device_ends_the_batch_with_one_line_and_exit_1(
     assert proc.returncode == EXIT_FAILURE, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "cannot write the results to /dev/full: No space left on device" in proc.stderr
+
+
+async def test_a_server_lost_mid_batch_fails_its_items_and_retry_failed_runs_them_once(
+    fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.txt"
+    events.touch()
+    monkeypatch.setenv("MCP_TEST_EVENTS", str(events))
+    monkeypatch.setenv("FAKE_KEY", "test-key")
+    fake_llm.script(
+        [
+            {"tool_calls": [{"name": "slow", "arguments": {"seconds": 2, "tag": "lost"}}]},
+            {"echo": "tool_results"},
+        ]
+    )
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("".join(f"prompt {i}\n" for i in range(1, 5)))
+    out = tmp_path / "out.jsonl"
+    async with RestartableServer() as server:
+        config = _config(fake_llm.base_url, server.url)
+        codes: list[int] = []
+        async with anyio.create_task_group() as tg:
+
+            async def batch() -> None:
+                codes.append(await run_batch(_args(str(prompts), "-o", str(out), "-c", "1"), config))
+
+            tg.start_soon(batch)
+            with anyio.fail_after(60):
+                while "started lost" not in (await anyio.Path(events).read_text()).splitlines():  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            await server.kill()
+        assert codes == [EXIT_FAILURE]
+        records = _lines(out)
+        assert len(records) == 4
+        assert all(r["error"]["type"] == "ServerUnavailable" for r in records)
+        assert "4 failed" in capsys.readouterr().err
+
+        await server.start()
+        fake_llm.reset([{"echo": "user"}])
+        again = _args(str(prompts), "-o", str(out), "--resume", "--retry-failed")
+        assert await run_batch(again, config) == EXIT_OK
+    records = _lines(out)
+    assert Counter(r["id"] for r in records) == dict.fromkeys(range(1, 5), 1)
+    assert all(r["error"] is None for r in records)
+    assert _prompt_texts(fake_llm.requests) == {f"prompt {i}": 1 for i in range(1, 5)}
+    assert "4 failed item(s) taken out of the output to run again" in capsys.readouterr().err
