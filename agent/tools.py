@@ -1,11 +1,12 @@
 """MCP tools as the model sees them: names, input schemas, results.
 
-A :class:`Toolbox` is built once from the connected servers (``await Toolbox.load(manager)``) and
-offers three things to the loop:
+A :class:`Toolbox` is built from the servers' tools (``await Toolbox.load(manager)``), caught up
+with them before each model request (``refresh``), and offers three things to the loop:
 
 - ``specs``: one :class:`~agent.messages.ToolSpec` per tool. Names fit every provider
-  (``^[a-zA-Z0-9_-]{1,64}$``), are prefixed ``server__`` when more than one server is connected, and
-  never collide (a clashing name gets ``_2``, ``_3``…); ``resolve`` maps a name back exactly.
+  (``^[a-zA-Z0-9_-]{1,64}$``), are prefixed ``server__`` when more than one server is configured,
+  never change during a conversation, and never collide (a clashing name gets ``_2``, ``_3``…);
+  ``resolve`` maps a name back exactly.
 - schema conversion: the server's JSON Schema is passed on as is (``$defs``/``$ref``, ``anyOf``,
   enums, nested objects: both APIs take them with strict mode off). Only the top level is repaired,
   because both APIs insist on ``{"type": "object", ...}`` there; every repair is logged.
