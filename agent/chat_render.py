@@ -35,6 +35,7 @@ from rich.text import Text
 from agent.core import (
     Event,
     Final,
+    Retrying,
     StepStarted,
     TextDelta,
     ToolCallFinished,
@@ -328,6 +329,15 @@ class TurnView:
             if not self.fancy:
                 self.console.file.write(event.text)
                 self.console.file.flush()
+        elif isinstance(event, Retrying):
+            # The partial answer is void: dropped from the live area (a plain terminal keeps it,
+            # and the line below says it starts over).
+            if not self.fancy and self.text:
+                self.console.file.write("\n")
+            self.text = ""
+            self.status = f"the answer broke off; asking again in {event.delay:g} s"
+            if not self.fancy:
+                self._print(Text(self.status, style="dim"))
         elif isinstance(event, ToolCallStarted):
             self._flush_text()
             self.running[event.call_id] = event

@@ -64,6 +64,7 @@ __all__ = [
     "Emit",
     "Event",
     "Final",
+    "Retrying",
     "StepStarted",
     "TextDelta",
     "ToolCallFinished",
@@ -76,6 +77,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DENIED = "denied by the user"
+# A response that broke off is sent again up to this often, after 0.5, 1, 2 … 8 s (the SDKs'
+# backoff for a 5xx, which they retry themselves before a response starts).
+STREAM_RETRIES = 2
 CANCELLED = "cancelled: the user interrupted the turn before this call finished"
 _SUMMARY_WIDTH = 200
 
@@ -137,6 +141,17 @@ class UsageUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Retrying:
+    """The model's response broke off after it had started (a cut stream, an error event inside
+    it); the request is sent again after ``delay`` seconds. Text streamed for it is void."""
+
+    attempt: int  # 1 for the first retry
+    delay: float
+    error: AgentError
+    kind: Literal["retrying"] = "retrying"
+
+
+@dataclass(frozen=True, slots=True)
 class TurnError:
     """The turn stopped on an error (provider failure after retries, etc.)."""
 
@@ -158,7 +173,9 @@ class Final:
 
 
 # A closed union: consumers match it exhaustively (``assert_never``).
-Event = StepStarted | TextDelta | ToolCallStarted | ToolCallFinished | UsageUpdate | TurnError | Final
+Event = (
+    StepStarted | TextDelta | Retrying | ToolCallStarted | ToolCallFinished | UsageUpdate | TurnError | Final
+)
 
 # Asked before each call of a real tool: (server, tool, arguments) -> allowed?
 ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
@@ -317,6 +334,21 @@ class Agent:
                 history.append(AssistantMessage.of(note))
 
     async def _request(
+        self, request: ModelRequest, emit: Emit
+    ) -> tuple[ModelResponse | None, AgentError | None]:
+        """One model request, sent again when its response broke off after it had started."""
+        for attempt in range(1, STREAM_RETRIES + 2):
+            response, error = await self._request_once(request, emit)
+            broke_off = isinstance(error, ProviderError) and error.broke_off
+            if error is None or not broke_off or attempt > STREAM_RETRIES:
+                return response, error
+            delay = min(0.5 * 2 ** (attempt - 1), 8.0)
+            log.info("provider %s: %s; sending the request again in %g s", self.provider.name, error, delay)
+            emit(Retrying(attempt, delay, error))
+            await anyio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _request_once(
         self, request: ModelRequest, emit: Emit
     ) -> tuple[ModelResponse | None, AgentError | None]:
         """One model request, its text streamed out as it comes; the response, or the error."""

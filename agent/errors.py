@@ -163,7 +163,9 @@ class ProviderError(AgentError):
     ``provider`` is its config name and ``model`` the model asked (None where not known).
     ``status`` is the HTTP status that failed, None for connection failures and for errors
     reported inside a started response. ``retry_after`` is the seconds the provider asked to wait
-    (its ``retry-after`` / ``retry-after-ms`` header), None if it did not say.
+    (its ``retry-after`` / ``retry-after-ms`` header), None if it did not say. ``broke_off`` is
+    True when a response had started and then broke off (a cut stream, an error event inside it):
+    the SDK does not send those again, the agent loop does.
     """
 
     def __init__(
@@ -175,12 +177,14 @@ class ProviderError(AgentError):
         status: int | None = None,
         retry_after: float | None = None,
         hint: str | None = None,
+        broke_off: bool = False,
     ) -> None:
         super().__init__(f"{provider}: {message}", hint=hint)
         self.provider = provider
         self.model = model
         self.status = status
         self.retry_after = retry_after
+        self.broke_off = broke_off
 
 
 class ProviderAuthError(ProviderError):

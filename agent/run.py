@@ -89,6 +89,7 @@ def _notice(text: str) -> None:
 async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
     from agent.core import (
         Final,
+        Retrying,
         StepStarted,
         TextDelta,
         ToolCallFinished,
@@ -120,6 +121,10 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
                 print(json.dumps(turn_record(event, error, session.model), ensure_ascii=False))
             elif event.stop_reason not in ("error", "max_steps"):
                 print(event.answer)
+        elif isinstance(event, Retrying):
+            print(
+                f"agent: the answer broke off; asking again in {event.delay:g} s", file=sys.stderr, flush=True
+            )
         elif isinstance(event, StepStarted | TextDelta | ToolCallStarted | UsageUpdate):
             pass
         else:

@@ -284,3 +284,15 @@ def test_no_answer_on_stdout_when_the_turn_fails(
     )
     assert (code, out) == (1, "")
     assert "stopped after 1 step without a final answer" in err
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+def test_a_stream_cut_midway_is_asked_again(
+    kind: str, llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = "the whole answer, streamed in small pieces"
+    llm.script({"faults": [{"cut_after": 3}], "turns": [{"text": answer, "chunk": 4}]})
+    code, out, err = run(["hi", "--url", mcp_http_url, "-m", PROVIDERS[kind]], capsys)
+    assert (code, out) == (0, answer + "\n"), err
+    assert "agent: the answer broke off; asking again in 0.5 s" in err
+    assert len(llm.requests) == 2

@@ -138,6 +138,7 @@ class _Batch:
     async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage]:
         from agent.core import (
             Final,
+            Retrying,
             StepStarted,
             TextDelta,
             ToolCallFinished,
@@ -163,7 +164,7 @@ class _Batch:
                     error = event.error
                 elif isinstance(event, Final):
                     final = event
-                elif isinstance(event, StepStarted | TextDelta | ToolCallStarted | UsageUpdate):
+                elif isinstance(event, StepStarted | TextDelta | Retrying | ToolCallStarted | UsageUpdate):
                     pass
                 else:
                     assert_never(event)

@@ -242,7 +242,11 @@ def status_error(
         kind = ProviderError
         text = f"request refused ({_shown(status, error_type)}: {message})"
         hint = f"check the model name {who.model!r}" if status == 404 else None
-    return kind(who.name, text, model=who.model, status=status, retry_after=wait, hint=hint)
+    # An error inside a started response (no HTTP status) broke it off; the SDK sends it again never.
+    broke_off = status is None and kind is ProviderUnavailableError
+    return kind(
+        who.name, text, model=who.model, status=status, retry_after=wait, hint=hint, broke_off=broke_off
+    )
 
 
 def _shown(status: int | None, error_type: str | None) -> str:
@@ -250,7 +254,7 @@ def _shown(status: int | None, error_type: str | None) -> str:
 
 
 def connection_error(
-    who: ProviderIdentity, detail: str, *, timed_out: bool = False
+    who: ProviderIdentity, detail: str, *, timed_out: bool = False, broke_off: bool = False
 ) -> ProviderUnavailableError:
     where = who.base_url or "the API"
     what = "timed out" if timed_out else "failed"
@@ -259,6 +263,7 @@ def connection_error(
         f"connection to {where} {what}{who.after_retries}: {detail}",
         model=who.model,
         hint="check the network and the provider's base_url",
+        broke_off=broke_off,
     )
 
 
@@ -337,11 +342,15 @@ def _sdk_error(who: ProviderIdentity, sdk: ModuleType, exc: Exception) -> Provid
         return connection_error(who, "no answer in time", timed_out=True)
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__
-        return connection_error(who, (str(cause) or type(cause).__name__) if cause else exc.message)
+        # A body cut short (the OpenAI SDK wraps it too) broke off a response that had started.
+        cut = isinstance(cause, httpx2.RemoteProtocolError | httpx2.ReadError)
+        detail = (str(cause) or type(cause).__name__) if cause else exc.message
+        return connection_error(who, detail, broke_off=cut)
     if isinstance(exc, sdk.APIError):  # an OpenAI error object inside a 200 stream
         body = exc.body if isinstance(exc.body, Mapping) else {}
         code = body.get("type") or body.get("code")
         return error_from_event(who, str(code) if code else None, exc.message)
     if isinstance(exc, httpx2.TransportError):
-        return connection_error(who, f"the response stream broke off ({exc or type(exc).__name__})")
+        detail = f"the response stream broke off ({exc or type(exc).__name__})"
+        return connection_error(who, detail, broke_off=True)
     return ProviderError(who.name, f"unexpected failure: {type(exc).__name__}: {exc}", model=who.model)
