@@ -24,9 +24,8 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Any, assert_never
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -42,17 +41,16 @@ from agent.batch.io import (
     read_items,
     shard_of,
 )
+from agent.batch.item import Outcome, item_record, run_turn
 from agent.batch.report import Counts, Display, ProgressBar, summary_text
 from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError
 from agent.messages import Usage
 from agent.options import BatchOptions
 from agent.providers.pacing import SharedBackoff
-from agent.records import error_json, tool_call_json
 
 if TYPE_CHECKING:
     from agent.batch.io import Options
     from agent.config import Config
-    from agent.core import Final, ToolCallFinished
     from agent.session import Session
 
 __all__ = ["SharedBackoff", "main", "run_batch"]
@@ -136,63 +134,19 @@ class _Batch:
             self.stop_feeding()
 
     async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage]:
-        from agent.core import (
-            Final,
-            StepStarted,
-            TextDelta,
-            ToolCallFinished,
-            ToolCallStarted,
-            TurnError,
-            UsageUpdate,
-        )
-
         session = self.session
         assert session is not None
         began = time.perf_counter()
-        finished: list[ToolCallFinished] = []
-        final: Final | None = None
-        error: BaseException | None = None
         spec = item.model or self.opts.model
         try:
             provider = session.provider_for(spec)
-            spec = f"{provider.name}:{provider.model}"
-            async for event in session.turn(item.prompt, [], model=spec, system=item.system):
-                if isinstance(event, ToolCallFinished):
-                    finished.append(event)
-                elif isinstance(event, TurnError):
-                    error = event.error
-                elif isinstance(event, Final):
-                    final = event
-                elif isinstance(event, StepStarted | TextDelta | ToolCallStarted | UsageUpdate):
-                    pass
-                else:
-                    assert_never(event)
         except AgentError as exc:
-            error = exc
-        except Exception as exc:
-            log.exception("batch: item %s failed unexpectedly", item.id)
-            error = exc
-        if final is None and error is None:
-            error = AgentError("the turn ended without an answer")
-        usage = final.usage if final else Usage()
-        answer = final.answer if final is not None else None
-        if error is not None and not answer:
-            answer = None
-        stop_reason = final.stop_reason if final else "error"
-        record: dict[str, Any] = {
-            "id": item.id,
-            "line": item.line,
-            "answer": answer,
-            "error": error_json(error, stop_reason),
-            "tool_calls": [tool_call_json(done) for done in (final.tool_calls if final else finished)],
-            "usage": asdict(usage),
-            "steps": final.steps if final else 0,
-            "stop_reason": stop_reason,
-            "model": spec,
-            "duration_ms": round((time.perf_counter() - began) * 1000),
-            **item.extra,
-        }
-        return record, usage
+            return item_record(item, spec, Outcome(error=exc), 0)
+        spec = f"{provider.name}:{provider.model}"
+        outcome = await run_turn(
+            str(item.id), lambda: session.turn(item.prompt, [], model=spec, system=item.system)
+        )
+        return item_record(item, spec, outcome, (time.perf_counter() - began) * 1000)
 
     async def worker(self, items: ObjectReceiveStream[Item]) -> None:
         async with items:

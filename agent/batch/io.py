@@ -62,7 +62,7 @@ Format = Literal["txt", "jsonl"]
 
 # Fields every output line has; an input field of the same name is carried as ``input_<name>``.
 OUTPUT_FIELDS = ("id", "line", "answer", "error", "tool_calls", "usage", "steps", "stop_reason", "model")
-_RESERVED = frozenset((*OUTPUT_FIELDS, "duration_ms"))
+_RESERVED = frozenset((*OUTPUT_FIELDS, "duration_ms", "batch_id"))
 # Fields of a JSONL item that steer the run and are not carried.
 _CONTROL = frozenset(("id", "prompt", "system", "model"))
 
