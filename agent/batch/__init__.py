@@ -10,6 +10,10 @@ Rate limits: a provider error 429 that is left after the SDK's own retries pause
 until a shared resume time (at least the server's ``Retry-After``), and the request is sent again
 (:mod:`agent.providers.pacing`, a Session option).
 
+``--via batch-api`` runs the same items in rounds of provider batches instead
+(:mod:`agent.batch.remote`, state in :mod:`agent.batch.state`; ``--status`` / ``--cancel``:
+:mod:`agent.batch.control`); a signal stops it at once, since the work goes on at the provider.
+
 Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
 lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
 flight (they have no line, so ``--resume`` runs them). Exit codes: 0 all items succeeded, 1 some
@@ -43,6 +47,7 @@ from agent.batch.io import (
 )
 from agent.batch.item import Outcome, item_record, run_turn
 from agent.batch.report import Counts, Display, ProgressBar, summary_text
+from agent.batch.state import JobState, load_state, state_path
 from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError
 from agent.messages import Usage
 from agent.options import BatchOptions
@@ -97,7 +102,14 @@ class _Batch:
             async for signum in signals:
                 first = not self.interrupted
                 self.interrupted = True
-                if signum == signal.SIGINT and first and self.started:
+                if self.opts.via == "batch-api" and self.started:
+                    # The model work is at the provider: nothing is lost by stopping at once.
+                    self.display.note(
+                        "stopping: the provider batches go on; run again with --resume to collect "
+                        "them (or --cancel OUTPUT to cancel them)"
+                    )
+                    self.abandon()
+                elif signum == signal.SIGINT and first and self.started:
                     self.display.note(
                         f"stopping: finishing {self.in_flight} item(s) in flight "
                         "(Ctrl-C again to abandon them; --resume runs them later)"
@@ -270,6 +282,11 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
         on_pause=batch.display.paused,
         on_server_failed=lambda error: batch.display.note(_server_line(error)),
     )
+    job: JobState | None = None
+    if opts.via == "batch-api":
+        assert opts.output is not None
+        path = state_path(opts.output)
+        job = load_state(path) if path.exists() else JobState(opts.input, str(opts.output))
     async with Session.open(batch.config, wanted) as session:
         batch.session = session
         total = (
@@ -278,6 +295,11 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
         batch.display.start(None if opts.shard else total)
         batch.started = True
         if batch.interrupted:
+            return
+        if job is not None:
+            from agent.batch.remote import RoundEngine
+
+            await RoundEngine(batch, job, path, poll=opts.poll).run_job(in_fh, done)
             return
         send, receive = anyio.create_memory_object_stream[Item](0)
         async with anyio.create_task_group() as tg:
@@ -293,4 +315,8 @@ def _server_line(error: ServerError) -> str:
 
 async def main(options: BatchOptions, config: Config) -> int:
     """``agent batch``: see the module docstring; exit codes 0, 1, 2, 3, 130."""
+    if options.status is not None or options.cancel is not None:
+        from agent.batch.control import control_job
+
+        return await control_job(options, config)
     return await run_batch(options, config)
