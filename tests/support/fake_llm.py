@@ -193,6 +193,14 @@ class FakeLLMProcess:
         result: dict[str, int] = self._call("GET", "/_fake/stats")
         return result
 
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/_fake/batches")
+        return result
+
+    def end_batches(self) -> None:
+        self._call("POST", "/_fake/batches/end")
+
     env = FakeLLM.env
 
 
