@@ -82,6 +82,7 @@ class SessionOptions:
     url: str | None = None  # --url: this server alone
     model: str | None = None  # PROVIDER:MODEL; None: the config's
     needs_model: bool = True  # False for `tools` and `call`: no provider is made
+    use_servers: bool = True  # False: connect no MCP server (`agent batch --status` / `--cancel`)
     max_steps: int | None = None  # None: the config's
     allow_login: bool = False  # someone is at the terminal: a browser login may start
     ask: AskFn | None = None  # approval "ask" asks this; None: such calls are denied
@@ -92,9 +93,7 @@ class SessionOptions:
     on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
-    # the login's browser (default: the system's)
-    open_browser: Callable[[str], Awaitable[bool]] | None = None
-    use_servers: bool = True  # False: connect no MCP server (`agent batch --status` / `--cancel`)
+    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (None: the system's)
 
 
 def select_servers(
