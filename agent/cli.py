@@ -93,9 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
 
     p = add("batch", "run many prompts from a file", "Run a file of prompts, resumably, N at a time.")
-    p.add_argument("input", metavar="INPUT", help="text file (a prompt a line), JSONL file, or - for stdin")
+    p.add_argument(
+        "input", metavar="INPUT", nargs="?", help="text file (a prompt a line), JSONL file, or - for stdin"
+    )
     p.add_argument("-o", "--output", metavar="OUTPUT", help="JSONL results (default: next to INPUT)")
-    p.add_argument("--concurrency", "-c", type=int, default=4, metavar="N", help="conversations at once")
+    p.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        metavar="N",
+        help="conversations at once (batch-api: items running tools at once); default 4, batch-api 16",
+    )
+    p.add_argument(
+        "--via",
+        choices=("live", "batch-api"),
+        default="live",
+        help="live: request by request (minutes); batch-api: the provider's Batch API in rounds (half price, hours)",
+    )
+    p.add_argument(
+        "--poll", type=float, metavar="SECONDS", help="batch-api: seconds between status polls (60)"
+    )
+    p.add_argument(
+        "--status", metavar="OUTPUT", help="show the rounds and provider batches of a batch-api job"
+    )
+    p.add_argument("--cancel", metavar="OUTPUT", help="cancel the provider batches of a batch-api job")
     p.add_argument("--resume", action="store_true", help="run only the items without a result in OUTPUT")
     p.add_argument("--max-errors", type=int, metavar="K", help="stop after K failed items")
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N (by id), e.g. 0/4")
@@ -189,6 +210,10 @@ def _options(command: str, args: argparse.Namespace) -> Any:
             shard=args.shard,
             max_steps=args.max_steps,
             model=args.model,
+            via=args.via,
+            poll=args.poll,
+            status=args.status,
+            cancel=args.cancel,
             **_servers_of(args),
         )
     if command == "tools":

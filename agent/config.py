@@ -153,6 +153,9 @@ class ProviderSettings(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     max_retries: int = Field(default=4, ge=0)
     timeout: float = Field(default=600.0, gt=0)
+    # `agent batch --via batch-api`: lower the API's own limits per provider batch (a gateway's)
+    batch_max_requests: int | None = Field(default=None, gt=0)
+    batch_max_bytes: int | None = Field(default=None, gt=0)
 
 
 class Config(BaseSettings):

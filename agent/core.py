@@ -227,22 +227,34 @@ class Agent:
     def history(self) -> list[Message]:
         return self._history
 
-    async def turn(self, prompt: str, emit: Emit, settle: Settle | None = None) -> None:
+    async def turn(
+        self, prompt: str | None, emit: Emit, settle: Settle | None = None, *, steps_taken: int = 0
+    ) -> None:
         """One user turn; the last event emitted is always a ``Final`` (after a ``TurnError`` too),
         unless the turn is cancelled: then the history is closed off as described in the module doc
         and no ``Final`` is sent.
 
         ``settle`` waits until the consumer has handled every event emitted so far; it is awaited
-        before approval is asked, so that a UI has shown the text the question is about."""
+        before approval is asked, so that a UI has shown the text the question is about.
+
+        ``prompt=None`` goes on with a turn saved part-way (``agent batch --via batch-api`` after a
+        restart): the history ends with the user message the next model step answers (the prompt or
+        tool results) and ``steps_taken`` model steps were taken already; they count against
+        ``max_steps``. Step numbers and ``Final.steps`` count them all; the usage, answer and tool
+        calls of ``Final`` cover the steps taken from here."""
         history = self._history
-        if history and history[-1].role == "user":
-            history.append(AssistantMessage.of("[the previous turn ended without an answer]"))
-        history.append(UserMessage.of(prompt))
+        if prompt is None:
+            if not history or history[-1].role != "user":
+                raise ValueError("going on with a turn needs a history that ends with a user message")
+        else:
+            if history and history[-1].role == "user":
+                history.append(AssistantMessage.of("[the previous turn ended without an answer]"))
+            history.append(UserMessage.of(prompt))
         note = "[the turn was cancelled before the model answered]"
         total = Usage()
         finished: list[ToolCallFinished] = []
         answer = ""
-        step = 0
+        step = steps_taken
         try:
             while True:
                 step += 1
@@ -376,7 +388,9 @@ class Agent:
         emit(plan.finish(result, (time.perf_counter() - started) * 1000))
 
 
-async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncIterator[Event]:
+async def events(
+    agent: Agent, prompt: str | None, task_group: TaskGroup, *, steps_taken: int = 0
+) -> AsyncIterator[Event]:
     """The events of one turn as an async iterator; the turn runs in a task of ``task_group``.
 
     Stopping early (``break``, ``aclose``, cancellation) cancels the turn and waits for it, so
@@ -395,7 +409,7 @@ async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncItera
     async def produce() -> None:
         try:
             with scope:
-                await agent.turn(prompt, send.send_nowait, settle)
+                await agent.turn(prompt, send.send_nowait, settle, steps_taken=steps_taken)
         except anyio.BrokenResourceError:
             pass  # the consumer stopped listening
         except Exception as exc:

@@ -49,7 +49,9 @@ __all__ = [
     "UserMessage",
     "UserPart",
     "decode_transcript",
+    "dump_messages",
     "encode_transcript",
+    "load_messages",
 ]
 
 TRANSCRIPT_FORMAT = "agent-transcript"
@@ -224,13 +226,23 @@ def _conversation() -> TypeAdapter[list[Message]]:
     return TypeAdapter(list[Message])
 
 
+def dump_messages(messages: Sequence[Message]) -> list[Any]:
+    """A message list as plain JSON values (what transcripts and batch state files hold)."""
+    return _conversation().dump_python(list(messages), mode="json")  # type: ignore[no-any-return]
+
+
+def load_messages(data: Any) -> list[Message]:
+    """The messages :func:`dump_messages` wrote; raises pydantic's ``ValidationError`` if not."""
+    return _conversation().validate_python(data)
+
+
 def encode_transcript(messages: Sequence[Message], *, model: str) -> bytes:
     """A conversation as a transcript file's JSON (UTF-8): format, version, model, messages."""
     data = {
         "format": TRANSCRIPT_FORMAT,
         "version": 1,
         "model": model,
-        "messages": _conversation().dump_python(list(messages), mode="json"),
+        "messages": dump_messages(messages),
     }
     return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
 

@@ -39,9 +39,9 @@ class RunOptions:
 
 @dataclass(frozen=True, slots=True)
 class BatchOptions:
-    input: str  # a file, or "-" for stdin
+    input: str | None  # a file, or "-" for stdin (None only with status / cancel)
     output: str | None = None  # None: next to the input ("-": stdout)
-    concurrency: int = 4
+    concurrency: int | None = None  # None: 4 live, 16 batch-api (items running tools at once)
     resume: bool = False
     max_errors: int | None = None
     shard: str | None = None  # "I/N"
@@ -49,6 +49,10 @@ class BatchOptions:
     model: str | None = None
     servers: tuple[str, ...] | None = None
     url: str | None = None
+    via: str = "live"  # "live" or "batch-api" (the providers' Batch APIs, in rounds)
+    poll: float | None = None  # batch-api: seconds between status polls
+    status: str | None = None  # OUT: show that batch-api job's rounds and provider batches
+    cancel: str | None = None  # OUT: cancel that batch-api job's provider batches
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from agent.mcp.elicitation import ElicitationHandler
     from agent.mcp.manager import ServerManager, ServerState
     from agent.providers.base import Provider
+    from agent.providers.batch import BatchAPI
     from agent.providers.pacing import SharedBackoff
     from agent.tools import Toolbox
 
@@ -81,6 +82,7 @@ class SessionOptions:
     url: str | None = None  # --url: this server alone
     model: str | None = None  # PROVIDER:MODEL; None: the config's
     needs_model: bool = True  # False for `tools` and `call`: no provider is made
+    use_servers: bool = True  # False: connect no MCP server (`agent batch --status` / `--cancel`)
     max_steps: int | None = None  # None: the config's
     allow_login: bool = False  # someone is at the terminal: a browser login may start
     ask: AskFn | None = None  # approval "ask" asks this; None: such calls are denied
@@ -182,6 +184,7 @@ class Session:
         self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
         self._tg = task_group
         self._providers: dict[str, Provider | AgentError] = {}
+        self._batch_apis: dict[str, BatchAPI | AgentError] = {}
         self._default: str = options.model or config.model
 
     # -- opening -------------------------------------------------------------------------------
@@ -201,7 +204,7 @@ class Session:
 
         if options.max_steps is not None and options.max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, not {options.max_steps}")
-        servers = select_servers(config, options.servers, options.url)
+        servers = select_servers(config, options.servers, options.url) if options.use_servers else {}
         load_system_prompt(config)  # a bad system_prompt_file is a usage error before anything starts
         failure: BaseException | None = None
         async with anyio.create_task_group() as tg:
@@ -254,7 +257,7 @@ class Session:
 
     async def _close_providers(self) -> None:
         with anyio.CancelScope(shield=True):
-            for made in list(self._providers.values()):
+            for made in [*self._providers.values(), *self._batch_apis.values()]:
                 if not isinstance(made, AgentError):
                     await made.aclose()
 
@@ -288,6 +291,22 @@ class Session:
             except AgentError as exc:
                 self._providers[spec] = exc
         found = self._providers[spec]
+        if isinstance(found, AgentError):
+            raise found
+        return found
+
+    def batch_api_for(self, spec: str | None) -> BatchAPI:
+        """The provider Batch API for ``spec`` (``agent batch --via batch-api``), made once and
+        kept, like :meth:`provider_for`."""
+        spec = spec or self._default
+        if spec not in self._batch_apis:
+            from agent.providers.registry import make_batch_api
+
+            try:
+                self._batch_apis[spec] = make_batch_api(self.config, spec)
+            except AgentError as exc:
+                self._batch_apis[spec] = exc
+        found = self._batch_apis[spec]
         if isinstance(found, AgentError):
             raise found
         return found
@@ -330,25 +349,30 @@ class Session:
 
     def turn(
         self,
-        prompt: str,
+        prompt: str | None,
         history: list[Message],
         *,
         model: str | None = None,
         system: str | None = None,
+        provider: Provider | None = None,
+        steps_taken: int = 0,
     ) -> AsyncIterator[Event]:
         """One turn of a conversation: its events, in completion order (see :mod:`agent.core`).
 
         ``history`` is extended in place with the turn's messages, also when the turn fails or is
-        cancelled. ``model`` and ``system`` replace the session's for this turn only."""
+        cancelled. ``model`` and ``system`` replace the session's for this turn only; ``provider``
+        answers instead of the model's own (``agent batch --via batch-api``: answers that come
+        from provider batches). ``prompt=None`` goes on with a turn saved part-way, after
+        ``steps_taken`` steps (:meth:`agent.core.Agent.turn`)."""
         agent = Agent(
-            self.provider_for(model),
+            provider or self.provider_for(model),
             self.toolbox,
             system=self.system if system is None else system,
             max_steps=self.max_steps,
             history=history,
             approve=self.approve,
         )
-        return events(agent, prompt, self._tg)
+        return events(agent, prompt, self._tg, steps_taken=steps_taken)
 
     async def reconnect(self, name: str) -> ServerState:
         """Reconnect one server and reload the tools."""

@@ -22,7 +22,7 @@ from agent.errors import (
     ProviderRateLimitError,
     ProviderUnavailableError,
 )
-from agent.messages import ImagePart, ModelRequest, StreamEvent
+from agent.messages import ImagePart, ModelRequest, ModelResponse, StreamEvent
 
 __all__ = [
     "TOOL_ERROR_PREFIX",
@@ -107,6 +107,16 @@ class SDKAdapter:
         """:func:`api_errors` for this adapter; ``in_stream`` for failures inside a started
         response, which the SDKs do not retry."""
         return api_errors(self._who.in_stream() if in_stream else self._who, self._sdk)
+
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The API's JSON body for ``request``, without the streaming switches: what a whole
+        request sends, and what a provider Batch API line carries."""
+        raise NotImplementedError
+
+    def response_from_json(self, body: object) -> ModelResponse:
+        """The neutral response of the API's JSON answer to :meth:`request_body` (a whole response,
+        or one result of a provider batch); raises a ``ProviderError`` for one that is not."""
+        raise NotImplementedError
 
     def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError

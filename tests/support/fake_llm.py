@@ -6,6 +6,7 @@ Endpoints (one base URL serves every SDK: give it as ``base_url`` to anthropic *
     POST /v1/messages                              Anthropic Messages (SSE or JSON)
     POST /v1/chat/completions  (or /chat/completions)  Chat Completions (SSE chunks + usage + [DONE], or JSON)
     POST /v1/responses         (or /responses)     Responses (SSE events, or JSON)
+    /v1/messages/batches…, /v1/files…, /v1/batches…   both Batch APIs (tests/support/fake_llm_batch.py)
     GET  /_fake/requests   every recorded request, as JSON       (for out-of-process use)
     GET  /_fake/stats      {"requests", "in_flight", "max_in_flight", "disconnects"}
     POST /_fake/script     replace the script (JSON body, the format below)
@@ -40,7 +41,10 @@ A script is a dict; a bare list is short for ``{"turns": [...]}``, a bare string
       "repeat_last": false,      # past the end, repeat the last turn (else: HTTP 400 "script exhausted")
       "faults": [FAULT|null, ...],  # consumed one per request, in arrival order, before any turn is
                                  #   picked; null lets that request through. Works in both modes.
-      "latency": 0.0             # seconds to wait before answering every request
+      "latency": 0.0,            # seconds to wait before answering every request
+      "batch": {"polls": 0, "expire": [], "error": []}   # provider batches: status reads "in
+                                 #   progress" before one ends (a list: by batch; null: held until
+                                 #   end_batches()), prompts whose requests expire / error
     }
 
     TURN = {
@@ -192,6 +196,14 @@ class FakeLLMProcess:
     def stats(self) -> dict[str, int]:
         result: dict[str, int] = self._call("GET", "/_fake/stats")
         return result
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/_fake/batches")
+        return result
+
+    def end_batches(self) -> None:
+        self._call("POST", "/_fake/batches/end")
 
     env = FakeLLM.env
 
