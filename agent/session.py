@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from agent.mcp.manager import ServerManager, ServerState
     from agent.providers.base import Provider
     from agent.providers.pacing import SharedBackoff
+    from agent.tool_search import ToolSearch
     from agent.tools import Toolbox
 
 __all__ = [
@@ -91,7 +92,9 @@ class SessionOptions:
     on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
-    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (default: the system's)
+    open_browser: Callable[[str], Awaitable[bool]] | None = (
+        None  # the login's browser (default: the system's)
+    )
 
 
 def select_servers(
@@ -177,6 +180,7 @@ class Session:
         self.servers = servers
         self.manager = manager
         self.toolbox = toolbox
+        self.tool_search = _tool_search(config, servers, toolbox)
         self.system = load_system_prompt(config)
         self.max_steps = options.max_steps if options.max_steps is not None else config.max_steps
         self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
@@ -224,8 +228,8 @@ class Session:
                         session.provider_for(None)  # no API key, unknown model: before connecting
                     await stack.enter_async_context(manager)
                     session._check_servers()
-                    session.toolbox = await Toolbox.load(
-                        manager, max_result_tokens=config.max_tool_result_tokens
+                    session._set_toolbox(
+                        await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
                     )
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
@@ -339,11 +343,17 @@ class Session:
         """One turn of a conversation: its events, in completion order (see :mod:`agent.core`).
 
         ``history`` is extended in place with the turn's messages, also when the turn fails or is
-        cancelled. ``model`` and ``system`` replace the session's for this turn only."""
+        cancelled. ``model`` and ``system`` replace the session's for this turn only. With many
+        tools the model gets a tool search instead of every tool (:mod:`agent.tool_search`)."""
+        provider = self.provider_for(model)
+        offer = self.tool_search.offer(self.max_tools(provider.name))
+        system = self.system if system is None else system
+        if offer.active:
+            system += self.tool_search.system_note()
         agent = Agent(
-            self.provider_for(model),
-            self.toolbox,
-            system=self.system if system is None else system,
+            provider,
+            offer,
+            system=system,
             max_steps=self.max_steps,
             history=history,
             approve=self.approve,
@@ -355,8 +365,30 @@ class Session:
         from agent.tools import Toolbox
 
         state = await self.manager.reconnect(name)
-        self.toolbox = await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
+        self._set_toolbox(
+            await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
+        )
         return state
+
+    def _set_toolbox(self, toolbox: Toolbox) -> None:
+        self.toolbox = toolbox
+        names = {s.name: s.server_name or "" for s in self.manager.states.values()}
+        self.tool_search.reload(toolbox, names)
+
+    def max_tools(self, provider: str) -> int | None:
+        """The most tools one request to this provider (its config name) may carry, if known."""
+        from agent.tool_search import PROVIDER_MAX_TOOLS
+
+        settings = self.config.providers.get(provider)
+        kind = settings.type if settings is not None else provider
+        return PROVIDER_MAX_TOOLS.get(kind)
+
+
+def _tool_search(config: Config, servers: Mapping[str, ServerSettings], toolbox: Toolbox) -> ToolSearch:
+    from agent.tool_search import ToolSearch
+
+    pins = {name: settings.tools.pin for name, settings in servers.items() if settings.tools.pin}
+    return ToolSearch(toolbox, config.tools, pins)
 
 
 def _ignore(seconds: float) -> None:
