@@ -85,6 +85,50 @@ SEARCH_SCHEMA: Mapping[str, Any] = {
 }
 
 
+# Query expansion: the words users say for what tool names call otherwise ("open a pull request"
+# means create_pull_request). Added to the query beside the user's own words, never instead.
+_SYNONYMS: Mapping[str, str] = {
+    "open": "create new",
+    "make": "create",
+    "new": "create",
+    "add": "create",
+    "start": "create",
+    "show": "get list read",
+    "view": "get read",
+    "see": "get list",
+    "display": "get list",
+    "fetch": "get",
+    "retrieve": "get",
+    "look": "search find",
+    "find": "search",
+    "lookup": "search",
+    "remove": "delete",
+    "erase": "delete",
+    "drop": "delete",
+    "edit": "update",
+    "change": "update modify",
+    "modify": "update",
+    "rename": "move",
+    "send": "post",
+    "write": "create",
+    "run": "execute",
+    "folder": "directory",
+    "dir": "directory",
+    "picture": "screenshot image",
+    "photo": "image",
+    "clock": "time",
+    "pr": "pull request",
+    "repo": "repository",
+    "webpage": "page",
+    "website": "page url",
+}
+
+
+def _expand(words: str) -> str:
+    extra = [_SYNONYMS[w] for w in words.split() if w in _SYNONYMS]
+    return f"{words} {' '.join(extra)}" if extra else words
+
+
 def split_words(text: str) -> str:
     """``text`` with names taken apart into words: ``getFileInfo`` -> ``get File Info``,
     ``read_text_file`` -> ``read text file``, ``API-post-search`` -> ``API post search``."""
@@ -181,6 +225,7 @@ class ToolIndex:
         words = split_words(query).lower()
         if not words or limit < 1:
             return []
+        words = _expand(words)
         parsed, _errors = self._index.parse_query_lenient(
             words, list(self._FIELDS), field_boosts=dict(self._BOOSTS)
         )
@@ -370,8 +415,8 @@ class ToolOffer:
         search = self._search
         search_name = search.search_entry.name
         pinned = [name for name in search.pinned if name != search_name]
-        # Tools used or found, in the order they came up (a stable prefix helps prompt caching).
-        recent: dict[str, bool] = {}  # name -> was it called
+        # Tools used or found, in the order they last came up.
+        recent: dict[str, bool] = {}  # name -> was it called; the most recently seen last
         for message in history:
             if not isinstance(message, AssistantMessage):
                 continue
@@ -380,8 +425,9 @@ class ToolOffer:
                     parsed = _search_arguments(call.arguments)
                     if not isinstance(parsed, str):
                         for name in search.found_names(*parsed):
-                            recent.setdefault(name, False)
+                            recent[name] = recent.pop(name, False)
                 elif self.toolbox.resolve(call.name) is not None:
+                    recent.pop(call.name, None)
                     recent[call.name] = True
         room = self.max_offered - 1 - len(pinned)
         chosen = [name for name in recent if name not in pinned]
