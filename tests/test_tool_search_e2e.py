@@ -142,3 +142,18 @@ def test_openai_never_gets_more_than_128_tools_even_with_search_never(
     assert llm.requests[0].conversation.tools == ["search_tools"]
     assert all(len(r.conversation.tools) <= 128 for r in llm.requests)
     capsys.readouterr()
+
+
+def test_tools_search_shows_what_the_model_would_find(
+    config_5000: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["tools", "--config", str(config_5000()), "--search", "what time is it in Tokyo", "--limit", "3"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "3 of 5000 tools match 'what time is it in Tokyo' (tool search on)"
+    assert any(line.startswith(("  1. time.", "  2. time.")) and "get_current_time" in line for line in lines)
+    assert main([*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tools"] == 5000 and doc["search_active"] is True
+    assert ("time", "get_current_time") in [(f["server"], f["tool"]) for f in doc["found"]]
