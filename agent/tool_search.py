@@ -124,9 +124,62 @@ _SYNONYMS: Mapping[str, str] = {
 }
 
 
+# Words that say nothing about which tool is meant; left out of queries (they match "a" in
+# "API-retrieve-a-page" and every description).
+_STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "be",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "me",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "what",
+        "which",
+        "who",
+        "how",
+        "can",
+        "could",
+        "would",
+        "should",
+        "do",
+        "does",
+        "please",
+        "into",
+        "as",
+    ]
+)
+
+
 def _expand(words: str) -> str:
-    extra = [_SYNONYMS[w] for w in words.split() if w in _SYNONYMS]
-    return f"{words} {' '.join(extra)}" if extra else words
+    kept = [w for w in words.split() if w not in _STOP_WORDS] or words.split()
+    extra = [_SYNONYMS[w] for w in kept if w in _SYNONYMS]
+    return " ".join([*kept, *extra])
 
 
 def split_words(text: str) -> str:
@@ -137,7 +190,24 @@ def split_words(text: str) -> str:
 
 def _parameter_names(schema: Mapping[str, Any]) -> str:
     properties = schema.get("properties")
-    return " ".join(split_words(str(name)) for name in properties) if isinstance(properties, Mapping) else ""
+    return split_words(" ".join(map(str, properties))) if isinstance(properties, Mapping) else ""
+
+
+def _parameter_text(schema: Mapping[str, Any]) -> str:
+    """The top-level parameters' descriptions and enum values ("Travel mode: driving, walking")."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return ""
+    out = []
+    for prop in properties.values():
+        if isinstance(prop, Mapping):
+            description = prop.get("description")
+            if isinstance(description, str):
+                out.append(description)
+            enum = prop.get("enum")
+            if isinstance(enum, list):
+                out.extend(str(v) for v in enum)
+    return " ".join(out)
 
 
 class ToolIndex:
@@ -145,8 +215,14 @@ class ToolIndex:
 
     :meth:`update` replaces the documents of the servers whose tools changed and leaves the rest."""
 
-    _FIELDS = ("name", "description", "params", "server")
-    _BOOSTS: Mapping[str, float] = {"name": 2.0, "description": 1.0, "params": 0.5, "server": 1.5}
+    _FIELDS = ("name", "description", "params", "param_text", "server")
+    _BOOSTS: Mapping[str, float] = {
+        "name": 2.0,
+        "description": 1.0,
+        "params": 0.5,
+        "param_text": 0.3,
+        "server": 1.5,
+    }
 
     def __init__(
         self, entries: Iterable[ToolEntry] = (), server_names: Mapping[str, str] | None = None
@@ -184,11 +260,9 @@ class ToolIndex:
             for doc_id in self._by_server.pop(server)[1]:
                 del self._keys[doc_id]
         for server, tools in grouped.items():
+            params = [_parameter_names(e.spec.input_schema) for e in tools]
             fingerprint = hash(
-                (
-                    names.get(server, ""),
-                    *((e.tool, e.spec.description, _parameter_names(e.spec.input_schema)) for e in tools),
-                )
+                (names.get(server, ""), *((e.tool, e.spec.description) for e in tools), *params)
             )
             previous = self._by_server.get(server)
             if previous is not None and previous[0] == fingerprint:
@@ -199,7 +273,7 @@ class ToolIndex:
                     del self._keys[doc_id]
             server_words = f"{split_words(server)} {split_words(names.get(server, ''))}"
             docs: dict[int, tuple[str, str]] = {}
-            for entry in tools:
+            for entry, entry_params in zip(tools, params, strict=True):
                 doc_id = self._next_id
                 self._next_id += 1
                 docs[doc_id] = self._keys[doc_id] = (entry.server, entry.tool)
@@ -209,7 +283,8 @@ class ToolIndex:
                         server_key=server,
                         name=split_words(entry.tool),
                         description=entry.spec.description,
-                        params=_parameter_names(entry.spec.input_schema),
+                        params=entry_params,
+                        param_text=_parameter_text(entry.spec.input_schema),
                         server=server_words,
                     )
                 )
@@ -222,7 +297,8 @@ class ToolIndex:
 
     def search(self, query: str, limit: int) -> list[tuple[str, str]]:
         """The ``(server, tool)`` keys that best match ``query``, best first."""
-        words = split_words(query).lower()
+        # Queries are split at punctuation only: "GitHub" stays one word (names get camelCase split).
+        words = " ".join(_NON_WORD.sub(" ", query).lower().split())
         if not words or limit < 1:
             return []
         words = _expand(words)
