@@ -61,6 +61,8 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
     """List each server's tools with descriptions and parameters."""
     from agent.session import Session
 
+    if options.search is not None:
+        return await _search_main(options, config)
     async with Session.open(config, _session_options(options.servers, options.url)) as session:
         tools = await session.manager.list_tools()
         states = dict(session.manager.states)
@@ -74,6 +76,45 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
         return EXIT_OK
     _print_tools(servers, states, by_server)
     return EXIT_OK
+
+
+async def _search_main(options: ToolsOptions, config: Config) -> int:
+    """``agent tools --search QUERY``: what the model's search_tools would find, best first."""
+    from agent.session import Session
+
+    if options.limit is not None and options.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {options.limit}")
+    async with Session.open(config, _session_options(options.servers, options.url)) as session:
+        search = session.tool_search
+        found = search.search(options.search or "", options.limit)
+        total = len(session.toolbox)
+        active = search.needed()
+    if options.json:
+        doc = {
+            "query": options.search,
+            "tools": total,
+            "search_active": active,
+            "found": [
+                {"name": e.name, "server": e.server, "tool": e.tool, "description": e.spec.description}
+                for e in found
+            ],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    from rich.markup import escape
+
+    console = _console()
+    state = "on" if active else "off: the model gets every tool"
+    console.print(
+        f"[dim]{len(found)} of {total} tools match {escape(repr(options.search))} (tool search {state})[/dim]"
+    )
+    for rank, entry in enumerate(found, 1):
+        description = " ".join(entry.spec.description.split())
+        short = description if len(description) <= 100 else description[:99] + "…"
+        console.print(
+            f"{rank:>3}. [bold cyan]{escape(entry.server)}.{escape(entry.tool)}[/bold cyan]  {escape(short)}".rstrip()
+        )
+    return EXIT_OK if found else EXIT_FAILURE
 
 
 def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict[str, Any]:

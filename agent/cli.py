@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tools", "list the servers' tools", "List each server's tools with descriptions and parameters.")
     _servers(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--search",
+        metavar="QUERY",
+        help="show the tools the model's search_tools finds for QUERY, best first",
+    )
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="with --search: how many (default: tools.search_limit)"
+    )
 
     p = add("call", "call one tool directly", "Call one tool and print its result.")
     p.add_argument("tool", metavar="TOOL", help="tool name, or SERVER.TOOL")
@@ -217,7 +225,7 @@ def _options(command: str, args: argparse.Namespace) -> Any:
             **_servers_of(args),
         )
     if command == "tools":
-        return options.ToolsOptions(json=args.json, **_servers_of(args))
+        return options.ToolsOptions(json=args.json, search=args.search, limit=args.limit, **_servers_of(args))
     if command == "call":
         return options.CallOptions(args.tool, args.arguments or "{}", json=args.json, **_servers_of(args))
     if command in ("login", "logout"):

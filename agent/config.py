@@ -40,6 +40,7 @@ __all__ = [
     "ProviderSettings",
     "ServerSettings",
     "ToolFilter",
+    "ToolSearchSettings",
     "adhoc_server",
     "approval_mode",
     "find_config_file",
@@ -82,6 +83,7 @@ class ToolFilter(_Strict):
 
     include: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
+    pin: list[str] = Field(default_factory=list)  # always offered, also when tool search is on
 
     def allows(self, name: str) -> bool:
         if self.include is not None and name not in self.include:
@@ -158,6 +160,15 @@ class ProviderSettings(_Strict):
     batch_max_bytes: int | None = Field(default=None, gt=0)
 
 
+class ToolSearchSettings(_Strict):
+    """When the model gets a ``search_tools`` tool instead of every tool (agent/tool_search.py)."""
+
+    search: Literal["auto", "always", "never"] = "auto"
+    search_threshold: int = Field(default=64, ge=0)  # tools
+    search_threshold_tokens: int = Field(default=20_000, ge=0)  # of tool definitions, ~4 chars a token
+    search_limit: int = Field(default=8, ge=1, le=50)  # tools a search returns unless the model asks
+
+
 class Config(BaseSettings):
     """The whole configuration. ``source`` is the file it came from, if any."""
 
@@ -175,6 +186,7 @@ class Config(BaseSettings):
     max_tool_result_tokens: int = Field(default=25_000, gt=0)
     approval: Approval = "always"
     token_store: Literal["file", "keyring"] = "file"
+    tools: ToolSearchSettings = Field(default_factory=ToolSearchSettings)
     servers: dict[str, ServerSettings] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
@@ -48,6 +48,7 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
 )
@@ -56,7 +57,7 @@ from agent.providers.base import Provider
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from agent.tools import Toolbox, ToolEntry
+    from agent.tools import ToolEntry
 
 __all__ = [
     "Agent",
@@ -68,6 +69,7 @@ __all__ = [
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "Tools",
     "TurnError",
     "UsageUpdate",
     "events",
@@ -162,6 +164,20 @@ Event = StepStarted | TextDelta | ToolCallStarted | ToolCallFinished | UsageUpda
 # Asked before each call of a real tool: (server, tool, arguments) -> allowed?
 ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
 
+
+class Tools(Protocol):
+    """What the loop needs of the tools (a :class:`~agent.tools.Toolbox`, or the Session's
+    :class:`~agent.tool_search.ToolOffer`): what to offer each step, what a name is, a call."""
+
+    def specs_for(self, history: Sequence[Message]) -> Sequence[ToolSpec]:
+        """The tools offered for the next model request, given the conversation so far."""
+        ...
+
+    def resolve(self, name: str) -> ToolEntry | None: ...
+
+    async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart: ...
+
+
 # Takes each event of a turn; must not block.
 Emit = Callable[[Event], None]
 
@@ -201,13 +217,14 @@ class Agent:
 
     ``history`` is the conversation so far; a turn appends to it only complete, valid messages
     (every tool call has its result), also when the turn is cancelled or fails. ``approve`` is
-    asked before each call of a real tool.
+    asked before each call of a real tool (not of a built-in one). Each step offers the model
+    ``toolbox.specs_for(history)``.
     """
 
     def __init__(
         self,
         provider: Provider,
-        toolbox: Toolbox,
+        toolbox: Tools,
         *,
         system: str,
         max_steps: int = 25,
@@ -259,7 +276,7 @@ class Agent:
             while True:
                 step += 1
                 emit(StepStarted(step))
-                request = ModelRequest(self.system, tuple(history), self.toolbox.specs)
+                request = ModelRequest(self.system, tuple(history), self.toolbox.specs_for(history))
                 response, error = await self._request(request, emit)
                 if error is not None or response is None:
                     error = error or ProviderError(
@@ -341,10 +358,10 @@ class Agent:
         """Ask, in the model's order, about every call that names a real tool; mark the denied ones."""
         if self.approve is None:
             return
-        if settle is not None and any(plan.entry is not None for plan in plans):
+        if settle is not None and any(plan.entry is not None and not plan.entry.builtin for plan in plans):
             await settle()
         for plan in plans:
-            if plan.entry is None:
+            if plan.entry is None or plan.entry.builtin:
                 continue
             try:
                 allowed = await self.approve(plan.entry.server, plan.entry.tool, plan.call.arguments)

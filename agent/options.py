@@ -60,6 +60,8 @@ class ToolsOptions:
     servers: tuple[str, ...] | None = None
     url: str | None = None
     json: bool = False
+    search: str | None = None  # show what the model's search_tools finds for these words
+    limit: int | None = None  # with search: how many (default: tools.search_limit)
 
 
 @dataclass(frozen=True, slots=True)

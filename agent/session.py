@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from agent.providers.base import Provider
     from agent.providers.batch import BatchAPI
     from agent.providers.pacing import SharedBackoff
+    from agent.tool_search import ToolSearch
     from agent.tools import Toolbox
 
 __all__ = [
@@ -179,6 +180,7 @@ class Session:
         self.servers = servers
         self.manager = manager
         self.toolbox = toolbox
+        self.tool_search = _tool_search(config, servers, toolbox)
         self.system = load_system_prompt(config)
         self.max_steps = options.max_steps if options.max_steps is not None else config.max_steps
         self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
@@ -227,8 +229,8 @@ class Session:
                         session.provider_for(None)  # no API key, unknown model: before connecting
                     await stack.enter_async_context(manager)
                     session._check_servers()
-                    session.toolbox = await Toolbox.load(
-                        manager, max_result_tokens=config.max_tool_result_tokens
+                    session._set_toolbox(
+                        await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
                     )
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
@@ -363,11 +365,17 @@ class Session:
         cancelled. ``model`` and ``system`` replace the session's for this turn only; ``provider``
         answers instead of the model's own (``agent batch --via batch-api``: answers that come
         from provider batches). ``prompt=None`` goes on with a turn saved part-way, after
-        ``steps_taken`` steps (:meth:`agent.core.Agent.turn`)."""
+        ``steps_taken`` steps (:meth:`agent.core.Agent.turn`). With many tools the model gets a
+        tool search instead of every tool (:mod:`agent.tool_search`)."""
+        provider = provider or self.provider_for(model)
+        offer = self.tool_search.offer(self.max_tools(provider.name))
+        system = self.system if system is None else system
+        if offer.active:
+            system += self.tool_search.system_note()
         agent = Agent(
-            provider or self.provider_for(model),
-            self.toolbox,
-            system=self.system if system is None else system,
+            provider,
+            offer,
+            system=system,
             max_steps=self.max_steps,
             history=history,
             approve=self.approve,
@@ -379,8 +387,30 @@ class Session:
         from agent.tools import Toolbox
 
         state = await self.manager.reconnect(name)
-        self.toolbox = await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
+        self._set_toolbox(
+            await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
+        )
         return state
+
+    def _set_toolbox(self, toolbox: Toolbox) -> None:
+        self.toolbox = toolbox
+        names = {s.name: s.server_name or "" for s in self.manager.states.values()}
+        self.tool_search.reload(toolbox, names)
+
+    def max_tools(self, provider: str) -> int | None:
+        """The most tools one request to this provider (its config name) may carry, if known."""
+        from agent.tool_search import PROVIDER_MAX_TOOLS
+
+        settings = self.config.providers.get(provider)
+        kind = settings.type if settings is not None else provider
+        return PROVIDER_MAX_TOOLS.get(kind)
+
+
+def _tool_search(config: Config, servers: Mapping[str, ServerSettings], toolbox: Toolbox) -> ToolSearch:
+    from agent.tool_search import ToolSearch
+
+    pins = {name: settings.tools.pin for name, settings in servers.items() if settings.tools.pin}
+    return ToolSearch(toolbox, config.tools, pins)
 
 
 def _ignore(seconds: float) -> None:

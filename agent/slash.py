@@ -73,6 +73,12 @@ async def _tools(chat: Chat, arg: str) -> None:
     if not entries:
         chat.say("no tools: no server is connected (see /servers)", "yellow")
         return
+    if arg.strip():
+        # What the model's search_tools would find for these words, best first.
+        entries = tuple(chat.session.tool_search.search(arg.strip()))
+        if not entries:
+            chat.say(f"no tools match {arg.strip()!r}", "yellow")
+            return
     table = Table(box=None, padding=(0, 2), show_edge=False)
     table.add_column("tool", style="bold", no_wrap=True)
     table.add_column("server", style="cyan", no_wrap=True)
@@ -234,7 +240,12 @@ COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
         Command("/help", "/help", "this help", _help),
-        Command("/tools", "/tools", "list the tools (alias /list)", _tools),
+        Command(
+            "/tools",
+            "/tools [QUERY]",
+            "list the tools, or search them as the model would (alias /list)",
+            _tools,
+        ),
         Command("/call", "/call TOOL {json}", "call a tool yourself and show its result", _call),
         Command("/last", "/last", "show the last tool call in full", _last),
         Command("/servers", "/servers [reconnect NAME]", "server status, or reconnect one", _servers),

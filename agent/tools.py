@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
-from agent.messages import ImagePart, TextPart, ToolResultPart, ToolSpec
+from agent.messages import ImagePart, Message, TextPart, ToolResultPart, ToolSpec
 
 if TYPE_CHECKING:
     import mcp_types
@@ -56,11 +56,13 @@ _SPECIAL = frozenset({"$schema", *_COMBINATORS})
 
 @dataclass(frozen=True, slots=True)
 class ToolEntry:
-    """One tool offered to the model: its provider-facing spec and where it lives."""
+    """One tool offered to the model: its provider-facing spec and where it lives. A ``builtin``
+    tool is the agent's own (``search_tools``): no server runs it and it needs no approval."""
 
     spec: ToolSpec
     server: str
     tool: str
+    builtin: bool = False
 
     @property
     def name(self) -> str:
@@ -294,6 +296,10 @@ class Toolbox:
     @property
     def entries(self) -> tuple[ToolEntry, ...]:
         return tuple(self._entries.values())
+
+    def specs_for(self, history: Sequence[Message]) -> Sequence[ToolSpec]:
+        """Every tool, whatever the conversation (:class:`agent.core.Tools`)."""
+        return self.specs
 
     def __len__(self) -> int:
         return len(self._entries)

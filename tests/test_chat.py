@@ -363,3 +363,12 @@ async def test_each_tool_result_shows_when_its_call_finishes(mcp_http_url: str, 
     assert chat.last_call is not None and chat.last_call.label == "asker.ask"  # the last one shown
     results = last_results(chat.provider.requests[1])  # type: ignore[attr-defined]
     assert [r.text for r in results] == [slow.rpartition("→ ")[2], "quick"]  # the model's order
+
+
+async def test_tools_with_words_searches_them_as_the_model_would(mcp_http_url: str) -> None:
+    text, _, code = await run_chat(mcp_http_url, ["/tools add two numbers", "/tools zzzqqq"])
+    assert code == 0
+    found, _rest = text.split("no tools match 'zzzqqq'")
+    rows = [line for line in found.splitlines() if line.startswith("  ") and "test" in line]
+    assert rows[0].split()[0] == "add" and "Add two integers." in rows[0]
+    assert len(rows) < 10  # matches only, not all ten tools
