@@ -79,11 +79,17 @@ class ImagePart:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallPart:
-    """The model asks for a tool call. ``name`` is the provider-facing tool name."""
+    """The model asks for a tool call. ``name`` is the provider-facing tool name.
+
+    ``arguments_error`` says why the model's arguments could not be read (not JSON, cut off, not
+    an object); ``arguments`` is then empty, and the loop answers the call with that error instead
+    of running the tool.
+    """
 
     id: str
     name: str
     arguments: Mapping[str, Any]
+    arguments_error: str | None = None
     kind: Literal["tool_call"] = "tool_call"
 
 
@@ -230,7 +236,8 @@ def encode_transcript(messages: Sequence[Message], *, model: str) -> bytes:
         "format": TRANSCRIPT_FORMAT,
         "version": 1,
         "model": model,
-        "messages": _conversation().dump_python(list(messages), mode="json"),
+        # Fields left at None (a readable call's arguments_error) are left out: files stay as they were.
+        "messages": _conversation().dump_python(list(messages), mode="json", exclude_none=True),
     }
     return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
 
