@@ -28,6 +28,7 @@ from agent.errors import (
     UsageError,
 )
 from agent.options import CallOptions, ToolsOptions
+from agent.terminal import for_stream, say, terminal_console
 
 if TYPE_CHECKING:
     import mcp_types
@@ -42,7 +43,7 @@ def _warn(error: ServerError) -> None:
     line = error.message.replace("\n", " ")
     if error.hint:
         line += f" ({error.hint})"
-    print(f"agent: {line}", file=sys.stderr)
+    say(f"agent: {line}")
 
 
 def _session_options(servers: tuple[str, ...] | None, url: str | None) -> SessionOptions:
@@ -92,10 +93,8 @@ def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict
 
 
 def _console() -> Any:
-    from rich.console import Console
-
     tty = sys.stdout.isatty()
-    return Console(
+    return terminal_console(
         file=sys.stdout,
         no_color=bool(os.environ.get("NO_COLOR")) or not tty,
         highlight=False,
@@ -275,7 +274,7 @@ async def call_main(options: CallOptions, config: Config) -> int:
         message = "\n".join(describe_content(result)) or "(no message)"
         raise ToolCallFailed(f"tool {qualified} failed: {message}")
     for piece in describe_content(result):
-        sys.stdout.write(piece if piece.endswith("\n") else piece + "\n")
+        sys.stdout.write(for_stream(piece if piece.endswith("\n") else piece + "\n", sys.stdout))
     return EXIT_OK
 
 

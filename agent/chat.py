@@ -41,6 +41,7 @@ from agent.config import Config, user_data_dir
 from agent.errors import AgentError
 from agent.messages import Message
 from agent.options import ChatOptions
+from agent.terminal import say, terminal_console
 from agent.transcript import load_transcript
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class PlainInput:
         return "\n".join(lines)
 
     async def ask(self, question: str) -> str:
-        print(question, flush=True)
+        say(question, sys.stdout)
         return await self._line()
 
 
@@ -378,8 +379,9 @@ class Chat:
 
 
 def make_console() -> Console:
-    """A console for stdout; plain (no colour, no cursor tricks) when stdout is not a terminal."""
-    return Console(highlight=False, soft_wrap=False)
+    """A console for stdout; plain (no colour, no cursor tricks) when stdout is not a terminal.
+    On a terminal, control characters in what it prints are made visible (agent/terminal.py)."""
+    return terminal_console(highlight=False, soft_wrap=False)
 
 
 async def main(options: ChatOptions, config: Config) -> int:

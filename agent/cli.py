@@ -134,7 +134,8 @@ def _setup_logging(verbose: int) -> None:
     root = logging.getLogger()
     # Without -v, DEBUG records are not even created (they cost CPU per tool call).
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    line = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = logging.Formatter(line)
     log_dir = user_log_dir()
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -145,9 +146,11 @@ def _setup_logging(verbose: int) -> None:
     except OSError:
         pass
     if verbose:
+        from agent.terminal import VisibleFormatter, is_terminal
+
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-        err.setFormatter(fmt)
+        err.setFormatter(VisibleFormatter(line) if is_terminal(sys.stderr) else fmt)
         root.addHandler(err)
     # The HTTP stack logs a line per request: costly in a batch, and noise unless asked for.
     http_level = logging.WARNING if not verbose else logging.INFO if verbose < 3 else logging.DEBUG
@@ -262,7 +265,9 @@ def _command(name: str) -> Command:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"agent: {message}", file=sys.stderr)
+    from agent.terminal import say
+
+    say(f"agent: {message}")  # an error's message can quote a server's or a model's words
     return code
 
 

@@ -17,6 +17,7 @@ from agent.config import Config, ServerSettings, adhoc_server
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions
+from agent.terminal import say
 
 __all__ = ["auth_main", "login_main", "logout_main"]
 
@@ -59,7 +60,7 @@ def _store(config: Config, settings: ServerSettings) -> TokenStore:
 
 
 def _warn(line: str) -> None:
-    print(f"agent: {line}", file=sys.stderr, flush=True)
+    say(f"agent: {line}")
 
 
 def _expiry(record: StoredLogin) -> str:
@@ -106,9 +107,9 @@ async def login_main(options: LoginOptions, config: Config) -> int:
         record = await auth.login(http)
     refresh = "yes" if record.has_refresh_token else "no (log in again when it expires)"
     print(f"Logged in to {name} ({settings.url})")
-    print(f"  authorization server: {record.issuer or '?'}")
-    print(f"  client id:            {record.client_id or '?'}")
-    print(f"  scopes:               {_scopes(record)}")
+    say(f"  authorization server: {record.issuer or '?'}", sys.stdout)
+    say(f"  client id:            {record.client_id or '?'}", sys.stdout)
+    say(f"  scopes:               {_scopes(record)}", sys.stdout)
     print(f"  access token expires: {_expiry(record)}")
     print(f"  refresh token:        {refresh}")
     print(f"  stored in:            {auth.store.location}")
@@ -126,7 +127,7 @@ async def logout_main(options: LoginOptions, config: Config) -> int:
         return EXIT_OK
     revoked = await _revoke(name, settings, store, record)
     store.delete()
-    print(f"Logged out of {name}: {revoked}; the stored login is deleted")
+    say(f"Logged out of {name}: {revoked}; the stored login is deleted", sys.stdout)
     return EXIT_OK
 
 
@@ -189,5 +190,5 @@ async def auth_main(options: LoginOptions, config: Config) -> int:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-        print("  ".join([*cells, row[4]]).rstrip())
+        say("  ".join([*cells, row[4]]).rstrip(), sys.stdout)
     return EXIT_OK

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("agent.session",),
     ("agent.core",),
     ("agent.providers", "agent.mcp", "agent.tools", "agent.demo_server"),
-    ("agent.messages", "agent.errors", "agent.config", "agent.options", "agent"),
+    ("agent.messages", "agent.errors", "agent.config", "agent.options", "agent.terminal", "agent"),
 ]
 
 
