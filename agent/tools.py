@@ -179,18 +179,44 @@ def schema_violation(
     schema: Mapping[str, Any], arguments: Mapping[str, Any]
 ) -> tuple[list[str | int], str] | None:
     """The most relevant way ``arguments`` break a tool's input ``schema``: the path to the bad
-    value and the rule's message; None when they fit, or when the schema itself is broken (the
-    server judges the arguments then)."""
+    value and the rule's message; None when they fit, or when the schema cannot be used (broken,
+    looping, or naming what cannot be resolved here): the server judges the arguments then.
+
+    The schema is the server's: nothing in it reaches the network. A ``$ref`` (or ``$dynamicRef``)
+    that does not point inside the schema is skipped, its sibling keywords still apply, and the
+    validator gets an empty registry, so nothing is ever fetched.
+    """
     import jsonschema
+    import referencing
     from jsonschema.exceptions import SchemaError, best_match
 
     try:
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
+        local = _local_refs_only(schema)
+        cls = jsonschema.validators.validator_for(local)
+        cls.check_schema(local)
+        error = best_match(cls(local, registry=referencing.Registry()).iter_errors(arguments))
     except SchemaError:
         return None
-    error = best_match(cls(schema).iter_errors(arguments))
+    except Exception as exc:  # unresolvable or looping references, a bad pattern, too deep
+        log.info("input schema not checked here: %s: %.200s", type(exc).__name__, exc)
+        return None
     return None if error is None else (list(error.absolute_path), error.message)
+
+
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _local_refs_only(node: Any) -> Any:
+    """A copy of a schema without the references that point outside it (not ``#…``)."""
+    if isinstance(node, Mapping):
+        return {
+            key: _local_refs_only(value)
+            for key, value in node.items()
+            if not (key in _REF_KEYWORDS and isinstance(value, str) and not value.startswith("#"))
+        }
+    if isinstance(node, list):
+        return [_local_refs_only(item) for item in node]
+    return node
 
 
 def truncate_text(text: str, limit: int) -> str:
