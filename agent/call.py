@@ -28,6 +28,7 @@ from agent.errors import (
     UsageError,
 )
 from agent.options import CallOptions, ToolsOptions
+from agent.redact import redact_url
 from agent.terminal import for_stream, say, terminal_console
 
 if TYPE_CHECKING:
@@ -115,7 +116,9 @@ def _print_tools(
         state = states[name]
         if state.status != "connected":
             continue
-        where = settings.url or " ".join([settings.command or "", *settings.args])
+        where = (
+            redact_url(settings.url) if settings.url else " ".join([settings.command or "", *settings.args])
+        )
         tools = by_server[name]
         count = f"{len(tools)} tool" + ("" if len(tools) == 1 else "s")
         console.print(f"[bold]{escape(name)}[/bold] [dim]({escape(where)})[/dim] — {count}")

@@ -41,6 +41,7 @@ from agent.config import Config, user_data_dir
 from agent.errors import AgentError
 from agent.messages import Message
 from agent.options import ChatOptions
+from agent.private_files import private_file
 from agent.terminal import say, terminal_console
 from agent.transcript import load_transcript
 
@@ -141,8 +142,7 @@ class TerminalInput:
         self.chat = chat
         path = user_data_dir() / "history"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            history: FileHistory | InMemoryHistory = FileHistory(str(path))
+            history: FileHistory | InMemoryHistory = FileHistory(str(private_file(path)))
         except OSError:
             history = InMemoryHistory()
         self.session: PromptSession[str] = PromptSession(

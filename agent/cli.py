@@ -130,16 +130,17 @@ def _setup_logging(verbose: int) -> None:
     import logging
 
     from agent.config import user_log_dir
+    from agent.private_files import private_file
+    from agent.redact import RedactingFormatter
 
     root = logging.getLogger()
     # Without -v, DEBUG records are not even created (they cost CPU per tool call).
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     line = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    fmt = logging.Formatter(line)
-    log_dir = user_log_dir()
+    fmt = RedactingFormatter(line)  # no credentials of a URL in any log line
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(log_dir / "agent.log", encoding="utf-8")
+        path = private_file(user_log_dir() / "agent.log")
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
         handler.setLevel(logging.DEBUG if verbose else logging.INFO)
         handler.setFormatter(fmt)
         root.addHandler(handler)

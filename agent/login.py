@@ -17,6 +17,7 @@ from agent.config import Config, ServerSettings, adhoc_server
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions
+from agent.redact import redact_url
 from agent.terminal import say
 
 __all__ = ["auth_main", "login_main", "logout_main"]
@@ -106,7 +107,7 @@ async def login_main(options: LoginOptions, config: Config) -> int:
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=settings.headers) as http:
         record = await auth.login(http)
     refresh = "yes" if record.has_refresh_token else "no (log in again when it expires)"
-    print(f"Logged in to {name} ({settings.url})")
+    print(f"Logged in to {name} ({redact_url(settings.url or '')})")
     say(f"  authorization server: {record.issuer or '?'}", sys.stdout)
     say(f"  client id:            {record.client_id or '?'}", sys.stdout)
     say(f"  scopes:               {_scopes(record)}", sys.stdout)

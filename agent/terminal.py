@@ -18,6 +18,8 @@ import sys
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
+from agent.redact import RedactingFormatter
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType
     from rich.segment import Segment
@@ -58,7 +60,7 @@ def say(text: str, stream: IO[str] | None = None, *, end: str = "\n") -> None:
     print(for_stream(text, out), end=end, file=out, flush=True)
 
 
-class VisibleFormatter(logging.Formatter):
+class VisibleFormatter(RedactingFormatter):
     """Log lines for a terminal (``-v``): a record can quote a server's or a model's words."""
 
     def format(self, record: logging.LogRecord) -> str:

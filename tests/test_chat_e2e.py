@@ -36,10 +36,13 @@ TIMEOUT = 30.0
 class Screen:
     """A running ``agent`` in a pseudo-terminal, read as plain text."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], *, umask: int | None = None) -> None:
+        command, argv = sys.executable, ["-m", "agent", *args]
+        if umask is not None:  # through a shell that sets it
+            command, argv = "sh", ["-c", f'umask {umask:03o}; exec "$@"', "sh", command, *argv]
         self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "agent", *args],
+            command,
+            argv,
             cwd=str(cwd),
             env=env,
             dimensions=(40, 120),
