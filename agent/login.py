@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent.config import Config, ServerSettings, adhoc_server
+from agent.config import Config, ServerSettings, adhoc_server, server_for_url
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions
@@ -28,10 +28,7 @@ def _resolve(config: Config, target: str) -> tuple[str, ServerSettings]:
     if target in config.servers:
         name, settings = target, config.servers[target]
     elif urlsplit(target).scheme in ("http", "https"):
-        for known, candidate in config.servers.items():
-            if candidate.url == target:
-                return _remote(known, candidate)
-        name, settings = adhoc_server(target)
+        name, settings = server_for_url(config, target) or adhoc_server(target)
     else:
         known = ", ".join(sorted(config.servers)) or "none configured"
         raise ConfigError(

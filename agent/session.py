@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from agent.config import Config, ServerSettings, adhoc_server, approval_mode
+from agent.config import Config, ServerSettings, adhoc_server, approval_mode, server_for_url
 from agent.core import Agent, Event, events
 from agent.errors import AgentError, ConfigError, ServerError, UsageError
 from agent.messages import Message
@@ -97,10 +97,11 @@ class SessionOptions:
 def select_servers(
     config: Config, names: Sequence[str] | None = None, url: str | None = None
 ) -> dict[str, ServerSettings]:
-    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one,
-    else (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`)."""
+    """The servers a command uses: ``--url`` alone (the configured server at that URL, with its
+    settings, when there is one), else the named ones, else every enabled one, else (none enabled)
+    the bundled demo server (:func:`agent.demo_server.default_servers`)."""
     if url is not None:
-        name, settings = adhoc_server(url)
+        name, settings = server_for_url(config, url) or adhoc_server(url)
         return {name: settings}
     if not names:
         if not config.enabled_servers:

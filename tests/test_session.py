@@ -92,3 +92,17 @@ async def test_approval_policy_asks_remembers_always_and_denies_without_anyone_t
     assert [(f.label, f.denied) for f in finished] == [("test.echo", True)]
     assert notes == ["test.echo needs approval and there is no one to ask; denied"]
     assert isinstance(events[-1], Final)
+
+
+async def test_url_of_a_configured_server_keeps_its_approval_and_tool_filter(mcp_http_url: str) -> None:
+    guarded = ServerSettings(
+        url=mcp_http_url, approval="never", tools={"include": ["echo", "add"]}, timeout=7
+    )
+    config = Config(approval="always", servers={"guarded": guarded})
+    model = FunctionProvider(script(reply(call("echo", {"text": "x"})), reply("done")))
+    same_url = mcp_http_url.replace("http://", "HTTP://") + "/"  # spelled differently, the same server
+    async with Session.open(config, SessionOptions(url=same_url), provider=model) as session:
+        assert session.servers == {"guarded": guarded}
+        assert sorted(e.tool for e in session.toolbox.entries) == ["add", "echo"]
+        finished = [e async for e in session.turn("go", []) if isinstance(e, ToolCallFinished)]
+    assert [(f.label, f.denied) for f in finished] == [("guarded.echo", True)]
