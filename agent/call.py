@@ -111,6 +111,8 @@ def _print_tools(
 ) -> None:
     from rich.markup import escape
 
+    from agent.tools import tool_hints
+
     console = _console()
     for name, settings in servers.items():
         state = states[name]
@@ -125,6 +127,8 @@ def _print_tools(
         for server_tool in tools:
             tool = server_tool.tool
             description = " ".join((tool.description or "").split())
+            if hints := tool_hints(tool):
+                description = f"[{', '.join(hints)}] {description}"
             console.print(f"  [bold cyan]{escape(tool.name)}[/bold cyan]  {escape(description)}".rstrip())
             for param in parameters(tool.input_schema):
                 flag = "required" if param["required"] else "optional"

@@ -345,12 +345,14 @@ class Chat:
 
     # -- approval ------------------------------------------------------------------------------
 
-    async def ask_approval(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+    async def ask_approval(
+        self, server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...] = ()
+    ) -> Answer:
         """The Session's question when a tool's approval is "ask"."""
         if self._view is not None:
             self._view.pause()
         try:
-            return await self._ask(server, tool, arguments)
+            return await self._ask(server, tool, arguments, hints)
         except KeyboardInterrupt:
             # Ctrl-C at the question: cancel the whole turn, as Ctrl-C does elsewhere.
             if self._turn_scope is not None:
@@ -361,8 +363,10 @@ class Chat:
             if self._view is not None:
                 self._view.resume()
 
-    async def _ask(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
-        call = f"{server}.{tool}({short_args(arguments, 200)})"
+    async def _ask(
+        self, server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]
+    ) -> Answer:
+        call = f"{server}.{tool}({short_args(arguments, 200)})" + (f" [{', '.join(hints)}]" if hints else "")
         question = f"allow {call}? [y]es / [n]o / [a]lways for {tool} in this session"
         if self.fancy:
             self.console.print(Text.assemble(("? ", "yellow bold"), ("allow ", ""), (call, "bold")))

@@ -52,7 +52,7 @@ __all__ = [
 
 APP_NAME = "agent"
 DEFAULT_MODEL = "anthropic:claude-sonnet-4-6"
-Approval = Literal["always", "never", "ask"]
+Approval = Literal["always", "never", "ask", "ask-unless-read-only"]
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -55,9 +55,10 @@ def _short(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-async def _ask(server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+async def _ask(server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]) -> Answer:
     """Approval "ask" on the terminal: one y/N question on stderr, the answer from stdin."""
-    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}? [y/N] "
+    said = f" [{', '.join(hints)}]" if hints else ""
+    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}{said}? [y/N] "
 
     def ask() -> str:
         say(question, end="")

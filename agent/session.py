@@ -70,7 +70,8 @@ You are a helpful assistant running in a terminal. You can call tools from conne
 
 # The user's answer to an approval question: yes, no, always (this tool, this session).
 Answer = Literal["y", "n", "a"]
-AskFn = Callable[[str, str, Mapping[str, Any]], Awaitable[Answer]]
+# (server, tool, arguments, hints: the tool's annotations in words, e.g. ("read-only",)) -> answer
+AskFn = Callable[[str, str, Mapping[str, Any], tuple[str, ...]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,13 +317,17 @@ class Session:
             return True
         if mode == "never":
             return False
+        entry = self.toolbox.find(server, tool)
+        hints = entry.hints if entry is not None else ()
+        if mode == "ask-unless-read-only" and "read-only" in hints and server in self.config.servers:
+            return True  # a hint is believed only from a server the user configured, and never over "never"
         if self.options.ask is None:
             note = f"{server}.{tool} needs approval and there is no one to ask; denied"
             log.info("%s", note)
             if self.options.on_notice is not None:
                 self.options.on_notice(note)
             return False
-        answer = await self.options.ask(server, tool, arguments)
+        answer = await self.options.ask(server, tool, arguments, hints)
         if answer == "a":
             self.always.add((server, tool))
         return answer != "n"

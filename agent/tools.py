@@ -41,6 +41,7 @@ __all__ = [
     "convert_schema",
     "provider_names",
     "schema_violation",
+    "tool_hints",
     "truncate_text",
 ]
 
@@ -61,6 +62,7 @@ class ToolEntry:
     spec: ToolSpec
     server: str
     tool: str
+    hints: tuple[str, ...] = ()  # the server's annotations: "read-only", "destructive", "open-world"
 
     @property
     def name(self) -> str:
@@ -261,6 +263,23 @@ def _convert_block(block: Any) -> TextPart | ImagePart:
     return TextPart(f"[unsupported content block {kind!r} omitted]")
 
 
+def tool_hints(tool: mcp_types.Tool) -> tuple[str, ...]:
+    """What a tool's annotations claim, in words: ``read-only``, ``destructive``, ``open-world``.
+
+    Hints from the server, shown to the user; never a reason to run what the user said not to."""
+    notes = tool.annotations
+    if notes is None:
+        return ()
+    hints = []
+    if notes.read_only_hint is True:
+        hints.append("read-only")
+    elif notes.destructive_hint is True:
+        hints.append("destructive")
+    if notes.open_world_hint is True:
+        hints.append("open-world")
+    return tuple(hints)
+
+
 def convert_result(
     result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int
 ) -> ToolResultPart:
@@ -303,7 +322,7 @@ class Toolbox:
             tool = item.tool
             description = tool.description or tool.title or ""
             spec = ToolSpec(name, description, convert_schema(tool.input_schema, tool.name))
-            self._entries[name] = ToolEntry(spec, item.server, tool.name)
+            self._entries[name] = ToolEntry(spec, item.server, tool.name, tool_hints(tool))
         self.specs: tuple[ToolSpec, ...] = tuple(e.spec for e in self._entries.values())
 
     @classmethod
@@ -327,6 +346,10 @@ class Toolbox:
     def resolve(self, name: str) -> ToolEntry | None:
         """The tool a provider-facing name stands for, or ``None``."""
         return self._entries.get(name)
+
+    def find(self, server: str, tool: str) -> ToolEntry | None:
+        """A server's tool by its own name, or ``None``."""
+        return next((e for e in self._entries.values() if e.server == server and e.tool == tool), None)
 
     async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
         """Run one tool call; every failure becomes an error result for the model, never an exception."""

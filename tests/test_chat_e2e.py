@@ -171,6 +171,7 @@ def test_chat_session_in_a_terminal(
 
     # /tools, /call, /last.
     screen.line("/tools")
+    screen.expect("[read-only] Add two integers.")
     screen.expect("seconds, tag?")
     screen.prompt()
     screen.line('/call add {"a": 40, "b": 2}')

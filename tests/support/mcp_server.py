@@ -39,7 +39,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams
+from mcp_types import CallToolResult, ListToolsResult, PaginatedRequestParams, ToolAnnotations
 from pydantic import BaseModel
 
 # A valid 1x1 transparent PNG.
@@ -87,11 +87,14 @@ def build_server(name: str = "test-server", page_size: int = 0) -> MCPServer:
     def echo(text: str) -> str:
         return text
 
-    @server.tool(description="Add two integers.")
+    @server.tool(description="Add two integers.", annotations=ToolAnnotations(read_only_hint=True))
     def add(a: int, b: int) -> int:
         return a + b
 
-    @server.tool(description="Always fails with the given message.")
+    @server.tool(
+        description="Always fails with the given message.",
+        annotations=ToolAnnotations(destructive_hint=True, open_world_hint=True),
+    )
     def fail(message: str) -> str:
         raise ToolError(message)
 
