@@ -28,6 +28,8 @@ from agent.errors import (
     UsageError,
 )
 from agent.options import CallOptions, ToolsOptions
+from agent.redact import redact_url
+from agent.terminal import for_stream, say, terminal_console
 
 if TYPE_CHECKING:
     import mcp_types
@@ -42,7 +44,7 @@ def _warn(error: ServerError) -> None:
     line = error.message.replace("\n", " ")
     if error.hint:
         line += f" ({error.hint})"
-    print(f"agent: {line}", file=sys.stderr)
+    say(f"agent: {line}")
 
 
 def _session_options(servers: tuple[str, ...] | None, url: str | None) -> SessionOptions:
@@ -133,10 +135,8 @@ def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict
 
 
 def _console() -> Any:
-    from rich.console import Console
-
     tty = sys.stdout.isatty()
-    return Console(
+    return terminal_console(
         file=sys.stdout,
         no_color=bool(os.environ.get("NO_COLOR")) or not tty,
         highlight=False,
@@ -152,18 +152,24 @@ def _print_tools(
 ) -> None:
     from rich.markup import escape
 
+    from agent.tools import tool_hints
+
     console = _console()
     for name, settings in servers.items():
         state = states[name]
         if state.status != "connected":
             continue
-        where = settings.url or " ".join([settings.command or "", *settings.args])
+        where = (
+            redact_url(settings.url) if settings.url else " ".join([settings.command or "", *settings.args])
+        )
         tools = by_server[name]
         count = f"{len(tools)} tool" + ("" if len(tools) == 1 else "s")
         console.print(f"[bold]{escape(name)}[/bold] [dim]({escape(where)})[/dim] — {count}")
         for server_tool in tools:
             tool = server_tool.tool
             description = " ".join((tool.description or "").split())
+            if hints := tool_hints(tool):
+                description = f"[{', '.join(hints)}] {description}"
             console.print(f"  [bold cyan]{escape(tool.name)}[/bold cyan]  {escape(description)}".rstrip())
             for param in parameters(tool.input_schema):
                 flag = "required" if param["required"] else "optional"
@@ -316,7 +322,7 @@ async def call_main(options: CallOptions, config: Config) -> int:
         message = "\n".join(describe_content(result)) or "(no message)"
         raise ToolCallFailed(f"tool {qualified} failed: {message}")
     for piece in describe_content(result):
-        sys.stdout.write(piece if piece.endswith("\n") else piece + "\n")
+        sys.stdout.write(for_stream(piece if piece.endswith("\n") else piece + "\n", sys.stdout))
     return EXIT_OK
 
 

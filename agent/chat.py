@@ -41,6 +41,8 @@ from agent.config import Config, user_data_dir
 from agent.errors import AgentError
 from agent.messages import Message
 from agent.options import ChatOptions
+from agent.private_files import private_file
+from agent.terminal import say, terminal_console
 from agent.transcript import load_transcript
 
 if TYPE_CHECKING:
@@ -124,7 +126,7 @@ class PlainInput:
         return "\n".join(lines)
 
     async def ask(self, question: str) -> str:
-        print(question, flush=True)
+        say(question, sys.stdout)
         return await self._line()
 
 
@@ -140,8 +142,7 @@ class TerminalInput:
         self.chat = chat
         path = user_data_dir() / "history"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            history: FileHistory | InMemoryHistory = FileHistory(str(path))
+            history: FileHistory | InMemoryHistory = FileHistory(str(private_file(path)))
         except OSError:
             history = InMemoryHistory()
         self.session: PromptSession[str] = PromptSession(
@@ -344,12 +345,14 @@ class Chat:
 
     # -- approval ------------------------------------------------------------------------------
 
-    async def ask_approval(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+    async def ask_approval(
+        self, server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...] = ()
+    ) -> Answer:
         """The Session's question when a tool's approval is "ask"."""
         if self._view is not None:
             self._view.pause()
         try:
-            return await self._ask(server, tool, arguments)
+            return await self._ask(server, tool, arguments, hints)
         except KeyboardInterrupt:
             # Ctrl-C at the question: cancel the whole turn, as Ctrl-C does elsewhere.
             if self._turn_scope is not None:
@@ -360,8 +363,10 @@ class Chat:
             if self._view is not None:
                 self._view.resume()
 
-    async def _ask(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
-        call = f"{server}.{tool}({short_args(arguments, 200)})"
+    async def _ask(
+        self, server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]
+    ) -> Answer:
+        call = f"{server}.{tool}({short_args(arguments, 200)})" + (f" [{', '.join(hints)}]" if hints else "")
         question = f"allow {call}? [y]es / [n]o / [a]lways for {tool} in this session"
         if self.fancy:
             self.console.print(Text.assemble(("? ", "yellow bold"), ("allow ", ""), (call, "bold")))
@@ -378,8 +383,9 @@ class Chat:
 
 
 def make_console() -> Console:
-    """A console for stdout; plain (no colour, no cursor tricks) when stdout is not a terminal."""
-    return Console(highlight=False, soft_wrap=False)
+    """A console for stdout; plain (no colour, no cursor tricks) when stdout is not a terminal.
+    On a terminal, control characters in what it prints are made visible (agent/terminal.py)."""
+    return terminal_console(highlight=False, soft_wrap=False)
 
 
 async def main(options: ChatOptions, config: Config) -> int:

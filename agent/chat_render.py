@@ -44,6 +44,7 @@ from agent.core import (
 )
 from agent.errors import AgentError
 from agent.messages import Usage
+from agent.terminal import for_stream
 
 if TYPE_CHECKING:
     from agent.mcp.manager import ServerState
@@ -326,7 +327,7 @@ class TurnView:
             self.status = None
             self.text += event.text
             if not self.fancy:
-                self.console.file.write(event.text)
+                self.console.file.write(for_stream(event.text, self.console.file))
                 self.console.file.flush()
         elif isinstance(event, ToolCallStarted):
             self._flush_text()

@@ -159,24 +159,28 @@ def _setup_logging(verbose: int) -> None:
     import logging
 
     from agent.config import user_log_dir
+    from agent.private_files import private_file
+    from agent.redact import RedactingFormatter
 
     root = logging.getLogger()
     # Without -v, DEBUG records are not even created (they cost CPU per tool call).
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_dir = user_log_dir()
+    line = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = RedactingFormatter(line)  # no credentials of a URL in any log line
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(log_dir / "agent.log", encoding="utf-8")
+        path = private_file(user_log_dir() / "agent.log")
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
         handler.setLevel(logging.DEBUG if verbose else logging.INFO)
         handler.setFormatter(fmt)
         root.addHandler(handler)
     except OSError:
         pass
     if verbose:
+        from agent.terminal import VisibleFormatter, is_terminal
+
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-        err.setFormatter(fmt)
+        err.setFormatter(VisibleFormatter(line) if is_terminal(sys.stderr) else fmt)
         root.addHandler(err)
     # The HTTP stack logs a line per request: costly in a batch, and noise unless asked for.
     http_level = logging.WARNING if not verbose else logging.INFO if verbose < 3 else logging.DEBUG
@@ -335,7 +339,9 @@ def _command(name: str) -> Command:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"agent: {message}", file=sys.stderr)
+    from agent.terminal import say
+
+    say(f"agent: {message}")  # an error's message can quote a server's or a model's words
     return code
 
 

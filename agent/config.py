@@ -45,6 +45,7 @@ __all__ = [
     "approval_mode",
     "find_config_file",
     "load_config",
+    "server_for_url",
     "user_config_dir",
     "user_data_dir",
     "user_log_dir",
@@ -52,7 +53,7 @@ __all__ = [
 
 APP_NAME = "agent"
 DEFAULT_MODEL = "anthropic:claude-sonnet-4-6"
-Approval = Literal["always", "never", "ask"]
+Approval = Literal["always", "never", "ask", "ask-unless-read-only"]
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -369,6 +370,26 @@ def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server:
     if isinstance(chosen, dict):
         chosen = chosen.get(tool, chosen.get("*"))
     return chosen or config.approval
+
+
+def server_for_url(config: Config, url: str) -> tuple[str, ServerSettings] | None:
+    """The configured server at ``url`` (enabled or not), so that ``--url`` with a known server's
+    URL keeps its settings: approval, timeout, auth, include/exclude. URLs are compared with the
+    scheme and host in lower case, the default port made explicit and a trailing slash dropped."""
+    wanted = _same_url_key(url)
+    for name, settings in config.servers.items():
+        if settings.url is not None and _same_url_key(settings.url) == wanted:
+            return name, settings
+    return None
+
+
+def _same_url_key(url: str) -> tuple[str, str, int | None, str, str] | str:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return url
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/"), parts.query)
 
 
 def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:

@@ -28,6 +28,7 @@ from typing import Any
 from agent.config import Config, ServerSettings
 from agent.errors import ToolCallFailed, UsageError
 from agent.options import ConformanceOptions
+from agent.terminal import say
 
 __all__ = ["CIMD_CLIENT_METADATA_URL", "TOOL_ARGUMENTS", "main", "server_settings"]
 
@@ -124,13 +125,13 @@ async def main(options: ConformanceOptions, config: Config) -> int:
         async with Session.open(config, wanted) as session:
             manager = session.manager
             state = manager.states[SERVER]
-            print(f"connected to {state.server_name or options.url} ({scenario or 'no scenario'})")
+            say(f"connected to {state.server_name or options.url} ({scenario or 'no scenario'})", sys.stdout)
             tools = await manager.list_tools(SERVER)
-            print(f"tools: {', '.join(t.name for t in tools) or '(none)'}")
+            say(f"tools: {', '.join(t.name for t in tools) or '(none)'}", sys.stdout)
             arguments = TOOL_ARGUMENTS.get(scenario, {})
             for tool in tools:
                 result = await manager.call_tool(SERVER, tool.name, arguments.get(tool.name, {}))
-                print(f"{tool.name}: {_text(result)}")
+                say(f"{tool.name}: {_text(result)}", sys.stdout)
                 if result.is_error:
                     raise ToolCallFailed(f"{SERVER}.{tool.name} reported an error: {_text(result)}")
     return 0

@@ -185,6 +185,10 @@ Emit = Callable[[Event], None]
 Settle = Callable[[], Awaitable[None]]
 
 
+def _unreadable(problem: str) -> str:
+    return f"error: the tool was not run: {problem}. Call it again with the arguments as one JSON object."
+
+
 def _error_result(call: ToolCallPart, text: str) -> ToolResultPart:
     return ToolResultPart(call.id, call.name, (TextPart(text),), is_error=True)
 
@@ -317,6 +321,9 @@ class Agent:
                     return
 
                 plans = [_Plan(call, self.toolbox.resolve(call.name)) for call in calls]
+                for plan in plans:
+                    if plan.call.arguments_error is not None:  # unreadable: never run, never asked about
+                        plan.finish(_error_result(plan.call, _unreadable(plan.call.arguments_error)), 0.0)
                 await self._ask_approval(plans, settle)
                 for plan in plans:
                     entry = plan.entry
@@ -358,10 +365,11 @@ class Agent:
         """Ask, in the model's order, about every call that names a real tool; mark the denied ones."""
         if self.approve is None:
             return
-        if settle is not None and any(plan.entry is not None and not plan.entry.builtin for plan in plans):
+        waiting = [p for p in plans if p.entry is not None and not p.entry.builtin and p.finished is None]
+        if settle is not None and waiting:
             await settle()
         for plan in plans:
-            if plan.entry is None or plan.entry.builtin:
+            if plan.entry is None or plan.entry.builtin or plan.finished is not None:
                 continue
             try:
                 allowed = await self.approve(plan.entry.server, plan.entry.tool, plan.call.arguments)
@@ -379,7 +387,7 @@ class Agent:
         with one result per call: calls that did not finish get a "cancelled" error result.
         """
         for plan in plans:
-            if plan.finished is not None:  # denied: known before anything runs
+            if plan.finished is not None:  # denied or unreadable: known before anything runs
                 emit(plan.finished)
         try:
             async with anyio.create_task_group() as tg:

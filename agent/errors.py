@@ -26,6 +26,8 @@ Every message says what failed and, where it can, what to do about it (``hint``)
 
 from __future__ import annotations
 
+from agent.redact import redact_urls
+
 __all__ = [
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
@@ -109,7 +111,9 @@ class ServerError(AgentError):
     exit_code = EXIT_SERVER
 
     def __init__(self, server: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"server {server!r}: {message}", hint=hint)
+        # A server's URL can carry credentials (userinfo, a token in the query): never in a message.
+        message = redact_urls(message)
+        super().__init__(f"server {server!r}: {message}", hint=redact_urls(hint) if hint else hint)
         self.server = server
         self.reason = message
 

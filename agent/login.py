@@ -13,10 +13,12 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent.config import Config, ServerSettings, adhoc_server
+from agent.config import Config, ServerSettings, adhoc_server, server_for_url
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions
+from agent.redact import redact_url
+from agent.terminal import say
 
 __all__ = ["auth_main", "login_main", "logout_main"]
 
@@ -26,10 +28,7 @@ def _resolve(config: Config, target: str) -> tuple[str, ServerSettings]:
     if target in config.servers:
         name, settings = target, config.servers[target]
     elif urlsplit(target).scheme in ("http", "https"):
-        for known, candidate in config.servers.items():
-            if candidate.url == target:
-                return _remote(known, candidate)
-        name, settings = adhoc_server(target)
+        name, settings = server_for_url(config, target) or adhoc_server(target)
     else:
         known = ", ".join(sorted(config.servers)) or "none configured"
         raise ConfigError(
@@ -59,7 +58,7 @@ def _store(config: Config, settings: ServerSettings) -> TokenStore:
 
 
 def _warn(line: str) -> None:
-    print(f"agent: {line}", file=sys.stderr, flush=True)
+    say(f"agent: {line}")
 
 
 def _expiry(record: StoredLogin) -> str:
@@ -105,10 +104,10 @@ async def login_main(options: LoginOptions, config: Config) -> int:
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=settings.headers) as http:
         record = await auth.login(http)
     refresh = "yes" if record.has_refresh_token else "no (log in again when it expires)"
-    print(f"Logged in to {name} ({settings.url})")
-    print(f"  authorization server: {record.issuer or '?'}")
-    print(f"  client id:            {record.client_id or '?'}")
-    print(f"  scopes:               {_scopes(record)}")
+    print(f"Logged in to {name} ({redact_url(settings.url or '')})")
+    say(f"  authorization server: {record.issuer or '?'}", sys.stdout)
+    say(f"  client id:            {record.client_id or '?'}", sys.stdout)
+    say(f"  scopes:               {_scopes(record)}", sys.stdout)
     print(f"  access token expires: {_expiry(record)}")
     print(f"  refresh token:        {refresh}")
     print(f"  stored in:            {auth.store.location}")
@@ -126,7 +125,7 @@ async def logout_main(options: LoginOptions, config: Config) -> int:
         return EXIT_OK
     revoked = await _revoke(name, settings, store, record)
     store.delete()
-    print(f"Logged out of {name}: {revoked}; the stored login is deleted")
+    say(f"Logged out of {name}: {revoked}; the stored login is deleted", sys.stdout)
     return EXIT_OK
 
 
@@ -189,5 +188,5 @@ async def auth_main(options: LoginOptions, config: Config) -> int:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-        print("  ".join([*cells, row[4]]).rstrip())
+        say("  ".join([*cells, row[4]]).rstrip(), sys.stdout)
     return EXIT_OK

@@ -81,11 +81,17 @@ class ImagePart:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallPart:
-    """The model asks for a tool call. ``name`` is the provider-facing tool name."""
+    """The model asks for a tool call. ``name`` is the provider-facing tool name.
+
+    ``arguments_error`` says why the model's arguments could not be read (not JSON, cut off, not
+    an object); ``arguments`` is then empty, and the loop answers the call with that error instead
+    of running the tool.
+    """
 
     id: str
     name: str
     arguments: Mapping[str, Any]
+    arguments_error: str | None = None
     kind: Literal["tool_call"] = "tool_call"
 
 
@@ -227,8 +233,10 @@ def _conversation() -> TypeAdapter[list[Message]]:
 
 
 def dump_messages(messages: Sequence[Message]) -> list[Any]:
-    """A message list as plain JSON values (what transcripts and batch state files hold)."""
-    return _conversation().dump_python(list(messages), mode="json")  # type: ignore[no-any-return]
+    """A message list as plain JSON values (what transcripts and batch state files hold).
+
+    Fields left at None (a readable call's ``arguments_error``) are left out: files stay as they were."""
+    return _conversation().dump_python(list(messages), mode="json", exclude_none=True)  # type: ignore[no-any-return]
 
 
 def load_messages(data: Any) -> list[Message]:

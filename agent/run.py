@@ -27,6 +27,7 @@ import anyio
 from agent.config import Config
 from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError
 from agent.options import RunOptions
+from agent.terminal import for_stream, say
 
 if TYPE_CHECKING:
     from agent.core import Event, ToolCallFinished
@@ -54,12 +55,13 @@ def _short(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-async def _ask(server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+async def _ask(server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]) -> Answer:
     """Approval "ask" on the terminal: one y/N question on stderr, the answer from stdin."""
-    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}? [y/N] "
+    said = f" [{', '.join(hints)}]" if hints else ""
+    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}{said}? [y/N] "
 
     def ask() -> str:
-        print(question, end="", file=sys.stderr, flush=True)
+        say(question, end="")
         return sys.stdin.readline()
 
     answer = await anyio.to_thread.run_sync(ask, abandon_on_cancel=True)
@@ -79,11 +81,11 @@ def _tool_line(done: ToolCallFinished) -> str:
 
 def _warn(error: ServerError) -> None:
     hint = f" ({error.hint})" if error.hint else ""
-    print(f"agent: {error.message}{hint}", file=sys.stderr, flush=True)
+    say(f"agent: {error.message}{hint}")
 
 
 def _notice(text: str) -> None:
-    print(f"agent: {text}", file=sys.stderr, flush=True)
+    say(f"agent: {text}")
 
 
 async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
@@ -104,11 +106,11 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
     async for event in session.turn(prompt, []):
         if isinstance(event, ToolCallFinished):
             # Each call's line the moment it finishes (the calls of one response run at once).
-            print(_tool_line(event), file=sys.stderr, flush=True)
+            say(_tool_line(event))
         elif isinstance(event, TurnError):
             error = str(event.error)
             code = event.error.exit_code
-            print(f"agent: {error}", file=sys.stderr, flush=True)
+            say(f"agent: {error}")
         elif isinstance(event, Final):
             if event.stop_reason == "max_tokens":
                 print(
@@ -119,7 +121,7 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
             if as_json:
                 print(json.dumps(turn_record(event, error, session.model), ensure_ascii=False))
             elif event.stop_reason not in ("error", "max_steps"):
-                print(event.answer)
+                print(for_stream(event.answer, sys.stdout))
         elif isinstance(event, StepStarted | TextDelta | ToolCallStarted | UsageUpdate):
             pass
         else:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from agent.config import Config, ServerSettings, adhoc_server, approval_mode
+from agent.config import Config, ServerSettings, adhoc_server, approval_mode, server_for_url
 from agent.core import Agent, Event, events
 from agent.errors import AgentError, ConfigError, ServerError, UsageError
 from agent.messages import Message
@@ -72,7 +72,8 @@ You are a helpful assistant running in a terminal. You can call tools from conne
 
 # The user's answer to an approval question: yes, no, always (this tool, this session).
 Answer = Literal["y", "n", "a"]
-AskFn = Callable[[str, str, Mapping[str, Any]], Awaitable[Answer]]
+# (server, tool, arguments, hints: the tool's annotations in words, e.g. ("read-only",)) -> answer
+AskFn = Callable[[str, str, Mapping[str, Any], tuple[str, ...]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +101,11 @@ class SessionOptions:
 def select_servers(
     config: Config, names: Sequence[str] | None = None, url: str | None = None
 ) -> dict[str, ServerSettings]:
-    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one,
-    else (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`)."""
+    """The servers a command uses: ``--url`` alone (the configured server at that URL, with its
+    settings, when there is one), else the named ones, else every enabled one, else (none enabled)
+    the bundled demo server (:func:`agent.demo_server.default_servers`)."""
     if url is not None:
-        name, settings = adhoc_server(url)
+        name, settings = server_for_url(config, url) or adhoc_server(url)
         return {name: settings}
     if not names:
         if not config.enabled_servers:
@@ -336,13 +338,17 @@ class Session:
             return True
         if mode == "never":
             return False
+        entry = self.toolbox.find(server, tool)
+        hints = entry.hints if entry is not None else ()
+        if mode == "ask-unless-read-only" and "read-only" in hints and server in self.config.servers:
+            return True  # a hint is believed only from a server the user configured, and never over "never"
         if self.options.ask is None:
             note = f"{server}.{tool} needs approval and there is no one to ask; denied"
             log.info("%s", note)
             if self.options.on_notice is not None:
                 self.options.on_notice(note)
             return False
-        answer = await self.options.ask(server, tool, arguments)
+        answer = await self.options.ask(server, tool, arguments, hints)
         if answer == "a":
             self.always.add((server, tool))
         return answer != "n"

@@ -85,7 +85,10 @@ async def _tools(chat: Chat, arg: str) -> None:
     table.add_column("parameters", style="dim")
     table.add_column("description")
     for entry in entries:
-        table.add_row(entry.name, entry.server, _params(entry), _first_line(entry.spec.description))
+        hints = f"[{', '.join(entry.hints)}] " if entry.hints else ""
+        # Text, not markup: a server's names and descriptions are shown as they are, never styled by it.
+        cells = (entry.name, entry.server, _params(entry), hints + _first_line(entry.spec.description))
+        table.add_row(*(Text(cell) for cell in cells))
     chat.console.print(table)
 
 
@@ -185,11 +188,11 @@ async def _servers(chat: Chat, arg: str) -> None:
         if state.status == "connected" and state.connect_ms is not None:
             detail = f"{state.server_name or ''} {state.connect_ms:.0f} ms".strip()
         table.add_row(
-            name,
+            Text(name),
             Text(state.status, style=style),
             state.settings.kind,
             str(counts.get(name, 0)),
-            detail,
+            Text(detail),
         )
     chat.console.print(table)
 

@@ -41,6 +41,7 @@ __all__ = [
     "convert_schema",
     "provider_names",
     "schema_violation",
+    "tool_hints",
     "truncate_text",
 ]
 
@@ -63,6 +64,7 @@ class ToolEntry:
     server: str
     tool: str
     builtin: bool = False
+    hints: tuple[str, ...] = ()  # the server's annotations: "read-only", "destructive", "open-world"
 
     @property
     def name(self) -> str:
@@ -181,18 +183,44 @@ def schema_violation(
     schema: Mapping[str, Any], arguments: Mapping[str, Any]
 ) -> tuple[list[str | int], str] | None:
     """The most relevant way ``arguments`` break a tool's input ``schema``: the path to the bad
-    value and the rule's message; None when they fit, or when the schema itself is broken (the
-    server judges the arguments then)."""
+    value and the rule's message; None when they fit, or when the schema cannot be used (broken,
+    looping, or naming what cannot be resolved here): the server judges the arguments then.
+
+    The schema is the server's: nothing in it reaches the network. A ``$ref`` (or ``$dynamicRef``)
+    that does not point inside the schema is skipped, its sibling keywords still apply, and the
+    validator gets an empty registry, so nothing is ever fetched.
+    """
     import jsonschema
+    import referencing
     from jsonschema.exceptions import SchemaError, best_match
 
     try:
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
+        local = _local_refs_only(schema)
+        cls = jsonschema.validators.validator_for(local)
+        cls.check_schema(local)
+        error = best_match(cls(local, registry=referencing.Registry()).iter_errors(arguments))
     except SchemaError:
         return None
-    error = best_match(cls(schema).iter_errors(arguments))
+    except Exception as exc:  # unresolvable or looping references, a bad pattern, too deep
+        log.info("input schema not checked here: %s: %.200s", type(exc).__name__, exc)
+        return None
     return None if error is None else (list(error.absolute_path), error.message)
+
+
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _local_refs_only(node: Any) -> Any:
+    """A copy of a schema without the references that point outside it (not ``#…``)."""
+    if isinstance(node, Mapping):
+        return {
+            key: _local_refs_only(value)
+            for key, value in node.items()
+            if not (key in _REF_KEYWORDS and isinstance(value, str) and not value.startswith("#"))
+        }
+    if isinstance(node, list):
+        return [_local_refs_only(item) for item in node]
+    return node
 
 
 def truncate_text(text: str, limit: int) -> str:
@@ -237,6 +265,23 @@ def _convert_block(block: Any) -> TextPart | ImagePart:
     return TextPart(f"[unsupported content block {kind!r} omitted]")
 
 
+def tool_hints(tool: mcp_types.Tool) -> tuple[str, ...]:
+    """What a tool's annotations claim, in words: ``read-only``, ``destructive``, ``open-world``.
+
+    Hints from the server, shown to the user; never a reason to run what the user said not to."""
+    notes = tool.annotations
+    if notes is None:
+        return ()
+    hints = []
+    if notes.read_only_hint is True:
+        hints.append("read-only")
+    elif notes.destructive_hint is True:
+        hints.append("destructive")
+    if notes.open_world_hint is True:
+        hints.append("open-world")
+    return tuple(hints)
+
+
 def convert_result(
     result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int
 ) -> ToolResultPart:
@@ -279,7 +324,7 @@ class Toolbox:
             tool = item.tool
             description = tool.description or tool.title or ""
             spec = ToolSpec(name, description, convert_schema(tool.input_schema, tool.name))
-            self._entries[name] = ToolEntry(spec, item.server, tool.name)
+            self._entries[name] = ToolEntry(spec, item.server, tool.name, hints=tool_hints(tool))
         self.specs: tuple[ToolSpec, ...] = tuple(e.spec for e in self._entries.values())
 
     @classmethod
@@ -307,6 +352,10 @@ class Toolbox:
     def resolve(self, name: str) -> ToolEntry | None:
         """The tool a provider-facing name stands for, or ``None``."""
         return self._entries.get(name)
+
+    def find(self, server: str, tool: str) -> ToolEntry | None:
+        """A server's tool by its own name, or ``None``."""
+        return next((e for e in self._entries.values() if e.server == server and e.tool == tool), None)
 
     async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
         """Run one tool call; every failure becomes an error result for the model, never an exception."""

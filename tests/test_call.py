@@ -124,6 +124,7 @@ async def test_login_needed_is_said(write_config: Callable[..., Path]) -> None:
             await _run(["tools"], path)
         assert info.value.exit_code == 3
         # Discovery (the default) tries the OAuth login; this fake has no OAuth, so that fails plainly.
+        path.unlink()  # else --url would use the configured server at that URL, auth = "none" and all
         with pytest.raises(AuthError, match="server '127-0-0-1'") as failed:
             await _run(["tools", "--url", url])
         assert failed.value.exit_code == 3
@@ -282,6 +283,7 @@ def test_e2e_tools_and_call_by_url(mcp_http_url: str) -> None:
     listed = _agent("tools", "--url", mcp_http_url)
     assert listed.returncode == 0, listed.stderr
     assert "echo  Echo the text back." in listed.stdout
+    assert "add  [read-only] Add two integers." in listed.stdout  # the server's annotations, in words
     called = _agent("call", "--url", mcp_http_url, "echo", '{"text":"hi"}')
     assert (called.returncode, called.stdout, called.stderr) == (0, "hi\n", "")
 

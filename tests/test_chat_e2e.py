@@ -36,10 +36,13 @@ TIMEOUT = 30.0
 class Screen:
     """A running ``agent`` in a pseudo-terminal, read as plain text."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], *, umask: int | None = None) -> None:
+        command, argv = sys.executable, ["-m", "agent", *args]
+        if umask is not None:  # through a shell that sets it
+            command, argv = "sh", ["-c", f'umask {umask:03o}; exec "$@"', "sh", command, *argv]
         self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "agent", *args],
+            command,
+            argv,
             cwd=str(cwd),
             env=env,
             dimensions=(40, 120),
@@ -168,6 +171,7 @@ def test_chat_session_in_a_terminal(
 
     # /tools, /call, /last.
     screen.line("/tools")
+    screen.expect("[read-only] Add two integers.")
     screen.expect("seconds, tag?")
     screen.prompt()
     screen.line('/call add {"a": 40, "b": 2}')

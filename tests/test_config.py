@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import Config, find_config_file, load_config, user_config_dir
+from agent.config import (
+    Config,
+    ServerSettings,
+    find_config_file,
+    load_config,
+    server_for_url,
+    user_config_dir,
+)
 from agent.errors import ConfigError
 from agent.session import select_servers
 
@@ -204,6 +211,17 @@ def test_mcp_json_not_json(tmp_path: Path) -> None:
 
 
 # --- server selection ------------------------------------------------------------------------------
+
+
+def test_a_url_finds_the_configured_server_however_it_is_spelled() -> None:
+    config = Config(
+        servers={"a": ServerSettings(url="https://Example.test/mcp"), "b": ServerSettings(command="x")}
+    )
+    for url in ("https://example.test/mcp", "HTTPS://EXAMPLE.test:443/mcp/", "https://example.test/mcp/"):
+        assert server_for_url(config, url) == ("a", config.servers["a"])
+        assert select_servers(config, url=url) == {"a": config.servers["a"]}
+    for other in ("https://example.test/other", "http://example.test/mcp", "https://example.test:8443/mcp"):
+        assert server_for_url(config, other) is None
 
 
 def test_select_servers_by_name_and_url() -> None:

@@ -30,7 +30,16 @@ LAYERS: list[tuple[str, ...]] = [
     ("agent.session",),
     ("agent.core",),
     ("agent.providers", "agent.mcp", "agent.tools", "agent.tool_search", "agent.demo_server"),
-    ("agent.messages", "agent.errors", "agent.config", "agent.options", "agent"),
+    (
+        "agent.messages",
+        "agent.errors",
+        "agent.config",
+        "agent.options",
+        "agent.terminal",
+        "agent.private_files",
+        "agent.redact",
+        "agent",
+    ),
 ]
 
 

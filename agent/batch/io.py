@@ -34,6 +34,7 @@ import anyio
 from agent.batch.state import state_path
 from agent.errors import AgentError, UsageError
 from agent.messages import Usage
+from agent.private_files import open_user_file
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -357,7 +358,7 @@ def open_files(opts: Options) -> Files:
     source = sys.stdin.buffer if opts.input == "-" else open(opts.input, "rb")  # noqa: SIM115
     if opts.input != "-":
         owned.append(source)
-    sink = sys.stdout.buffer if opts.output is None else open(opts.output, "ab")  # noqa: SIM115
+    sink = sys.stdout.buffer if opts.output is None else open_user_file(opts.output, "ab")
     if opts.output is not None:
         owned.append(sink)
     return Files(source, sink, scan, tuple(owned))

@@ -32,13 +32,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio
 
 from agent import __version__
 from agent.config import ServerSettings, user_log_dir
 from agent.errors import AuthError, AuthRequiredError, ServerConnectError, ServerError
+from agent.private_files import open_private
 
 if TYPE_CHECKING:
     import httpx2
@@ -167,8 +168,7 @@ def _server_log(ctx: _Context) -> Iterator[TextIO]:
     """The per-server stderr log, opened for appending; remembers where this run's output starts."""
     path = server_log_path(ctx.name)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = path.open("a", encoding="utf-8")
+        fh = cast("TextIO", open_private(path, "a", encoding="utf-8"))
     except OSError as exc:
         log.warning("cannot write %s (%s); the server's stderr is discarded", path, exc.strerror)
         fh = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below

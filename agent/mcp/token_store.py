@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 
 from agent.config import user_data_dir
 from agent.errors import ConfigError
+from agent.private_files import private_dir
 
 __all__ = [
     "FileTokenStore",
@@ -198,7 +199,7 @@ class TokenStore:
 
 
 def _ensure_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path)
 
 
 class FileTokenStore(TokenStore):

@@ -39,7 +39,7 @@ from agent.messages import (
 from agent.providers._common import (
     SDKAdapter,
     connection_error,
-    parse_arguments,
+    tool_call,
     unexpected_response,
 )
 
@@ -288,11 +288,14 @@ class AnthropicProvider(SDKAdapter):
             if block.kind == "text" and raw:
                 parts.append(TextPart(raw))
             elif block.kind == "tool":
-                if raw or not isinstance(block.initial, dict):
-                    args = parse_arguments(raw, provider=self._who.name, tool=block.name)
+                # Streamed input comes in pieces after an empty start; a whole response has it whole.
+                if raw or block.initial in (None, {}):
+                    call = tool_call(block.id, block.name, raw, provider=self._who.name)
                 else:
-                    args = dict(block.initial)
-                parts.append(ToolCallPart(block.id, block.name, args))
+                    call = tool_call(
+                        block.id, block.name, block.initial, provider=self._who.name, decoded=True
+                    )
+                parts.append(call)
         message = AssistantMessage(tuple(parts))
         stop = _STOP_REASONS.get(api_stop or "", "tool_use" if message.tool_calls else "end_turn")
         return ModelResponse(message, usage, stop, model)

@@ -41,7 +41,7 @@ from agent.providers._common import (
     connection_error,
     data_url,
     error_from_event,
-    parse_arguments,
+    tool_call,
     unexpected_response,
 )
 
@@ -239,8 +239,10 @@ class OpenAIResponsesProvider(SDKAdapter):
                     parts.append(TextPart("".join(texts)))
             elif item.get("type") == "function_call":
                 name = str(item.get("name", ""))
-                args = parse_arguments(str(item.get("arguments") or ""), provider=self._who.name, tool=name)
-                parts.append(ToolCallPart(str(item.get("call_id") or item.get("id")), name, args))
+                call_id = str(item.get("call_id") or item.get("id"))
+                parts.append(
+                    tool_call(call_id, name, str(item.get("arguments") or ""), provider=self._who.name)
+                )
         message = AssistantMessage(tuple(parts))
         stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
         reason = (final.get("incomplete_details") or {}).get("reason")

@@ -43,7 +43,7 @@ from agent.providers._common import (
     SDKAdapter,
     connection_error,
     data_url,
-    parse_arguments,
+    tool_call,
     unexpected_response,
 )
 
@@ -267,8 +267,8 @@ class OpenAIChatProvider(SDKAdapter):
     ) -> ModelResponse:
         parts: list[AssistantPart] = [TextPart(text)] if text else []
         for call in calls:
-            args = parse_arguments("".join(call.pieces), provider=self._who.name, tool=call.name)
-            parts.append(ToolCallPart(call.id or f"call_{uuid.uuid4().hex[:24]}", call.name, args))
+            call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+            parts.append(tool_call(call_id, call.name, "".join(call.pieces), provider=self._who.name))
         stop = _FINISH.get(finish, "end_turn")
         if calls and stop == "end_turn":  # some compatible servers say "stop" after tool calls
             stop = "tool_use"
