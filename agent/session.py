@@ -91,7 +91,7 @@ class SessionOptions:
     on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
-    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (default: the system's)
+    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (None: the system's)
 
 
 def select_servers(
