@@ -33,9 +33,7 @@ from agent.errors import SkillRejected, ToolCallFailed, UsageError
 from agent.options import ConformanceOptions
 
 if TYPE_CHECKING:
-    from mcp_types import Tool
-
-    from agent.mcp.manager import ServerManager
+    from agent.mcp.manager import ServerManager, ServerTool
 
 __all__ = [
     "CIMD_CLIENT_METADATA_URL",
@@ -125,7 +123,9 @@ def server_settings(url: str, scenario: str, context: dict[str, Any], key_folder
     return ServerSettings.model_validate({"url": url, "timeout": _TIMEOUT, "oauth": oauth})
 
 
-def tool_arguments(scenario: str, context: dict[str, Any], tools: list[Tool]) -> dict[str, dict[str, Any]]:
+def tool_arguments(
+    scenario: str, context: dict[str, Any], tools: list[ServerTool]
+) -> dict[str, dict[str, Any]]:
     """Per tool name, the arguments this scenario calls it with (a tool not named gets none).
 
     From :data:`TOOL_ARGUMENTS`, then the context's ``toolCalls`` (``[{"name", "arguments"}]``),
@@ -188,7 +188,7 @@ async def main(options: ConformanceOptions, config: Config) -> int:
             print(f"connected to {state.server_name or options.url} ({scenario or 'no scenario'})")
             tools = await manager.list_tools(SERVER)
             print(f"tools: {', '.join(t.name for t in tools) or '(none)'}")
-            arguments = tool_arguments(scenario, context, [t.tool for t in tools])
+            arguments = tool_arguments(scenario, context, tools)
             for tool in tools:
                 try:
                     result = await manager.call_tool(SERVER, tool.name, arguments.get(tool.name, {}))

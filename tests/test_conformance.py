@@ -19,6 +19,7 @@ from agent.conformance import (
     server_settings,
     tool_arguments,
 )
+from agent.mcp.manager import ServerTool
 
 URL = "http://127.0.0.1:9/mcp"
 
@@ -84,8 +85,8 @@ def test_workload_identity_uses_the_jwt_bearer_grant_with_the_jwt_in_a_file(tmp_
     assert stat.S_IMODE(assertion.stat().st_mode) == 0o600
 
 
-def _tool(name: str, schema: dict[str, Any] | None = None) -> Tool:
-    return Tool(name=name, input_schema=schema or {"type": "object"})
+def _tool(name: str, schema: dict[str, Any] | None = None) -> ServerTool:
+    return ServerTool("conformance", Tool(name=name, input_schema=schema or {"type": "object"}))
 
 
 def test_tool_arguments_come_from_the_context_tool_calls() -> None:

@@ -82,6 +82,11 @@ class ServerTool:
     def name(self) -> str:
         return self.tool.name
 
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        """The tool's input schema exactly as the server sent it."""
+        return self.tool.input_schema
+
 
 @dataclass(slots=True)
 class ServerState:
