@@ -7,19 +7,27 @@ with the config schema.
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp_types import Tool
 
+from agent.config import Config
 from agent.conformance import (
     CIMD_CLIENT_METADATA_URL,
     JSON_SCHEMA_ECHO_TOOL,
     loads_skills,
+    main,
     server_settings,
     tool_arguments,
 )
 from agent.mcp.manager import ServerTool
+from agent.options import ConformanceOptions
+from tests.support.fixtures_mcp import REPO_ROOT
 
 URL = "http://127.0.0.1:9/mcp"
 
@@ -123,3 +131,36 @@ def test_only_the_verify_scenarios_load_skills() -> None:
     assert loads_skills("sep-2640-client-verify-digest")
     assert not loads_skills("sep-2640-client-no-prefetch")
     assert not loads_skills("initialize")
+
+
+@pytest.fixture
+def list_only_url() -> Iterator[str]:
+    """tests/support/list_only_server.py over HTTP: lists ``lookup``, answers tools/call with -32601."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.list_only_server", "--http"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), line
+        yield line.split()[1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+async def test_a_method_not_found_answer_to_a_tool_call_is_reported_not_fatal(
+    list_only_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """json-schema-ref-no-deref: the server lists a tool but answers tools/call with -32601."""
+    monkeypatch.setenv("MCP_CONFORMANCE_SCENARIO", "json-schema-ref-no-deref")
+    monkeypatch.delenv("MCP_CONFORMANCE_CONTEXT", raising=False)
+    assert await main(ConformanceOptions(url=list_only_url), Config()) == 0
+    out = capsys.readouterr().out
+    assert "tools: lookup" in out
+    assert "lookup: not implemented by the server" in out
