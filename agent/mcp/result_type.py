@@ -17,13 +17,27 @@ pre-2026 session the SDK drops the field again as one of a later revision's.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
-    from mcp.shared._stream_protocols import ReadStream
     from mcp.shared.message import SessionMessage
 
 __all__ = ["CompleteByDefault", "with_default_result_type"]
+
+
+class _ReadStream(Protocol):
+    """What a transport's read stream offers (the SDK's ``ReadStream``, whose module is private)."""
+
+    async def receive(self) -> SessionMessage | Exception: ...
+    async def aclose(self) -> None: ...
+    async def __anext__(self) -> SessionMessage | Exception: ...
+    async def __aenter__(self) -> Any: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None: ...
 
 
 def with_default_result_type(item: SessionMessage | Exception) -> SessionMessage | Exception:
@@ -42,7 +56,7 @@ class CompleteByDefault:
     """A transport read stream (``ReadStream[SessionMessage | Exception]``) that applies
     :func:`with_default_result_type` to every message it yields."""
 
-    def __init__(self, inner: ReadStream[SessionMessage | Exception]) -> None:
+    def __init__(self, inner: _ReadStream) -> None:
         self._inner = inner
 
     @property
