@@ -99,7 +99,9 @@ class OAuthSettings(_Strict):
     client_id: str | None = None
     client_secret: str | None = None
     client_metadata_url: str | None = None
-    grant: Literal["authorization_code", "client_credentials", "cross_app_access"] = "authorization_code"
+    grant: Literal["authorization_code", "client_credentials", "cross_app_access", "jwt_bearer"] = (
+        "authorization_code"
+    )
     token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"] | None = None
     private_key_file: str | None = None
     callback_port: int | None = Field(default=None, ge=0, le=65535)
@@ -111,6 +113,9 @@ class OAuthSettings(_Strict):
     idp_client_secret: str | None = None
     id_token_env: str | None = None
     id_token_command: list[str] | None = None
+    # grant = "jwt_bearer" (workload identity, RFC 7523 §2.1): the workload's own signed JWT
+    assertion_file: str | None = None
+    assertion_command: list[str] | None = None
 
 
 class ServerSettings(_Strict):

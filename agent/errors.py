@@ -9,8 +9,9 @@ The tree, so a caller can catch at any level::
     ├── ServerError                 exit 3: an MCP server could not be used (names the server)
     │   ├── ServerConnectError      refused, DNS, TLS, timeout, HTTP status, process exited
     │   ├── AuthRequiredError       the server wants an OAuth login
-    │   └── AuthError               the login or a token refresh failed
-    │       └── AuthDenied          exit 1: the user or the server refused consent
+    │   ├── AuthError               the login or a token refresh failed
+    │   │   └── AuthDenied          exit 1: the user or the server refused consent
+    │   └── SkillRejected           exit 1: a skill's file fails verification against its entry
     ├── ToolError                   exit 1: a tool is unknown, got bad arguments, or failed
     │   ├── UnknownToolError
     │   ├── ToolArgumentsError      invalid JSON or arguments that break the input schema
@@ -47,6 +48,7 @@ __all__ = [
     "ProviderUnavailableError",
     "ServerConnectError",
     "ServerError",
+    "SkillRejected",
     "ToolArgumentsError",
     "ToolCallFailed",
     "ToolError",
@@ -136,6 +138,13 @@ class AuthDenied(AuthError):
     exit_code = EXIT_FAILURE
 
 
+class SkillRejected(ServerError):
+    """A skill file the server sent fails verification against its ``skills/list`` entry (size,
+    digest, frontmatter), so it is not used (SEP-2640)."""
+
+    exit_code = EXIT_FAILURE
+
+
 class ToolError(AgentError):
     """A tool is unknown, got bad arguments, or failed."""
 
@@ -151,7 +160,15 @@ class ToolArgumentsError(ToolError):
 
 
 class ToolCallFailed(ToolError):
-    """The tool ran and reported an error (``isError``), or timed out."""
+    """The tool ran and reported an error (``isError``), or timed out.
+
+    ``code`` is the JSON-RPC error code when the server answered the call with an error (e.g.
+    -32601, method not found), None otherwise.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
 
 
 class ProviderError(AgentError):

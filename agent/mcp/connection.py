@@ -14,6 +14,9 @@ HTTP error status the server sent.
 A stdio server gets only the SDK's safe default environment plus its configured ``env`` (never
 our API keys); its stderr goes to ``<user log dir>/servers/<name>.log``.
 
+Every transport's read stream goes through :mod:`agent.mcp.result_type` (a result without
+``resultType`` is complete, SEP-2322).
+
 Streamable HTTP lifts the SDK's 1 MiB limit on one SSE event (big tool results); the legacy SSE
 transport keeps it (the SDK offers no setting), so a bigger result there loses the connection.
 """
@@ -129,7 +132,7 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
         async with streamable_http_client(
             settings.url, http_client=client, max_sse_event_size=MAX_SSE_EVENT_SIZE
         ) as streams:
-            yield streams
+            yield _complete_by_default(streams)
     elif settings.kind == "sse":
         from mcp.client.sse import sse_client
 
@@ -143,7 +146,7 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
             return _http_client(ctx, headers)
 
         async with sse_client(settings.url, httpx_client_factory=factory, auth=ctx.auth) as streams:
-            yield streams
+            yield _complete_by_default(streams)
     else:
         from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 
@@ -160,7 +163,15 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
         )
         errlog = stack.enter_context(_server_log(ctx))
         async with stdio_client(params, errlog=errlog) as streams:
-            yield streams
+            yield _complete_by_default(streams)
+
+
+def _complete_by_default(streams: Any) -> Any:
+    """The transport's streams, its read side wrapped by :class:`~agent.mcp.result_type.CompleteByDefault`."""
+    from agent.mcp.result_type import CompleteByDefault
+
+    read, write = streams
+    return CompleteByDefault(read), write
 
 
 @contextmanager

@@ -22,7 +22,8 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 :mod:`agent.mcp.oauth_browser` (the callback listener and the browser leg),
 :mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
 (files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer),
-:mod:`agent.mcp.oauth_unattended` (``client_credentials``) and :mod:`agent.mcp.oauth_sdk_private`
+:mod:`agent.mcp.oauth_unattended` (``client_credentials``), :mod:`agent.mcp.oauth_jwt_bearer`
+(``jwt_bearer``, workload identity) and :mod:`agent.mcp.oauth_sdk_private`
 (the one step of the SDK's flow we replace with no public hook for it).
 """
 
@@ -38,7 +39,7 @@ from typing import Literal
 import anyio
 import httpx2
 from mcp.client.auth import OAuthFlowError
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, ValidationError
 
@@ -53,6 +54,7 @@ from agent.mcp.oauth_browser import (
     read_stdin_line,
     stdin_is_terminal,
 )
+from agent.mcp.oauth_jwt_bearer import jwt_bearer_client, jwt_bearer_request
 from agent.mcp.oauth_records import (
     ParsedLogin,
     StorageAdapter,
@@ -122,16 +124,18 @@ class AgentOAuth(OAuthProviderHooks):
         if settings.url is None:
             raise ValueError("OAuth needs a server URL")
         oauth = settings.oauth
-        self.unattended = oauth.grant == "client_credentials"
-        self._fixed_client = (
-            client_credentials_client(name, oauth) if self.unattended else preregistered_client(oauth)
-        )
+        self.unattended = oauth.grant in ("client_credentials", "jwt_bearer")
+        self._fixed_client: OAuthClientInformationFull | None
+        if oauth.grant == "jwt_bearer":
+            self._fixed_client = jwt_bearer_client(name, oauth)
+        elif self.unattended:
+            self._fixed_client = client_credentials_client(name, oauth)
+        else:
+            self._fixed_client = preregistered_client(oauth)
         metadata = OAuthClientMetadata(
             client_name="agent",
             redirect_uris=None if self.unattended else [AnyUrl("http://127.0.0.1/callback")],
-            grant_types=["client_credentials"]
-            if self.unattended
-            else ["authorization_code", "refresh_token"],
+            grant_types=[oauth.grant] if self.unattended else ["authorization_code", "refresh_token"],
             scope=oauth.scope,
             token_endpoint_auth_method="private_key_jwt"
             if self.unattended and oauth.private_key_file
@@ -306,6 +310,10 @@ class AgentOAuth(OAuthProviderHooks):
         # The SDK picks the scope from the server's challenge; a configured one wins.
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
+        if self.settings.oauth.grant == "jwt_bearer":
+            return jwt_bearer_request(
+                self.name, self.context, self.settings.oauth, token_endpoint(self.context)
+            )
         if self.unattended:
             return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
         return await super().authorization_request()

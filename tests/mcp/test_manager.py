@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 from pathlib import Path
 
 import anyio
@@ -18,7 +19,7 @@ from agent.mcp.connection import server_log_path
 from agent.mcp.manager import ServerManager, ServerState
 from agent.mcp.oauth import auth_factory_for
 from tests.support.browser import Browser, follow
-from tests.support.fixtures_mcp import stdio_settings
+from tests.support.fixtures_mcp import REPO_ROOT, stdio_settings
 from tests.support.fixtures_oauth import OAuthStack
 from tests.support.http_edge import refused_port, status_server
 
@@ -353,3 +354,16 @@ async def test_listing_pauses_the_garbage_collector_and_restores_it(mcp_http_url
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+async def test_a_method_not_found_answer_keeps_its_code() -> None:
+    settings = ServerSettings(
+        command=sys.executable, args=["-m", "tests.support.list_only_server"], cwd=str(REPO_ROOT)
+    )
+    async with ServerManager({"partial": settings}) as manager:
+        assert [t.name for t in await manager.list_tools("partial")] == ["lookup"]
+        with pytest.raises(ToolCallFailed) as caught:
+            await manager.call_tool("partial", "lookup", {})
+        assert caught.value.code == -32601
+        with pytest.raises(ServerError, match="listing skills failed"):
+            await manager.list_skills("partial")  # no skills extension: -32601 too

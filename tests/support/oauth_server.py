@@ -17,7 +17,9 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
 ``down``            the authorization server stops listening (its port refuses connections)
 
 Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
-PEM: a client for the ``client_credentials`` grant), ``POST /_test/expire_access`` (every issued access token stops working),
+PEM: a client for the ``client_credentials`` grant; with ``workload_key``, a PEM public key, a
+workload for the RFC 7523 ``jwt-bearer`` grant, whose assertion that key must sign, with this
+issuer as its audience), ``POST /_test/expire_access`` (every issued access token stops working),
 ``POST /_test/revoke_refresh`` (every refresh token is revoked), ``GET /_test/stats`` (counters
 and how often each refresh token was presented). A refresh token presented a second time after
 rotation revokes its whole grant, as many real servers do.
@@ -105,6 +107,8 @@ class MemoryAS:
             "reuse_detected": 0,
             "revocations": 0,
             "client_credentials": 0,
+            "jwt_bearer": 0,
+            "jwt_bearer_errors": [],
         }
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -244,6 +248,33 @@ class MemoryAS:
         token.refresh_token = None
         return JSONResponse(token.model_dump(exclude_none=True))
 
+    def jwt_bearer(self, form: dict[str, Any]) -> Response:
+        """RFC 7523 §2.1 for a pre-registered public workload client: the assertion is the grant."""
+        import jwt
+
+        def fail(error: str) -> Response:
+            self.stats["jwt_bearer_errors"].append(error)
+            return JSONResponse({"error": error}, status_code=401 if error == "invalid_client" else 400)
+
+        client = self.preregistered.get(str(form.get("client_id")))
+        if client is None or "workload_key" not in client:
+            return fail("invalid_client")
+        try:
+            claims = jwt.decode(
+                str(form.get("assertion", "")),
+                client["workload_key"],
+                algorithms=["RS256", "ES256"],
+                audience=[self.issuer.rstrip("/"), self.issuer.rstrip("/") + "/"],
+            )
+        except jwt.PyJWTError:
+            return fail("invalid_grant")
+        self.stats["jwt_bearer"] += 1
+        token = self._issue(
+            Grant(scopes=str(form.get("scope", "")).split(), client_id=str(claims.get("sub")))
+        )
+        token.refresh_token = None
+        return JSONResponse(token.model_dump(exclude_none=True))
+
     def expire_access(self) -> None:
         for key, (access, _, grant) in list(self.access.items()):
             self.access[key] = (access, 0.0, grant)
@@ -283,6 +314,9 @@ class _TokenOutage:
             form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             if form.get("grant_type") == "client_credentials":
                 await self.provider.client_credentials(request, form)(scope, receive, send)
+                return
+            if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                await self.provider.jwt_bearer(form)(scope, receive, send)
                 return
 
             async def replay() -> dict[str, Any]:
