@@ -107,12 +107,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from tests.support.fake_llm_script import Fault, Script, SeenRequest, ToolCall, Turn
 from tests.support.fake_llm_server import FakeLLM
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = [
     "FakeLLM",
@@ -138,6 +141,7 @@ class FakeLLMProcess:
         self._script = script
         self._proc: subprocess.Popen[str] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._http: httpx2.Client | None = None
         self.base_url = ""
 
     def __enter__(self) -> FakeLLMProcess:
@@ -157,9 +161,23 @@ class FakeLLMProcess:
             self.__exit__()
             raise RuntimeError(f"fake_llm subprocess did not start: {line!r}")
         self.base_url = line.split(" ", 1)[1]
+        import httpx2
+
+        from tests.support.tls import tls_context
+
+        # One client for the control calls: a new one per call would load the CA bundle each time.
+        self._http = httpx2.Client(
+            base_url=self.base_url,
+            timeout=10,
+            verify=tls_context(),
+            limits=httpx2.Limits(max_keepalive_connections=0),
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._proc is not None:
             self._proc.terminate()
             try:
@@ -175,12 +193,10 @@ class FakeLLMProcess:
             self._tmp = None
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        import httpx2
-
-        with httpx2.Client(base_url=self.base_url, timeout=10) as client:
-            response = client.request(method, path, json=body)
-            response.raise_for_status()
-            return response.json()
+        assert self._http is not None, "use FakeLLMProcess as a context manager"
+        response = self._http.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
 
     def script(self, script: Any) -> None:
         self._call("POST", "/_fake/script", script)
