@@ -37,8 +37,11 @@ def config_for(url: str) -> Config:
     return Config(servers={"demo": ServerSettings(url=url), "local": ServerSettings(command="true")})
 
 
-def write_config(url: str) -> None:
-    Path("agent.toml").write_text(f'[servers.demo]\nurl = "{url}"\n\n[servers.local]\ncommand = "true"\n')
+def write_config(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """./agent.toml, named by $AGENT_CONFIG (explicit: no trust question)."""
+    path = Path("agent.toml").resolve()
+    path.write_text(f'[servers.demo]\nurl = "{url}"\n\n[servers.local]\ncommand = "true"\n')
+    monkeypatch.setenv("AGENT_CONFIG", str(path))
 
 
 def secrets_on_disk() -> list[str]:
@@ -53,9 +56,9 @@ def secrets_on_disk() -> list[str]:
 
 @pytest.mark.e2e
 def test_login_through_browser_then_auth_shows_status_without_tokens(
-    oauth_server: OAuthStack, tmp_path: Path
+    oauth_server: OAuthStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_config(oauth_server.mcp_url)
+    write_config(oauth_server.mcp_url, monkeypatch)
     log = tmp_path / "browser.log"
     done = agent("login", "demo", env={"BROWSER": command(), "BROWSER_LOG": str(log)})
     assert done.returncode == 0, done.stderr
@@ -163,8 +166,8 @@ async def test_auth_reports_a_corrupted_login_and_goes_on(
     assert "unreadable" in captured.err and str(path) in captured.err
 
 
-def test_auth_does_not_import_the_mcp_sdk(oauth_server: OAuthStack) -> None:
-    write_config(oauth_server.mcp_url)
+def test_auth_does_not_import_the_mcp_sdk(oauth_server: OAuthStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(oauth_server.mcp_url, monkeypatch)
     code = "import sys\nfrom agent.cli import main\nmain(['auth'])\nprint(sorted({m.split('.')[0] for m in sys.modules}))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
