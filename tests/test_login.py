@@ -146,6 +146,22 @@ async def test_logout_revokes_at_the_server_then_deletes(
     assert "Not logged in to demo" in capsys.readouterr().out
 
 
+async def test_logout_succeeds_when_the_server_refuses_to_revoke_a_jwt_access_token(
+    oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oauth_server.set(jwt_access=True)  # RFC 7009 2.2.1: unsupported_token_type for access tokens
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
+    (path,) = token_dir().glob("*.json")
+    refresh_token = json.loads(path.read_text())["tokens"]["refresh_token"]
+    assert await logout_main(LoginOptions(target="demo"), config_for(oauth_server.mcp_url)) == 0
+    captured = capsys.readouterr()
+    assert "refresh token revoked at" in captured.out and "deleted" in captured.out
+    assert "access token" in captured.out and "expires" in captured.out
+    assert "failed" not in captured.out + captured.err
+    assert oauth_server.stats()["revoked_refresh_tokens"] == [refresh_token]
+    assert list(token_dir().glob("*.json")) == []
+
+
 async def test_targets_must_be_known_remote_servers(oauth_server: OAuthStack) -> None:
     config = config_for(oauth_server.mcp_url)
     with pytest.raises(ConfigError, match="unknown server 'nope'"):
