@@ -40,6 +40,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help='add servers from a Claude-style {"mcpServers": …} JSON file',
     )
     group.add_argument(
+        "--trust-project",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="use ./agent.toml for this run even if it is not trusted (see: agent trust)",
+    )
+    group.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="show log records on stderr"
     )
 
@@ -149,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("logout", "forget a server's tokens", "Revoke (where supported) and delete a server's tokens.")
     p.add_argument("target", metavar="NAME|URL")
     add("auth", "show login status per server", "Show, per server, whether you are logged in (no tokens).")
+    p = add(
+        "trust",
+        "trust a project's config file",
+        "Show what a project config (./agent.toml) would do, and trust it as it is now. A project "
+        "config is used only once trusted; when it changes, it needs trust again.",
+    )
+    p.add_argument("path", metavar="PATH", nargs="?", help="the file (default: ./agent.toml)")
 
     p = add("conformance-client", None, "Client driven by the MCP conformance suite (for CI).")
     p.add_argument("url", metavar="URL")
@@ -197,6 +210,7 @@ class Invocation:
     config: str | None = None
     mcp_config: str | None = None
     verbose: int = 0
+    trust_project: bool = False  # use ./agent.toml this run, trusted or not
 
 
 def _servers_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -238,11 +252,13 @@ def _options(command: str, args: argparse.Namespace) -> Any:
         return options.LoginOptions()
     if command == "conformance-client":
         return options.ConformanceOptions(args.url)
+    if command == "trust":
+        return options.TrustOptions(args.path)
     raise AssertionError(f"no options for {command!r}")
 
 
 _COMMAND_NAMES = frozenset(
-    ("chat", "run", "batch", "tools", "call", "login", "logout", "auth", "conformance-client")
+    ("chat", "run", "batch", "tools", "call", "login", "logout", "auth", "trust", "conformance-client")
 )
 # Options that take a value as the next word (of the global and chat options).
 _VALUE_OPTIONS = frozenset(
@@ -287,6 +303,7 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
         config=getattr(args, "config", None),
         mcp_config=getattr(args, "mcp_config", None),
         verbose=getattr(args, "verbose", 0) or 0,
+        trust_project=getattr(args, "trust_project", False),
     )
 
 
@@ -354,8 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         from agent.config import load_config
+        from agent.trust import gate, trust_command
 
-        config = load_config(invocation.config, mcp_config=invocation.mcp_config)
+        if invocation.command == "trust":
+            return trust_command(invocation.options.path)
+        trust = gate(trust_project=invocation.trust_project)
+        config = load_config(invocation.config, mcp_config=invocation.mcp_config, trust=trust)
         func = _command(invocation.command)
 
         import anyio

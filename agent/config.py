@@ -4,8 +4,13 @@ Where the file comes from, first match wins:
 
 1. ``--config PATH`` (must exist),
 2. ``$AGENT_CONFIG`` (must exist),
-3. ``./agent.toml``,
+3. ``./agent.toml``: a project's file, used only once the user trusts it (``trust=`` of
+   :func:`load_config`, :mod:`agent.trust`); an untrusted one is skipped as if it were not there,
 4. ``config.toml`` in the user config folder (``platformdirs.user_config_dir("agent")``).
+
+``--config`` and ``$AGENT_CONFIG`` are explicit, and the user config is the user's own: those are
+trusted. A project file is someone else's until trusted: it could start commands, send an API key
+to its own base URL, or read environment variables.
 
 No file at all is fine: the defaults apply. ``${VAR}`` (or ``${VAR:-default}``) in any string of
 the file is replaced from the environment; ``$${`` writes a literal ``${``. Environment variables
@@ -22,7 +27,8 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -34,17 +40,22 @@ from agent.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PROJECT_CONFIG",
     "Approval",
     "Config",
     "OAuthSettings",
+    "ProjectFile",
     "ProviderSettings",
     "ServerSettings",
     "ToolFilter",
     "ToolSearchSettings",
+    "TrustDecision",
     "adhoc_server",
     "approval_mode",
     "find_config_file",
     "load_config",
+    "project_config_file",
+    "read_project_file",
     "server_for_url",
     "user_config_dir",
     "user_data_dir",
@@ -222,13 +233,48 @@ class Config(BaseSettings):
         return {name: s for name, s in self.servers.items() if s.enabled}
 
 
+PROJECT_CONFIG = "agent.toml"  # looked for in the working directory
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFile:
+    """A config file found in the working directory, read once: what the trust decision sees.
+
+    ``raw`` is the parsed TOML before any ``${VAR}`` is expanded (nothing of the environment has
+    been read for it); ``sha256`` is of ``data``, the bytes that are used if it is trusted."""
+
+    path: Path  # absolute
+    data: bytes
+    raw: dict[str, Any]
+    sha256: str
+
+
+TrustDecision = Callable[[ProjectFile], bool]
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file to read, by the lookup order above; ``None`` when there is none."""
+    """The config file to read, by the lookup order above; ``None`` when there is none.
+
+    A project file (``./agent.toml``) is returned whether trusted or not: :func:`load_config`
+    decides whether it is used."""
+    found = _find(explicit, project=True)
+    return found[0] if found is not None else None
+
+
+def project_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The working directory's config file when it is the one the lookup would pick, else ``None``
+    (``--config`` or ``$AGENT_CONFIG`` come first)."""
+    found = _find(explicit, project=True)
+    return found[0] if found is not None and found[1] else None
+
+
+def _find(explicit: str | os.PathLike[str] | None, *, project: bool) -> tuple[Path, bool] | None:
+    """The file by the lookup order, and whether it is a project file (``project=False``: skip those)."""
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise ConfigError("config file not found", file=str(path), hint="check the --config path")
-        return path
+        return path, False
     env_path = os.environ.get("AGENT_CONFIG")
     if env_path:
         path = Path(env_path).expanduser()
@@ -236,12 +282,12 @@ def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | N
             raise ConfigError(
                 "config file not found", file=str(path), hint="$AGENT_CONFIG names a file that does not exist"
             )
-        return path
-    local = Path("agent.toml")
-    if local.is_file():
-        return local
+        return path, False
+    local = Path(PROJECT_CONFIG)
+    if project and local.is_file():
+        return local, True
     user = user_config_dir() / "config.toml"
-    return user if user.is_file() else None
+    return (user, False) if user.is_file() else None
 
 
 def _expand(value: Any, env: Mapping[str, str], key: str, file: str | None) -> Any:
@@ -271,13 +317,31 @@ def _expand(value: Any, env: Mapping[str, str], key: str, file: str | None) -> A
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    return _parse_toml(_read_bytes(path), path)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def _parse_toml(data: bytes, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+
+
+def read_project_file(path: Path) -> ProjectFile:
+    """Read and parse a project config for a trust decision (nothing is expanded or validated)."""
+    import hashlib
+
+    data = _read_bytes(path)
+    return ProjectFile(path.resolve(), data, _parse_toml(data, path), hashlib.sha256(data).hexdigest())
 
 
 def _read_mcp_json(path: Path) -> dict[str, Any]:
@@ -339,11 +403,27 @@ def load_config(
     *,
     mcp_config: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    trust: TrustDecision | None = None,
 ) -> Config:
-    """Find, read, expand and validate the configuration."""
+    """Find, read, expand and validate the configuration.
+
+    A project file (``./agent.toml``) is used only when ``trust`` says yes to it (no ``trust``: never);
+    otherwise the lookup goes on as if it were not there. It is read once: the bytes ``trust``
+    judged are the bytes used."""
     environ = os.environ if env is None else env
-    file = find_config_file(path)
-    raw: dict[str, Any] = _read_toml(file) if file else {}
+    found = _find(path, project=True)
+    file = found[0] if found is not None else None
+    raw: dict[str, Any] = {}
+    if found is not None and found[1]:
+        project = read_project_file(found[0])
+        if trust is not None and trust(project):
+            raw = project.raw
+        else:
+            found = _find(path, project=False)
+            file = found[0] if found is not None else None
+            raw = _read_toml(file) if file else {}
+    elif file is not None:
+        raw = _read_toml(file)
     where = str(file) if file else None
     raw = _expand(raw, environ, "", where)
     if mcp_config is not None:

@@ -130,11 +130,16 @@ async def logout_main(options: LoginOptions, config: Config) -> int:
 
 
 async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record: StoredLogin) -> str:
-    """Revoke the refresh token, then the access token (RFC 7009); say what happened."""
+    """Revoke the refresh token, then the access token (RFC 7009); say what happened.
+
+    A server that answers ``unsupported_token_type`` for the access token (a self-contained JWT
+    it cannot take back) has still revoked the login when it revoked the refresh token: that
+    is success, and the access token runs out at its expiry."""
     import httpx2
     from mcp.shared.auth import OAuthClientInformationFull
 
     from agent.mcp.oauth import AgentOAuth
+    from agent.mcp.oauth_revoke import revoke_token
 
     endpoint = (record.oauth_metadata or {}).get("revocation_endpoint")
     if not endpoint or record.tokens is None:
@@ -142,25 +147,30 @@ async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record
     auth = AgentOAuth(name, settings, store)
     if record.client_info is not None:
         auth.context.client_info = OAuthClientInformationFull.model_validate(record.client_info)
-    tokens = record.tokens
-    pairs = [(tokens.get("refresh_token"), "refresh_token"), (tokens.get("access_token"), "access_token")]
-    try:
-        async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
-            for token, hint in pairs:
-                if not token:
-                    continue
-                data = {"token": token, "token_type_hint": hint}
-                if record.client_id is not None:
-                    data["client_id"] = record.client_id
-                data, headers = auth.context.prepare_token_auth(data, {})
-                response = await http.post(endpoint, data=data, headers=headers)
-                if response.status_code != 200:
-                    _warn(f"{endpoint} answered HTTP {response.status_code} to the revocation")
-                    return f"revocation at {endpoint} failed (HTTP {response.status_code})"
-    except httpx2.TransportError as exc:
-        _warn(f"cannot reach {endpoint} to revoke the tokens: {exc or type(exc).__name__}")
-        return f"could not reach {endpoint} to revoke the tokens"
-    return f"tokens revoked at {endpoint}"
+    done: dict[str, str] = {}
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        for kind in ("refresh_token", "access_token"):
+            token = record.tokens.get(kind)
+            if not isinstance(token, str) or not token:
+                continue
+            outcome, why = await revoke_token(http, auth.context, endpoint, token, kind)
+            if outcome == "unreachable":
+                _warn(f"{why} to revoke the tokens")
+                return f"could not reach {endpoint} to revoke the tokens"
+            if outcome == "failed":
+                _warn(f"{why} to the revocation")
+                return f"revocation at {endpoint} failed ({why.removeprefix(endpoint).strip()})"
+            done[kind] = outcome
+    if all(outcome == "revoked" for outcome in done.values()):
+        return f"tokens revoked at {endpoint}"
+    said = [f"{kind.replace('_', ' ')} revoked at {endpoint}" for kind, o in done.items() if o == "revoked"]
+    if done.get("access_token") == "unsupported":
+        said.append(
+            f"the access token cannot be revoked there (unsupported_token_type) and expires {_expiry(record)}"
+        )
+    if done.get("refresh_token") == "unsupported":
+        said.append("the refresh token cannot be revoked there (unsupported_token_type)")
+    return "; ".join(said)
 
 
 async def auth_main(options: LoginOptions, config: Config) -> int:

@@ -16,6 +16,7 @@ __all__ = [
     "LoginOptions",
     "RunOptions",
     "ToolsOptions",
+    "TrustOptions",
 ]
 
 
@@ -81,3 +82,8 @@ class LoginOptions:
 @dataclass(frozen=True, slots=True)
 class ConformanceOptions:
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrustOptions:
+    path: str | None = None  # None: ./agent.toml

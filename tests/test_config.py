@@ -10,6 +10,7 @@ import pytest
 from agent.cli import main
 from agent.config import (
     Config,
+    ProjectFile,
     ServerSettings,
     find_config_file,
     load_config,
@@ -36,7 +37,11 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     local = _write(tmp_path / "agent.toml", "max_steps = 3\n")
     assert find_config_file() == Path("agent.toml")
-    assert load_config().max_steps == 3
+    assert load_config().max_steps == 4  # a project file is skipped until trusted
+    seen: list[ProjectFile] = []
+    assert load_config(trust=lambda project: seen.append(project) or True).max_steps == 3
+    assert seen[0].path == local.resolve() and seen[0].raw == {"max_steps": 3}
+    assert load_config(trust=lambda project: False).max_steps == 4
 
     from_env = _write(tmp_path / "env.toml", "max_steps = 2\n")
     monkeypatch.setenv("AGENT_CONFIG", str(from_env))

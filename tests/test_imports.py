@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.terminal",
         "agent.private_files",
         "agent.redact",
+        "agent.trust",
         "agent",
     ),
 ]

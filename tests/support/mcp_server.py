@@ -23,7 +23,8 @@ Tools (names are stable; other areas' tests use them):
 
 Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--exit-at-once``
 writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name;
-``--page-size N`` lists the tools N at a time (paginated ``tools/list``).
+``--page-size N`` lists the tools N at a time (paginated ``tools/list``); ``--marker FILE`` writes
+``started`` to FILE at start (a test sees that the server ran).
 """
 
 from __future__ import annotations
@@ -181,8 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-at-once", action="store_true")
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--hostile", action="store_true", help="add tools that send escape sequences")
+    parser.add_argument("--marker", metavar="FILE", help="write 'started' to FILE at start")
     args = parser.parse_args(argv)
     print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
+    if args.marker:
+        with open(args.marker, "w", encoding="utf-8") as fh:
+            fh.write("started\n")
     if args.exit_at_once:
         print("fatal: cannot start", file=sys.stderr, flush=True)
         sys.exit(3)
