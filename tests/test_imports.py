@@ -29,7 +29,14 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("agent.session",),
     ("agent.core",),
-    ("agent.providers", "agent.mcp", "agent.tools", "agent.tool_search", "agent.demo_server"),
+    (
+        "agent.providers",
+        "agent.mcp",
+        "agent.tools",
+        "agent.tool_search",
+        "agent.resource_tool",
+        "agent.demo_server",
+    ),
     (
         "agent.messages",
         "agent.errors",
