@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.slash",
         "agent.run",
         "agent.call",
+        "agent.resources_cmd",
         "agent.batch",
         "agent.login",
         "agent.conformance",
