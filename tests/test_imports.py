@@ -18,6 +18,8 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "agent.chat",
         "agent.chat_render",
+        "agent.chat_mcp",
+        "agent.elicit_ui",
         "agent.slash",
         "agent.run",
         "agent.call",
