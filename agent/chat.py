@@ -47,9 +47,11 @@ from agent.transcript import load_transcript
 
 if TYPE_CHECKING:
     from agent.core import Event
+    from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
+    from agent.mcp.server_log import ServerLog
     from agent.providers.base import Provider
     from agent.session import Answer, Session, SessionOptions
-    from agent.tools import Toolbox
+    from agent.tools import Toolbox, ToolProgress
 
 __all__ = ["Chat", "PlainInput", "TerminalInput", "main"]
 
@@ -240,18 +242,28 @@ class Chat:
     def model(self) -> str:
         return self.session.model
 
+    @property
+    def view(self) -> TurnView | None:
+        """The turn being shown, if one is running."""
+        return self._view
+
     def session_options(self, options: ChatOptions | None = None, **more: Any) -> SessionOptions:
         """The Session a chat needs: browser logins and approval questions go to this terminal."""
         from agent.session import SessionOptions
 
         options = options or ChatOptions()
+        wired: dict[str, Any] = {
+            "elicitation": self.elicit,
+            "on_progress": self.progress,
+            "on_server_log": self.server_log,
+        }
         return SessionOptions(
             servers=options.servers,
             url=options.url,
             model=options.model,
             allow_login=True,
             ask=self.ask_approval,
-            **more,
+            **(wired | more),
         )
 
     async def run(
@@ -299,7 +311,7 @@ class Chat:
 
     async def loop(self) -> int:
         """Read and answer messages until /quit, Ctrl-D, or Ctrl-C at an empty prompt."""
-        from agent import slash
+        from agent import chat_mcp, slash
 
         while True:
             try:
@@ -309,20 +321,36 @@ class Chat:
             line = line.strip()
             if not line:
                 continue
+            outcome: object = None
             if line.startswith("/") and not line.startswith("//"):
                 with anyio.CancelScope() as scope, _cancel_on_sigint(scope), _no_echo(self.fancy):
                     try:
-                        if await slash.dispatch(self, line) is slash.QUIT:
+                        outcome = await slash.dispatch(self, line)
+                        if outcome is slash.QUIT:
                             return 0
                     except AgentError as exc:
                         self.error(exc)
                 if scope.cancelled_caught:
                     self.say("cancelled", "yellow")
+                if outcome is chat_mcp.TURN:  # /prompt left a user message for the model
+                    await self.turn(None)
                 continue
-            await self.turn(line.removeprefix("/"))
+            line = line.removeprefix("/")
+            if "@" in line:  # @SERVER:URI attaches a resource
+                try:
+                    attached = await chat_mcp.attach(self, line)
+                except AgentError as exc:
+                    self.error(exc)
+                    continue
+                if attached is not None:
+                    self.history.append(attached)
+                    await self.turn(None)
+                    continue
+            await self.turn(line)
 
-    async def turn(self, prompt: str) -> None:
-        """One turn of the conversation; Ctrl-C cancels it and keeps the history valid."""
+    async def turn(self, prompt: str | None) -> None:
+        """One turn of the conversation; Ctrl-C cancels it and keeps the history valid. ``None``:
+        the model answers the user message the history ends with (an attachment, a /prompt)."""
         view = self._view = TurnView(self.console, model=self.provider.model, fancy=self.fancy)
         scope = self._turn_scope = anyio.CancelScope()
         try:
@@ -342,6 +370,26 @@ class Chat:
                 self.last_call = view.last_call
         if scope.cancelled_caught:
             view.cancelled()
+
+    # -- what servers send during a turn ---------------------------------------------------------
+
+    async def elicit(self, request: ElicitationRequest) -> ElicitationAnswer:
+        """A server's form or URL request, asked here (:mod:`agent.elicit_ui`)."""
+        from agent.chat_mcp import elicit
+
+        return await elicit(self, request)
+
+    def progress(self, report: ToolProgress) -> None:
+        if self._view is not None:
+            self._view.progress(report)
+
+    def server_log(self, entry: ServerLog) -> None:
+        """A server's warning (or worse): one dim line."""
+        text = " ".join(entry.text.split())
+        width = max(20, self.console.width - len(entry.server) - len(entry.level) - 6)
+        self.say(
+            f"{entry.server} {entry.level}: {text if len(text) <= width else text[: width - 1] + '…'}", "dim"
+        )
 
     # -- approval ------------------------------------------------------------------------------
 

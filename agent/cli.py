@@ -149,6 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
 
     p = add(
+        "resources", "list the servers' resources", "List each server's resources and resource templates."
+    )
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("read", "print a resource", "Print a text resource; write any resource to a file with -o.")
+    p.add_argument("uri", metavar="URI")
+    _servers(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write the content to FILE (needed for binary)")
+    p = add("prompts", "list the servers' prompts", "List each server's prompts and their arguments.")
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("prompt", "print a prompt's messages", "Get a prompt with its arguments and print its messages.")
+    p.add_argument("name", metavar="NAME", help="prompt name, or SERVER.NAME")
+    p.add_argument("arguments", metavar="KEY=VALUE", nargs="*", help="the prompt's arguments")
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print the messages as JSON")
+
+    p = add(
         "login", "log in to an OAuth-protected server", "Log in to a server (OAuth) and store the tokens."
     )
     p.add_argument("target", metavar="NAME|URL")
@@ -246,6 +264,12 @@ def _options(command: str, args: argparse.Namespace) -> Any:
         return options.ToolsOptions(json=args.json, search=args.search, limit=args.limit, **_servers_of(args))
     if command == "call":
         return options.CallOptions(args.tool, args.arguments or "{}", json=args.json, **_servers_of(args))
+    if command in ("resources", "prompts"):
+        return options.ResourcesOptions(json=args.json, **_servers_of(args))
+    if command == "read":
+        return options.ReadOptions(args.uri, output=args.output, **_servers_of(args))
+    if command == "prompt":
+        return options.PromptOptions(args.name, tuple(args.arguments), json=args.json, **_servers_of(args))
     if command in ("login", "logout"):
         return options.LoginOptions(args.target)
     if command == "auth":
@@ -258,7 +282,10 @@ def _options(command: str, args: argparse.Namespace) -> Any:
 
 
 _COMMAND_NAMES = frozenset(
-    ("chat", "run", "batch", "tools", "call", "login", "logout", "auth", "trust", "conformance-client")
+    (
+        *("chat", "run", "batch", "tools", "call", "resources", "read", "prompts", "prompt"),
+        *("login", "logout", "auth", "trust", "conformance-client"),
+    )
 )
 # Options that take a value as the next word (of the global and chat options).
 _VALUE_OPTIONS = frozenset(
@@ -338,6 +365,11 @@ def _command(name: str) -> Command:
         from agent.call import call_main
 
         return call_main
+    if name in ("resources", "read", "prompts", "prompt"):
+        from agent import resources_cmd
+
+        found: Command = getattr(resources_cmd, f"{name}_main")
+        return found
     if name == "login":
         from agent.login import login_main
 

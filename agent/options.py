@@ -14,6 +14,9 @@ __all__ = [
     "ChatOptions",
     "ConformanceOptions",
     "LoginOptions",
+    "PromptOptions",
+    "ReadOptions",
+    "ResourcesOptions",
     "RunOptions",
     "ToolsOptions",
     "TrustOptions",
@@ -69,6 +72,30 @@ class ToolsOptions:
 class CallOptions:
     tool: str  # TOOL or SERVER.TOOL
     arguments: str = "{}"  # a JSON object
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcesOptions:  # `agent resources` and `agent prompts`
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    uri: str
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    output: str | None = None  # -o FILE: write the content there (needed for binary content)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptOptions:
+    name: str  # NAME or SERVER.NAME
+    arguments: tuple[str, ...] = ()  # key=value words
     servers: tuple[str, ...] | None = None
     url: str | None = None
     json: bool = False

@@ -31,7 +31,10 @@ from agent.terminal import for_stream, say
 
 if TYPE_CHECKING:
     from agent.core import Event, ToolCallFinished
+    from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
+    from agent.mcp.server_log import ServerLog
     from agent.session import Answer, Session
+    from agent.tools import ToolProgress
 
 __all__ = ["main"]
 
@@ -77,6 +80,38 @@ def _tool_line(done: ToolCallFinished) -> str:
     else:
         outcome = "ok"
     return f"  tool {done.label} {args} {done.duration_ms:.0f} ms {outcome}"
+
+
+async def _elicit(request: ElicitationRequest) -> ElicitationAnswer:
+    """A server's form or URL request, asked on stderr, answered on stdin (:mod:`agent.elicit_ui`)."""
+    import webbrowser
+
+    from agent.elicit_ui import ask_user
+
+    async def ask(question: str) -> str:
+        def read() -> str:
+            say(question, end="")
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            return line
+
+        answer: str = await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+        return answer
+
+    async def open_url(url: str) -> bool:
+        opened: bool = await anyio.to_thread.run_sync(webbrowser.open, url)
+        return opened
+
+    return await ask_user(request, ask, lambda line: say(f"agent: {line}"), open_url)
+
+
+def _progress(report: ToolProgress) -> None:
+    say(f"  progress {report.server}.{report.tool}: {report.text}")
+
+
+def _server_log(entry: ServerLog) -> None:
+    say(f"agent: {entry.server} {entry.level}: {_short(entry.text, _ERROR_WIDTH)}")
 
 
 def _warn(error: ServerError) -> None:
@@ -131,6 +166,7 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
 
 async def main(options: RunOptions, config: Config) -> int:
     """``agent run``: one prompt, one answer."""
+    from agent.elicit_ui import declined
     from agent.session import Session, SessionOptions
 
     prompt = _read_prompt(options.prompt)
@@ -142,8 +178,11 @@ async def main(options: RunOptions, config: Config) -> int:
         max_steps=options.max_steps,
         allow_login=interactive,
         ask=_ask if interactive else None,
+        elicitation=_elicit if interactive else declined,
         on_server_failed=_warn,
         on_notice=_notice,
+        on_progress=_progress,
+        on_server_log=_server_log,
     )
     async with Session.open(config, wanted) as session:
         return await _run(session, prompt, as_json=options.json)

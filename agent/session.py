@@ -42,13 +42,15 @@ from agent.messages import Message
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from agent.core import Tools
     from agent.mcp.elicitation import ElicitationHandler
     from agent.mcp.manager import ServerManager, ServerState
+    from agent.mcp.server_log import ServerLog
     from agent.providers.base import Provider
     from agent.providers.batch import BatchAPI
     from agent.providers.pacing import SharedBackoff
-    from agent.tool_search import ToolSearch
-    from agent.tools import Toolbox
+    from agent.tool_search import ToolOffer, ToolSearch
+    from agent.tools import Toolbox, ToolProgress
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -96,6 +98,8 @@ class SessionOptions:
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
     open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (None: the system's)
+    on_progress: Callable[[ToolProgress], None] | None = None  # a server's progress on a running call
+    on_server_log: Callable[[ServerLog], None] | None = None  # a server's log message, warning or above
 
 
 def select_servers(
@@ -190,6 +194,7 @@ class Session:
         self._providers: dict[str, Provider | AgentError] = {}
         self._batch_apis: dict[str, BatchAPI | AgentError] = {}
         self._default: str = options.model or config.model
+        self.resource_servers: list[str] = []  # the servers with resources: read_resource reads them
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -221,6 +226,7 @@ class Session:
                         ),
                         on_state=options.on_server_state,
                         elicitation=options.elicitation,
+                        on_log=options.on_server_log,
                     )
                     session = cls(config, options, servers, manager, Toolbox.empty(), tg)
                     stack.push_async_callback(session._close_providers)
@@ -234,6 +240,8 @@ class Session:
                     session._set_toolbox(
                         await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
                     )
+                    if options.needs_model:
+                        await session._find_resources()
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc
@@ -378,9 +386,10 @@ class Session:
         system = self.system if system is None else system
         if offer.active:
             system += self.tool_search.system_note()
+        system += self._server_instructions()
         agent = Agent(
             provider,
-            offer,
+            self._with_resources(offer),
             system=system,
             max_steps=self.max_steps,
             history=history,
@@ -396,10 +405,33 @@ class Session:
         self._set_toolbox(
             await Toolbox.load(self.manager, max_result_tokens=self.config.max_tool_result_tokens)
         )
+        if self.options.needs_model:
+            await self._find_resources()
         return state
+
+    def _server_instructions(self) -> str:
+        """The connected servers' ``instructions``, marked as theirs (:mod:`agent.mcp.instructions`)."""
+        from agent.mcp.instructions import instructions_section
+
+        return instructions_section({n: self.manager.states[n].instructions for n in self.manager.connected})
+
+    def _with_resources(self, tools: ToolOffer) -> Tools:
+        """The turn's tools, plus ``read_resource`` when a connected server offers resources."""
+        from agent.resource_tool import ResourceTools
+
+        servers = [name for name in self.resource_servers if name in self.manager.connected]
+        if not servers:
+            return tools
+        return ResourceTools(tools, self.manager, servers, max_chars=self.toolbox.max_result_chars)
+
+    async def _find_resources(self) -> None:
+        from agent.mcp.resources import servers_with_resources
+
+        self.resource_servers = await servers_with_resources(self.manager)
 
     def _set_toolbox(self, toolbox: Toolbox) -> None:
         self.toolbox = toolbox
+        toolbox.on_progress = self.options.on_progress
         names = {s.name: s.server_name or "" for s in self.manager.states.values()}
         self.tool_search.reload(toolbox, names)
 

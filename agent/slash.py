@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from prompt_toolkit.document import Document
 from rich.table import Table
 from rich.text import Text
 
+from agent.chat_mcp import prompt_cmd, prompts_cmd, resources_cmd, server_completions
 from agent.chat_render import CallRecord, call_line, render_call_detail
 from agent.errors import AgentError, ToolArgumentsError, UnknownToolError, UsageError
 from agent.providers.registry import known_providers
@@ -251,6 +252,13 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("/call", "/call TOOL {json}", "call a tool yourself and show its result", _call),
         Command("/last", "/last", "show the last tool call in full", _last),
+        Command(
+            "/resources", "/resources", "the servers' resources (attach one with @SERVER:URI)", resources_cmd
+        ),
+        Command("/prompts", "/prompts", "the servers' prompts", prompts_cmd),
+        Command(
+            "/prompt", "/prompt NAME key=value…", "add a server's prompt to the conversation", prompt_cmd
+        ),
         Command("/servers", "/servers [reconnect NAME]", "server status, or reconnect one", _servers),
         Command(
             "/model", "/model [PROVIDER:MODEL]", "show or switch the model, keeping the conversation", _model
@@ -286,6 +294,15 @@ class ChatCompleter(Completer):
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self._paths = PathCompleter(expanduser=True)
+
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
+        """The completions below, then the ones the servers give (``@`` mentions, ``/prompt``)."""
+        for completion in self.get_completions(document, complete_event):
+            yield completion
+        for completion in await server_completions(self.chat, document.text_before_cursor):
+            yield completion
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor

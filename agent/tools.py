@@ -21,7 +21,7 @@ import difflib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHARS_PER_TOKEN",
     "ToolEntry",
+    "ToolProgress",
     "Toolbox",
     "convert_result",
     "convert_schema",
@@ -69,6 +70,24 @@ class ToolEntry:
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A server's progress report on a running call (``notifications/progress``)."""
+
+    call_id: str
+    server: str
+    tool: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+    @property
+    def text(self) -> str:
+        """``step 3 (3/10)``: the message, then n/total (or n), in words for a status line."""
+        count = f"{self.progress:g}/{self.total:g}" if self.total else f"{self.progress:g}"
+        return f"{self.message} ({count})" if self.message else count
 
 
 def _sanitise(raw: str) -> str:
@@ -237,7 +256,7 @@ def _resource_note(uri: str, mime: str | None, what: str) -> str:
     return f"[{what}: {uri}{f' ({mime})' if mime else ''}]"
 
 
-def _convert_block(block: Any) -> TextPart | ImagePart:
+def _convert_block(block: Any, server: str | None = None) -> TextPart | ImagePart:
     kind = getattr(block, "type", None)
     if kind == "text":
         return TextPart(block.text)
@@ -250,7 +269,12 @@ def _convert_block(block: Any) -> TextPart | ImagePart:
         )
     if kind == "resource_link":
         note = _resource_note(block.uri, block.mime_type, f"resource link {block.name!r}")
-        return TextPart(f"{note} {block.description}" if block.description else note)
+        if block.description:
+            note += f" {block.description}"
+        if server is not None:
+            # Named here, not imported: agent.resource_tool sits above this module.
+            note += f' (read it with read_resource(server="{server}", uri="{block.uri}"))'
+        return TextPart(note)
     if kind == "resource":
         res = block.resource
         text = getattr(res, "text", None)
@@ -282,13 +306,31 @@ def tool_hints(tool: mcp_types.Tool) -> tuple[str, ...]:
     return tuple(hints)
 
 
+def _holds_any(value: object, needles: set[str]) -> bool:
+    """Whether ``value`` (JSON data) holds one of ``needles`` as a string anywhere."""
+    if isinstance(value, str):
+        return value in needles
+    if isinstance(value, Mapping):
+        return any(_holds_any(v, needles) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_any(v, needles) for v in value)
+    return False
+
+
 def convert_result(
-    result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int
+    result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int, server: str | None = None
 ) -> ToolResultPart:
-    """An MCP tool result as the model sees it; text beyond ``max_chars`` in total is truncated."""
-    parts = [_convert_block(block) for block in result.content]
-    if result.structured_content is not None and not any(isinstance(p, TextPart) for p in parts):
-        parts.append(TextPart(json.dumps(result.structured_content, ensure_ascii=False, default=str)))
+    """An MCP tool result as the model sees it; text beyond ``max_chars`` in total is truncated.
+
+    Structured content is added as JSON only when there is no text: and not when it repeats an
+    image of the result (its base64 would be sent a second time, as text). A resource link names
+    ``read_resource`` with ``server`` so that the model can follow it."""
+    parts = [_convert_block(block, server) for block in result.content]
+    structured = result.structured_content
+    if structured is not None and not any(isinstance(p, TextPart) for p in parts):
+        shown = {p.data for p in parts if isinstance(p, ImagePart)}
+        if not (shown and _holds_any(structured, shown)):
+            parts.append(TextPart(json.dumps(structured, ensure_ascii=False, default=str)))
     if not parts:
         parts.append(TextPart("(no output)"))
     total = sum(len(p.text) for p in parts if isinstance(p, TextPart))
@@ -316,6 +358,8 @@ class Toolbox:
         max_result_tokens: int = 25_000,
     ) -> None:
         self._manager = manager
+        # Told of each progress report of a running call (the Session sets it from its options).
+        self.on_progress: Callable[[ToolProgress], None] | None = None
         self.max_result_chars = max_result_tokens * CHARS_PER_TOKEN
         tools = list(tools)
         names = provider_names([(t.server, t.tool.name) for t in tools], namespaced=namespaced)
@@ -364,8 +408,16 @@ class Toolbox:
             return _error(call_id, name, self._unknown(name))
         if not isinstance(arguments, Mapping):
             return _error(call_id, name, f"arguments must be a JSON object, got {type(arguments).__name__}")
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            report = ToolProgress(call_id, entry.server, entry.tool, progress, total, message)
+            log.debug("progress of %s.%s: %s", entry.server, entry.tool, report.text)
+            if self.on_progress is not None:
+                self.on_progress(report)
+
         try:
-            result = await self._manager.call_tool(entry.server, entry.tool, arguments)
+            # Every call carries a progress token, so a server can say how far it is.
+            result = await self._manager.call_tool(entry.server, entry.tool, arguments, progress=on_progress)
         except AgentError as exc:
             log.info("tool %s (%s.%s) failed: %s", name, entry.server, entry.tool, exc)
             return _error(call_id, name, f"error: {exc.message}")
@@ -373,7 +425,9 @@ class Toolbox:
             # Protocol errors (e.g. invalid params), broken connections: the model should see them.
             log.warning("tool %s (%s.%s) raised %s", name, entry.server, entry.tool, exc, exc_info=True)
             return _error(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": "))
-        return convert_result(result, call_id=call_id, name=name, max_chars=self.max_result_chars)
+        return convert_result(
+            result, call_id=call_id, name=name, max_chars=self.max_result_chars, server=entry.server
+        )
 
     def _unknown(self, name: str) -> str:
         text = f"error: there is no tool named {name!r}."

@@ -18,9 +18,12 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "agent.chat",
         "agent.chat_render",
+        "agent.chat_mcp",
+        "agent.elicit_ui",
         "agent.slash",
         "agent.run",
         "agent.call",
+        "agent.resources_cmd",
         "agent.batch",
         "agent.login",
         "agent.conformance",
@@ -29,7 +32,14 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("agent.session",),
     ("agent.core",),
-    ("agent.providers", "agent.mcp", "agent.tools", "agent.tool_search", "agent.demo_server"),
+    (
+        "agent.providers",
+        "agent.mcp",
+        "agent.tools",
+        "agent.tool_search",
+        "agent.resource_tool",
+        "agent.demo_server",
+    ),
     (
         "agent.messages",
         "agent.errors",

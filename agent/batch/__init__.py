@@ -266,6 +266,7 @@ async def run_batch(args: BatchOptions, config: Config, *, backoff: SharedBackof
 
 
 async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
+    from agent.elicit_ui import declined
     from agent.session import Session, SessionOptions
 
     opts = batch.opts
@@ -281,6 +282,7 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
         backoff=batch.backoff,
         on_pause=batch.display.paused,
         on_server_failed=lambda error: batch.display.note(_server_line(error)),
+        elicitation=declined,  # nobody can answer a server's question in a batch
     )
     job: JobState | None = None
     if opts.via == "batch-api":

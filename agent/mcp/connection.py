@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mcp import Client
 
     from agent.mcp.elicitation import ElicitationHandler
+    from agent.mcp.server_log import LogHandler
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Connection:
     client: Client
     server_name: str | None
     connect_ms: float
+    instructions: str | None = None  # what the server's initialize result says to do with it
 
 
 @dataclass(slots=True)
@@ -211,12 +213,14 @@ async def connect(
     auth: httpx2.Auth | None = None,
     connect_timeout: float | None = None,
     elicitation: ElicitationHandler | None = None,
+    on_log: LogHandler | None = None,
 ) -> AsyncIterator[Connection]:
     """Connect to one server and keep the session open for the block.
 
     Connecting is bounded by ``connect_timeout`` (default: the server's ``timeout``), with the
     clock stopped while a browser login waits on the user. With ``elicitation`` the client
-    declares the elicitation capability and the server's requests go to that handler.
+    declares the elicitation capability and the server's requests go to that handler. The
+    server's log messages go to the log file, and to ``on_log`` (:mod:`agent.mcp.server_log`).
 
     Raises ServerConnectError / AuthRequiredError / AuthError when connecting fails; errors
     raised inside the block pass through untouched.
@@ -225,6 +229,7 @@ async def connect(
     from mcp_types import Implementation
 
     from agent.mcp.elicitation import sdk_callback
+    from agent.mcp.server_log import logging_callback, requested_level, set_level
 
     ctx = _Context(name, settings, auth)
     started = time.monotonic()
@@ -239,8 +244,11 @@ async def connect(
                         _transport(ctx, stack),
                         client_info=Implementation(name="agent", version=__version__),
                         elicitation_callback=sdk_callback(name, elicitation) if elicitation else None,
+                        logging_callback=logging_callback(name, on_log),
+                        log_level=requested_level(),
                     )
                 )
+                await set_level(client)
                 scope.deadline = math.inf
                 connected = True
                 info = client.server_info
@@ -250,6 +258,7 @@ async def connect(
                     client=client,
                     server_name=info.name if info is not None else None,
                     connect_ms=(time.monotonic() - started) * 1000,
+                    instructions=client.instructions,
                 )
         except ServerError:
             raise

@@ -27,9 +27,11 @@ from agent.errors import AgentError, ServerError, ToolCallFailed
 if TYPE_CHECKING:
     import httpx2
     import mcp_types
+    from mcp.shared.dispatcher import ProgressFnT
 
     from agent.mcp.connection import Connection
     from agent.mcp.elicitation import ElicitationHandler
+    from agent.mcp.server_log import LogHandler
     from agent.mcp.skills import LoadedSkill, Skill
 
 __all__ = ["AuthFactory", "ServerManager", "ServerState", "ServerTool"]
@@ -96,6 +98,7 @@ class ServerState:
     error: ServerError | None = None
     server_name: str | None = None  # what the server calls itself
     connect_ms: float | None = None
+    instructions: str | None = None  # the server's initialize instructions
 
 
 class ServerManager:
@@ -123,6 +126,7 @@ class ServerManager:
         auth_factory: AuthFactory | None = None,
         on_state: Callable[[ServerState], Any] | None = None,
         elicitation: ElicitationHandler | None = None,
+        on_log: LogHandler | None = None,
     ) -> None:
         from agent.mcp.elicitation import accept_defaults
 
@@ -130,6 +134,7 @@ class ServerManager:
         self._auth_factory = auth_factory
         self._elicitation = elicitation or accept_defaults
         self._on_state = on_state
+        self._on_log = on_log
         self._states = {
             name: ServerState(name, settings, status="connecting" if settings.enabled else "disabled")
             for name, settings in self._servers.items()
@@ -205,11 +210,14 @@ class ServerManager:
             auth = self._make_auth(name, settings)
             # A browser login pauses the connect deadline (connect() uses the handler's
             # `on_user_wait`); the login has `oauth.login_timeout` of its own.
-            async with connect(name, settings, auth=auth, elicitation=self._elicitation) as conn:
+            async with connect(
+                name, settings, auth=auth, elicitation=self._elicitation, on_log=self._on_log
+            ) as conn:
                 self._connections[name] = conn
                 state.status = "connected"
                 state.server_name = conn.server_name
                 state.connect_ms = conn.connect_ms
+                state.instructions = conn.instructions
                 await self._notify(state)
                 started = True
                 task_status.started()
@@ -242,6 +250,10 @@ class ServerManager:
         log.info("%s", error)
         state.status = "failed"
         state.error = error
+
+    def connection(self, server: str) -> Connection:
+        """The live session of one server; raises ServerError when it is not connected."""
+        return self._connection(server)
 
     def _connection(self, server: str) -> Connection:
         conn = self._connections.get(server)
@@ -307,10 +319,12 @@ class ServerManager:
         arguments: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        progress: ProgressFnT | None = None,
     ) -> mcp_types.CallToolResult:
         """Call one tool. Bounded by ``timeout`` or the server's; cancelling the caller cancels the
         call on the server too (MCP cancellation). Raises ServerError when the server is not
-        connected, ToolCallFailed on timeout. A result with ``is_error`` is returned, not raised."""
+        connected, ToolCallFailed on timeout. A result with ``is_error`` is returned, not raised.
+        With ``progress`` the call carries a progress token and the server's progress goes there."""
         from mcp.shared.exceptions import MCPError
         from mcp_types import CONNECTION_CLOSED
         from pydantic import ValidationError
@@ -320,7 +334,7 @@ class ServerManager:
         result: mcp_types.CallToolResult | None = None
         try:
             with anyio.move_on_after(limit if limit > 0 else math.inf) as scope:
-                result = await conn.client.call_tool(tool, dict(arguments or {}))
+                result = await conn.client.call_tool(tool, dict(arguments or {}), progress_callback=progress)
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
                 error = ServerError(server, f"connection lost while calling {tool!r}: {exc}")
