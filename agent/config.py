@@ -159,6 +159,9 @@ class ProviderSettings(_Strict):
     # `agent batch --via batch-api`: lower the API's own limits per provider batch (a gateway's)
     batch_max_requests: int | None = Field(default=None, gt=0)
     batch_max_bytes: int | None = Field(default=None, gt=0)
+    # tokens a request may hold (agent/context.py): for every model of this provider, or by model
+    context_window: int | None = Field(default=None, gt=0)
+    context_windows: dict[str, int] = Field(default_factory=dict)
 
 
 class ToolSearchSettings(_Strict):

@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "agent.chat",
         "agent.chat_render",
+        "agent.chat_resume",
         "agent.slash",
         "agent.run",
         "agent.call",
@@ -25,11 +26,19 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.login",
         "agent.conformance",
         "agent.transcript",
+        "agent.history",
         "agent.records",
     ),
     ("agent.session",),
     ("agent.core",),
-    ("agent.providers", "agent.mcp", "agent.tools", "agent.tool_search", "agent.demo_server"),
+    (
+        "agent.providers",
+        "agent.mcp",
+        "agent.tools",
+        "agent.tool_search",
+        "agent.context",
+        "agent.demo_server",
+    ),
     (
         "agent.messages",
         "agent.errors",
