@@ -144,6 +144,7 @@ async def main(options: RunOptions, config: Config) -> int:
         ask=_ask if interactive else None,
         on_server_failed=_warn,
         on_notice=_notice,
+        system=options.system,
     )
     async with Session.open(config, wanted) as session:
         return await _run(session, prompt, as_json=options.json)
