@@ -153,3 +153,48 @@ def test_agent_run_with_40_tool_steps_of_50_kb_finishes_on_a_200k_model(
     assert code == 0, err
     assert out.strip() == "all 40 done"
     assert {r.status for r in fake_llm.requests} == {200} and len(fake_llm.requests) == 41
+
+
+async def test_slash_context_shows_the_budget_and_compact_summarizes(mcp_http_url: str) -> None:
+    def model(request: Any) -> Any:
+        if request.system.startswith("You summarize"):
+            return reply("Earlier: greetings.")
+        return reply(f"You said: {request.messages[-1].text}")
+
+    out = io.StringIO()
+    chat = Chat(Console(file=out, width=120, color_system=None), fancy=False)
+    lines = ["/context", "hi", "there", "/compact", "/context", "after"]
+
+    class Lines:
+        async def read(self) -> str:
+            if not lines:
+                raise EOFError
+            return lines.pop(0)
+
+        async def ask(self, question: str) -> str:
+            raise AssertionError(question)
+
+    chat.input = Lines()
+    config = Config(servers={"test": ServerSettings(url=mcp_http_url)}, system_prompt="Be brief.")
+    assert await chat.run(config, chat.session_options(), provider=FunctionProvider(model)) == 0
+    text = out.getvalue()
+    assert "system prompt" in text and "history (0 messages)" in text and "kept for the answer" in text
+    assert "a 128,000-token window" in text
+    assert "compacted: the history went from ≈" in text
+    assert "history (4 messages)" in text  # summary, its acknowledgement, the last exchange
+    assert chat.history[0].text == SUMMARY_PREFIX + "Earlier: greetings."
+    assert [m.text for m in chat.history[2:]] == ["there", "You said: there", "after", "You said: after"]
+
+
+def test_system_option_takes_text_or_a_file(
+    fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    fake_llm.script({"turns": ["ok"], "repeat_last": True})
+    for key, value in fake_llm.env().items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "prompt.md").write_text("You are a pirate.", encoding="utf-8")
+    assert main(["run", "hi", "--system", "Answer in French."]) == 0
+    assert main(["run", "hi", "--system", "@prompt.md"]) == 0
+    assert [r.body["system"] for r in fake_llm.requests] == ["Answer in French.", "You are a pirate."]
+    assert main(["run", "hi", "--system", "@missing.md"]) == 2
+    assert "--system: cannot read 'missing.md'" in capsys.readouterr().err
