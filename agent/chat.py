@@ -173,6 +173,36 @@ class TerminalInput:
         # handle_sigint=False: the turn's own Ctrl-C handler stays in place; Ctrl-C arrives as a key.
         return await self._questions.prompt_async(question, handle_sigint=False)
 
+    async def choose(self, question: str, keys: str) -> str:
+        """One of ``keys``, answered by the key alone (no Enter); other keys are ignored."""
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+        bindings = KeyBindings()
+
+        @bindings.add("<any>")
+        def _ignore(event: KeyPressEvent) -> None:
+            pass
+
+        for key in keys:
+            for typed in {key, key.upper()}:
+
+                @bindings.add(typed)
+                def _chosen(event: KeyPressEvent, key: str = key) -> None:
+                    event.current_buffer.insert_text(key)
+                    event.app.exit(result=key)
+
+        @bindings.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            event.app.exit(exception=KeyboardInterrupt)
+
+        @bindings.add("c-d")
+        def _end(event: KeyPressEvent) -> None:
+            event.app.exit(exception=EOFError)
+
+        session: PromptSession[str] = PromptSession(key_bindings=bindings)
+        return await session.prompt_async(question, handle_sigint=False)
+
 
 def _key_bindings() -> Any:
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -423,7 +453,10 @@ class Chat:
             question = f"[y]es / [n]o / [a]lways for {tool}: "
         while True:
             try:
-                reply = (await self.input.ask(question)).strip().lower()
+                if isinstance(self.input, TerminalInput):  # one key: y, n or a, no Enter
+                    reply = await self.input.choose(question, "yna")
+                else:
+                    reply = (await self.input.ask(question)).strip().lower()
             except EOFError:
                 return "n"
             for answer, words in (("y", ("y", "yes")), ("n", ("n", "no")), ("a", ("a", "always"))):

@@ -193,7 +193,7 @@ def test_chat_session_in_a_terminal(
         screen.line("echo please")
         screen.expect("allow test.echo")
         screen.expect("[a]lways for echo")
-        screen.line(answer)
+        screen.send(answer)  # one key, no Enter
         screen.expect(outcome)
         screen.expect(told)
         screen.prompt()
