@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import sys
+import time
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -37,16 +39,17 @@ from rich.text import Text
 
 from agent import __version__
 from agent.chat_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
+from agent.chat_resume import SECOND_CTRL_C, pick_chat, show_recent
 from agent.config import Config, user_data_dir
-from agent.errors import AgentError
+from agent.errors import AgentError, UsageError
 from agent.messages import Message
 from agent.options import ChatOptions
 from agent.private_files import private_file
 from agent.terminal import say, terminal_console
-from agent.transcript import load_transcript
 
 if TYPE_CHECKING:
     from agent.core import Event
+    from agent.history import SavedChat
     from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
     from agent.mcp.server_log import ServerLog
     from agent.providers.base import Provider
@@ -172,6 +175,36 @@ class TerminalInput:
         # handle_sigint=False: the turn's own Ctrl-C handler stays in place; Ctrl-C arrives as a key.
         return await self._questions.prompt_async(question, handle_sigint=False)
 
+    async def choose(self, question: str, keys: str) -> str:
+        """One of ``keys``, answered by the key alone (no Enter); other keys are ignored."""
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+        bindings = KeyBindings()
+
+        @bindings.add("<any>")
+        def _ignore(event: KeyPressEvent) -> None:
+            pass
+
+        for key in keys:
+            for typed in {key, key.upper()}:
+
+                @bindings.add(typed)
+                def _chosen(event: KeyPressEvent, key: str = key) -> None:
+                    event.current_buffer.insert_text(key)
+                    event.app.exit(result=key)
+
+        @bindings.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            event.app.exit(exception=KeyboardInterrupt)
+
+        @bindings.add("c-d")
+        def _end(event: KeyPressEvent) -> None:
+            event.app.exit(exception=EOFError)
+
+        session: PromptSession[str] = PromptSession(key_bindings=bindings)
+        return await session.prompt_async(question, handle_sigint=False)
+
 
 def _key_bindings() -> Any:
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -207,15 +240,24 @@ def _key_bindings() -> Any:
 class Chat:
     """One chat: the conversation, the screen and the commands, over a :class:`Session`."""
 
-    def __init__(self, console: Console, *, history: list[Message] | None = None, fancy: bool = True) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        history: list[Message] | None = None,
+        fancy: bool = True,
+        saved: SavedChat | None = None,
+    ) -> None:
         self.console = console
         self.fancy = fancy
         self.history: list[Message] = history if history is not None else []
         self.last_call: CallRecord | None = None
         self.input: Input = PlainInput()
+        self.saved = saved  # where the chat is kept as it goes (agent/history.py); None: nowhere
         self._session: Session | None = None
         self._view: TurnView | None = None
         self._turn_scope: anyio.CancelScope | None = None
+        self._cancelled_at = -math.inf  # when a turn was last cancelled (monotonic)
 
     @property
     def session(self) -> Session:
@@ -263,6 +305,8 @@ class Chat:
             model=options.model,
             allow_login=True,
             ask=self.ask_approval,
+            system=options.system,
+            on_notice=self.notice,
             **(wired | more),
         )
 
@@ -285,7 +329,8 @@ class Chat:
                 self._session = session
                 self.banner(failed)
                 if resumed:
-                    self.say(f"resumed {len(self.history)} messages from {resumed}", "dim")
+                    self.say(f"resumed {resumed}: {len(self.history)} messages", "dim")
+                    show_recent(self.console, self.history)
                 return await self.loop()
         finally:
             status.stop()
@@ -294,6 +339,24 @@ class Chat:
 
     def say(self, text: str, style: str = "") -> None:
         self.console.print(Text(text, style=style), soft_wrap=True)
+
+    def notice(self, text: str) -> None:
+        """A one-line note from the Session (context made smaller, a call denied)."""
+        if self._view is not None:
+            self._view.pause()
+        self.say(text, "dim")
+        if self._view is not None:
+            self._view.resume()
+
+    def autosave(self) -> None:
+        """Keep the conversation in its saved-chat file; a failure is said once, not fatal."""
+        if self.saved is None:
+            return
+        try:
+            self.saved.save(self.history, model=self.model)
+        except OSError as exc:
+            self.say(f"could not save the chat to {self.saved.path}: {exc.strerror or exc}", "yellow")
+            self.saved = None
 
     def error(self, exc: AgentError) -> None:
         self.console.print(Text(error_line(exc), style="red"), soft_wrap=True)
@@ -315,7 +378,7 @@ class Chat:
 
         while True:
             try:
-                line = await self.input.read()
+                line = await self._read()
             except (EOFError, KeyboardInterrupt):
                 return 0
             line = line.strip()
@@ -332,6 +395,7 @@ class Chat:
                         self.error(exc)
                 if scope.cancelled_caught:
                     self.say("cancelled", "yellow")
+                self.autosave()
                 if outcome is chat_mcp.TURN:  # /prompt left a user message for the model
                     await self.turn(None)
                 continue
@@ -348,28 +412,44 @@ class Chat:
                     continue
             await self.turn(line)
 
+    async def _read(self) -> str:
+        """The next message. A Ctrl-C within a second of cancelling a turn (the user pressed it
+        twice) does not end the chat; later, at an empty prompt, it does."""
+        while True:
+            with anyio.CancelScope() as scope, _cancel_on_sigint(scope):
+                try:
+                    return await self.input.read()
+                except KeyboardInterrupt:
+                    pass
+            if time.monotonic() - self._cancelled_at >= SECOND_CTRL_C:
+                raise KeyboardInterrupt
+
     async def turn(self, prompt: str | None) -> None:
         """One turn of the conversation; Ctrl-C cancels it and keeps the history valid. ``None``:
         the model answers the user message the history ends with (an attachment, a /prompt)."""
         view = self._view = TurnView(self.console, model=self.provider.model, fancy=self.fancy)
         scope = self._turn_scope = anyio.CancelScope()
-        try:
-            with scope, _cancel_on_sigint(scope), _no_echo(self.fancy):
-                async with anyio.create_task_group() as tg:
-                    if self.fancy:
-                        tg.start_soon(view.animate)
-                    events = cast("AsyncGenerator[Event, None]", self.session.turn(prompt, self.history))
-                    async with aclosing(events):
-                        async for event in events:
-                            view.handle(event)
-                    tg.cancel_scope.cancel()
-        finally:
-            view.close()
-            self._view = self._turn_scope = None
-            if view.last_call is not None:
-                self.last_call = view.last_call
-        if scope.cancelled_caught:
-            view.cancelled()
+        # The Ctrl-C handler stays until the prompt's own takes over: a second press is no exit.
+        with _cancel_on_sigint(scope):
+            try:
+                with scope, _no_echo(self.fancy):
+                    async with anyio.create_task_group() as tg:
+                        if self.fancy:
+                            tg.start_soon(view.animate)
+                        events = cast("AsyncGenerator[Event, None]", self.session.turn(prompt, self.history))
+                        async with aclosing(events):
+                            async for event in events:
+                                view.handle(event)
+                        tg.cancel_scope.cancel()
+            finally:
+                view.close()
+                self._view = self._turn_scope = None
+                if view.last_call is not None:
+                    self.last_call = view.last_call
+                self.autosave()
+            if scope.cancelled_caught:
+                self._cancelled_at = time.monotonic()
+                view.cancelled()
 
     # -- what servers send during a turn ---------------------------------------------------------
 
@@ -421,7 +501,10 @@ class Chat:
             question = f"[y]es / [n]o / [a]lways for {tool}: "
         while True:
             try:
-                reply = (await self.input.ask(question)).strip().lower()
+                if isinstance(self.input, TerminalInput):  # one key: y, n or a, no Enter
+                    reply = await self.input.choose(question, "yna")
+                else:
+                    reply = (await self.input.ask(question)).strip().lower()
             except EOFError:
                 return "n"
             for answer, words in (("y", ("y", "yes")), ("n", ("n", "no")), ("a", ("a", "always"))):
@@ -437,11 +520,25 @@ def make_console() -> Console:
 
 
 async def main(options: ChatOptions, config: Config) -> int:
-    """``agent chat``: connect the servers, then chat until the user quits."""
+    """``agent chat``: connect the servers, then chat until the user quits; the chat is saved as
+    it goes (agent/history.py), and ``--continue`` / ``--resume`` go on with a saved one."""
+    from agent.history import SavedChat, find_chat, latest_chat
+
     console = make_console()
     fancy = console.is_terminal and not console.is_dumb_terminal and sys.stdin.isatty()
-    history = load_transcript(options.resume) if options.resume else []
-    chat = Chat(console, history=history, fancy=fancy)
+    chat = Chat(console, fancy=fancy, saved=SavedChat.new())
     if fancy:
         chat.input = TerminalInput(chat)
-    return await chat.run(config, chat.session_options(options), resumed=options.resume or "")
+    ref = options.resume
+    if options.continue_last:
+        if ref is not None:
+            raise UsageError("--continue and --resume both name a chat", hint="give one of them")
+        newest = latest_chat()
+        if newest is None:
+            raise UsageError("there is no saved chat to continue yet", hint="start one with: agent chat")
+        ref = newest.id
+    elif ref == "":
+        ref = await pick_chat(chat)
+    if ref is not None:
+        chat.history, chat.saved = find_chat(ref)
+    return await chat.run(config, chat.session_options(options), resumed=ref or "")

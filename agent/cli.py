@@ -67,6 +67,12 @@ def _model(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _system(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--system", metavar="TEXT|@FILE", help="the system prompt for this run (@FILE: read it from FILE)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent",
@@ -89,7 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("chat", "interactive chat (the default)", "Chat with the model in the terminal.")
     _model(p)
     _servers(p)
-    p.add_argument("--resume", metavar="FILE", help="continue a conversation saved with /save")
+    p.add_argument(
+        "--resume",
+        "-r",
+        metavar="ID|FILE",
+        nargs="?",
+        const="",
+        help="go on with a saved chat (agent history lists them) or a /save file; no ID: pick from a list",
+    )
+    p.add_argument(
+        "--continue", "-c", dest="continue_last", action="store_true", help="go on with the newest chat"
+    )
+    _system(p)
 
     p = add("run", "answer one prompt and exit", "Answer one prompt, using tools as needed, and exit.")
     p.add_argument("prompt", metavar="PROMPT", help="the prompt, or - to read it from stdin")
@@ -97,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _servers(p)
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N model requests")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
+    _system(p)
 
     p = add("batch", "run many prompts from a file", "Run a file of prompts, resumably, N at a time.")
     p.add_argument(
@@ -147,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arguments", metavar="JSON", nargs="?", default="{}", help="arguments as a JSON object")
     _servers(p)
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
+
+    p = add("history", "list saved chats", "List the saved chats, newest first (agent chat --resume ID).")
+    p.add_argument("--limit", "-n", type=int, metavar="N", help="only the newest N")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add(
         "resources", "list the servers' resources", "List each server's resources and resource templates."
@@ -239,11 +261,24 @@ def _servers_of(args: argparse.Namespace) -> dict[str, Any]:
 def _options(command: str, args: argparse.Namespace) -> Any:
     """The typed options of ``command`` from its parsed flags."""
     if command == "chat":
-        return options.ChatOptions(model=args.model, resume=args.resume, **_servers_of(args))
+        return options.ChatOptions(
+            model=args.model,
+            resume=args.resume,
+            continue_last=args.continue_last,
+            system=args.system,
+            **_servers_of(args),
+        )
     if command == "run":
         return options.RunOptions(
-            args.prompt, model=args.model, max_steps=args.max_steps, json=args.json, **_servers_of(args)
+            args.prompt,
+            model=args.model,
+            max_steps=args.max_steps,
+            json=args.json,
+            system=args.system,
+            **_servers_of(args),
         )
+    if command == "history":
+        return options.HistoryOptions(limit=args.limit, json=args.json)
     if command == "batch":
         return options.BatchOptions(
             args.input,
@@ -283,13 +318,13 @@ def _options(command: str, args: argparse.Namespace) -> Any:
 
 _COMMAND_NAMES = frozenset(
     (
-        *("chat", "run", "batch", "tools", "call", "resources", "read", "prompts", "prompt"),
+        *("chat", "run", "batch", "tools", "call", "resources", "read", "prompts", "prompt", "history"),
         *("login", "logout", "auth", "trust", "conformance-client"),
     )
 )
-# Options that take a value as the next word (of the global and chat options).
+# Options that take a value as the next word (of the global and chat options); --resume's is optional.
 _VALUE_OPTIONS = frozenset(
-    ("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--resume")
+    ("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--system", "--resume", "-r")
 )
 
 
@@ -297,7 +332,7 @@ def _first_word(argv: Sequence[str]) -> str | None:
     """The first word that is not an option or an option's value: the command, if any."""
     value_next = False
     for token in argv:
-        if value_next:
+        if value_next and not (token.startswith("-") and token != "-"):
             value_next = False
         elif token == "--":
             return None
@@ -370,6 +405,10 @@ def _command(name: str) -> Command:
 
         found: Command = getattr(resources_cmd, f"{name}_main")
         return found
+    if name == "history":
+        from agent.history import main as history
+
+        return history
     if name == "login":
         from agent.login import login_main
 

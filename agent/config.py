@@ -57,6 +57,7 @@ __all__ = [
     "project_config_file",
     "read_project_file",
     "server_for_url",
+    "url_server_name",
     "user_config_dir",
     "user_data_dir",
     "user_log_dir",
@@ -175,6 +176,9 @@ class ProviderSettings(_Strict):
     # `agent batch --via batch-api`: lower the API's own limits per provider batch (a gateway's)
     batch_max_requests: int | None = Field(default=None, gt=0)
     batch_max_bytes: int | None = Field(default=None, gt=0)
+    # tokens a request may hold (agent/context.py): for every model of this provider, or by model
+    context_window: int | None = Field(default=None, gt=0)
+    context_windows: dict[str, int] = Field(default_factory=dict)
 
 
 class ToolSearchSettings(_Strict):
@@ -478,12 +482,25 @@ def _same_url_key(url: str) -> tuple[str, str, int | None, str, str] | str:
 
 
 def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:
-    """A server for ``--url URL`` with no config file: named after the URL's host."""
+    """A server for ``--url URL`` with no config file: named after the URL's host, port and path
+    (``http://127.0.0.1:8000/mcp`` is ``localhost-8000-mcp``)."""
     try:
         settings = ServerSettings(url=url, timeout=timeout)
     except ValidationError as exc:
         _, msg = _describe(exc.errors()[0])
         raise ConfigError(msg, key="--url") from None
-    host = urlsplit(url).hostname or "server"
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", host).strip("-") or "server"
-    return name, settings
+    return url_server_name(url), settings
+
+
+def url_server_name(url: str) -> str:
+    """A server name made of a URL's host (loopback: ``localhost``), port and path."""
+    parts = urlsplit(url)
+    host = parts.hostname or "server"
+    if host in ("127.0.0.1", "::1") or host.startswith("127."):
+        host = "localhost"
+    try:
+        port = f"-{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}{port}{parts.path}").strip("-")
+    return name[:64].strip("-") or "server"

@@ -65,6 +65,7 @@ __all__ = [
     "Emit",
     "Event",
     "Final",
+    "Prepare",
     "StepStarted",
     "TextDelta",
     "ToolCallFinished",
@@ -178,6 +179,10 @@ class Tools(Protocol):
     async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart: ...
 
 
+# Awaited before each model request with (history, system, tools); may shorten the history in
+# place to fit the model's context window (agent/context.py).
+Prepare = Callable[[list[Message], str, Sequence[ToolSpec]], Awaitable[None]]
+
 # Takes each event of a turn; must not block.
 Emit = Callable[[Event], None]
 
@@ -234,6 +239,7 @@ class Agent:
         max_steps: int = 25,
         history: list[Message] | None = None,
         approve: ApprovalFn | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -242,6 +248,7 @@ class Agent:
         self.system = system
         self.max_steps = max_steps
         self.approve = approve
+        self.prepare = prepare
         self._history: list[Message] = history if history is not None else []
 
     @property
@@ -280,7 +287,10 @@ class Agent:
             while True:
                 step += 1
                 emit(StepStarted(step))
-                request = ModelRequest(self.system, tuple(history), self.toolbox.specs_for(history))
+                tools = self.toolbox.specs_for(history)
+                if self.prepare is not None:
+                    await self.prepare(history, self.system, tools)
+                request = ModelRequest(self.system, tuple(history), tools)
                 response, error = await self._request(request, emit)
                 if error is not None or response is None:
                     error = error or ProviderError(

@@ -13,6 +13,7 @@ __all__ = [
     "CallOptions",
     "ChatOptions",
     "ConformanceOptions",
+    "HistoryOptions",
     "LoginOptions",
     "PromptOptions",
     "ReadOptions",
@@ -28,7 +29,9 @@ class ChatOptions:
     model: str | None = None
     servers: tuple[str, ...] | None = None
     url: str | None = None
-    resume: str | None = None  # a transcript written by /save
+    resume: str | None = None  # a saved chat's id or a transcript file; "": pick one from a list
+    continue_last: bool = False  # --continue: the newest saved chat
+    system: str | None = None  # --system TEXT or @FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,13 @@ class RunOptions:
     servers: tuple[str, ...] | None = None
     url: str | None = None
     max_steps: int | None = None
+    json: bool = False
+    system: str | None = None  # --system TEXT or @FILE
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOptions:
+    limit: int | None = None  # the newest N
     json: bool = False
 
 

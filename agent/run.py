@@ -183,6 +183,7 @@ async def main(options: RunOptions, config: Config) -> int:
         on_notice=_notice,
         on_progress=_progress,
         on_server_log=_server_log,
+        system=options.system,
     )
     async with Session.open(config, wanted) as session:
         return await _run(session, prompt, as_json=options.json)

@@ -42,6 +42,7 @@ from agent.messages import Message
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from agent.context import Budget, ContextManager
     from agent.core import Tools
     from agent.mcp.elicitation import ElicitationHandler
     from agent.mcp.manager import ServerManager, ServerState
@@ -60,6 +61,7 @@ __all__ = [
     "SessionOptions",
     "load_system_prompt",
     "select_servers",
+    "system_prompt_option",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class SessionOptions:
     open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (None: the system's)
     on_progress: Callable[[ToolProgress], None] | None = None  # a server's progress on a running call
     on_server_log: Callable[[ServerLog], None] | None = None  # a server's log message, warning or above
+    system: str | None = None  # --system TEXT or @FILE: replaces the configured system prompt
 
 
 def select_servers(
@@ -156,6 +159,21 @@ def load_system_prompt(config: Config) -> str:
     return DEFAULT_SYSTEM_PROMPT
 
 
+def system_prompt_option(value: str) -> str:
+    """``--system``: the text itself, or ``@FILE`` for a file's text (``@@`` for a text that starts with @)."""
+    if value.startswith("@@") or not value.startswith("@"):
+        return value.removeprefix("@") if value.startswith("@@") else value
+    path = Path(value[1:]).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(
+            f"--system: cannot read {str(path)!r}: {reason}",
+            hint="give the prompt as text, or @FILE of a readable file",
+        ) from None
+
+
 def _no_server_usable(manager: ServerManager) -> tuple[ServerError, bool]:
     """The error that stops a command when no selected server could be used, and whether the
     failed servers are still to be reported (not when that error is the one server's own)."""
@@ -187,7 +205,9 @@ class Session:
         self.manager = manager
         self.toolbox = toolbox
         self.tool_search = _tool_search(config, servers, toolbox)
-        self.system = load_system_prompt(config)
+        self.system = (
+            system_prompt_option(options.system) if options.system is not None else load_system_prompt(config)
+        )
         self.max_steps = options.max_steps if options.max_steps is not None else config.max_steps
         self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
         self._tg = task_group
@@ -214,7 +234,11 @@ class Session:
         if options.max_steps is not None and options.max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, not {options.max_steps}")
         servers = select_servers(config, options.servers, options.url) if options.use_servers else {}
-        load_system_prompt(config)  # a bad system_prompt_file is a usage error before anything starts
+        # A bad system_prompt_file or --system @FILE is a usage error before anything starts.
+        if options.system is not None:
+            system_prompt_option(options.system)
+        else:
+            load_system_prompt(config)
         failure: BaseException | None = None
         async with anyio.create_task_group() as tg:
             try:
@@ -381,6 +405,7 @@ class Session:
         from provider batches). ``prompt=None`` goes on with a turn saved part-way, after
         ``steps_taken`` steps (:meth:`agent.core.Agent.turn`). With many tools the model gets a
         tool search instead of every tool (:mod:`agent.tool_search`)."""
+        live = provider is None
         provider = provider or self.provider_for(model)
         offer = self.tool_search.offer(self.max_tools(provider.name))
         system = self.system if system is None else system
@@ -394,8 +419,31 @@ class Session:
             max_steps=self.max_steps,
             history=history,
             approve=self.approve,
+            prepare=self.context_for(provider).fit if live else None,
         )
         return events(agent, prompt, self._tg, steps_taken=steps_taken)
+
+    # -- the context window --------------------------------------------------------------------
+
+    def context_for(self, provider: Provider | None = None) -> ContextManager:
+        """What keeps this provider's requests inside its model's context window (agent/context.py)."""
+        from agent.context import ContextManager, context_window
+
+        provider = provider or self.provider
+        settings = self.config.providers.get(provider.name)
+        return ContextManager(
+            provider,
+            context_window(self.config, provider.name, provider.model),
+            reserve=settings.max_tokens if settings is not None else 8192,
+            notice=self.options.on_notice,
+        )
+
+    def context_budget(self, history: Sequence[Message]) -> Budget:
+        """Where the next request's tokens would go: system prompt, tools, history (``/context``)."""
+        provider = self.provider
+        offer = self.tool_search.offer(self.max_tools(provider.name))
+        system = self.system + (self.tool_search.system_note() if offer.active else "")
+        return self.context_for(provider).budget(system, offer.specs_for(history), history)
 
     async def reconnect(self, name: str) -> ServerState:
         """Reconnect one server and reload the tools."""

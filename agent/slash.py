@@ -220,9 +220,45 @@ async def _model(chat: Chat, arg: str) -> None:
 
 
 async def _clear(chat: Chat, arg: str) -> None:
+    from agent.history import SavedChat
+
     chat.history.clear()
     chat.last_call = None
+    if chat.saved is not None:  # the old chat stays saved; the new one gets its own file
+        chat.saved = SavedChat.new()
     chat.say("conversation cleared", "green")
+
+
+async def _compact(chat: Chat, arg: str) -> None:
+    before = chat.session.context_budget(chat.history).history
+    replaced = await chat.session.context_for().compact(chat.history)
+    if not replaced:
+        chat.say("nothing to compact", "dim")
+        return
+    after = chat.session.context_budget(chat.history).history
+    chat.say(f"compacted: the history went from ≈{before:,} to ≈{after:,} tokens", "green")
+
+
+async def _context(chat: Chat, arg: str) -> None:
+    budget = chat.session.context_budget(chat.history)
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("context")
+    table.add_column("tokens (≈)", justify="right")
+    table.add_column("share", justify="right")
+    for name, tokens in (
+        ("system prompt", budget.system),
+        ("tools", budget.tools),
+        (f"history ({budget.messages} messages)", budget.history),
+        ("kept for the answer", budget.reserve),
+        ("free", budget.free),
+    ):
+        table.add_row(name, f"{tokens:,}", f"{tokens / budget.window:.0%}")
+    chat.console.print(table)
+    chat.say(
+        f"{chat.model}: a {budget.window:,}-token window; old tool results are dropped, then older turns "
+        "summarized, when a request would not fit (/compact: now)",
+        "dim",
+    )
 
 
 async def _save(chat: Chat, arg: str) -> None:
@@ -264,6 +300,8 @@ COMMANDS: dict[str, Command] = {
             "/model", "/model [PROVIDER:MODEL]", "show or switch the model, keeping the conversation", _model
         ),
         Command("/clear", "/clear", "start a new conversation", _clear),
+        Command("/compact", "/compact", "summarize the conversation so far to free context", _compact),
+        Command("/context", "/context", "the context window's budget: system, tools, history", _context),
         Command("/save", "/save FILE", "save the conversation as JSON (agent chat --resume FILE)", _save),
         Command("/quit", "/quit", "leave (also Ctrl-D)", _quit),
     )

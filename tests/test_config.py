@@ -233,7 +233,8 @@ def test_select_servers_by_name_and_url() -> None:
     config = Config(servers={"a": {"url": "http://127.0.0.1:1/mcp"}, "b": {"command": "x"}})  # type: ignore[dict-item]
     assert list(select_servers(config)) == ["a", "b"]
     assert list(select_servers(config, ["b"])) == ["b"]
-    assert list(select_servers(config, url="http://127.0.0.1:5/mcp")) == ["127-0-0-1"]
+    assert list(select_servers(config, url="http://127.0.0.1:5/mcp")) == ["localhost-5-mcp"]
+    assert list(select_servers(config, url="https://api.example.com/v1/mcp/")) == ["api-example-com-v1-mcp"]
     with pytest.raises(ConfigError, match="unknown server 'c'"):
         select_servers(config, ["c"])
 

@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.chat_render",
         "agent.chat_mcp",
         "agent.elicit_ui",
+        "agent.chat_resume",
         "agent.slash",
         "agent.run",
         "agent.call",
@@ -28,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.login",
         "agent.conformance",
         "agent.transcript",
+        "agent.history",
         "agent.records",
     ),
     ("agent.session",),
@@ -38,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.tools",
         "agent.tool_search",
         "agent.resource_tool",
+        "agent.context",
         "agent.demo_server",
     ),
     (

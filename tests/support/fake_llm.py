@@ -42,6 +42,9 @@ A script is a dict; a bare list is short for ``{"turns": [...]}``, a bare string
       "faults": [FAULT|null, ...],  # consumed one per request, in arrival order, before any turn is
                                  #   picked; null lets that request through. Works in both modes.
       "latency": 0.0,            # seconds to wait before answering every request
+      "context_window": null,    # tokens (a quarter of the request's JSON): a request over it gets
+                                 #   HTTP 400 "prompt is too long: N tokens > W maximum", as the real
+                                 #   APIs refuse one (none: no limit)
       "batch": {"polls": 0, "expire": [], "error": []}   # provider batches: status reads "in
                                  #   progress" before one ends (a list: by batch; null: held until
                                  #   end_batches()), prompts whose requests expire / error

@@ -121,6 +121,7 @@ class Script:
     repeat_last: bool = False
     faults: list[Fault | None] = field(default_factory=list)
     latency: float = 0.0
+    context_window: int | None = None  # refuse requests of more input tokens (len(body) / 4)
     batch: BatchScript = field(default_factory=BatchScript)
 
     @classmethod

@@ -124,6 +124,10 @@ class FakeLLM:
             cursor = self._turn_cursor
             self._turn_cursor += 1
             self._cond.notify_all()
+        too_long = _too_long(seen, script)
+        if too_long:
+            seen.status = 400
+            return 400, error_body(api, 400, too_long)
         try:
             turn = self._pick_turn(seen, script, cursor)
         except _ScriptExhausted as exc:
@@ -356,6 +360,11 @@ class FakeLLM:
             message = fault.message or f"fake_llm: scripted HTTP {fault.status}"
             await send_json(stream, fault.status, error_body(api, fault.status, message), extra)
             return True
+        too_long = _too_long(seen, script)
+        if too_long:
+            seen.status = 400
+            await send_json(stream, 400, error_body(api, 400, too_long))
+            return True
         try:
             turn = self._pick_turn(seen, script, cursor)
         except _ScriptExhausted as exc:
@@ -409,7 +418,7 @@ class FakeLLM:
             text=text,
             calls=calls,
             stop=turn.stop_reason or ("tool_use" if calls else "end_turn"),
-            input_tokens=usage.get("input_tokens", max(1, len(json.dumps(seen.body)) // 4)),
+            input_tokens=usage.get("input_tokens", input_tokens(seen.body)),
             output_tokens=usage.get("output_tokens", out_default),
             cache_read_tokens=usage.get("cache_read_tokens", 0),
             cache_write_tokens=usage.get("cache_write_tokens", 0),
@@ -417,3 +426,18 @@ class FakeLLM:
             interleave=turn.interleave,
             ident=ident,
         )
+
+
+def input_tokens(body: dict[str, Any]) -> int:
+    """The fake's count of a request's input tokens: a quarter of its JSON (what usage reports too)."""
+    return max(1, len(json.dumps(body)) // 4)
+
+
+def _too_long(seen: SeenRequest, script: Script) -> str:
+    """The API's refusal of a request over the script's context window (as the real APIs word it), or ""."""
+    if script.context_window is None:
+        return ""
+    tokens = input_tokens(seen.body)
+    if tokens <= script.context_window:
+        return ""
+    return f"prompt is too long: {tokens} tokens > {script.context_window} maximum"
