@@ -28,6 +28,8 @@ from agent.errors import (
     UsageError,
 )
 from agent.options import CallOptions, ToolsOptions
+from agent.redact import redact_url
+from agent.terminal import for_stream, say, terminal_console
 
 if TYPE_CHECKING:
     import mcp_types
@@ -42,7 +44,7 @@ def _warn(error: ServerError) -> None:
     line = error.message.replace("\n", " ")
     if error.hint:
         line += f" ({error.hint})"
-    print(f"agent: {line}", file=sys.stderr)
+    say(f"agent: {line}")
 
 
 def _session_options(servers: tuple[str, ...] | None, url: str | None) -> SessionOptions:
@@ -61,6 +63,8 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
     """List each server's tools with descriptions and parameters."""
     from agent.session import Session
 
+    if options.search is not None:
+        return await _search_main(options, config)
     async with Session.open(config, _session_options(options.servers, options.url)) as session:
         tools = session.manager.tools()
         states = dict(session.manager.states)
@@ -74,6 +78,45 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
         return EXIT_OK
     _print_tools(servers, states, by_server)
     return EXIT_OK
+
+
+async def _search_main(options: ToolsOptions, config: Config) -> int:
+    """``agent tools --search QUERY``: what the model's search_tools would find, best first."""
+    from agent.session import Session
+
+    if options.limit is not None and options.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {options.limit}")
+    async with Session.open(config, _session_options(options.servers, options.url)) as session:
+        search = session.tool_search
+        found = search.search(options.search or "", options.limit)
+        total = len(session.toolbox)
+        active = search.needed()
+    if options.json:
+        doc = {
+            "query": options.search,
+            "tools": total,
+            "search_active": active,
+            "found": [
+                {"name": e.name, "server": e.server, "tool": e.tool, "description": e.spec.description}
+                for e in found
+            ],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    from rich.markup import escape
+
+    console = _console()
+    state = "on" if active else "off: the model gets every tool"
+    console.print(
+        f"[dim]{len(found)} of {total} tools match {escape(repr(options.search))} (tool search {state})[/dim]"
+    )
+    for rank, entry in enumerate(found, 1):
+        description = " ".join(entry.spec.description.split())
+        short = description if len(description) <= 100 else description[:99] + "…"
+        console.print(
+            f"{rank:>3}. [bold cyan]{escape(entry.server)}.{escape(entry.tool)}[/bold cyan]  {escape(short)}".rstrip()
+        )
+    return EXIT_OK if found else EXIT_FAILURE
 
 
 def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict[str, Any]:
@@ -103,10 +146,8 @@ def _iso(seconds: float) -> str:
 
 
 def _console() -> Any:
-    from rich.console import Console
-
     tty = sys.stdout.isatty()
-    return Console(
+    return terminal_console(
         file=sys.stdout,
         no_color=bool(os.environ.get("NO_COLOR")) or not tty,
         highlight=False,
@@ -122,18 +163,24 @@ def _print_tools(
 ) -> None:
     from rich.markup import escape
 
+    from agent.tools import tool_hints
+
     console = _console()
     for name, settings in servers.items():
         state = states[name]
         if state.status != "connected":
             continue
-        where = settings.url or " ".join([settings.command or "", *settings.args])
+        where = (
+            redact_url(settings.url) if settings.url else " ".join([settings.command or "", *settings.args])
+        )
         tools = by_server[name]
         count = f"{len(tools)} tool" + ("" if len(tools) == 1 else "s")
         console.print(f"[bold]{escape(name)}[/bold] [dim]({escape(where)})[/dim] — {count}")
         for server_tool in tools:
             tool = server_tool.tool
             description = " ".join((tool.description or "").split())
+            if hints := tool_hints(tool):
+                description = f"[{', '.join(hints)}] {description}"
             console.print(f"  [bold cyan]{escape(tool.name)}[/bold cyan]  {escape(description)}".rstrip())
             for param in parameters(tool.input_schema):
                 flag = "required" if param["required"] else "optional"
@@ -288,7 +335,7 @@ async def call_main(options: CallOptions, config: Config) -> int:
         message = "\n".join(describe_content(result)) or "(no message)"
         raise ToolCallFailed(f"tool {qualified} failed: {message}")
     for piece in describe_content(result):
-        sys.stdout.write(piece if piece.endswith("\n") else piece + "\n")
+        sys.stdout.write(for_stream(piece if piece.endswith("\n") else piece + "\n", sys.stdout))
     return EXIT_OK
 
 

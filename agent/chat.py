@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import sys
+import time
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -37,18 +39,23 @@ from rich.text import Text
 
 from agent import __version__
 from agent.chat_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
+from agent.chat_resume import SECOND_CTRL_C, pick_chat, show_recent
 from agent.config import Config, user_data_dir
-from agent.errors import AgentError
+from agent.errors import AgentError, UsageError
 from agent.messages import Message
 from agent.options import ChatOptions
-from agent.transcript import load_transcript
+from agent.private_files import private_file
+from agent.terminal import say, terminal_console
 
 if TYPE_CHECKING:
     from agent.core import Event
+    from agent.history import SavedChat
+    from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
     from agent.mcp.manager import ServerState
+    from agent.mcp.server_log import ServerLog
     from agent.providers.base import Provider
     from agent.session import Answer, Session, SessionOptions
-    from agent.tools import Toolbox
+    from agent.tools import Toolbox, ToolProgress
 
 __all__ = ["Chat", "PlainInput", "TerminalInput", "main"]
 
@@ -125,7 +132,7 @@ class PlainInput:
         return "\n".join(lines)
 
     async def ask(self, question: str) -> str:
-        print(question, flush=True)
+        say(question, sys.stdout)
         return await self._line()
 
 
@@ -141,8 +148,7 @@ class TerminalInput:
         self.chat = chat
         path = user_data_dir() / "history"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            history: FileHistory | InMemoryHistory = FileHistory(str(path))
+            history: FileHistory | InMemoryHistory = FileHistory(str(private_file(path)))
         except OSError:
             history = InMemoryHistory()
         self.session: PromptSession[str] = PromptSession(
@@ -169,6 +175,36 @@ class TerminalInput:
     async def ask(self, question: str) -> str:
         # handle_sigint=False: the turn's own Ctrl-C handler stays in place; Ctrl-C arrives as a key.
         return await self._questions.prompt_async(question, handle_sigint=False)
+
+    async def choose(self, question: str, keys: str) -> str:
+        """One of ``keys``, answered by the key alone (no Enter); other keys are ignored."""
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+        bindings = KeyBindings()
+
+        @bindings.add("<any>")
+        def _ignore(event: KeyPressEvent) -> None:
+            pass
+
+        for key in keys:
+            for typed in {key, key.upper()}:
+
+                @bindings.add(typed)
+                def _chosen(event: KeyPressEvent, key: str = key) -> None:
+                    event.current_buffer.insert_text(key)
+                    event.app.exit(result=key)
+
+        @bindings.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            event.app.exit(exception=KeyboardInterrupt)
+
+        @bindings.add("c-d")
+        def _end(event: KeyPressEvent) -> None:
+            event.app.exit(exception=EOFError)
+
+        session: PromptSession[str] = PromptSession(key_bindings=bindings)
+        return await session.prompt_async(question, handle_sigint=False)
 
 
 def _key_bindings() -> Any:
@@ -205,16 +241,25 @@ def _key_bindings() -> Any:
 class Chat:
     """One chat: the conversation, the screen and the commands, over a :class:`Session`."""
 
-    def __init__(self, console: Console, *, history: list[Message] | None = None, fancy: bool = True) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        history: list[Message] | None = None,
+        fancy: bool = True,
+        saved: SavedChat | None = None,
+    ) -> None:
         self.console = console
         self.fancy = fancy
         self.history: list[Message] = history if history is not None else []
         self.last_call: CallRecord | None = None
         self.input: Input = PlainInput()
+        self.saved = saved  # where the chat is kept as it goes (agent/history.py); None: nowhere
         self._session: Session | None = None
         self._view: TurnView | None = None
         self._turn_scope: anyio.CancelScope | None = None
         self._away: set[str] = set()  # servers that went away mid-chat, not back yet
+        self._cancelled_at = -math.inf  # when a turn was last cancelled (monotonic)
 
     @property
     def session(self) -> Session:
@@ -241,18 +286,30 @@ class Chat:
     def model(self) -> str:
         return self.session.model
 
+    @property
+    def view(self) -> TurnView | None:
+        """The turn being shown, if one is running."""
+        return self._view
+
     def session_options(self, options: ChatOptions | None = None, **more: Any) -> SessionOptions:
         """The Session a chat needs: browser logins and approval questions go to this terminal."""
         from agent.session import SessionOptions
 
         options = options or ChatOptions()
+        wired: dict[str, Any] = {
+            "elicitation": self.elicit,
+            "on_progress": self.progress,
+            "on_server_log": self.server_log,
+        }
         return SessionOptions(
             servers=options.servers,
             url=options.url,
             model=options.model,
             allow_login=True,
             ask=self.ask_approval,
-            **more,
+            system=options.system,
+            on_notice=self.notice,
+            **(wired | more),
         )
 
     async def run(
@@ -285,7 +342,8 @@ class Chat:
                 self._session = session
                 self.banner(failed)
                 if resumed:
-                    self.say(f"resumed {len(self.history)} messages from {resumed}", "dim")
+                    self.say(f"resumed {resumed}: {len(self.history)} messages", "dim")
+                    show_recent(self.console, self.history)
                 return await self.loop()
         finally:
             status.stop()
@@ -296,17 +354,38 @@ class Chat:
         self.console.print(Text(text, style=style), soft_wrap=True)
 
     def notice(self, text: str) -> None:
-        self.say(text, "dim")
+        """A one-line note from the Session (context made smaller, a call denied)."""
+        self.notice_line(text, "dim")
 
     def server_changed(self, state: ServerState) -> None:
         """One line when a server goes away mid-chat, and one when it is back."""
         if state.status == "failed" and state.error is not None:
             self._away.add(state.name)
             reason = state.error.reason.splitlines()[0]
-            self.say(f"server {state.name} went away: {reason} (trying again in the background)", "yellow")
+            self.notice_line(
+                f"server {state.name} went away: {reason} (trying again in the background)", "yellow"
+            )
         elif state.status == "connected" and state.name in self._away:
             self._away.discard(state.name)
-            self.say(f"server {state.name} is back", "green")
+            self.notice_line(f"server {state.name} is back", "green")
+
+    def notice_line(self, text: str, style: str) -> None:
+        """One line between a turn's output (its live view paused meanwhile)."""
+        if self._view is not None:
+            self._view.pause()
+        self.say(text, style)
+        if self._view is not None:
+            self._view.resume()
+
+    def autosave(self) -> None:
+        """Keep the conversation in its saved-chat file; a failure is said once, not fatal."""
+        if self.saved is None:
+            return
+        try:
+            self.saved.save(self.history, model=self.model)
+        except OSError as exc:
+            self.say(f"could not save the chat to {self.saved.path}: {exc.strerror or exc}", "yellow")
+            self.saved = None
 
     def error(self, exc: AgentError) -> None:
         self.console.print(Text(error_line(exc), style="red"), soft_wrap=True)
@@ -324,58 +403,113 @@ class Chat:
 
     async def loop(self) -> int:
         """Read and answer messages until /quit, Ctrl-D, or Ctrl-C at an empty prompt."""
-        from agent import slash
+        from agent import chat_mcp, slash
 
         while True:
             try:
-                line = await self.input.read()
+                line = await self._read()
             except (EOFError, KeyboardInterrupt):
                 return 0
             line = line.strip()
             if not line:
                 continue
+            outcome: object = None
             if line.startswith("/") and not line.startswith("//"):
                 with anyio.CancelScope() as scope, _cancel_on_sigint(scope), _no_echo(self.fancy):
                     try:
-                        if await slash.dispatch(self, line) is slash.QUIT:
+                        outcome = await slash.dispatch(self, line)
+                        if outcome is slash.QUIT:
                             return 0
                     except AgentError as exc:
                         self.error(exc)
                 if scope.cancelled_caught:
                     self.say("cancelled", "yellow")
+                self.autosave()
+                if outcome is chat_mcp.TURN:  # /prompt left a user message for the model
+                    await self.turn(None)
                 continue
-            await self.turn(line.removeprefix("/"))
+            line = line.removeprefix("/")
+            if "@" in line:  # @SERVER:URI attaches a resource
+                try:
+                    attached = await chat_mcp.attach(self, line)
+                except AgentError as exc:
+                    self.error(exc)
+                    continue
+                if attached is not None:
+                    self.history.append(attached)
+                    await self.turn(None)
+                    continue
+            await self.turn(line)
 
-    async def turn(self, prompt: str) -> None:
-        """One turn of the conversation; Ctrl-C cancels it and keeps the history valid."""
+    async def _read(self) -> str:
+        """The next message. A Ctrl-C within a second of cancelling a turn (the user pressed it
+        twice) does not end the chat; later, at an empty prompt, it does."""
+        while True:
+            with anyio.CancelScope() as scope, _cancel_on_sigint(scope):
+                try:
+                    return await self.input.read()
+                except KeyboardInterrupt:
+                    pass
+            if time.monotonic() - self._cancelled_at >= SECOND_CTRL_C:
+                raise KeyboardInterrupt
+
+    async def turn(self, prompt: str | None) -> None:
+        """One turn of the conversation; Ctrl-C cancels it and keeps the history valid. ``None``:
+        the model answers the user message the history ends with (an attachment, a /prompt)."""
         view = self._view = TurnView(self.console, model=self.provider.model, fancy=self.fancy)
         scope = self._turn_scope = anyio.CancelScope()
-        try:
-            with scope, _cancel_on_sigint(scope), _no_echo(self.fancy):
-                async with anyio.create_task_group() as tg:
-                    if self.fancy:
-                        tg.start_soon(view.animate)
-                    events = cast("AsyncGenerator[Event, None]", self.session.turn(prompt, self.history))
-                    async with aclosing(events):
-                        async for event in events:
-                            view.handle(event)
-                    tg.cancel_scope.cancel()
-        finally:
-            view.close()
-            self._view = self._turn_scope = None
-            if view.last_call is not None:
-                self.last_call = view.last_call
-        if scope.cancelled_caught:
-            view.cancelled()
+        # The Ctrl-C handler stays until the prompt's own takes over: a second press is no exit.
+        with _cancel_on_sigint(scope):
+            try:
+                with scope, _no_echo(self.fancy):
+                    async with anyio.create_task_group() as tg:
+                        if self.fancy:
+                            tg.start_soon(view.animate)
+                        events = cast("AsyncGenerator[Event, None]", self.session.turn(prompt, self.history))
+                        async with aclosing(events):
+                            async for event in events:
+                                view.handle(event)
+                        tg.cancel_scope.cancel()
+            finally:
+                view.close()
+                self._view = self._turn_scope = None
+                if view.last_call is not None:
+                    self.last_call = view.last_call
+                self.autosave()
+            if scope.cancelled_caught:
+                self._cancelled_at = time.monotonic()
+                view.cancelled()
+
+    # -- what servers send during a turn ---------------------------------------------------------
+
+    async def elicit(self, request: ElicitationRequest) -> ElicitationAnswer:
+        """A server's form or URL request, asked here (:mod:`agent.elicit_ui`)."""
+        from agent.chat_mcp import elicit
+
+        return await elicit(self, request)
+
+    def progress(self, report: ToolProgress) -> None:
+        if self._view is not None:
+            self._view.progress(report)
+
+    def server_log(self, entry: ServerLog) -> None:
+        """A server's warning (or worse): one dim line."""
+        text = " ".join(entry.text.split())
+        width = max(20, self.console.width - len(entry.server) - len(entry.level) - 6)
+        self.say(
+            f"{entry.server} {entry.level}: {text if len(text) <= width else text[: width - 1] + '…'}", "dim"
+        )
 
     # -- approval ------------------------------------------------------------------------------
 
-    async def ask_approval(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+    async def ask_approval(
+        self, server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...] = ()
+    ) -> Answer:
         """The Session's question when a tool's approval is "ask"."""
         if self._view is not None:
             self._view.pause()
         try:
-            return await self._ask(server, tool, arguments)
+            return await self._ask(server, tool, arguments, hints)
         except KeyboardInterrupt:
             # Ctrl-C at the question: cancel the whole turn, as Ctrl-C does elsewhere.
             if self._turn_scope is not None:
@@ -386,15 +520,20 @@ class Chat:
             if self._view is not None:
                 self._view.resume()
 
-    async def _ask(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
-        call = f"{server}.{tool}({short_args(arguments, 200)})"
+    async def _ask(
+        self, server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]
+    ) -> Answer:
+        call = f"{server}.{tool}({short_args(arguments, 200)})" + (f" [{', '.join(hints)}]" if hints else "")
         question = f"allow {call}? [y]es / [n]o / [a]lways for {tool} in this session"
         if self.fancy:
             self.console.print(Text.assemble(("? ", "yellow bold"), ("allow ", ""), (call, "bold")))
             question = f"[y]es / [n]o / [a]lways for {tool}: "
         while True:
             try:
-                reply = (await self.input.ask(question)).strip().lower()
+                if isinstance(self.input, TerminalInput):  # one key: y, n or a, no Enter
+                    reply = await self.input.choose(question, "yna")
+                else:
+                    reply = (await self.input.ask(question)).strip().lower()
             except EOFError:
                 return "n"
             for answer, words in (("y", ("y", "yes")), ("n", ("n", "no")), ("a", ("a", "always"))):
@@ -404,16 +543,31 @@ class Chat:
 
 
 def make_console() -> Console:
-    """A console for stdout; plain (no colour, no cursor tricks) when stdout is not a terminal."""
-    return Console(highlight=False, soft_wrap=False)
+    """A console for stdout; plain (no colour, no cursor tricks) when stdout is not a terminal.
+    On a terminal, control characters in what it prints are made visible (agent/terminal.py)."""
+    return terminal_console(highlight=False, soft_wrap=False)
 
 
 async def main(options: ChatOptions, config: Config) -> int:
-    """``agent chat``: connect the servers, then chat until the user quits."""
+    """``agent chat``: connect the servers, then chat until the user quits; the chat is saved as
+    it goes (agent/history.py), and ``--continue`` / ``--resume`` go on with a saved one."""
+    from agent.history import SavedChat, find_chat, latest_chat
+
     console = make_console()
     fancy = console.is_terminal and not console.is_dumb_terminal and sys.stdin.isatty()
-    history = load_transcript(options.resume) if options.resume else []
-    chat = Chat(console, history=history, fancy=fancy)
+    chat = Chat(console, fancy=fancy, saved=SavedChat.new())
     if fancy:
         chat.input = TerminalInput(chat)
-    return await chat.run(config, chat.session_options(options), resumed=options.resume or "")
+    ref = options.resume
+    if options.continue_last:
+        if ref is not None:
+            raise UsageError("--continue and --resume both name a chat", hint="give one of them")
+        newest = latest_chat()
+        if newest is None:
+            raise UsageError("there is no saved chat to continue yet", hint="start one with: agent chat")
+        ref = newest.id
+    elif ref == "":
+        ref = await pick_chat(chat)
+    if ref is not None:
+        chat.history, chat.saved = find_chat(ref)
+    return await chat.run(config, chat.session_options(options), resumed=ref or "")

@@ -45,9 +45,11 @@ from agent.core import (
 )
 from agent.errors import AgentError
 from agent.messages import Usage
+from agent.terminal import for_stream
 
 if TYPE_CHECKING:
     from agent.mcp.manager import ServerState
+    from agent.tools import ToolProgress
 
 __all__ = [
     "CallRecord",
@@ -252,6 +254,7 @@ class TurnView:
         self.text = ""  # the answer segment being streamed
         self.status: str | None = "thinking"
         self.running: dict[str, ToolCallStarted] = {}
+        self.progress_of: dict[str, str] = {}  # call id -> the server's latest progress, in words
         self.usage = Usage()
         self.last_call: CallRecord | None = None  # the last call shown
         self.started = time.monotonic()
@@ -327,7 +330,7 @@ class TurnView:
             self.status = None
             self.text += event.text
             if not self.fancy:
-                self.console.file.write(event.text)
+                self.console.file.write(for_stream(event.text, self.console.file))
                 self.console.file.flush()
         elif isinstance(event, Retrying):
             # The partial answer is void: dropped from the live area (a plain terminal keeps it,
@@ -356,9 +359,18 @@ class TurnView:
             assert_never(event)
         self._ensure_live()
 
+    def progress(self, report: ToolProgress) -> None:
+        """A running call's progress (message, n/total) goes into the spinner line."""
+        if report.call_id in self.running:
+            self.progress_of[report.call_id] = report.text
+            self._set_tool_status()
+
     def _set_tool_status(self) -> None:
         if self.running:
-            names = ", ".join(call_label(s, s.name) for s in self.running.values())
+            names = ", ".join(
+                call_label(s, s.name) + (f": {self.progress_of[i]}" if i in self.progress_of else "")
+                for i, s in self.running.items()
+            )
             self.status = f"running {names}"
         else:
             self.status = "thinking"
@@ -366,6 +378,7 @@ class TurnView:
     def _show_call(self, event: ToolCallFinished) -> None:
         """A call's line, the moment it finishes (events come in completion order)."""
         self.running.pop(event.call_id, None)
+        self.progress_of.pop(event.call_id, None)
         self.last_call = CallRecord(
             event.label, event.arguments, event.result.text, event.is_error, event.duration_ms, event.denied
         )
@@ -386,12 +399,14 @@ class TurnView:
             self._print(Text(line, style="dim"))
 
     def cancelled(self) -> None:
+        stopped = [call_label(s, s.name) for s in self.running.values()]
         self.close()
         if self._cancel_shown:
             return
         self._cancel_shown = True
+        told = f" (told the server to stop {', '.join(stopped)})" if stopped else ""
         self._print(
-            Text("cancelled — the conversation so far is kept; type your next message", style="yellow")
+            Text(f"cancelled{told} — the conversation so far is kept; type your next message", style="yellow")
         )
 
     def close(self) -> None:

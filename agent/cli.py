@@ -41,6 +41,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help='add servers from a Claude-style {"mcpServers": …} JSON file',
     )
     group.add_argument(
+        "--trust-project",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="use ./agent.toml for this run even if it is not trusted (see: agent trust)",
+    )
+    group.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="show log records on stderr"
     )
 
@@ -59,6 +65,12 @@ def _servers(parser: argparse.ArgumentParser) -> None:
 def _model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", "-m", metavar="PROVIDER:MODEL", help="model to use, e.g. anthropic:claude-sonnet-4-6"
+    )
+
+
+def _system(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--system", metavar="TEXT|@FILE", help="the system prompt for this run (@FILE: read it from FILE)"
     )
 
 
@@ -84,7 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("chat", "interactive chat (the default)", "Chat with the model in the terminal.")
     _model(p)
     _servers(p)
-    p.add_argument("--resume", metavar="FILE", help="continue a conversation saved with /save")
+    p.add_argument(
+        "--resume",
+        "-r",
+        metavar="ID|FILE",
+        nargs="?",
+        const="",
+        help="go on with a saved chat (agent history lists them) or a /save file; no ID: pick from a list",
+    )
+    p.add_argument(
+        "--continue", "-c", dest="continue_last", action="store_true", help="go on with the newest chat"
+    )
+    _system(p)
 
     p = add("run", "answer one prompt and exit", "Answer one prompt, using tools as needed, and exit.")
     p.add_argument("prompt", metavar="PROMPT", help="the prompt, or - to read it from stdin")
@@ -92,11 +115,33 @@ def build_parser() -> argparse.ArgumentParser:
     _servers(p)
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N model requests")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
+    _system(p)
 
     p = add("batch", "run many prompts from a file", "Run a file of prompts, resumably, N at a time.")
-    p.add_argument("input", metavar="INPUT", help="text file (a prompt a line), JSONL file, or - for stdin")
+    p.add_argument(
+        "input", metavar="INPUT", nargs="?", help="text file (a prompt a line), JSONL file, or - for stdin"
+    )
     p.add_argument("-o", "--output", metavar="OUTPUT", help="JSONL results (default: next to INPUT)")
-    p.add_argument("--concurrency", "-c", type=int, default=4, metavar="N", help="conversations at once")
+    p.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        metavar="N",
+        help="conversations at once (batch-api: items running tools at once); default 4, batch-api 16",
+    )
+    p.add_argument(
+        "--via",
+        choices=("live", "batch-api"),
+        default="live",
+        help="live: request by request (minutes); batch-api: the provider's Batch API in rounds (half price, hours)",
+    )
+    p.add_argument(
+        "--poll", type=float, metavar="SECONDS", help="batch-api: seconds between status polls (60)"
+    )
+    p.add_argument(
+        "--status", metavar="OUTPUT", help="show the rounds and provider batches of a batch-api job"
+    )
+    p.add_argument("--cancel", metavar="OUTPUT", help="cancel the provider batches of a batch-api job")
     p.add_argument("--resume", action="store_true", help="run only the items without a result in OUTPUT")
     p.add_argument(
         "--retry-failed",
@@ -112,12 +157,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tools", "list the servers' tools", "List each server's tools with descriptions and parameters.")
     _servers(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--search",
+        metavar="QUERY",
+        help="show the tools the model's search_tools finds for QUERY, best first",
+    )
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="with --search: how many (default: tools.search_limit)"
+    )
 
     p = add("call", "call one tool directly", "Call one tool and print its result.")
     p.add_argument("tool", metavar="TOOL", help="tool name, or SERVER.TOOL")
     p.add_argument("arguments", metavar="JSON", nargs="?", default="{}", help="arguments as a JSON object")
     _servers(p)
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
+
+    p = add("history", "list saved chats", "List the saved chats, newest first (agent chat --resume ID).")
+    p.add_argument("--limit", "-n", type=int, metavar="N", help="only the newest N")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add(
+        "resources", "list the servers' resources", "List each server's resources and resource templates."
+    )
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("read", "print a resource", "Print a text resource; write any resource to a file with -o.")
+    p.add_argument("uri", metavar="URI")
+    _servers(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write the content to FILE (needed for binary)")
+    p = add("prompts", "list the servers' prompts", "List each server's prompts and their arguments.")
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("prompt", "print a prompt's messages", "Get a prompt with its arguments and print its messages.")
+    p.add_argument("name", metavar="NAME", help="prompt name, or SERVER.NAME")
+    p.add_argument("arguments", metavar="KEY=VALUE", nargs="*", help="the prompt's arguments")
+    _servers(p)
+    p.add_argument("--json", action="store_true", help="print the messages as JSON")
 
     p = add(
         "login", "log in to an OAuth-protected server", "Log in to a server (OAuth) and store the tokens."
@@ -126,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("logout", "forget a server's tokens", "Revoke (where supported) and delete a server's tokens.")
     p.add_argument("target", metavar="NAME|URL")
     add("auth", "show login status per server", "Show, per server, whether you are logged in (no tokens).")
+    p = add(
+        "trust",
+        "trust a project's config file",
+        "Show what a project config (./agent.toml) would do, and trust it as it is now. A project "
+        "config is used only once trusted; when it changes, it needs trust again.",
+    )
+    p.add_argument("path", metavar="PATH", nargs="?", help="the file (default: ./agent.toml)")
 
     p = add("conformance-client", None, "Client driven by the MCP conformance suite (for CI).")
     p.add_argument("url", metavar="URL")
@@ -136,24 +218,28 @@ def _setup_logging(verbose: int) -> None:
     import logging
 
     from agent.config import user_log_dir
+    from agent.private_files import private_file
+    from agent.redact import RedactingFormatter
 
     root = logging.getLogger()
     # Without -v, DEBUG records are not even created (they cost CPU per tool call).
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log_dir = user_log_dir()
+    line = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = RedactingFormatter(line)  # no credentials of a URL in any log line
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(log_dir / "agent.log", encoding="utf-8")
+        path = private_file(user_log_dir() / "agent.log")
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
         handler.setLevel(logging.DEBUG if verbose else logging.INFO)
         handler.setFormatter(fmt)
         root.addHandler(handler)
     except OSError:
         pass
     if verbose:
+        from agent.terminal import VisibleFormatter, is_terminal
+
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-        err.setFormatter(fmt)
+        err.setFormatter(VisibleFormatter(line) if is_terminal(sys.stderr) else fmt)
         root.addHandler(err)
     # The HTTP stack logs a line per request: costly in a batch, and noise unless asked for.
     http_level = logging.WARNING if not verbose else logging.INFO if verbose < 3 else logging.DEBUG
@@ -170,6 +256,7 @@ class Invocation:
     config: str | None = None
     mcp_config: str | None = None
     verbose: int = 0
+    trust_project: bool = False  # use ./agent.toml this run, trusted or not
 
 
 def _servers_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -180,11 +267,24 @@ def _servers_of(args: argparse.Namespace) -> dict[str, Any]:
 def _options(command: str, args: argparse.Namespace) -> Any:
     """The typed options of ``command`` from its parsed flags."""
     if command == "chat":
-        return options.ChatOptions(model=args.model, resume=args.resume, **_servers_of(args))
+        return options.ChatOptions(
+            model=args.model,
+            resume=args.resume,
+            continue_last=args.continue_last,
+            system=args.system,
+            **_servers_of(args),
+        )
     if command == "run":
         return options.RunOptions(
-            args.prompt, model=args.model, max_steps=args.max_steps, json=args.json, **_servers_of(args)
+            args.prompt,
+            model=args.model,
+            max_steps=args.max_steps,
+            json=args.json,
+            system=args.system,
+            **_servers_of(args),
         )
+    if command == "history":
+        return options.HistoryOptions(limit=args.limit, json=args.json)
     if command == "batch":
         return options.BatchOptions(
             args.input,
@@ -196,27 +296,42 @@ def _options(command: str, args: argparse.Namespace) -> Any:
             shard=args.shard,
             max_steps=args.max_steps,
             model=args.model,
+            via=args.via,
+            poll=args.poll,
+            status=args.status,
+            cancel=args.cancel,
             **_servers_of(args),
         )
     if command == "tools":
-        return options.ToolsOptions(json=args.json, **_servers_of(args))
+        return options.ToolsOptions(json=args.json, search=args.search, limit=args.limit, **_servers_of(args))
     if command == "call":
         return options.CallOptions(args.tool, args.arguments or "{}", json=args.json, **_servers_of(args))
+    if command in ("resources", "prompts"):
+        return options.ResourcesOptions(json=args.json, **_servers_of(args))
+    if command == "read":
+        return options.ReadOptions(args.uri, output=args.output, **_servers_of(args))
+    if command == "prompt":
+        return options.PromptOptions(args.name, tuple(args.arguments), json=args.json, **_servers_of(args))
     if command in ("login", "logout"):
         return options.LoginOptions(args.target)
     if command == "auth":
         return options.LoginOptions()
     if command == "conformance-client":
         return options.ConformanceOptions(args.url)
+    if command == "trust":
+        return options.TrustOptions(args.path)
     raise AssertionError(f"no options for {command!r}")
 
 
 _COMMAND_NAMES = frozenset(
-    ("chat", "run", "batch", "tools", "call", "login", "logout", "auth", "conformance-client")
+    (
+        *("chat", "run", "batch", "tools", "call", "resources", "read", "prompts", "prompt", "history"),
+        *("login", "logout", "auth", "trust", "conformance-client"),
+    )
 )
-# Options that take a value as the next word (of the global and chat options).
+# Options that take a value as the next word (of the global and chat options); --resume's is optional.
 _VALUE_OPTIONS = frozenset(
-    ("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--resume")
+    ("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--system", "--resume", "-r")
 )
 
 
@@ -224,7 +339,7 @@ def _first_word(argv: Sequence[str]) -> str | None:
     """The first word that is not an option or an option's value: the command, if any."""
     value_next = False
     for token in argv:
-        if value_next:
+        if value_next and not (token.startswith("-") and token != "-"):
             value_next = False
         elif token == "--":
             return None
@@ -257,6 +372,7 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
         config=getattr(args, "config", None),
         mcp_config=getattr(args, "mcp_config", None),
         verbose=getattr(args, "verbose", 0) or 0,
+        trust_project=getattr(args, "trust_project", False),
     )
 
 
@@ -291,6 +407,15 @@ def _command(name: str) -> Command:
         from agent.call import call_main
 
         return call_main
+    if name in ("resources", "read", "prompts", "prompt"):
+        from agent import resources_cmd
+
+        found: Command = getattr(resources_cmd, f"{name}_main")
+        return found
+    if name == "history":
+        from agent.history import main as history
+
+        return history
     if name == "login":
         from agent.login import login_main
 
@@ -309,7 +434,9 @@ def _command(name: str) -> Command:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"agent: {message}", file=sys.stderr)
+    from agent.terminal import say
+
+    say(f"agent: {message}")  # an error's message can quote a server's or a model's words
     return code
 
 
@@ -323,8 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         from agent.config import load_config
+        from agent.trust import gate, trust_command
 
-        config = load_config(invocation.config, mcp_config=invocation.mcp_config)
+        if invocation.command == "trust":
+            return trust_command(invocation.options.path)
+        trust = gate(trust_project=invocation.trust_project)
+        config = load_config(invocation.config, mcp_config=invocation.mcp_config, trust=trust)
         func = _command(invocation.command)
 
         import anyio

@@ -4,8 +4,13 @@ Where the file comes from, first match wins:
 
 1. ``--config PATH`` (must exist),
 2. ``$AGENT_CONFIG`` (must exist),
-3. ``./agent.toml``,
+3. ``./agent.toml``: a project's file, used only once the user trusts it (``trust=`` of
+   :func:`load_config`, :mod:`agent.trust`); an untrusted one is skipped as if it were not there,
 4. ``config.toml`` in the user config folder (``platformdirs.user_config_dir("agent")``).
+
+``--config`` and ``$AGENT_CONFIG`` are explicit, and the user config is the user's own: those are
+trusted. A project file is someone else's until trusted: it could start commands, send an API key
+to its own base URL, or read environment variables.
 
 No file at all is fine: the defaults apply. ``${VAR}`` (or ``${VAR:-default}``) in any string of
 the file is replaced from the environment; ``$${`` writes a literal ``${``. Environment variables
@@ -22,7 +27,8 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -34,16 +40,24 @@ from agent.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PROJECT_CONFIG",
     "Approval",
     "Config",
     "OAuthSettings",
+    "ProjectFile",
     "ProviderSettings",
     "ServerSettings",
     "ToolFilter",
+    "ToolSearchSettings",
+    "TrustDecision",
     "adhoc_server",
     "approval_mode",
     "find_config_file",
     "load_config",
+    "project_config_file",
+    "read_project_file",
+    "server_for_url",
+    "url_server_name",
     "user_config_dir",
     "user_data_dir",
     "user_log_dir",
@@ -51,7 +65,7 @@ __all__ = [
 
 APP_NAME = "agent"
 DEFAULT_MODEL = "anthropic:claude-sonnet-4-6"
-Approval = Literal["always", "never", "ask"]
+Approval = Literal["always", "never", "ask", "ask-unless-read-only"]
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -82,6 +96,7 @@ class ToolFilter(_Strict):
 
     include: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
+    pin: list[str] = Field(default_factory=list)  # always offered, also when tool search is on
 
     def allows(self, name: str) -> bool:
         if self.include is not None and name not in self.include:
@@ -96,7 +111,9 @@ class OAuthSettings(_Strict):
     client_id: str | None = None
     client_secret: str | None = None
     client_metadata_url: str | None = None
-    grant: Literal["authorization_code", "client_credentials", "cross_app_access"] = "authorization_code"
+    grant: Literal["authorization_code", "client_credentials", "cross_app_access", "jwt_bearer"] = (
+        "authorization_code"
+    )
     token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"] | None = None
     private_key_file: str | None = None
     callback_port: int | None = Field(default=None, ge=0, le=65535)
@@ -108,6 +125,9 @@ class OAuthSettings(_Strict):
     idp_client_secret: str | None = None
     id_token_env: str | None = None
     id_token_command: list[str] | None = None
+    # grant = "jwt_bearer" (workload identity, RFC 7523 §2.1): the workload's own signed JWT
+    assertion_file: str | None = None
+    assertion_command: list[str] | None = None
 
 
 class ServerSettings(_Strict):
@@ -153,6 +173,21 @@ class ProviderSettings(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     max_retries: int = Field(default=4, ge=0)
     timeout: float = Field(default=600.0, gt=0)
+    # `agent batch --via batch-api`: lower the API's own limits per provider batch (a gateway's)
+    batch_max_requests: int | None = Field(default=None, gt=0)
+    batch_max_bytes: int | None = Field(default=None, gt=0)
+    # tokens a request may hold (agent/context.py): for every model of this provider, or by model
+    context_window: int | None = Field(default=None, gt=0)
+    context_windows: dict[str, int] = Field(default_factory=dict)
+
+
+class ToolSearchSettings(_Strict):
+    """When the model gets a ``search_tools`` tool instead of every tool (agent/tool_search.py)."""
+
+    search: Literal["auto", "always", "never"] = "auto"
+    search_threshold: int = Field(default=64, ge=0)  # tools
+    search_threshold_tokens: int = Field(default=20_000, ge=0)  # of tool definitions, ~4 chars a token
+    search_limit: int = Field(default=8, ge=1, le=50)  # tools a search returns unless the model asks
 
 
 class Config(BaseSettings):
@@ -172,6 +207,7 @@ class Config(BaseSettings):
     max_tool_result_tokens: int = Field(default=25_000, gt=0)
     approval: Approval = "always"
     token_store: Literal["file", "keyring"] = "file"
+    tools: ToolSearchSettings = Field(default_factory=ToolSearchSettings)
     servers: dict[str, ServerSettings] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
@@ -201,13 +237,48 @@ class Config(BaseSettings):
         return {name: s for name, s in self.servers.items() if s.enabled}
 
 
+PROJECT_CONFIG = "agent.toml"  # looked for in the working directory
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFile:
+    """A config file found in the working directory, read once: what the trust decision sees.
+
+    ``raw`` is the parsed TOML before any ``${VAR}`` is expanded (nothing of the environment has
+    been read for it); ``sha256`` is of ``data``, the bytes that are used if it is trusted."""
+
+    path: Path  # absolute
+    data: bytes
+    raw: dict[str, Any]
+    sha256: str
+
+
+TrustDecision = Callable[[ProjectFile], bool]
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file to read, by the lookup order above; ``None`` when there is none."""
+    """The config file to read, by the lookup order above; ``None`` when there is none.
+
+    A project file (``./agent.toml``) is returned whether trusted or not: :func:`load_config`
+    decides whether it is used."""
+    found = _find(explicit, project=True)
+    return found[0] if found is not None else None
+
+
+def project_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The working directory's config file when it is the one the lookup would pick, else ``None``
+    (``--config`` or ``$AGENT_CONFIG`` come first)."""
+    found = _find(explicit, project=True)
+    return found[0] if found is not None and found[1] else None
+
+
+def _find(explicit: str | os.PathLike[str] | None, *, project: bool) -> tuple[Path, bool] | None:
+    """The file by the lookup order, and whether it is a project file (``project=False``: skip those)."""
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise ConfigError("config file not found", file=str(path), hint="check the --config path")
-        return path
+        return path, False
     env_path = os.environ.get("AGENT_CONFIG")
     if env_path:
         path = Path(env_path).expanduser()
@@ -215,12 +286,12 @@ def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | N
             raise ConfigError(
                 "config file not found", file=str(path), hint="$AGENT_CONFIG names a file that does not exist"
             )
-        return path
-    local = Path("agent.toml")
-    if local.is_file():
-        return local
+        return path, False
+    local = Path(PROJECT_CONFIG)
+    if project and local.is_file():
+        return local, True
     user = user_config_dir() / "config.toml"
-    return user if user.is_file() else None
+    return (user, False) if user.is_file() else None
 
 
 def _expand(value: Any, env: Mapping[str, str], key: str, file: str | None) -> Any:
@@ -250,13 +321,31 @@ def _expand(value: Any, env: Mapping[str, str], key: str, file: str | None) -> A
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    return _parse_toml(_read_bytes(path), path)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def _parse_toml(data: bytes, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+
+
+def read_project_file(path: Path) -> ProjectFile:
+    """Read and parse a project config for a trust decision (nothing is expanded or validated)."""
+    import hashlib
+
+    data = _read_bytes(path)
+    return ProjectFile(path.resolve(), data, _parse_toml(data, path), hashlib.sha256(data).hexdigest())
 
 
 def _read_mcp_json(path: Path) -> dict[str, Any]:
@@ -318,11 +407,27 @@ def load_config(
     *,
     mcp_config: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    trust: TrustDecision | None = None,
 ) -> Config:
-    """Find, read, expand and validate the configuration."""
+    """Find, read, expand and validate the configuration.
+
+    A project file (``./agent.toml``) is used only when ``trust`` says yes to it (no ``trust``: never);
+    otherwise the lookup goes on as if it were not there. It is read once: the bytes ``trust``
+    judged are the bytes used."""
     environ = os.environ if env is None else env
-    file = find_config_file(path)
-    raw: dict[str, Any] = _read_toml(file) if file else {}
+    found = _find(path, project=True)
+    file = found[0] if found is not None else None
+    raw: dict[str, Any] = {}
+    if found is not None and found[1]:
+        project = read_project_file(found[0])
+        if trust is not None and trust(project):
+            raw = project.raw
+        else:
+            found = _find(path, project=False)
+            file = found[0] if found is not None else None
+            raw = _read_toml(file) if file else {}
+    elif file is not None:
+        raw = _read_toml(file)
     where = str(file) if file else None
     raw = _expand(raw, environ, "", where)
     if mcp_config is not None:
@@ -356,13 +461,46 @@ def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server:
     return chosen or config.approval
 
 
+def server_for_url(config: Config, url: str) -> tuple[str, ServerSettings] | None:
+    """The configured server at ``url`` (enabled or not), so that ``--url`` with a known server's
+    URL keeps its settings: approval, timeout, auth, include/exclude. URLs are compared with the
+    scheme and host in lower case, the default port made explicit and a trailing slash dropped."""
+    wanted = _same_url_key(url)
+    for name, settings in config.servers.items():
+        if settings.url is not None and _same_url_key(settings.url) == wanted:
+            return name, settings
+    return None
+
+
+def _same_url_key(url: str) -> tuple[str, str, int | None, str, str] | str:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return url
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/"), parts.query)
+
+
 def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:
-    """A server for ``--url URL`` with no config file: named after the URL's host."""
+    """A server for ``--url URL`` with no config file: named after the URL's host, port and path
+    (``http://127.0.0.1:8000/mcp`` is ``localhost-8000-mcp``)."""
     try:
         settings = ServerSettings(url=url, timeout=timeout)
     except ValidationError as exc:
         _, msg = _describe(exc.errors()[0])
         raise ConfigError(msg, key="--url") from None
-    host = urlsplit(url).hostname or "server"
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", host).strip("-") or "server"
-    return name, settings
+    return url_server_name(url), settings
+
+
+def url_server_name(url: str) -> str:
+    """A server name made of a URL's host (loopback: ``localhost``), port and path."""
+    parts = urlsplit(url)
+    host = parts.hostname or "server"
+    if host in ("127.0.0.1", "::1") or host.startswith("127."):
+        host = "localhost"
+    try:
+        port = f"-{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}{port}{parts.path}").strip("-")
+    return name[:64].strip("-") or "server"

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 
@@ -48,6 +48,7 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
 )
@@ -56,7 +57,7 @@ from agent.providers.base import Provider
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from agent.tools import Toolbox, ToolEntry
+    from agent.tools import ToolEntry
 
 __all__ = [
     "Agent",
@@ -64,11 +65,13 @@ __all__ = [
     "Emit",
     "Event",
     "Final",
+    "Prepare",
     "Retrying",
     "StepStarted",
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "Tools",
     "TurnError",
     "UsageUpdate",
     "events",
@@ -180,11 +183,43 @@ Event = (
 # Asked before each call of a real tool: (server, tool, arguments) -> allowed?
 ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
 
+
+class Tools(Protocol):
+    """What the loop needs of the tools (a :class:`~agent.tools.Toolbox`, or the Session's
+    :class:`~agent.tool_search.ToolOffer`): what to offer each step, what a name is, a call."""
+
+    def specs_for(self, history: Sequence[Message]) -> Sequence[ToolSpec]:
+        """The tools offered for the next model request, given the conversation so far."""
+        ...
+
+    def resolve(self, name: str) -> ToolEntry | None: ...
+
+    async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart: ...
+
+    async def run(
+        self, name: str, arguments: object, *, call_id: str = ""
+    ) -> tuple[ToolResultPart, AgentError | None]:
+        """:meth:`call`, and the error behind an error result when it was ours or the server's."""
+        ...
+
+    async def refresh(self) -> None:
+        """Catch up with the servers (one came back, its tools changed) before a model request."""
+        ...
+
+
+# Awaited before each model request with (history, system, tools); may shorten the history in
+# place to fit the model's context window (agent/context.py).
+Prepare = Callable[[list[Message], str, Sequence[ToolSpec]], Awaitable[None]]
+
 # Takes each event of a turn; must not block.
 Emit = Callable[[Event], None]
 
 # Returns once the consumer has handled every event emitted so far.
 Settle = Callable[[], Awaitable[None]]
+
+
+def _unreadable(problem: str) -> str:
+    return f"error: the tool was not run: {problem}. Call it again with the arguments as one JSON object."
 
 
 def _error_result(call: ToolCallPart, text: str) -> ToolResultPart:
@@ -227,18 +262,20 @@ class Agent:
 
     ``history`` is the conversation so far; a turn appends to it only complete, valid messages
     (every tool call has its result), also when the turn is cancelled or fails. ``approve`` is
-    asked before each call of a real tool.
+    asked before each call of a real tool (not of a built-in one). Each step offers the model
+    ``toolbox.specs_for(history)``.
     """
 
     def __init__(
         self,
         provider: Provider,
-        toolbox: Toolbox,
+        toolbox: Tools,
         *,
         system: str,
         max_steps: int = 25,
         history: list[Message] | None = None,
         approve: ApprovalFn | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -247,34 +284,50 @@ class Agent:
         self.system = system
         self.max_steps = max_steps
         self.approve = approve
+        self.prepare = prepare
         self._history: list[Message] = history if history is not None else []
 
     @property
     def history(self) -> list[Message]:
         return self._history
 
-    async def turn(self, prompt: str, emit: Emit, settle: Settle | None = None) -> None:
+    async def turn(
+        self, prompt: str | None, emit: Emit, settle: Settle | None = None, *, steps_taken: int = 0
+    ) -> None:
         """One user turn; the last event emitted is always a ``Final`` (after a ``TurnError`` too),
         unless the turn is cancelled: then the history is closed off as described in the module doc
         and no ``Final`` is sent.
 
         ``settle`` waits until the consumer has handled every event emitted so far; it is awaited
-        before approval is asked, so that a UI has shown the text the question is about."""
+        before approval is asked, so that a UI has shown the text the question is about.
+
+        ``prompt=None`` goes on with a turn saved part-way (``agent batch --via batch-api`` after a
+        restart): the history ends with the user message the next model step answers (the prompt or
+        tool results) and ``steps_taken`` model steps were taken already; they count against
+        ``max_steps``. Step numbers and ``Final.steps`` count them all; the usage, answer and tool
+        calls of ``Final`` cover the steps taken from here."""
         history = self._history
-        if history and history[-1].role == "user":
-            history.append(AssistantMessage.of("[the previous turn ended without an answer]"))
-        history.append(UserMessage.of(prompt))
+        if prompt is None:
+            if not history or history[-1].role != "user":
+                raise ValueError("going on with a turn needs a history that ends with a user message")
+        else:
+            if history and history[-1].role == "user":
+                history.append(AssistantMessage.of("[the previous turn ended without an answer]"))
+            history.append(UserMessage.of(prompt))
         note = "[the turn was cancelled before the model answered]"
         total = Usage()
         finished: list[ToolCallFinished] = []
         answer = ""
-        step = 0
+        step = steps_taken
         try:
             while True:
                 step += 1
                 emit(StepStarted(step))
                 await self.toolbox.refresh()  # a server back, or its tools changed
-                request = ModelRequest(self.system, tuple(history), self.toolbox.specs)
+                tools = self.toolbox.specs_for(history)
+                if self.prepare is not None:
+                    await self.prepare(history, self.system, tools)
+                request = ModelRequest(self.system, tuple(history), tools)
                 response, error = await self._request(request, emit)
                 if error is not None or response is None:
                     error = error or ProviderError(
@@ -315,6 +368,9 @@ class Agent:
                     return
 
                 plans = [_Plan(call, self.toolbox.resolve(call.name)) for call in calls]
+                for plan in plans:
+                    if plan.call.arguments_error is not None:  # unreadable: never run, never asked about
+                        plan.finish(_error_result(plan.call, _unreadable(plan.call.arguments_error)), 0.0)
                 await self._ask_approval(plans, settle)
                 for plan in plans:
                     entry = plan.entry
@@ -371,10 +427,11 @@ class Agent:
         """Ask, in the model's order, about every call that names a real tool; mark the denied ones."""
         if self.approve is None:
             return
-        if settle is not None and any(plan.entry is not None for plan in plans):
+        waiting = [p for p in plans if p.entry is not None and not p.entry.builtin and p.finished is None]
+        if settle is not None and waiting:
             await settle()
         for plan in plans:
-            if plan.entry is None:
+            if plan.entry is None or plan.entry.builtin or plan.finished is not None:
                 continue
             try:
                 allowed = await self.approve(plan.entry.server, plan.entry.tool, plan.call.arguments)
@@ -392,7 +449,7 @@ class Agent:
         with one result per call: calls that did not finish get a "cancelled" error result.
         """
         for plan in plans:
-            if plan.finished is not None:  # denied: known before anything runs
+            if plan.finished is not None:  # denied or unreadable: known before anything runs
                 emit(plan.finished)
         try:
             async with anyio.create_task_group() as tg:
@@ -419,7 +476,9 @@ class Agent:
         emit(plan.finish(result, (time.perf_counter() - started) * 1000, failure=failure))
 
 
-async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncIterator[Event]:
+async def events(
+    agent: Agent, prompt: str | None, task_group: TaskGroup, *, steps_taken: int = 0
+) -> AsyncIterator[Event]:
     """The events of one turn as an async iterator; the turn runs in a task of ``task_group``.
 
     Stopping early (``break``, ``aclose``, cancellation) cancels the turn and waits for it, so
@@ -438,7 +497,7 @@ async def events(agent: Agent, prompt: str, task_group: TaskGroup) -> AsyncItera
     async def produce() -> None:
         try:
             with scope:
-                await agent.turn(prompt, send.send_nowait, settle)
+                await agent.turn(prompt, send.send_nowait, settle, steps_taken=steps_taken)
         except anyio.BrokenResourceError:
             pass  # the consumer stopped listening
         except Exception as exc:

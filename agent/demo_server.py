@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.config import ServerSettings, user_data_dir
+from agent.private_files import open_private
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -176,11 +177,11 @@ class Notes:
         path = self._path(name)
         if len(text.encode("utf-8")) > _MAX_NOTE_BYTES:
             raise NoteError(f"a note holds at most {_MAX_NOTE_BYTES} bytes")
-        self.folder.mkdir(parents=True, exist_ok=True)
         if append and path.is_file():
             old = path.read_text(encoding="utf-8")
             text = old + ("" if not old or old.endswith("\n") else "\n") + text
-        path.write_text(text, encoding="utf-8")
+        with open_private(path, "w", encoding="utf-8") as fh:  # 0600 in a 0700 folder
+            fh.write(text)
         return path.stem
 
     def delete(self, name: str) -> None:

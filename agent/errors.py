@@ -10,8 +10,9 @@ The tree, so a caller can catch at any level::
     │   ├── ServerConnectError      refused, DNS, TLS, timeout, HTTP status, process exited
     │   ├── ServerUnavailable       a call could not reach the server, or lost it mid-call
     │   ├── AuthRequiredError       the server wants an OAuth login
-    │   └── AuthError               the login or a token refresh failed
-    │       └── AuthDenied          exit 1: the user or the server refused consent
+    │   ├── AuthError               the login or a token refresh failed
+    │   │   └── AuthDenied          exit 1: the user or the server refused consent
+    │   └── SkillRejected           exit 1: a skill's file fails verification against its entry
     ├── ToolError                   exit 1: a tool is unknown, got bad arguments, or failed
     │   ├── UnknownToolError
     │   ├── ToolArgumentsError      invalid JSON or arguments that break the input schema
@@ -26,6 +27,8 @@ Every message says what failed and, where it can, what to do about it (``hint``)
 """
 
 from __future__ import annotations
+
+from agent.redact import redact_urls
 
 __all__ = [
     "EXIT_FAILURE",
@@ -47,6 +50,7 @@ __all__ = [
     "ServerConnectError",
     "ServerError",
     "ServerUnavailable",
+    "SkillRejected",
     "ToolArgumentsError",
     "ToolCallFailed",
     "ToolError",
@@ -111,7 +115,9 @@ class ServerError(AgentError):
     exit_code = EXIT_SERVER
 
     def __init__(self, server: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"server {server!r}: {message}", hint=hint)
+        # A server's URL can carry credentials (userinfo, a token in the query): never in a message.
+        message = redact_urls(message)
+        super().__init__(f"server {server!r}: {message}", hint=redact_urls(hint) if hint else hint)
         self.server = server
         self.reason = message
 
@@ -139,6 +145,13 @@ class AuthDenied(AuthError):
     exit_code = EXIT_FAILURE
 
 
+class SkillRejected(ServerError):
+    """A skill file the server sent fails verification against its ``skills/list`` entry (size,
+    digest, frontmatter), so it is not used (SEP-2640)."""
+
+    exit_code = EXIT_FAILURE
+
+
 class ToolError(AgentError):
     """A tool is unknown, got bad arguments, or failed."""
 
@@ -154,7 +167,15 @@ class ToolArgumentsError(ToolError):
 
 
 class ToolCallFailed(ToolError):
-    """The tool ran and reported an error (``isError``), or timed out."""
+    """The tool ran and reported an error (``isError``), or timed out.
+
+    ``code`` is the JSON-RPC error code when the server answered the call with an error (e.g.
+    -32601, method not found), None otherwise.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
 
 
 class ProviderError(AgentError):

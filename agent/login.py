@@ -13,10 +13,12 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent.config import Config, ServerSettings, adhoc_server
+from agent.config import Config, ServerSettings, adhoc_server, server_for_url
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions
+from agent.redact import redact_url
+from agent.terminal import say
 
 __all__ = ["auth_main", "login_main", "logout_main"]
 
@@ -26,10 +28,7 @@ def _resolve(config: Config, target: str) -> tuple[str, ServerSettings]:
     if target in config.servers:
         name, settings = target, config.servers[target]
     elif urlsplit(target).scheme in ("http", "https"):
-        for known, candidate in config.servers.items():
-            if candidate.url == target:
-                return _remote(known, candidate)
-        name, settings = adhoc_server(target)
+        name, settings = server_for_url(config, target) or adhoc_server(target)
     else:
         known = ", ".join(sorted(config.servers)) or "none configured"
         raise ConfigError(
@@ -59,7 +58,7 @@ def _store(config: Config, settings: ServerSettings) -> TokenStore:
 
 
 def _warn(line: str) -> None:
-    print(f"agent: {line}", file=sys.stderr, flush=True)
+    say(f"agent: {line}")
 
 
 def _expiry(record: StoredLogin) -> str:
@@ -105,10 +104,10 @@ async def login_main(options: LoginOptions, config: Config) -> int:
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=settings.headers) as http:
         record = await auth.login(http)
     refresh = "yes" if record.has_refresh_token else "no (log in again when it expires)"
-    print(f"Logged in to {name} ({settings.url})")
-    print(f"  authorization server: {record.issuer or '?'}")
-    print(f"  client id:            {record.client_id or '?'}")
-    print(f"  scopes:               {_scopes(record)}")
+    print(f"Logged in to {name} ({redact_url(settings.url or '')})")
+    say(f"  authorization server: {record.issuer or '?'}", sys.stdout)
+    say(f"  client id:            {record.client_id or '?'}", sys.stdout)
+    say(f"  scopes:               {_scopes(record)}", sys.stdout)
     print(f"  access token expires: {_expiry(record)}")
     print(f"  refresh token:        {refresh}")
     print(f"  stored in:            {auth.store.location}")
@@ -126,16 +125,21 @@ async def logout_main(options: LoginOptions, config: Config) -> int:
         return EXIT_OK
     revoked = await _revoke(name, settings, store, record)
     store.delete()
-    print(f"Logged out of {name}: {revoked}; the stored login is deleted")
+    say(f"Logged out of {name}: {revoked}; the stored login is deleted", sys.stdout)
     return EXIT_OK
 
 
 async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record: StoredLogin) -> str:
-    """Revoke the refresh token, then the access token (RFC 7009); say what happened."""
+    """Revoke the refresh token, then the access token (RFC 7009); say what happened.
+
+    A server that answers ``unsupported_token_type`` for the access token (a self-contained JWT
+    it cannot take back) has still revoked the login when it revoked the refresh token: that
+    is success, and the access token runs out at its expiry."""
     import httpx2
     from mcp.shared.auth import OAuthClientInformationFull
 
     from agent.mcp.oauth import AgentOAuth
+    from agent.mcp.oauth_revoke import revoke_token
 
     endpoint = (record.oauth_metadata or {}).get("revocation_endpoint")
     if not endpoint or record.tokens is None:
@@ -143,25 +147,30 @@ async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record
     auth = AgentOAuth(name, settings, store)
     if record.client_info is not None:
         auth.context.client_info = OAuthClientInformationFull.model_validate(record.client_info)
-    tokens = record.tokens
-    pairs = [(tokens.get("refresh_token"), "refresh_token"), (tokens.get("access_token"), "access_token")]
-    try:
-        async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
-            for token, hint in pairs:
-                if not token:
-                    continue
-                data = {"token": token, "token_type_hint": hint}
-                if record.client_id is not None:
-                    data["client_id"] = record.client_id
-                data, headers = auth.context.prepare_token_auth(data, {})
-                response = await http.post(endpoint, data=data, headers=headers)
-                if response.status_code != 200:
-                    _warn(f"{endpoint} answered HTTP {response.status_code} to the revocation")
-                    return f"revocation at {endpoint} failed (HTTP {response.status_code})"
-    except httpx2.TransportError as exc:
-        _warn(f"cannot reach {endpoint} to revoke the tokens: {exc or type(exc).__name__}")
-        return f"could not reach {endpoint} to revoke the tokens"
-    return f"tokens revoked at {endpoint}"
+    done: dict[str, str] = {}
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        for kind in ("refresh_token", "access_token"):
+            token = record.tokens.get(kind)
+            if not isinstance(token, str) or not token:
+                continue
+            outcome, why = await revoke_token(http, auth.context, endpoint, token, kind)
+            if outcome == "unreachable":
+                _warn(f"{why} to revoke the tokens")
+                return f"could not reach {endpoint} to revoke the tokens"
+            if outcome == "failed":
+                _warn(f"{why} to the revocation")
+                return f"revocation at {endpoint} failed ({why.removeprefix(endpoint).strip()})"
+            done[kind] = outcome
+    if all(outcome == "revoked" for outcome in done.values()):
+        return f"tokens revoked at {endpoint}"
+    said = [f"{kind.replace('_', ' ')} revoked at {endpoint}" for kind, o in done.items() if o == "revoked"]
+    if done.get("access_token") == "unsupported":
+        said.append(
+            f"the access token cannot be revoked there (unsupported_token_type) and expires {_expiry(record)}"
+        )
+    if done.get("refresh_token") == "unsupported":
+        said.append("the refresh token cannot be revoked there (unsupported_token_type)")
+    return "; ".join(said)
 
 
 async def auth_main(options: LoginOptions, config: Config) -> int:
@@ -189,5 +198,5 @@ async def auth_main(options: LoginOptions, config: Config) -> int:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-        print("  ".join([*cells, row[4]]).rstrip())
+        say("  ".join([*cells, row[4]]).rstrip(), sys.stdout)
     return EXIT_OK

@@ -49,7 +49,9 @@ __all__ = [
     "UserMessage",
     "UserPart",
     "decode_transcript",
+    "dump_messages",
     "encode_transcript",
+    "load_messages",
 ]
 
 TRANSCRIPT_FORMAT = "agent-transcript"
@@ -79,11 +81,17 @@ class ImagePart:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallPart:
-    """The model asks for a tool call. ``name`` is the provider-facing tool name."""
+    """The model asks for a tool call. ``name`` is the provider-facing tool name.
+
+    ``arguments_error`` says why the model's arguments could not be read (not JSON, cut off, not
+    an object); ``arguments`` is then empty, and the loop answers the call with that error instead
+    of running the tool.
+    """
 
     id: str
     name: str
     arguments: Mapping[str, Any]
+    arguments_error: str | None = None
     kind: Literal["tool_call"] = "tool_call"
 
 
@@ -224,13 +232,25 @@ def _conversation() -> TypeAdapter[list[Message]]:
     return TypeAdapter(list[Message])
 
 
+def dump_messages(messages: Sequence[Message]) -> list[Any]:
+    """A message list as plain JSON values (what transcripts and batch state files hold).
+
+    Fields left at None (a readable call's ``arguments_error``) are left out: files stay as they were."""
+    return _conversation().dump_python(list(messages), mode="json", exclude_none=True)  # type: ignore[no-any-return]
+
+
+def load_messages(data: Any) -> list[Message]:
+    """The messages :func:`dump_messages` wrote; raises pydantic's ``ValidationError`` if not."""
+    return _conversation().validate_python(data)
+
+
 def encode_transcript(messages: Sequence[Message], *, model: str) -> bytes:
     """A conversation as a transcript file's JSON (UTF-8): format, version, model, messages."""
     data = {
         "format": TRANSCRIPT_FORMAT,
         "version": 1,
         "model": model,
-        "messages": _conversation().dump_python(list(messages), mode="json"),
+        "messages": dump_messages(messages),
     }
     return json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n"
 

@@ -13,9 +13,14 @@ __all__ = [
     "CallOptions",
     "ChatOptions",
     "ConformanceOptions",
+    "HistoryOptions",
     "LoginOptions",
+    "PromptOptions",
+    "ReadOptions",
+    "ResourcesOptions",
     "RunOptions",
     "ToolsOptions",
+    "TrustOptions",
 ]
 
 
@@ -24,7 +29,9 @@ class ChatOptions:
     model: str | None = None
     servers: tuple[str, ...] | None = None
     url: str | None = None
-    resume: str | None = None  # a transcript written by /save
+    resume: str | None = None  # a saved chat's id or a transcript file; "": pick one from a list
+    continue_last: bool = False  # --continue: the newest saved chat
+    system: str | None = None  # --system TEXT or @FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +42,20 @@ class RunOptions:
     url: str | None = None
     max_steps: int | None = None
     json: bool = False
+    system: str | None = None  # --system TEXT or @FILE
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOptions:
+    limit: int | None = None  # the newest N
+    json: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class BatchOptions:
-    input: str  # a file, or "-" for stdin
+    input: str | None  # a file, or "-" for stdin (None only with status / cancel)
     output: str | None = None  # None: next to the input ("-": stdout)
-    concurrency: int = 4
+    concurrency: int | None = None  # None: 4 live, 16 batch-api (items running tools at once)
     resume: bool = False
     retry_failed: bool = False  # with resume: the failed items run again too
     max_errors: int | None = None
@@ -50,6 +64,10 @@ class BatchOptions:
     model: str | None = None
     servers: tuple[str, ...] | None = None
     url: str | None = None
+    via: str = "live"  # "live" or "batch-api" (the providers' Batch APIs, in rounds)
+    poll: float | None = None  # batch-api: seconds between status polls
+    status: str | None = None  # OUT: show that batch-api job's rounds and provider batches
+    cancel: str | None = None  # OUT: cancel that batch-api job's provider batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +75,38 @@ class ToolsOptions:
     servers: tuple[str, ...] | None = None
     url: str | None = None
     json: bool = False
+    search: str | None = None  # show what the model's search_tools finds for these words
+    limit: int | None = None  # with search: how many (default: tools.search_limit)
 
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
     tool: str  # TOOL or SERVER.TOOL
     arguments: str = "{}"  # a JSON object
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcesOptions:  # `agent resources` and `agent prompts`
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    uri: str
+    servers: tuple[str, ...] | None = None
+    url: str | None = None
+    output: str | None = None  # -o FILE: write the content there (needed for binary content)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptOptions:
+    name: str  # NAME or SERVER.NAME
+    arguments: tuple[str, ...] = ()  # key=value words
     servers: tuple[str, ...] | None = None
     url: str | None = None
     json: bool = False
@@ -76,3 +120,8 @@ class LoginOptions:
 @dataclass(frozen=True, slots=True)
 class ConformanceOptions:
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrustOptions:
+    path: str | None = None  # None: ./agent.toml

@@ -27,10 +27,14 @@ import anyio
 from agent.config import Config
 from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError
 from agent.options import RunOptions
+from agent.terminal import for_stream, say
 
 if TYPE_CHECKING:
     from agent.core import Event, ToolCallFinished
+    from agent.mcp.elicitation import ElicitationAnswer, ElicitationRequest
+    from agent.mcp.server_log import ServerLog
     from agent.session import Answer, Session
+    from agent.tools import ToolProgress
 
 __all__ = ["main"]
 
@@ -54,12 +58,13 @@ def _short(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-async def _ask(server: str, tool: str, arguments: Mapping[str, Any]) -> Answer:
+async def _ask(server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]) -> Answer:
     """Approval "ask" on the terminal: one y/N question on stderr, the answer from stdin."""
-    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}? [y/N] "
+    said = f" [{', '.join(hints)}]" if hints else ""
+    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}{said}? [y/N] "
 
     def ask() -> str:
-        print(question, end="", file=sys.stderr, flush=True)
+        say(question, end="")
         return sys.stdin.readline()
 
     answer = await anyio.to_thread.run_sync(ask, abandon_on_cancel=True)
@@ -77,13 +82,45 @@ def _tool_line(done: ToolCallFinished) -> str:
     return f"  tool {done.label} {args} {done.duration_ms:.0f} ms {outcome}"
 
 
+async def _elicit(request: ElicitationRequest) -> ElicitationAnswer:
+    """A server's form or URL request, asked on stderr, answered on stdin (:mod:`agent.elicit_ui`)."""
+    import webbrowser
+
+    from agent.elicit_ui import ask_user
+
+    async def ask(question: str) -> str:
+        def read() -> str:
+            say(question, end="")
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            return line
+
+        answer: str = await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+        return answer
+
+    async def open_url(url: str) -> bool:
+        opened: bool = await anyio.to_thread.run_sync(webbrowser.open, url)
+        return opened
+
+    return await ask_user(request, ask, lambda line: say(f"agent: {line}"), open_url)
+
+
+def _progress(report: ToolProgress) -> None:
+    say(f"  progress {report.server}.{report.tool}: {report.text}")
+
+
+def _server_log(entry: ServerLog) -> None:
+    say(f"agent: {entry.server} {entry.level}: {_short(entry.text, _ERROR_WIDTH)}")
+
+
 def _warn(error: ServerError) -> None:
     hint = f" ({error.hint})" if error.hint else ""
-    print(f"agent: {error.message}{hint}", file=sys.stderr, flush=True)
+    say(f"agent: {error.message}{hint}")
 
 
 def _notice(text: str) -> None:
-    print(f"agent: {text}", file=sys.stderr, flush=True)
+    say(f"agent: {text}")
 
 
 async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
@@ -105,11 +142,11 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
     async for event in session.turn(prompt, []):
         if isinstance(event, ToolCallFinished):
             # Each call's line the moment it finishes (the calls of one response run at once).
-            print(_tool_line(event), file=sys.stderr, flush=True)
+            say(_tool_line(event))
         elif isinstance(event, TurnError):
             error = str(event.error)
             code = event.error.exit_code
-            print(f"agent: {error}", file=sys.stderr, flush=True)
+            say(f"agent: {error}")
         elif isinstance(event, Final):
             if event.stop_reason == "max_tokens":
                 print(
@@ -120,7 +157,7 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
             if as_json:
                 print(json.dumps(turn_record(event, error, session.model), ensure_ascii=False))
             elif event.stop_reason not in ("error", "max_steps"):
-                print(event.answer)
+                print(for_stream(event.answer, sys.stdout))
         elif isinstance(event, Retrying):
             print(
                 f"agent: the answer broke off; asking again in {event.delay:g} s", file=sys.stderr, flush=True
@@ -134,6 +171,7 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
 
 async def main(options: RunOptions, config: Config) -> int:
     """``agent run``: one prompt, one answer."""
+    from agent.elicit_ui import declined
     from agent.session import Session, SessionOptions
 
     prompt = _read_prompt(options.prompt)
@@ -145,8 +183,12 @@ async def main(options: RunOptions, config: Config) -> int:
         max_steps=options.max_steps,
         allow_login=interactive,
         ask=_ask if interactive else None,
+        elicitation=_elicit if interactive else declined,
         on_server_failed=_warn,
         on_notice=_notice,
+        on_progress=_progress,
+        on_server_log=_server_log,
+        system=options.system,
     )
     async with Session.open(config, wanted) as session:
         return await _run(session, prompt, as_json=options.json)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from agent.config import Config, ServerSettings, adhoc_server, approval_mode
+from agent.config import Config, ServerSettings, adhoc_server, approval_mode, server_for_url
 from agent.core import Agent, Event, events
 from agent.errors import AgentError, ConfigError, ServerError, UsageError
 from agent.messages import Message
@@ -42,11 +42,16 @@ from agent.messages import Message
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from agent.context import Budget, ContextManager
+    from agent.core import Tools
     from agent.mcp.elicitation import ElicitationHandler
     from agent.mcp.manager import ServerManager, ServerState
+    from agent.mcp.server_log import ServerLog
     from agent.providers.base import Provider
+    from agent.providers.batch import BatchAPI
     from agent.providers.pacing import SharedBackoff
-    from agent.tools import Toolbox
+    from agent.tool_search import ToolOffer, ToolSearch
+    from agent.tools import Toolbox, ToolProgress
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -56,6 +61,7 @@ __all__ = [
     "SessionOptions",
     "load_system_prompt",
     "select_servers",
+    "system_prompt_option",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,7 +76,8 @@ You are a helpful assistant running in a terminal. You can call tools from conne
 
 # The user's answer to an approval question: yes, no, always (this tool, this session).
 Answer = Literal["y", "n", "a"]
-AskFn = Callable[[str, str, Mapping[str, Any]], Awaitable[Answer]]
+# (server, tool, arguments, hints: the tool's annotations in words, e.g. ("read-only",)) -> answer
+AskFn = Callable[[str, str, Mapping[str, Any], tuple[str, ...]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,7 @@ class SessionOptions:
     url: str | None = None  # --url: this server alone
     model: str | None = None  # PROVIDER:MODEL; None: the config's
     needs_model: bool = True  # False for `tools` and `call`: no provider is made
+    use_servers: bool = True  # False: connect no MCP server (`agent batch --status` / `--cancel`)
     max_steps: int | None = None  # None: the config's
     allow_login: bool = False  # someone is at the terminal: a browser login may start
     ask: AskFn | None = None  # approval "ask" asks this; None: such calls are denied
@@ -91,18 +99,20 @@ class SessionOptions:
     on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
     elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
     on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
-    open_browser: Callable[[str], Awaitable[bool]] | None = (
-        None  # the login's browser (default: the system's)
-    )
+    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (None: the system's)
+    on_progress: Callable[[ToolProgress], None] | None = None  # a server's progress on a running call
+    on_server_log: Callable[[ServerLog], None] | None = None  # a server's log message, warning or above
+    system: str | None = None  # --system TEXT or @FILE: replaces the configured system prompt
 
 
 def select_servers(
     config: Config, names: Sequence[str] | None = None, url: str | None = None
 ) -> dict[str, ServerSettings]:
-    """The servers a command uses: ``--url`` alone, else the named ones, else every enabled one,
-    else (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`)."""
+    """The servers a command uses: ``--url`` alone (the configured server at that URL, with its
+    settings, when there is one), else the named ones, else every enabled one, else (none enabled)
+    the bundled demo server (:func:`agent.demo_server.default_servers`)."""
     if url is not None:
-        name, settings = adhoc_server(url)
+        name, settings = server_for_url(config, url) or adhoc_server(url)
         return {name: settings}
     if not names:
         if not config.enabled_servers:
@@ -149,6 +159,21 @@ def load_system_prompt(config: Config) -> str:
     return DEFAULT_SYSTEM_PROMPT
 
 
+def system_prompt_option(value: str) -> str:
+    """``--system``: the text itself, or ``@FILE`` for a file's text (``@@`` for a text that starts with @)."""
+    if value.startswith("@@") or not value.startswith("@"):
+        return value.removeprefix("@") if value.startswith("@@") else value
+    path = Path(value[1:]).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(
+            f"--system: cannot read {str(path)!r}: {reason}",
+            hint="give the prompt as text, or @FILE of a readable file",
+        ) from None
+
+
 def _no_server_usable(manager: ServerManager) -> tuple[ServerError, bool]:
     """The error that stops a command when no selected server could be used, and whether the
     failed servers are still to be reported (not when that error is the one server's own)."""
@@ -179,12 +204,17 @@ class Session:
         self.servers = servers
         self.manager = manager
         self.toolbox = toolbox
-        self.system = load_system_prompt(config)
+        self.tool_search = _tool_search(config, servers, toolbox)
+        self.system = (
+            system_prompt_option(options.system) if options.system is not None else load_system_prompt(config)
+        )
         self.max_steps = options.max_steps if options.max_steps is not None else config.max_steps
         self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
         self._tg = task_group
         self._providers: dict[str, Provider | AgentError] = {}
+        self._batch_apis: dict[str, BatchAPI | AgentError] = {}
         self._default: str = options.model or config.model
+        self.resource_servers: list[str] = []  # the servers with resources: read_resource reads them
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -203,8 +233,12 @@ class Session:
 
         if options.max_steps is not None and options.max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, not {options.max_steps}")
-        servers = select_servers(config, options.servers, options.url)
-        load_system_prompt(config)  # a bad system_prompt_file is a usage error before anything starts
+        servers = select_servers(config, options.servers, options.url) if options.use_servers else {}
+        # A bad system_prompt_file or --system @FILE is a usage error before anything starts.
+        if options.system is not None:
+            system_prompt_option(options.system)
+        else:
+            load_system_prompt(config)
         failure: BaseException | None = None
         async with anyio.create_task_group() as tg:
             try:
@@ -216,6 +250,7 @@ class Session:
                         ),
                         on_state=options.on_server_state,
                         elicitation=options.elicitation,
+                        on_log=options.on_server_log,
                     )
                     session = cls(config, options, servers, manager, Toolbox.empty(), tg)
                     stack.push_async_callback(session._close_providers)
@@ -226,10 +261,12 @@ class Session:
                         session.provider_for(None)  # no API key, unknown model: before connecting
                     await stack.enter_async_context(manager)
                     session._check_servers()
-                    session.toolbox = await Toolbox.load(
-                        manager, max_result_tokens=config.max_tool_result_tokens
+                    session._set_toolbox(
+                        await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
                     )
                     session.toolbox.on_change = options.on_notice
+                    if options.needs_model:
+                        await session._find_resources()
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc
@@ -257,7 +294,7 @@ class Session:
 
     async def _close_providers(self) -> None:
         with anyio.CancelScope(shield=True):
-            for made in list(self._providers.values()):
+            for made in [*self._providers.values(), *self._batch_apis.values()]:
                 if not isinstance(made, AgentError):
                     await made.aclose()
 
@@ -295,6 +332,22 @@ class Session:
             raise found
         return found
 
+    def batch_api_for(self, spec: str | None) -> BatchAPI:
+        """The provider Batch API for ``spec`` (``agent batch --via batch-api``), made once and
+        kept, like :meth:`provider_for`."""
+        spec = spec or self._default
+        if spec not in self._batch_apis:
+            from agent.providers.registry import make_batch_api
+
+            try:
+                self._batch_apis[spec] = make_batch_api(self.config, spec)
+            except AgentError as exc:
+                self._batch_apis[spec] = exc
+        found = self._batch_apis[spec]
+        if isinstance(found, AgentError):
+            raise found
+        return found
+
     async def switch_model(self, spec: str) -> Provider:
         """Make ``spec`` the default model (``PROVIDER:MODEL``, or a model of the current provider)."""
         if ":" not in spec:
@@ -318,13 +371,17 @@ class Session:
             return True
         if mode == "never":
             return False
+        entry = self.toolbox.find(server, tool)
+        hints = entry.hints if entry is not None else ()
+        if mode == "ask-unless-read-only" and "read-only" in hints and server in self.config.servers:
+            return True  # a hint is believed only from a server the user configured, and never over "never"
         if self.options.ask is None:
             note = f"{server}.{tool} needs approval and there is no one to ask; denied"
             log.info("%s", note)
             if self.options.on_notice is not None:
                 self.options.on_notice(note)
             return False
-        answer = await self.options.ask(server, tool, arguments)
+        answer = await self.options.ask(server, tool, arguments, hints)
         if answer == "a":
             self.always.add((server, tool))
         return answer != "n"
@@ -333,31 +390,111 @@ class Session:
 
     def turn(
         self,
-        prompt: str,
+        prompt: str | None,
         history: list[Message],
         *,
         model: str | None = None,
         system: str | None = None,
+        provider: Provider | None = None,
+        steps_taken: int = 0,
     ) -> AsyncIterator[Event]:
         """One turn of a conversation: its events, in completion order (see :mod:`agent.core`).
 
         ``history`` is extended in place with the turn's messages, also when the turn fails or is
-        cancelled. ``model`` and ``system`` replace the session's for this turn only."""
+        cancelled. ``model`` and ``system`` replace the session's for this turn only; ``provider``
+        answers instead of the model's own (``agent batch --via batch-api``: answers that come
+        from provider batches). ``prompt=None`` goes on with a turn saved part-way, after
+        ``steps_taken`` steps (:meth:`agent.core.Agent.turn`). With many tools the model gets a
+        tool search instead of every tool (:mod:`agent.tool_search`)."""
+        live = provider is None
+        provider = provider or self.provider_for(model)
+        offer = self.tool_search.offer(self.max_tools(provider.name))
+        system = self.system if system is None else system
+        if offer.active:
+            system += self.tool_search.system_note()
+        system += self._server_instructions()
         agent = Agent(
-            self.provider_for(model),
-            self.toolbox,
-            system=self.system if system is None else system,
+            provider,
+            self._with_resources(offer),
+            system=system,
             max_steps=self.max_steps,
             history=history,
             approve=self.approve,
+            prepare=self.context_for(provider).fit if live else None,
         )
-        return events(agent, prompt, self._tg)
+        return events(agent, prompt, self._tg, steps_taken=steps_taken)
+
+    # -- the context window --------------------------------------------------------------------
+
+    def context_for(self, provider: Provider | None = None) -> ContextManager:
+        """What keeps this provider's requests inside its model's context window (agent/context.py)."""
+        from agent.context import ContextManager, context_window
+
+        provider = provider or self.provider
+        settings = self.config.providers.get(provider.name)
+        return ContextManager(
+            provider,
+            context_window(self.config, provider.name, provider.model),
+            reserve=settings.max_tokens if settings is not None else 8192,
+            notice=self.options.on_notice,
+        )
+
+    def context_budget(self, history: Sequence[Message]) -> Budget:
+        """Where the next request's tokens would go: system prompt, tools, history (``/context``)."""
+        provider = self.provider
+        offer = self.tool_search.offer(self.max_tools(provider.name))
+        system = self.system + (self.tool_search.system_note() if offer.active else "")
+        return self.context_for(provider).budget(system, offer.specs_for(history), history)
 
     async def reconnect(self, name: str) -> ServerState:
         """Reconnect one server and catch the tools up (names already given keep their spelling)."""
         state = await self.manager.reconnect(name)
         await self.toolbox.refresh()
+        self._set_toolbox(self.toolbox)
+        if self.options.needs_model:
+            await self._find_resources()
         return state
+
+    def _server_instructions(self) -> str:
+        """The connected servers' ``instructions``, marked as theirs (:mod:`agent.mcp.instructions`)."""
+        from agent.mcp.instructions import instructions_section
+
+        return instructions_section({n: self.manager.states[n].instructions for n in self.manager.connected})
+
+    def _with_resources(self, tools: ToolOffer) -> Tools:
+        """The turn's tools, plus ``read_resource`` when a connected server offers resources."""
+        from agent.resource_tool import ResourceTools
+
+        servers = [name for name in self.resource_servers if name in self.manager.connected]
+        if not servers:
+            return tools
+        return ResourceTools(tools, self.manager, servers, max_chars=self.toolbox.max_result_chars)
+
+    async def _find_resources(self) -> None:
+        from agent.mcp.resources import servers_with_resources
+
+        self.resource_servers = await servers_with_resources(self.manager)
+
+    def _set_toolbox(self, toolbox: Toolbox) -> None:
+        self.toolbox = toolbox
+        toolbox.on_progress = self.options.on_progress
+        names = {s.name: s.server_name or "" for s in self.manager.states.values()}
+        self.tool_search.reload(toolbox, names)
+
+    def max_tools(self, provider: str) -> int | None:
+        """The most tools one request to this provider (its config name) may carry, if known."""
+        from agent.tool_search import PROVIDER_MAX_TOOLS
+
+        settings = self.config.providers.get(provider)
+        kind = settings.type if settings is not None else provider
+        return PROVIDER_MAX_TOOLS.get(kind)
+
+
+def _tool_search(config: Config, servers: Mapping[str, ServerSettings], toolbox: Toolbox) -> ToolSearch:
+    from agent.tool_search import ToolSearch
+
+    pins = {name: settings.tools.pin for name, settings in servers.items() if settings.tools.pin}
+    return ToolSearch(toolbox, config.tools, pins)
 
 
 def _ignore(seconds: float) -> None:

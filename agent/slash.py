@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from prompt_toolkit.document import Document
 from rich.table import Table
 from rich.text import Text
 
+from agent.chat_mcp import prompt_cmd, prompts_cmd, resources_cmd, server_completions
 from agent.chat_render import CallRecord, call_line, render_call_detail
 from agent.errors import AgentError, ToolArgumentsError, UnknownToolError, UsageError
 from agent.providers.registry import known_providers
@@ -73,13 +74,22 @@ async def _tools(chat: Chat, arg: str) -> None:
     if not entries:
         chat.say("no tools: no server is connected (see /servers)", "yellow")
         return
+    if arg.strip():
+        # What the model's search_tools would find for these words, best first.
+        entries = tuple(chat.session.tool_search.search(arg.strip()))
+        if not entries:
+            chat.say(f"no tools match {arg.strip()!r}", "yellow")
+            return
     table = Table(box=None, padding=(0, 2), show_edge=False)
     table.add_column("tool", style="bold", no_wrap=True)
     table.add_column("server", style="cyan", no_wrap=True)
     table.add_column("parameters", style="dim")
     table.add_column("description")
     for entry in entries:
-        table.add_row(entry.name, entry.server, _params(entry), _first_line(entry.spec.description))
+        hints = f"[{', '.join(entry.hints)}] " if entry.hints else ""
+        # Text, not markup: a server's names and descriptions are shown as they are, never styled by it.
+        cells = (entry.name, entry.server, _params(entry), hints + _first_line(entry.spec.description))
+        table.add_row(*(Text(cell) for cell in cells))
     chat.console.print(table)
 
 
@@ -185,11 +195,11 @@ async def _servers(chat: Chat, arg: str) -> None:
             if state.retry_at is not None:
                 detail += f" (next try in {max(state.retry_at - time.time(), 0):.0f} s)"
         table.add_row(
-            name,
+            Text(name),
             Text(state.status, style=style),
             state.settings.kind,
             str(counts.get(name, 0)),
-            detail,
+            Text(detail),
         )
     chat.console.print(table)
 
@@ -220,9 +230,45 @@ async def _model(chat: Chat, arg: str) -> None:
 
 
 async def _clear(chat: Chat, arg: str) -> None:
+    from agent.history import SavedChat
+
     chat.history.clear()
     chat.last_call = None
+    if chat.saved is not None:  # the old chat stays saved; the new one gets its own file
+        chat.saved = SavedChat.new()
     chat.say("conversation cleared", "green")
+
+
+async def _compact(chat: Chat, arg: str) -> None:
+    before = chat.session.context_budget(chat.history).history
+    replaced = await chat.session.context_for().compact(chat.history)
+    if not replaced:
+        chat.say("nothing to compact", "dim")
+        return
+    after = chat.session.context_budget(chat.history).history
+    chat.say(f"compacted: the history went from ≈{before:,} to ≈{after:,} tokens", "green")
+
+
+async def _context(chat: Chat, arg: str) -> None:
+    budget = chat.session.context_budget(chat.history)
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("context")
+    table.add_column("tokens (≈)", justify="right")
+    table.add_column("share", justify="right")
+    for name, tokens in (
+        ("system prompt", budget.system),
+        ("tools", budget.tools),
+        (f"history ({budget.messages} messages)", budget.history),
+        ("kept for the answer", budget.reserve),
+        ("free", budget.free),
+    ):
+        table.add_row(name, f"{tokens:,}", f"{tokens / budget.window:.0%}")
+    chat.console.print(table)
+    chat.say(
+        f"{chat.model}: a {budget.window:,}-token window; old tool results are dropped, then older turns "
+        "summarized, when a request would not fit (/compact: now)",
+        "dim",
+    )
 
 
 async def _save(chat: Chat, arg: str) -> None:
@@ -244,14 +290,28 @@ COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
         Command("/help", "/help", "this help", _help),
-        Command("/tools", "/tools", "list the tools (alias /list)", _tools),
+        Command(
+            "/tools",
+            "/tools [QUERY]",
+            "list the tools, or search them as the model would (alias /list)",
+            _tools,
+        ),
         Command("/call", "/call TOOL {json}", "call a tool yourself and show its result", _call),
         Command("/last", "/last", "show the last tool call in full", _last),
+        Command(
+            "/resources", "/resources", "the servers' resources (attach one with @SERVER:URI)", resources_cmd
+        ),
+        Command("/prompts", "/prompts", "the servers' prompts", prompts_cmd),
+        Command(
+            "/prompt", "/prompt NAME key=value…", "add a server's prompt to the conversation", prompt_cmd
+        ),
         Command("/servers", "/servers [reconnect NAME]", "server status, or reconnect one", _servers),
         Command(
             "/model", "/model [PROVIDER:MODEL]", "show or switch the model, keeping the conversation", _model
         ),
         Command("/clear", "/clear", "start a new conversation", _clear),
+        Command("/compact", "/compact", "summarize the conversation so far to free context", _compact),
+        Command("/context", "/context", "the context window's budget: system, tools, history", _context),
         Command("/save", "/save FILE", "save the conversation as JSON (agent chat --resume FILE)", _save),
         Command("/quit", "/quit", "leave (also Ctrl-D)", _quit),
     )
@@ -282,6 +342,15 @@ class ChatCompleter(Completer):
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self._paths = PathCompleter(expanduser=True)
+
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
+        """The completions below, then the ones the servers give (``@`` mentions, ``/prompt``)."""
+        for completion in self.get_completions(document, complete_event):
+            yield completion
+        for completion in await server_completions(self.chat, document.text_before_cursor):
+            yield completion
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor

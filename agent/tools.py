@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
-from agent.messages import ImagePart, TextPart, ToolResultPart, ToolSpec
+from agent.messages import ImagePart, Message, TextPart, ToolResultPart, ToolSpec
 
 if TYPE_CHECKING:
     import mcp_types
@@ -37,11 +37,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CHARS_PER_TOKEN",
     "ToolEntry",
+    "ToolProgress",
     "Toolbox",
     "convert_result",
     "convert_schema",
     "provider_names",
     "schema_violation",
+    "tool_hints",
     "truncate_text",
 ]
 
@@ -57,15 +59,36 @@ _SPECIAL = frozenset({"$schema", *_COMBINATORS})
 
 @dataclass(frozen=True, slots=True)
 class ToolEntry:
-    """One tool offered to the model: its provider-facing spec and where it lives."""
+    """One tool offered to the model: its provider-facing spec and where it lives. A ``builtin``
+    tool is the agent's own (``search_tools``): no server runs it and it needs no approval."""
 
     spec: ToolSpec
     server: str
     tool: str
+    builtin: bool = False
+    hints: tuple[str, ...] = ()  # the server's annotations: "read-only", "destructive", "open-world"
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A server's progress report on a running call (``notifications/progress``)."""
+
+    call_id: str
+    server: str
+    tool: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+    @property
+    def text(self) -> str:
+        """``step 3 (3/10)``: the message, then n/total (or n), in words for a status line."""
+        count = f"{self.progress:g}/{self.total:g}" if self.total else f"{self.progress:g}"
+        return f"{self.message} ({count})" if self.message else count
 
 
 def _sanitise(raw: str) -> str:
@@ -187,18 +210,44 @@ def schema_violation(
     schema: Mapping[str, Any], arguments: Mapping[str, Any]
 ) -> tuple[list[str | int], str] | None:
     """The most relevant way ``arguments`` break a tool's input ``schema``: the path to the bad
-    value and the rule's message; None when they fit, or when the schema itself is broken (the
-    server judges the arguments then)."""
+    value and the rule's message; None when they fit, or when the schema cannot be used (broken,
+    looping, or naming what cannot be resolved here): the server judges the arguments then.
+
+    The schema is the server's: nothing in it reaches the network. A ``$ref`` (or ``$dynamicRef``)
+    that does not point inside the schema is skipped, its sibling keywords still apply, and the
+    validator gets an empty registry, so nothing is ever fetched.
+    """
     import jsonschema
+    import referencing
     from jsonschema.exceptions import SchemaError, best_match
 
     try:
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
+        local = _local_refs_only(schema)
+        cls = jsonschema.validators.validator_for(local)
+        cls.check_schema(local)
+        error = best_match(cls(local, registry=referencing.Registry()).iter_errors(arguments))
     except SchemaError:
         return None
-    error = best_match(cls(schema).iter_errors(arguments))
+    except Exception as exc:  # unresolvable or looping references, a bad pattern, too deep
+        log.info("input schema not checked here: %s: %.200s", type(exc).__name__, exc)
+        return None
     return None if error is None else (list(error.absolute_path), error.message)
+
+
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _local_refs_only(node: Any) -> Any:
+    """A copy of a schema without the references that point outside it (not ``#…``)."""
+    if isinstance(node, Mapping):
+        return {
+            key: _local_refs_only(value)
+            for key, value in node.items()
+            if not (key in _REF_KEYWORDS and isinstance(value, str) and not value.startswith("#"))
+        }
+    if isinstance(node, list):
+        return [_local_refs_only(item) for item in node]
+    return node
 
 
 def truncate_text(text: str, limit: int) -> str:
@@ -215,7 +264,7 @@ def _resource_note(uri: str, mime: str | None, what: str) -> str:
     return f"[{what}: {uri}{f' ({mime})' if mime else ''}]"
 
 
-def _convert_block(block: Any) -> TextPart | ImagePart:
+def _convert_block(block: Any, server: str | None = None) -> TextPart | ImagePart:
     kind = getattr(block, "type", None)
     if kind == "text":
         return TextPart(block.text)
@@ -228,7 +277,12 @@ def _convert_block(block: Any) -> TextPart | ImagePart:
         )
     if kind == "resource_link":
         note = _resource_note(block.uri, block.mime_type, f"resource link {block.name!r}")
-        return TextPart(f"{note} {block.description}" if block.description else note)
+        if block.description:
+            note += f" {block.description}"
+        if server is not None:
+            # Named here, not imported: agent.resource_tool sits above this module.
+            note += f' (read it with read_resource(server="{server}", uri="{block.uri}"))'
+        return TextPart(note)
     if kind == "resource":
         res = block.resource
         text = getattr(res, "text", None)
@@ -243,13 +297,48 @@ def _convert_block(block: Any) -> TextPart | ImagePart:
     return TextPart(f"[unsupported content block {kind!r} omitted]")
 
 
+def tool_hints(tool: mcp_types.Tool) -> tuple[str, ...]:
+    """What a tool's annotations claim, in words: ``read-only``, ``destructive``, ``open-world``.
+
+    Hints from the server, shown to the user; never a reason to run what the user said not to."""
+    notes = tool.annotations
+    if notes is None:
+        return ()
+    hints = []
+    if notes.read_only_hint is True:
+        hints.append("read-only")
+    elif notes.destructive_hint is True:
+        hints.append("destructive")
+    if notes.open_world_hint is True:
+        hints.append("open-world")
+    return tuple(hints)
+
+
+def _holds_any(value: object, needles: set[str]) -> bool:
+    """Whether ``value`` (JSON data) holds one of ``needles`` as a string anywhere."""
+    if isinstance(value, str):
+        return value in needles
+    if isinstance(value, Mapping):
+        return any(_holds_any(v, needles) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_any(v, needles) for v in value)
+    return False
+
+
 def convert_result(
-    result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int
+    result: mcp_types.CallToolResult, *, call_id: str, name: str, max_chars: int, server: str | None = None
 ) -> ToolResultPart:
-    """An MCP tool result as the model sees it; text beyond ``max_chars`` in total is truncated."""
-    parts = [_convert_block(block) for block in result.content]
-    if result.structured_content is not None and not any(isinstance(p, TextPart) for p in parts):
-        parts.append(TextPart(json.dumps(result.structured_content, ensure_ascii=False, default=str)))
+    """An MCP tool result as the model sees it; text beyond ``max_chars`` in total is truncated.
+
+    Structured content is added as JSON only when there is no text: and not when it repeats an
+    image of the result (its base64 would be sent a second time, as text). A resource link names
+    ``read_resource`` with ``server`` so that the model can follow it."""
+    parts = [_convert_block(block, server) for block in result.content]
+    structured = result.structured_content
+    if structured is not None and not any(isinstance(p, TextPart) for p in parts):
+        shown = {p.data for p in parts if isinstance(p, ImagePart)}
+        if not (shown and _holds_any(structured, shown)):
+            parts.append(TextPart(json.dumps(structured, ensure_ascii=False, default=str)))
     if not parts:
         parts.append(TextPart("(no output)"))
     total = sum(len(p.text) for p in parts if isinstance(p, TextPart))
@@ -277,6 +366,8 @@ class Toolbox:
         max_result_tokens: int = 25_000,
     ) -> None:
         self._manager = manager
+        # Told of each progress report of a running call (the Session sets it from its options).
+        self.on_progress: Callable[[ToolProgress], None] | None = None
         self.max_result_chars = max_result_tokens * CHARS_PER_TOKEN
         self._namespaced = namespaced
         self._given: dict[tuple[str, str], str] = {}  # every name handed out, kept for good
@@ -294,7 +385,7 @@ class Toolbox:
             tool = item.tool
             description = tool.description or tool.title or ""
             spec = ToolSpec(name, description, convert_schema(tool.input_schema, tool.name))
-            self._entries[name] = ToolEntry(spec, item.server, tool.name)
+            self._entries[name] = ToolEntry(spec, item.server, tool.name, hints=tool_hints(tool))
         self.specs: tuple[ToolSpec, ...] = tuple(e.spec for e in self._entries.values())
 
     @classmethod
@@ -337,12 +428,20 @@ class Toolbox:
     def entries(self) -> tuple[ToolEntry, ...]:
         return tuple(self._entries.values())
 
+    def specs_for(self, history: Sequence[Message]) -> Sequence[ToolSpec]:
+        """Every tool, whatever the conversation (:class:`agent.core.Tools`)."""
+        return self.specs
+
     def __len__(self) -> int:
         return len(self._entries)
 
     def resolve(self, name: str) -> ToolEntry | None:
         """The tool a provider-facing name stands for, or ``None``."""
         return self._entries.get(name)
+
+    def find(self, server: str, tool: str) -> ToolEntry | None:
+        """A server's tool by its own name, or ``None``."""
+        return next((e for e in self._entries.values() if e.server == server and e.tool == tool), None)
 
     async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
         """Run one tool call; every failure becomes an error result for the model, never an exception."""
@@ -360,8 +459,16 @@ class Toolbox:
         if not isinstance(arguments, Mapping):
             problem = f"arguments must be a JSON object, got {type(arguments).__name__}"
             return _error(call_id, name, problem), None
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            report = ToolProgress(call_id, entry.server, entry.tool, progress, total, message)
+            log.debug("progress of %s.%s: %s", entry.server, entry.tool, report.text)
+            if self.on_progress is not None:
+                self.on_progress(report)
+
         try:
-            result = await self._manager.call_tool(entry.server, entry.tool, arguments)
+            # Every call carries a progress token, so a server can say how far it is.
+            result = await self._manager.call_tool(entry.server, entry.tool, arguments, progress=on_progress)
         except AgentError as exc:
             log.info("tool %s (%s.%s) failed: %s", name, entry.server, entry.tool, exc)
             return _error(call_id, name, f"error: {exc.message}"), exc
@@ -369,7 +476,10 @@ class Toolbox:
             # Protocol errors (e.g. invalid params), broken connections: the model should see them.
             log.warning("tool %s (%s.%s) raised %s", name, entry.server, entry.tool, exc, exc_info=True)
             return _error(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": ")), None
-        return convert_result(result, call_id=call_id, name=name, max_chars=self.max_result_chars), None
+        converted = convert_result(
+            result, call_id=call_id, name=name, max_chars=self.max_result_chars, server=entry.server
+        )
+        return converted, None
 
     def _unknown(self, name: str) -> str:
         text = f"error: there is no tool named {name!r}."

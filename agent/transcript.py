@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.errors import UsageError
 from agent.messages import Message, decode_transcript, encode_transcript
+from agent.private_files import open_user_file
 
 __all__ = ["load_transcript", "save_transcript"]
 
@@ -21,7 +22,8 @@ def save_transcript(file: str, messages: list[Message], *, model: str) -> Path:
     data = encode_transcript(messages, model=model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with open_user_file(path, "wb") as fh:  # a new file is 0600: a conversation is private
+            fh.write(data)
     except OSError as exc:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}", hint="choose another file") from None
     return path

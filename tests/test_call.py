@@ -53,7 +53,7 @@ async def test_tools_lists_tools_with_parameters(
 ) -> None:
     assert await _run(["tools", "--url", mcp_http_url]) == 0
     out = capsys.readouterr().out
-    assert f"127-0-0-1 ({mcp_http_url}) — 10 tools" in out
+    assert f"localhost-{mcp_http_url.split(':')[2].split('/')[0]}-mcp ({mcp_http_url}) — 10 tools" in out
     assert "echo  Echo the text back." in out
     assert "text: string (required)" in out
     assert "tag: string (optional)" in out
@@ -124,7 +124,8 @@ async def test_login_needed_is_said(write_config: Callable[..., Path]) -> None:
             await _run(["tools"], path)
         assert info.value.exit_code == 3
         # Discovery (the default) tries the OAuth login; this fake has no OAuth, so that fails plainly.
-        with pytest.raises(AuthError, match="server '127-0-0-1'") as failed:
+        path.unlink()  # else --url would use the configured server at that URL, auth = "none" and all
+        with pytest.raises(AuthError, match="server 'localhost-") as failed:
             await _run(["tools", "--url", url])
         assert failed.value.exit_code == 3
 
@@ -282,6 +283,7 @@ def test_e2e_tools_and_call_by_url(mcp_http_url: str) -> None:
     listed = _agent("tools", "--url", mcp_http_url)
     assert listed.returncode == 0, listed.stderr
     assert "echo  Echo the text back." in listed.stdout
+    assert "add  [read-only] Add two integers." in listed.stdout  # the server's annotations, in words
     called = _agent("call", "--url", mcp_http_url, "echo", '{"text":"hi"}')
     assert (called.returncode, called.stdout, called.stderr) == (0, "hi\n", "")
 

@@ -403,3 +403,12 @@ async def test_a_server_restarted_mid_chat_is_said_gone_and_back_and_works_again
     assert text.count("server test is back") == 1
     assert '✓ test.echo(text="three") → three' in text
     assert "last error" in text and "connection refused" in text.split("/servers")[-1]
+
+
+async def test_tools_with_words_searches_them_as_the_model_would(mcp_http_url: str) -> None:
+    text, _, code = await run_chat(mcp_http_url, ["/tools add two numbers", "/tools zzzqqq"])
+    assert code == 0
+    found, _rest = text.split("no tools match 'zzzqqq'")
+    rows = [line for line in found.splitlines() if line.startswith("  ") and "test" in line]
+    assert rows[0].split()[0] == "add" and "Add two integers." in rows[0]
+    assert len(rows) < 10  # matches only, not all ten tools

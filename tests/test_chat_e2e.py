@@ -36,10 +36,13 @@ TIMEOUT = 30.0
 class Screen:
     """A running ``agent`` in a pseudo-terminal, read as plain text."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], *, umask: int | None = None) -> None:
+        command, argv = sys.executable, ["-m", "agent", *args]
+        if umask is not None:  # through a shell that sets it
+            command, argv = "sh", ["-c", f'umask {umask:03o}; exec "$@"', "sh", command, *argv]
         self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "agent", *args],
+            command,
+            argv,
             cwd=str(cwd),
             env=env,
             dimensions=(40, 120),
@@ -168,6 +171,7 @@ def test_chat_session_in_a_terminal(
 
     # /tools, /call, /last.
     screen.line("/tools")
+    screen.expect("[read-only] Add two integers.")
     screen.expect("seconds, tag?")
     screen.prompt()
     screen.line('/call add {"a": 40, "b": 2}')
@@ -189,7 +193,7 @@ def test_chat_session_in_a_terminal(
         screen.line("echo please")
         screen.expect("allow test.echo")
         screen.expect("[a]lways for echo")
-        screen.line(answer)
+        screen.send(answer)  # one key, no Enter
         screen.expect(outcome)
         screen.expect(told)
         screen.prompt()
@@ -301,3 +305,52 @@ def test_piped_chat_is_plain_text_and_uses_the_demo_server(
     assert "You said: hello" in out
     assert "error: unknown command '/nope'" in out
     assert "read_note" in out
+
+
+def test_chats_are_kept_continued_and_picked_and_a_second_ctrl_c_does_not_exit(
+    fake_llm: FakeLLM, chat_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    env = chat_env(AGENT_MODEL="anthropic:claude-sonnet-4-6", XDG_DATA_HOME=str(tmp_path / "data"))
+    screen = Screen([], tmp_path, env)
+    screen.prompt()
+    screen.line("hello there")
+    screen.expect("You said: hello there")
+    screen.prompt()
+    # Ctrl-C cancels the turn; pressed twice at once (a second within a second) it does not exit.
+    screen.line("long story")
+    screen.expect("Once upon a time")
+    screen.send("\x03")
+    screen.expect("cancelled")
+    screen.send("\x03")
+    screen.prompt()
+    screen.line("still here?")
+    screen.expect("You said: still here?")
+    screen.prompt()
+    screen.send("\x04")  # Ctrl-D: nothing to save by hand, it was kept as it went
+    assert screen.wait_exit() == 0
+    chats = list((tmp_path / "data" / "agent" / "chats").glob("*.json"))
+    assert len(chats) == 1 and oct(chats[0].stat().st_mode & 0o777) == "0o600"
+
+    # --continue: the newest chat, its last exchanges shown.
+    screen = Screen(["chat", "--continue"], tmp_path, env)
+    screen.expect(f"resumed {chats[0].stem}: ")
+    screen.expect("> still here?")
+    screen.expect("You said: still here?")
+    screen.prompt()
+    screen.line("and again")
+    screen.expect("You said: and again")
+    assert "hello there" in fake_llm.requests[-1].conversation.user_texts
+    screen.prompt()
+    screen.send("\x04")
+    assert screen.wait_exit() == 0
+    assert len(list(chats[0].parent.glob("*.json"))) == 1  # the same chat went on
+
+    # --resume with no id: pick from a list.
+    screen = Screen(["--resume"], tmp_path, env)
+    screen.expect("1  " + chats[0].stem)
+    screen.expect("resume which?")
+    screen.line("1")
+    screen.expect("> and again")
+    screen.prompt()
+    screen.send("\x04")
+    assert screen.wait_exit() == 0

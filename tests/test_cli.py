@@ -76,7 +76,7 @@ def test_missing_config_file_exits_2_naming_it(capsys: pytest.CaptureFixture[str
 def test_bad_config_names_file_and_key(capsys: pytest.CaptureFixture[str]) -> None:
     with open("agent.toml", "w") as fh:
         fh.write('[servers.x]\nurl = "http://127.0.0.1:9/mcp"\ncolour = "blue"\n')
-    assert main(["tools"]) == 2
+    assert main(["--trust-project", "tools"]) == 2
     err = capsys.readouterr().err
     assert "agent.toml" in err and "servers.x.colour" in err and "unknown key" in err
 

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import Config, find_config_file, load_config, user_config_dir
+from agent.config import (
+    Config,
+    ProjectFile,
+    ServerSettings,
+    find_config_file,
+    load_config,
+    server_for_url,
+    user_config_dir,
+)
 from agent.errors import ConfigError
 from agent.session import select_servers
 
@@ -29,7 +37,11 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     local = _write(tmp_path / "agent.toml", "max_steps = 3\n")
     assert find_config_file() == Path("agent.toml")
-    assert load_config().max_steps == 3
+    assert load_config().max_steps == 4  # a project file is skipped until trusted
+    seen: list[ProjectFile] = []
+    assert load_config(trust=lambda project: seen.append(project) or True).max_steps == 3
+    assert seen[0].path == local.resolve() and seen[0].raw == {"max_steps": 3}
+    assert load_config(trust=lambda project: False).max_steps == 4
 
     from_env = _write(tmp_path / "env.toml", "max_steps = 2\n")
     monkeypatch.setenv("AGENT_CONFIG", str(from_env))
@@ -206,11 +218,23 @@ def test_mcp_json_not_json(tmp_path: Path) -> None:
 # --- server selection ------------------------------------------------------------------------------
 
 
+def test_a_url_finds_the_configured_server_however_it_is_spelled() -> None:
+    config = Config(
+        servers={"a": ServerSettings(url="https://Example.test/mcp"), "b": ServerSettings(command="x")}
+    )
+    for url in ("https://example.test/mcp", "HTTPS://EXAMPLE.test:443/mcp/", "https://example.test/mcp/"):
+        assert server_for_url(config, url) == ("a", config.servers["a"])
+        assert select_servers(config, url=url) == {"a": config.servers["a"]}
+    for other in ("https://example.test/other", "http://example.test/mcp", "https://example.test:8443/mcp"):
+        assert server_for_url(config, other) is None
+
+
 def test_select_servers_by_name_and_url() -> None:
     config = Config(servers={"a": {"url": "http://127.0.0.1:1/mcp"}, "b": {"command": "x"}})  # type: ignore[dict-item]
     assert list(select_servers(config)) == ["a", "b"]
     assert list(select_servers(config, ["b"])) == ["b"]
-    assert list(select_servers(config, url="http://127.0.0.1:5/mcp")) == ["127-0-0-1"]
+    assert list(select_servers(config, url="http://127.0.0.1:5/mcp")) == ["localhost-5-mcp"]
+    assert list(select_servers(config, url="https://api.example.com/v1/mcp/")) == ["api-example-com-v1-mcp"]
     with pytest.raises(ConfigError, match="unknown server 'c'"):
         select_servers(config, ["c"])
 

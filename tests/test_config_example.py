@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agent.config import Config, OAuthSettings, ProviderSettings, ServerSettings, ToolFilter, load_config
+from agent.config import (
+    Config,
+    OAuthSettings,
+    ProviderSettings,
+    ServerSettings,
+    ToolFilter,
+    ToolSearchSettings,
+    load_config,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
@@ -21,7 +29,9 @@ def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(config.enabled_servers) == ["arcade"]
 
 
-@pytest.mark.parametrize("model", [Config, ServerSettings, OAuthSettings, ProviderSettings, ToolFilter])
+@pytest.mark.parametrize(
+    "model", [Config, ServerSettings, OAuthSettings, ProviderSettings, ToolFilter, ToolSearchSettings]
+)
 def test_example_config_mentions_every_key(model: type[BaseModel]) -> None:
     text = EXAMPLE.read_text()
     for name, field in model.model_fields.items():

@@ -36,7 +36,10 @@ from agent.messages import (
     UserMessage,
 )
 from agent.tools import Toolbox
+from tests.providers.test_adapters import KINDS
+from tests.providers.test_adapters import build as build_provider
 from tests.support.elicit_server import elicit_server
+from tests.support.fake_llm import FakeLLM
 from tests.support.fixtures_loop import LoopServer
 from tests.support.function_provider import FunctionProvider, call, last_results, reply, script
 
@@ -262,6 +265,32 @@ async def test_approval_is_asked_once_the_consumer_has_handled_the_text_before_i
             await anyio.sleep(0.01)  # a slow screen: the loop runs ahead of it
             seen.append(event)
     assert handled_when_asked == [["Calling echo."]]  # the whole text, not a part of it
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "whole"])
+async def test_a_call_with_unreadable_arguments_is_answered_with_the_problem_and_never_run(
+    kind: str, streaming: bool, loop_server: LoopServer, fake_llm: FakeLLM
+) -> None:
+    asked: list[str] = []
+
+    async def approve(server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
+        asked.append(tool)
+        return True
+
+    # "pid" takes no arguments: run with {} it would answer, and the model would be told it worked.
+    fake_llm.script([{"tool_calls": [{"name": "pid", "arguments": '{"a": 1,, "b"}'}]}, {"text": "ok"}])
+    provider = build_provider(kind, fake_llm.base_url, streaming=streaming)
+    try:
+        async with toolbox(loop_server) as box:
+            events = await collect(Agent(provider, box, system="s", approve=approve), "go")
+    finally:
+        await provider.aclose()
+    (finished,) = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert finished.is_error and not finished.denied and asked == []
+    assert finished.result.text.startswith("error: the tool was not run: the arguments are not")
+    (seen,) = fake_llm.requests[1].conversation.last_tool_results
+    assert seen.is_error and "the tool was not run" in seen.text
 
 
 async def test_a_failing_approval_hook_denies(loop_server: LoopServer) -> None:

@@ -101,6 +101,18 @@ async def test_an_exhausted_script_says_so(fake_llm: FakeLLM) -> None:
     assert "script exhausted" in response.json()["error"]["message"]
 
 
+async def test_a_request_over_the_context_window_is_refused_as_the_apis_do(fake_llm: FakeLLM) -> None:
+    fake_llm.script({"turns": ["fits"], "context_window": 1000, "repeat_last": True})
+    assert await _answer(fake_llm.base_url, [UserMessage.of("short")]) == "fits"
+    async with httpx2.AsyncClient(base_url=fake_llm.base_url) as client:
+        big = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x" * 5000}]}
+        response = await client.post("/v1/messages", json=big)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert "prompt is too long: 12" in response.json()["error"]["message"]
+    assert "> 1000 maximum" in response.json()["error"]["message"]
+
+
 async def test_non_streaming_requests_get_the_whole_json_object(fake_llm: FakeLLM) -> None:
     fake_llm.script([{"text": "whole", "tool_calls": [{"name": "t", "arguments": {"a": 1}}]}])
     async with httpx2.AsyncClient(base_url=fake_llm.base_url) as client:

@@ -37,8 +37,11 @@ def config_for(url: str) -> Config:
     return Config(servers={"demo": ServerSettings(url=url), "local": ServerSettings(command="true")})
 
 
-def write_config(url: str) -> None:
-    Path("agent.toml").write_text(f'[servers.demo]\nurl = "{url}"\n\n[servers.local]\ncommand = "true"\n')
+def write_config(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """./agent.toml, named by $AGENT_CONFIG (explicit: no trust question)."""
+    path = Path("agent.toml").resolve()
+    path.write_text(f'[servers.demo]\nurl = "{url}"\n\n[servers.local]\ncommand = "true"\n')
+    monkeypatch.setenv("AGENT_CONFIG", str(path))
 
 
 def secrets_on_disk() -> list[str]:
@@ -53,9 +56,9 @@ def secrets_on_disk() -> list[str]:
 
 @pytest.mark.e2e
 def test_login_through_browser_then_auth_shows_status_without_tokens(
-    oauth_server: OAuthStack, tmp_path: Path
+    oauth_server: OAuthStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_config(oauth_server.mcp_url)
+    write_config(oauth_server.mcp_url, monkeypatch)
     log = tmp_path / "browser.log"
     done = agent("login", "demo", env={"BROWSER": command(), "BROWSER_LOG": str(log)})
     assert done.returncode == 0, done.stderr
@@ -143,6 +146,22 @@ async def test_logout_revokes_at_the_server_then_deletes(
     assert "Not logged in to demo" in capsys.readouterr().out
 
 
+async def test_logout_succeeds_when_the_server_refuses_to_revoke_a_jwt_access_token(
+    oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oauth_server.set(jwt_access=True)  # RFC 7009 2.2.1: unsupported_token_type for access tokens
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
+    (path,) = token_dir().glob("*.json")
+    refresh_token = json.loads(path.read_text())["tokens"]["refresh_token"]
+    assert await logout_main(LoginOptions(target="demo"), config_for(oauth_server.mcp_url)) == 0
+    captured = capsys.readouterr()
+    assert "refresh token revoked at" in captured.out and "deleted" in captured.out
+    assert "access token" in captured.out and "expires" in captured.out
+    assert "failed" not in captured.out + captured.err
+    assert oauth_server.stats()["revoked_refresh_tokens"] == [refresh_token]
+    assert list(token_dir().glob("*.json")) == []
+
+
 async def test_targets_must_be_known_remote_servers(oauth_server: OAuthStack) -> None:
     config = config_for(oauth_server.mcp_url)
     with pytest.raises(ConfigError, match="unknown server 'nope'"):
@@ -163,8 +182,8 @@ async def test_auth_reports_a_corrupted_login_and_goes_on(
     assert "unreadable" in captured.err and str(path) in captured.err
 
 
-def test_auth_does_not_import_the_mcp_sdk(oauth_server: OAuthStack) -> None:
-    write_config(oauth_server.mcp_url)
+def test_auth_does_not_import_the_mcp_sdk(oauth_server: OAuthStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(oauth_server.mcp_url, monkeypatch)
     code = "import sys\nfrom agent.cli import main\nmain(['auth'])\nprint(sorted({m.split('.')[0] for m in sys.modules}))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True

@@ -296,3 +296,25 @@ def test_a_stream_cut_midway_is_asked_again(
     assert (code, out) == (0, answer + "\n"), err
     assert "agent: the answer broke off; asking again in 0.5 s" in err
     assert len(llm.requests) == 2
+
+
+# --- a server's progress, logs and questions ----------------------------------------------------
+
+
+async def test_progress_and_warnings_on_stderr_and_questions_declined_without_a_terminal(
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.config import Config
+    from agent.options import RunOptions
+    from agent.run import main as run_main
+    from tests.support.features_server import features_server
+
+    llm.script([{"tool_calls": [["work", {"steps": 2}], ["form", {}]]}, {"echo": "tool_results"}])
+    async with features_server() as url:
+        config = Config(model=PROVIDERS["anthropic"], approval="always")
+        code = await run_main(RunOptions("go", url=url), config)
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "  progress 127-0-0-1.work: step 1 (1/2)\n  progress 127-0-0-1.work: step 2 (2/2)\n" in err
+    assert "agent: 127-0-0-1 warning: disk almost full" in err
+    assert "decline null" in out  # nobody at a terminal: the form was declined, not filled in

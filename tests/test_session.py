@@ -77,7 +77,7 @@ async def test_approval_policy_asks_remembers_always_and_denies_without_anyone_t
     config = Config(approval="ask", servers={"test": ServerSettings(url=mcp_http_url)})
     asked: list[str] = []
 
-    async def ask(server: str, tool: str, arguments: object) -> str:
+    async def ask(server: str, tool: str, arguments: object, hints: tuple[str, ...]) -> str:
         asked.append(tool)
         return "a"
 
@@ -156,3 +156,57 @@ async def test_tools_list_changed_is_seen_before_the_next_model_request() -> Non
     assert [(f.name, f.is_error) for f in finished] == [("grow", False), ("fresh", False)]
     assert "fresh" not in offered[0] and "fresh" in offered[1]
     assert notices == ["tools changed (new: fresh)"]
+
+
+async def test_url_of_a_configured_server_keeps_its_approval_and_tool_filter(mcp_http_url: str) -> None:
+    guarded = ServerSettings(
+        url=mcp_http_url, approval="never", tools={"include": ["echo", "add"]}, timeout=7
+    )
+    config = Config(approval="always", servers={"guarded": guarded})
+    model = FunctionProvider(script(reply(call("echo", {"text": "x"})), reply("done")))
+    same_url = mcp_http_url.replace("http://", "HTTP://") + "/"  # spelled differently, the same server
+    async with Session.open(config, SessionOptions(url=same_url), provider=model) as session:
+        assert session.servers == {"guarded": guarded}
+        assert sorted(e.tool for e in session.toolbox.entries) == ["add", "echo"]
+        finished = [e async for e in session.turn("go", []) if isinstance(e, ToolCallFinished)]
+    assert [(f.label, f.denied) for f in finished] == [("guarded.echo", True)]
+
+
+async def test_ask_unless_read_only_runs_annotated_tools_of_configured_servers_and_asks_the_rest(
+    mcp_http_url: str,
+) -> None:
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    async def ask(server: str, tool: str, arguments: object, hints: tuple[str, ...]) -> str:
+        asked.append((tool, hints))
+        return "y"
+
+    def calls() -> FunctionProvider:
+        return FunctionProvider(
+            script(reply(call("add", {"a": 1, "b": 2}), call("fail", {"message": "m"})), reply("done"))
+        )
+
+    # "add" says it is read-only: it runs unasked; "fail" is asked about, its hints shown.
+    config = Config(approval="ask-unless-read-only", servers={"test": ServerSettings(url=mcp_http_url)})
+    async with Session.open(config, SessionOptions(ask=ask), provider=calls()) as session:
+        finished = [e async for e in session.turn("go", []) if isinstance(e, ToolCallFinished)]
+    assert sorted((f.tool, f.denied) for f in finished) == [("add", False), ("fail", False)]
+    assert asked == [("fail", ("destructive", "open-world"))]
+
+    # A hint never gets past "never".
+    asked.clear()
+    never = Config(
+        approval="ask-unless-read-only", servers={"test": ServerSettings(url=mcp_http_url, approval="never")}
+    )
+    async with Session.open(never, SessionOptions(ask=ask), provider=calls()) as session:
+        finished = [e async for e in session.turn("go", []) if isinstance(e, ToolCallFinished)]
+    assert all(f.denied for f in finished) and asked == []
+
+    # A server the user did not configure (--url) is not believed: "add" is asked about too.
+    unconfigured = Config(approval="ask-unless-read-only")
+    async with Session.open(
+        unconfigured, SessionOptions(ask=ask, url=mcp_http_url), provider=calls()
+    ) as session:
+        [e async for e in session.turn("go", [])]
+    assert [tool for tool, _ in asked] == ["add", "fail"]
+    assert asked[0] == ("add", ("read-only",))

@@ -9,12 +9,21 @@ import logging
 import re
 from typing import Any
 
+import anyio
 import mcp_types as mt
 import pytest
 
 from agent.mcp.manager import ServerTool
 from agent.messages import ImagePart, TextPart
-from agent.tools import Toolbox, convert_result, convert_schema, provider_names, truncate_text
+from agent.tools import (
+    Toolbox,
+    convert_result,
+    convert_schema,
+    provider_names,
+    schema_violation,
+    truncate_text,
+)
+from tests.support.http_edge import status_server
 
 VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -336,3 +345,59 @@ async def test_real_server_schemas_results_and_failures(mcp_http_url: str) -> No
         ghost = Toolbox(manager, [_tool("echo", server="gone")])
         out = await ghost.call("echo", {"text": "hi"})
         assert out.is_error and "gone" in out.text
+
+
+# --- checking arguments against a schema: never the network, never a traceback -----------------
+
+
+async def test_a_schema_check_never_fetches_a_ref_and_still_checks_the_rest() -> None:
+    seen: list[bytes] = []
+    async with status_server(200, "OK", seen=seen) as url:
+        canary = url.removesuffix("/mcp")
+        schema = {
+            "type": "object",
+            "properties": {
+                "a": {"$ref": f"{canary}/a.json", "type": "string"},
+                "b": {"$ref": "b.json"},  # relative to the $id below: remote too
+                "n": {"type": "integer"},
+            },
+            "required": ["n"],
+            "$id": f"{canary}/root.json",
+        }
+        results = [
+            await anyio.to_thread.run_sync(schema_violation, schema, arguments)
+            for arguments in ({"a": "x", "b": 1, "n": 2}, {"a": "x", "n": "two"}, {"a": 5, "n": 1})
+        ]
+    assert seen == [], "the check fetched a $ref"
+    assert results == [
+        None,
+        (["n"], "'two' is not of type 'integer'"),
+        (["a"], "5 is not of type 'string'"),  # the keywords beside a skipped $ref still count
+    ]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+        {
+            "type": "object",
+            "properties": {"a": {"$ref": "#/$defs/node"}},
+            "$defs": {"node": {"$ref": "#/$defs/node"}},
+        },
+        {"type": "object", "properties": {"a": {"$dynamicRef": "https://example.invalid/x"}}},
+        {"type": "object", "properties": {"a": {"$ref": 5}}},
+        {"type": "object", "properties": {"a": {"pattern": "("}}},
+    ],
+    ids=["missing-local", "ref-loop", "dynamic-ref", "ref-not-a-string", "bad-regex"],
+)
+def test_a_schema_that_cannot_be_resolved_or_run_leaves_the_judgement_to_the_server(
+    schema: dict[str, Any],
+) -> None:
+    assert schema_violation(schema, {"a": "anything"}) is None
+
+
+def test_a_property_named_ref_is_a_property_not_a_reference() -> None:
+    schema = {"type": "object", "properties": {"$ref": {"type": "integer"}}, "required": ["$ref"]}
+    assert schema_violation(schema, {"$ref": 1}) is None
+    assert schema_violation(schema, {"$ref": "x"}) == (["$ref"], "'x' is not of type 'integer'")

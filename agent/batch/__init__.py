@@ -10,6 +10,10 @@ Rate limits: a provider error 429 that is left after the SDK's own retries pause
 until a shared resume time (at least the server's ``Retry-After``), and the request is sent again
 (:mod:`agent.providers.pacing`, a Session option).
 
+``--via batch-api`` runs the same items in rounds of provider batches instead
+(:mod:`agent.batch.remote`, state in :mod:`agent.batch.state`; ``--status`` / ``--cancel``:
+:mod:`agent.batch.control`); a signal stops it at once, since the work goes on at the provider.
+
 Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
 lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
 flight (they have no line, so ``--resume`` runs them). Exit codes: 0 all items succeeded, 1 some
@@ -24,9 +28,8 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Any, assert_never
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -42,17 +45,17 @@ from agent.batch.io import (
     read_items,
     shard_of,
 )
+from agent.batch.item import Outcome, item_record, run_turn
 from agent.batch.report import Counts, Display, ProgressBar, summary_text
-from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError, ServerUnavailable
+from agent.batch.state import JobState, load_state, state_path
+from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError
 from agent.messages import Usage
 from agent.options import BatchOptions
 from agent.providers.pacing import SharedBackoff
-from agent.records import error_json, tool_call_json
 
 if TYPE_CHECKING:
     from agent.batch.io import Options
     from agent.config import Config
-    from agent.core import Final, ToolCallFinished
     from agent.session import Session
 
 __all__ = ["SharedBackoff", "main", "run_batch"]
@@ -99,7 +102,14 @@ class _Batch:
             async for signum in signals:
                 first = not self.interrupted
                 self.interrupted = True
-                if signum == signal.SIGINT and first and self.started:
+                if self.opts.via == "batch-api" and self.started:
+                    # The model work is at the provider: nothing is lost by stopping at once.
+                    self.display.note(
+                        "stopping: the provider batches go on; run again with --resume to collect "
+                        "them (or --cancel OUTPUT to cancel them)"
+                    )
+                    self.abandon()
+                elif signum == signal.SIGINT and first and self.started:
                     self.display.note(
                         f"stopping: finishing {self.in_flight} item(s) in flight "
                         "(Ctrl-C again to abandon them; --resume runs them later)"
@@ -136,70 +146,19 @@ class _Batch:
             self.stop_feeding()
 
     async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage]:
-        from agent.core import (
-            Final,
-            Retrying,
-            StepStarted,
-            TextDelta,
-            ToolCallFinished,
-            ToolCallStarted,
-            TurnError,
-            UsageUpdate,
-        )
-
         session = self.session
         assert session is not None
         began = time.perf_counter()
-        finished: list[ToolCallFinished] = []
-        final: Final | None = None
-        error: BaseException | None = None
         spec = item.model or self.opts.model
         try:
             provider = session.provider_for(spec)
-            spec = f"{provider.name}:{provider.model}"
-            async for event in session.turn(item.prompt, [], model=spec, system=item.system):
-                if isinstance(event, ToolCallFinished):
-                    finished.append(event)
-                elif isinstance(event, TurnError):
-                    error = event.error
-                elif isinstance(event, Final):
-                    final = event
-                elif isinstance(event, StepStarted | TextDelta | Retrying | ToolCallStarted | UsageUpdate):
-                    pass
-                else:
-                    assert_never(event)
         except AgentError as exc:
-            error = exc
-        except Exception as exc:
-            log.exception("batch: item %s failed unexpectedly", item.id)
-            error = exc
-        if final is None and error is None:
-            error = AgentError("the turn ended without an answer")
-        lost = next((f.failure for f in finished if isinstance(f.failure, ServerError)), None)
-        if error is None and lost is not None:
-            # A server that was down or lost during a call spoils the item (not a tool's own error).
-            error = (
-                lost if isinstance(lost, ServerUnavailable) else ServerUnavailable(lost.server, lost.reason)
-            )
-        usage = final.usage if final else Usage()
-        answer = final.answer if final is not None else None
-        if error is not None and not answer:
-            answer = None
-        stop_reason = final.stop_reason if final else "error"
-        record: dict[str, Any] = {
-            "id": item.id,
-            "line": item.line,
-            "answer": answer,
-            "error": error_json(error, stop_reason),
-            "tool_calls": [tool_call_json(done) for done in (final.tool_calls if final else finished)],
-            "usage": asdict(usage),
-            "steps": final.steps if final else 0,
-            "stop_reason": stop_reason,
-            "model": spec,
-            "duration_ms": round((time.perf_counter() - began) * 1000),
-            **item.extra,
-        }
-        return record, usage
+            return item_record(item, spec, Outcome(error=exc), 0)
+        spec = f"{provider.name}:{provider.model}"
+        outcome = await run_turn(
+            str(item.id), lambda: session.turn(item.prompt, [], model=spec, system=item.system)
+        )
+        return item_record(item, spec, outcome, (time.perf_counter() - began) * 1000)
 
     async def worker(self, items: ObjectReceiveStream[Item]) -> None:
         async with items:
@@ -309,6 +268,7 @@ async def run_batch(args: BatchOptions, config: Config, *, backoff: SharedBackof
 
 
 async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
+    from agent.elicit_ui import declined
     from agent.session import Session, SessionOptions
 
     opts = batch.opts
@@ -324,7 +284,13 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
         backoff=batch.backoff,
         on_pause=batch.display.paused,
         on_server_failed=lambda error: batch.display.note(_server_line(error)),
+        elicitation=declined,  # nobody can answer a server's question in a batch
     )
+    job: JobState | None = None
+    if opts.via == "batch-api":
+        assert opts.output is not None
+        path = state_path(opts.output)
+        job = load_state(path) if path.exists() else JobState(opts.input, str(opts.output))
     async with Session.open(batch.config, wanted) as session:
         batch.session = session
         total = (
@@ -333,6 +299,11 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
         batch.display.start(None if opts.shard else total)
         batch.started = True
         if batch.interrupted:
+            return
+        if job is not None:
+            from agent.batch.remote import RoundEngine
+
+            await RoundEngine(batch, job, path, poll=opts.poll).run_job(in_fh, done)
             return
         send, receive = anyio.create_memory_object_stream[Item](0)
         async with anyio.create_task_group() as tg:
@@ -348,4 +319,8 @@ def _server_line(error: ServerError) -> str:
 
 async def main(options: BatchOptions, config: Config) -> int:
     """``agent batch``: see the module docstring; exit codes 0, 1, 2, 3, 130."""
+    if options.status is not None or options.cancel is not None:
+        from agent.batch.control import control_job
+
+        return await control_job(options, config)
     return await run_batch(options, config)

@@ -32,8 +32,10 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from agent.batch.state import state_path
 from agent.errors import AgentError, UsageError
 from agent.messages import Usage
+from agent.private_files import open_user_file
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -65,7 +67,7 @@ Format = Literal["txt", "jsonl"]
 
 # Fields every output line has; an input field of the same name is carried as ``input_<name>``.
 OUTPUT_FIELDS = ("id", "line", "answer", "error", "tool_calls", "usage", "steps", "stop_reason", "model")
-_RESERVED = frozenset((*OUTPUT_FIELDS, "duration_ms"))
+_RESERVED = frozenset((*OUTPUT_FIELDS, "duration_ms", "batch_id"))
 # Fields of a JSONL item that steer the run and are not carried.
 _CONTROL = frozenset(("id", "prompt", "system", "model"))
 
@@ -327,10 +329,17 @@ class Options:
     model: str
     servers: tuple[str, ...] | None
     url: str | None
+    via: Literal["live", "batch-api"] = "live"
+    poll: float = 60.0  # batch-api: seconds between status polls
 
 
 def parse_options(args: BatchOptions, config: Config) -> Options:
     """Check the flags and the paths before anything starts; every problem is a UsageError (exit 2)."""
+    if args.input is None:
+        raise UsageError("agent batch needs an INPUT file", hint="give a .txt or .jsonl file, or - for stdin")
+    remote = args.via == "batch-api"
+    if args.poll is not None and not args.poll > 0:
+        raise UsageError(f"--poll must be more than 0 seconds, not {args.poll}")
     for flag, value in (("--concurrency", args.concurrency), ("--max-errors", args.max_errors)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, not {value}")
@@ -351,6 +360,15 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
         raise UsageError("--resume needs an output file to continue", hint="pass -o FILE")
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed goes with --resume", hint="pass --resume --retry-failed")
+    if output is None and remote:
+        raise UsageError(
+            "--via batch-api needs an output file", hint="pass -o FILE: the job's state file lives next to it"
+        )
+    if remote and output is not None and not args.resume and state_path(output).exists():
+        raise UsageError(
+            f"a batch-api job of {str(output)!r} is under way ({state_path(output).name})",
+            hint="pass --resume to go on with it, or see it with --status / stop it with --cancel",
+        )
     if output is not None:
         if args.input != "-" and output.resolve() == Path(args.input).resolve():
             raise UsageError(f"the output {str(output)!r} is the input file", hint="choose another -o")
@@ -364,7 +382,7 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
     return Options(
         input=args.input,
         output=output,
-        concurrency=args.concurrency or 4,
+        concurrency=args.concurrency or (16 if remote else 4),
         resume=bool(args.resume),
         retry_failed=bool(args.retry_failed),
         max_errors=args.max_errors,
@@ -373,6 +391,8 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
         model=args.model or config.model,
         servers=args.servers,
         url=args.url,
+        via="batch-api" if remote else "live",
+        poll=args.poll or 60.0,
     )
 
 
@@ -404,7 +424,7 @@ def open_files(opts: Options) -> Files:
     source = sys.stdin.buffer if opts.input == "-" else open(opts.input, "rb")  # noqa: SIM115
     if opts.input != "-":
         owned.append(source)
-    sink = sys.stdout.buffer if opts.output is None else open(opts.output, "ab", buffering=0)  # noqa: SIM115
+    sink = sys.stdout.buffer if opts.output is None else open_user_file(opts.output, "ab", buffering=0)
     if opts.output is not None:
         owned.append(sink)
     return Files(source, sink, scan, tuple(owned))

@@ -4,11 +4,11 @@ terminal) and the closing summary of a run (done / failed / skipped, tokens, wal
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
 from agent.messages import Usage
+from agent.terminal import say, terminal_console
 
 __all__ = ["Counts", "Display", "ProgressBar", "summary_text"]
 
@@ -62,7 +62,7 @@ class Display:
             self.note(f"rate limited: every worker pauses {seconds:.1f} s")
 
     def note(self, text: str) -> None:
-        print(f"agent batch: {text}", file=sys.stderr, flush=True)
+        say(f"agent batch: {text}")
 
     def stop(self) -> None:
         pass
@@ -73,7 +73,6 @@ class ProgressBar(Display):
 
     def __init__(self) -> None:
         super().__init__()
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -92,7 +91,7 @@ class ProgressBar(Display):
             TextColumn("[red]{task.fields[failed]} failed[/] {task.fields[state]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=terminal_console(stderr=True),
             transient=False,
         )
         self._task = self._progress.add_task("batch", total=None, start=False, failed=0, state="")

@@ -14,6 +14,9 @@ HTTP error status the server sent.
 A stdio server gets only the SDK's safe default environment plus its configured ``env`` (never
 our API keys); its stderr goes to ``<user log dir>/servers/<name>.log``.
 
+Every transport's read stream goes through :mod:`agent.mcp.result_type` (a result without
+``resultType`` is complete, SEP-2322).
+
 Streamable HTTP lifts the SDK's 1 MiB limit on one SSE event (big tool results); the legacy SSE
 transport keeps it (the SDK offers no setting), so a bigger result there loses the connection.
 """
@@ -29,7 +32,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio
 import anyio.lowlevel
@@ -39,6 +42,7 @@ from agent.config import ServerSettings, user_log_dir
 from agent.errors import AuthError, AuthRequiredError, ServerConnectError, ServerError
 from agent.mcp.failures import describe_failure, first_message, hint, leaves, request_url
 from agent.mcp.stream_watch import watched
+from agent.private_files import open_private
 
 if TYPE_CHECKING:
     import httpx2
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from mcp.client.session import MessageHandlerFnT
 
     from agent.mcp.elicitation import ElicitationHandler
+    from agent.mcp.server_log import LogHandler
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,8 @@ class Connection:
     def last_http_status(self) -> int | None:
         """The last HTTP error status the server answered (None for stdio or none yet)."""
         return self.trace.status if self.trace is not None else None
+
+    instructions: str | None = None  # what the server's initialize result says to do with it
 
 
 @dataclass(slots=True)
@@ -139,7 +146,7 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
             ) as streams,
             watched(ctx.name, streams, ctx.closed) as watched_streams,
         ):
-            yield watched_streams
+            yield _complete_by_default(watched_streams)
     elif settings.kind == "sse":
         from mcp.client.sse import sse_client
 
@@ -156,7 +163,7 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
             sse_client(settings.url, httpx_client_factory=factory, auth=ctx.auth) as streams,
             watched(ctx.name, streams, ctx.closed) as watched_streams,
         ):
-            yield watched_streams
+            yield _complete_by_default(watched_streams)
     else:
         from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 
@@ -176,7 +183,15 @@ async def _transport(ctx: _Context, stack: AsyncExitStack) -> AsyncIterator[Any]
             stdio_client(params, errlog=errlog) as streams,
             watched(ctx.name, streams, ctx.closed) as watched_streams,
         ):
-            yield watched_streams
+            yield _complete_by_default(watched_streams)
+
+
+def _complete_by_default(streams: Any) -> Any:
+    """The transport's streams, its read side wrapped by :class:`~agent.mcp.result_type.CompleteByDefault`."""
+    from agent.mcp.result_type import CompleteByDefault
+
+    read, write = streams
+    return CompleteByDefault(read), write
 
 
 @contextmanager
@@ -184,8 +199,7 @@ def _server_log(ctx: _Context) -> Iterator[TextIO]:
     """The per-server stderr log, opened for appending; remembers where this run's output starts."""
     path = server_log_path(ctx.name)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = path.open("a", encoding="utf-8")
+        fh = cast("TextIO", open_private(path, "a", encoding="utf-8"))
     except OSError as exc:
         log.warning("cannot write %s (%s); the server's stderr is discarded", path, exc.strerror)
         fh = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
@@ -218,12 +232,14 @@ async def connect(
     connect_timeout: float | None = None,
     elicitation: ElicitationHandler | None = None,
     on_tools_changed: Callable[[], None] | None = None,
+    on_log: LogHandler | None = None,
 ) -> AsyncIterator[Connection]:
     """Connect to one server and keep the session open for the block.
 
     Connecting is bounded by ``connect_timeout`` (default: the server's ``timeout``), with the
     clock stopped while a browser login waits on the user. With ``elicitation`` the client
-    declares the elicitation capability and the server's requests go to that handler.
+    declares the elicitation capability and the server's requests go to that handler. The
+    server's log messages go to the log file, and to ``on_log`` (:mod:`agent.mcp.server_log`).
     ``on_tools_changed`` is called on each ``notifications/tools/list_changed``.
 
     Raises ServerConnectError / AuthRequiredError / AuthError when connecting fails; errors
@@ -233,6 +249,7 @@ async def connect(
     from mcp_types import Implementation
 
     from agent.mcp.elicitation import sdk_callback
+    from agent.mcp.server_log import logging_callback, requested_level, set_level
 
     ctx = _Context(name, settings, auth)
     started = time.monotonic()
@@ -248,8 +265,11 @@ async def connect(
                         client_info=Implementation(name="agent", version=__version__),
                         elicitation_callback=sdk_callback(name, elicitation) if elicitation else None,
                         message_handler=_notification_handler(on_tools_changed),
+                        logging_callback=logging_callback(name, on_log),
+                        log_level=requested_level(),
                     )
                 )
+                await set_level(client)
                 scope.deadline = math.inf
                 connected = True
                 info = client.server_info
@@ -261,6 +281,7 @@ async def connect(
                     connect_ms=(time.monotonic() - started) * 1000,
                     closed=ctx.closed,
                     trace=ctx.trace if settings.url is not None else None,
+                    instructions=client.instructions,
                 )
         except ServerError:
             raise

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -47,6 +47,11 @@ class ServerTool:
     @property
     def name(self) -> str:
         return self.tool.name
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        """The tool's input schema exactly as the server sent it."""
+        return self.tool.input_schema
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from agent.config import ServerSettings
 from agent.errors import AgentError, ServerError, ServerUnavailable, ToolCallFailed
 from agent.mcp.listing import ServerTool, list_server_tools, watch_tool_changes
+from agent.mcp.manager_skills import SkillRequests
 from agent.mcp.server_state import (
     RETRY_FIRST,
     RETRY_MAX,
@@ -42,8 +43,11 @@ from agent.mcp.server_state import (
 if TYPE_CHECKING:
     import httpx2
     import mcp_types
+    from mcp.shared.dispatcher import ProgressFnT
 
+    from agent.mcp.connection import Connection
     from agent.mcp.elicitation import ElicitationHandler
+    from agent.mcp.server_log import LogHandler
 
 __all__ = ["AuthFactory", "ServerManager", "ServerState", "ServerTool"]
 
@@ -54,7 +58,7 @@ log = logging.getLogger(__name__)
 AuthFactory = Callable[[str, ServerSettings], "httpx2.Auth | None"]
 
 
-class ServerManager:
+class ServerManager(SkillRequests):
     """Holds one live MCP session per configured server for the program's lifetime.
 
     ``async with ServerManager(servers) as manager:`` connects every enabled server concurrently
@@ -84,6 +88,7 @@ class ServerManager:
         auth_factory: AuthFactory | None = None,
         on_state: Callable[[ServerState], Any] | None = None,
         elicitation: ElicitationHandler | None = None,
+        on_log: LogHandler | None = None,
     ) -> None:
         from agent.mcp.elicitation import accept_defaults
 
@@ -91,6 +96,7 @@ class ServerManager:
         self._auth_factory = auth_factory
         self._elicitation = elicitation or accept_defaults
         self._on_state = on_state
+        self._on_log = on_log
         self._states = {
             name: ServerState(name, settings, status="connecting" if settings.enabled else "disabled")
             for name, settings in self._servers.items()
@@ -228,6 +234,7 @@ class ServerManager:
                 auth=auth,
                 elicitation=self._elicitation,
                 on_tools_changed=lambda: self._tools_changed(name),
+                on_log=self._on_log,
             ) as conn:
                 listing = await list_server_tools(conn)
                 held = self._held[name] = Held(conn)
@@ -236,6 +243,7 @@ class ServerManager:
                 back = state.ever_connected
                 state.status, state.error, state.ever_connected = "connected", None, True
                 state.server_name, state.connect_ms = conn.server_name, conn.connect_ms
+                state.instructions = conn.instructions
                 state.tools, state.skipped, state.tools_stale = listing.tools, listing.skipped, False
                 self.generation += 1
                 self._attempt_ended(name)
@@ -302,6 +310,16 @@ class ServerManager:
     def _unknown(self, server: str) -> ServerError:
         known = ", ".join(self._servers) or "none"
         return ServerError(server, "no such server", hint=f"known servers: {known}")
+
+    def connection(self, server: str) -> Connection:
+        """The live session of one server; raises ServerError when it is not connected."""
+        held = self._held.get(server)
+        if held is not None and held.live:
+            return held.conn
+        state = self._states.get(server)
+        if state is None:
+            raise self._unknown(server)
+        raise state.error or ServerError(server, f"not connected ({state.status})")
 
     async def _usable(self, server: str, deadline: float) -> Held:
         """The server's live session; when it is down, one attempt to connect now (bounded by
@@ -382,6 +400,7 @@ class ServerManager:
         arguments: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        progress: ProgressFnT | None = None,
     ) -> mcp_types.CallToolResult:
         """Call one tool. Bounded by ``timeout`` or the server's; cancelling the caller cancels the
         call on the server too (MCP cancellation). A result with ``is_error`` is returned, not raised.
@@ -390,7 +409,8 @@ class ServerManager:
         connection was refused, the HTTP session was gone) is sent again after reconnecting;
         one lost in flight is not (it may have run): :class:`ServerUnavailable` says so. Raises
         ServerError when the server is unknown or needs a login, ToolCallFailed on timeout, a
-        protocol error, or a result that breaks the tool's own output schema."""
+        protocol error, or a result that breaks the tool's own output schema. With ``progress`` the
+        call carries a progress token and the server's progress goes there."""
         from mcp.shared.exceptions import MCPError
         from mcp_types import CONNECTION_CLOSED
         from pydantic import ValidationError
@@ -404,7 +424,9 @@ class ServerManager:
             result: mcp_types.CallToolResult | None = None
             try:
                 with anyio.move_on_at(deadline) as scope:
-                    result = await held.conn.client.call_tool(tool, dict(arguments or {}))
+                    result = await held.conn.client.call_tool(
+                        tool, dict(arguments or {}), progress_callback=progress
+                    )
             except MCPError as exc:
                 if exc.code == CONNECTION_CLOSED:
                     with anyio.move_on_at(deadline):
@@ -431,7 +453,7 @@ class ServerManager:
                         held = await self._usable(server, deadline)
                         continue
                     raise ServerUnavailable(server, f"its session was lost while calling {tool!r}") from None
-                raise ToolCallFailed(f"{server}.{tool}: {exc}") from None
+                raise ToolCallFailed(f"{server}.{tool}: {exc}", code=exc.code) from None
             except ValidationError as exc:
                 raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
             except RuntimeError as exc:  # the SDK's check of structuredContent against outputSchema

@@ -22,27 +22,35 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 :mod:`agent.mcp.oauth_browser` (the callback listener and the browser leg),
 :mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
 (files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer),
-:mod:`agent.mcp.oauth_unattended` (``client_credentials``) and :mod:`agent.mcp.oauth_sdk_private`
+:mod:`agent.mcp.oauth_unattended` (``client_credentials``), :mod:`agent.mcp.oauth_jwt_bearer`
+(``jwt_bearer``, workload identity), :mod:`agent.mcp.oauth_revoke` (RFC 7009: logout, and the
+refresh token a new login replaces) and :mod:`agent.mcp.oauth_sdk_private`
 (the one step of the SDK's flow we replace with no public hook for it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import httpx2
 from mcp.client.auth import OAuthFlowError
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    TokenEndpointAuthMethod,
+)
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, ValidationError
 
-from agent.config import Config, ServerSettings
+from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError
 from agent.mcp.oauth_browser import (
     BrowserLeg,
@@ -53,6 +61,7 @@ from agent.mcp.oauth_browser import (
     read_stdin_line,
     stdin_is_terminal,
 )
+from agent.mcp.oauth_jwt_bearer import jwt_bearer_client, jwt_bearer_request
 from agent.mcp.oauth_records import (
     ParsedLogin,
     StorageAdapter,
@@ -62,9 +71,13 @@ from agent.mcp.oauth_records import (
     preregistered_client,
 )
 from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint
+from agent.mcp.oauth_revoke import revocation_endpoint, revoke_token
 from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
+
+if TYPE_CHECKING:
+    from mcp.client.auth.oauth2 import OAuthContext
 
 __all__ = [
     "AgentOAuth",
@@ -122,20 +135,20 @@ class AgentOAuth(OAuthProviderHooks):
         if settings.url is None:
             raise ValueError("OAuth needs a server URL")
         oauth = settings.oauth
-        self.unattended = oauth.grant == "client_credentials"
-        self._fixed_client = (
-            client_credentials_client(name, oauth) if self.unattended else preregistered_client(oauth)
-        )
+        self.unattended = oauth.grant in ("client_credentials", "jwt_bearer")
+        self._fixed_client: OAuthClientInformationFull | None
+        if oauth.grant == "jwt_bearer":
+            self._fixed_client = jwt_bearer_client(name, oauth)
+        elif self.unattended:
+            self._fixed_client = client_credentials_client(name, oauth)
+        else:
+            self._fixed_client = preregistered_client(oauth)
         metadata = OAuthClientMetadata(
             client_name="agent",
             redirect_uris=None if self.unattended else [AnyUrl("http://127.0.0.1/callback")],
-            grant_types=["client_credentials"]
-            if self.unattended
-            else ["authorization_code", "refresh_token"],
+            grant_types=[oauth.grant] if self.unattended else ["authorization_code", "refresh_token"],
             scope=oauth.scope,
-            token_endpoint_auth_method="private_key_jwt"
-            if self.unattended and oauth.private_key_file
-            else oauth.token_endpoint_auth_method,
+            token_endpoint_auth_method=_auth_method(oauth, unattended=self.unattended),
         )
         super().__init__(
             server_url=settings.url,
@@ -275,6 +288,7 @@ class AgentOAuth(OAuthProviderHooks):
                     f"needs a login at {self.issuer}",
                     hint=f"run `agent login {self.name}`",
                 )
+            replaced = dataclasses.replace(self.context)  # its refresh token is revoked after the login
             if not step_up:
                 self.context.clear_tokens()
             # The SDK's own flow does discovery, registration and authorization (following
@@ -294,6 +308,7 @@ class AgentOAuth(OAuthProviderHooks):
                     outgoing = await flow.asend(reply)
             except StopAsyncIteration:
                 self.obtained_at = time.time()
+                await self._revoke_replaced(replaced)
             except OAuthFlowError as exc:
                 raise AuthError(self.name, f"login at {self.issuer} failed: {exc}") from None
             finally:
@@ -306,6 +321,10 @@ class AgentOAuth(OAuthProviderHooks):
         # The SDK picks the scope from the server's challenge; a configured one wins.
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
+        if self.settings.oauth.grant == "jwt_bearer":
+            return jwt_bearer_request(
+                self.name, self.context, self.settings.oauth, token_endpoint(self.context)
+            )
         if self.unattended:
             return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
         return await super().authorization_request()
@@ -361,6 +380,20 @@ class AgentOAuth(OAuthProviderHooks):
         if not await adopt_refresh_response(self.context, response):
             raise AuthError(self.name, f"{where} sent an invalid token response", hint=keep)
         return True
+
+    async def _revoke_replaced(self, before: OAuthContext) -> None:
+        """After a new login, revoke the refresh token it replaced (RFC 7009), as the client that
+        got it, best effort: a superseded grant should not stay usable from an old copy of the
+        token file. A token the server already rejected is left alone."""
+        old = before.current_tokens.refresh_token if before.current_tokens is not None else None
+        new = self.context.current_tokens.refresh_token if self.context.current_tokens is not None else None
+        endpoint = revocation_endpoint(before)
+        if not old or old == new or old in self._dead_refresh or endpoint is None:
+            return
+        async with httpx2.AsyncClient(timeout=_AS_TIMEOUT) as http:
+            outcome, why = await revoke_token(http, before, endpoint, old, "refresh_token")
+        if outcome != "revoked":
+            logger.info("%s: the refresh token the new login replaced is not revoked: %s", self.name, why)
 
     async def login(self, http: httpx2.AsyncClient) -> StoredLogin:
         """A fresh browser login now, whatever is stored (``agent login``): POSTs an MCP
@@ -432,6 +465,17 @@ class AgentOAuth(OAuthProviderHooks):
         finally:
             if self.on_user_wait is not None:
                 self.on_user_wait(False)
+
+
+def _auth_method(oauth: OAuthSettings, *, unattended: bool) -> TokenEndpointAuthMethod | None:
+    """How the client registers to authenticate at the token endpoint: as configured; else a
+    browser login registers a public client ("none": a secret kept on a laptop protects nothing,
+    and a public client needs none to refresh or revoke)."""
+    if unattended and oauth.private_key_file:
+        return "private_key_jwt"
+    if oauth.token_endpoint_auth_method is not None:
+        return oauth.token_endpoint_auth_method
+    return None if unattended else "none"
 
 
 def _token_error(response: httpx2.Response) -> str | None:

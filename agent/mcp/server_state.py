@@ -57,6 +57,7 @@ class ServerState:
     error: ServerError | None = None
     server_name: str | None = None  # what the server calls itself
     connect_ms: float | None = None
+    instructions: str | None = None  # the server's initialize instructions
     last_error: ServerError | None = None
     last_error_at: float | None = None
     retry_at: float | None = None

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 
 from agent.config import user_data_dir
 from agent.errors import ConfigError
+from agent.private_files import private_dir
 
 __all__ = [
     "FileTokenStore",
@@ -149,12 +150,12 @@ class TokenStore:
         try:
             record = StoredLogin.model_validate_json(raw)
         except ValidationError as exc:
-            problem = exc.errors()[0].get("msg", "invalid")
+            problem = _problem(exc)
             self._notify(
                 f"the stored login for {self.server_url} ({self.location}) is unreadable ({problem}); "
                 "it will be replaced by a new login"
             )
-            logger.warning("unreadable token record %s: %s", self.location, exc)
+            logger.warning("unreadable token record %s: %s", self.location, problem)
             return None
         if record.server_url != self.server_url:
             self._notify(f"the stored login at {self.location} belongs to another server; ignoring it")
@@ -197,8 +198,18 @@ class TokenStore:
             lock.release()
 
 
+def _problem(exc: ValidationError) -> str:
+    """What is wrong with a record, by key and message only: pydantic's own text of the error
+    quotes the invalid input, which in a token record is a token."""
+    found = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False)[:3]:
+        where = ".".join(str(part) for part in error["loc"])
+        found.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(found) or "invalid"
+
+
 def _ensure_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path)
 
 
 class FileTokenStore(TokenStore):

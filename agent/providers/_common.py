@@ -22,7 +22,7 @@ from agent.errors import (
     ProviderRateLimitError,
     ProviderUnavailableError,
 )
-from agent.messages import ImagePart, ModelRequest, StreamEvent
+from agent.messages import ImagePart, ModelRequest, ModelResponse, StreamEvent, ToolCallPart
 
 __all__ = [
     "TOOL_ERROR_PREFIX",
@@ -32,9 +32,9 @@ __all__ = [
     "connection_error",
     "data_url",
     "error_from_event",
-    "parse_arguments",
     "retry_after",
     "status_error",
+    "tool_call",
     "unexpected_response",
 ]
 
@@ -107,6 +107,16 @@ class SDKAdapter:
         """:func:`api_errors` for this adapter; ``in_stream`` for failures inside a started
         response, which the SDKs do not retry."""
         return api_errors(self._who.in_stream() if in_stream else self._who, self._sdk)
+
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The API's JSON body for ``request``, without the streaming switches: what a whole
+        request sends, and what a provider Batch API line carries."""
+        raise NotImplementedError
+
+    def response_from_json(self, body: object) -> ModelResponse:
+        """The neutral response of the API's JSON answer to :meth:`request_body` (a whole response,
+        or one result of a provider batch); raises a ``ProviderError`` for one that is not."""
+        raise NotImplementedError
 
     def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
@@ -272,23 +282,37 @@ def unexpected_response(who: ProviderIdentity, body: object) -> ProviderError:
     return ProviderError(who.name, f"unexpected response: {str(body)[:200]}", model=who.model)
 
 
-def parse_arguments(raw: str, *, provider: str, tool: str) -> dict[str, Any]:
-    """Streamed tool-call arguments as a dict. Empty means no arguments.
+def tool_call(call_id: str, name: str, raw: object, *, provider: str, decoded: bool = False) -> ToolCallPart:
+    """A tool call from the arguments the model sent: a JSON text (streamed pieces joined, or an
+    OpenAI ``arguments`` string), or with ``decoded`` a value the API already decoded (Anthropic's
+    whole ``input``).
 
-    A model can (rarely) send arguments that are not a JSON object; the call then gets no
-    arguments and a warning is logged, so the tool's own validation tells the model what is missing.
+    Empty text means no arguments. Arguments that cannot be read (not JSON, cut off, not an
+    object) never become ``{}``: the part carries ``arguments_error`` naming the problem, and the
+    loop answers the call with it instead of running the tool.
     """
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        log.warning("%s: tool call %r has arguments that are not JSON: %.200s", provider, tool, raw)
-        return {}
-    if not isinstance(value, dict):
-        log.warning("%s: tool call %r has arguments that are not a JSON object: %.200s", provider, tool, raw)
-        return {}
-    return value
+    if not decoded:
+        raw = str(raw)
+        if not raw.strip():
+            return ToolCallPart(call_id, name, {})
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problem = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+            return _unreadable(call_id, name, problem, provider)
+    if not isinstance(raw, dict):
+        return _unreadable(call_id, name, f"not a JSON object but {_json_kind(raw)}", provider)
+    return ToolCallPart(call_id, name, raw)
+
+
+def _unreadable(call_id: str, name: str, problem: str, provider: str) -> ToolCallPart:
+    log.warning("%s: tool call %r has arguments that are %s", provider, name, problem)
+    return ToolCallPart(call_id, name, {}, arguments_error=f"the arguments are {problem}")
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def data_url(image: ImagePart) -> str:

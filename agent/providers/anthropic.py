@@ -39,7 +39,7 @@ from agent.messages import (
 from agent.providers._common import (
     SDKAdapter,
     connection_error,
-    parse_arguments,
+    tool_call,
     unexpected_response,
 )
 
@@ -163,13 +163,13 @@ class AnthropicProvider(SDKAdapter):
 
         return anthropic.AsyncAnthropic(**options)
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Messages API body of ``request`` (without ``stream``): also a Message Batches ``params``."""
         params: dict[str, Any] = {
             "model": self._who.model,
             "max_tokens": self._max_tokens or request.max_tokens,
             "messages": to_api_messages(request.messages),
             "cache_control": {"type": "ephemeral"},
-            "stream": self._streaming,
         }
         if request.system:
             params["system"] = request.system
@@ -181,6 +181,9 @@ class AnthropicProvider(SDKAdapter):
                 for t in request.tools
             ]
         return params
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        return {**self.request_body(request), "stream": self._streaming}
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         with self._errors():
@@ -247,28 +250,33 @@ class AnthropicProvider(SDKAdapter):
         """One non-streamed response, as the events :meth:`stream` promises."""
         with self._errors():
             raw = await self._client.messages.with_raw_response.create(**self._params(request))
-            body = await raw.json()
-            if not isinstance(body, dict) or not isinstance(body.get("content"), list):
-                raise unexpected_response(self._who, body)
-            blocks: dict[int, _Block] = {}
-            for index, block in enumerate(body["content"]):
-                kind = block.get("type") if isinstance(block, dict) else None
-                if kind == "text":
-                    text = str(block.get("text") or "")
-                    blocks[index] = _Block("text", text=text)
-                    if text:
-                        yield TextDelta(text)
-                elif kind == "tool_use":
-                    blocks[index] = _Block("tool", str(block["id"]), str(block["name"]), block.get("input"))
-            u = body.get("usage") or {}
-            usage = Usage(
-                u.get("input_tokens") or 0,
-                u.get("output_tokens") or 0,
-                u.get("cache_read_input_tokens") or 0,
-                u.get("cache_creation_input_tokens") or 0,
-            )
-            model = str(body.get("model") or self._who.model)
-            yield ResponseDone(self._response(blocks, usage, body.get("stop_reason"), model))
+            response = self.response_from_json(await raw.json())
+        for part in response.message.parts:
+            if isinstance(part, TextPart):
+                yield TextDelta(part.text)
+        yield ResponseDone(response)
+
+    def response_from_json(self, body: object) -> ModelResponse:
+        """The neutral response of a Messages API ``message`` object (a whole response, or a
+        Message Batches result's ``message``)."""
+        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+            raise unexpected_response(self._who, body)
+        blocks: dict[int, _Block] = {}
+        for index, block in enumerate(body["content"]):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                blocks[index] = _Block("text", text=str(block.get("text") or ""))
+            elif kind == "tool_use":
+                blocks[index] = _Block("tool", str(block["id"]), str(block["name"]), block.get("input"))
+        u = body.get("usage") or {}
+        usage = Usage(
+            u.get("input_tokens") or 0,
+            u.get("output_tokens") or 0,
+            u.get("cache_read_input_tokens") or 0,
+            u.get("cache_creation_input_tokens") or 0,
+        )
+        model = str(body.get("model") or self._who.model)
+        return self._response(blocks, usage, body.get("stop_reason"), model)
 
     def _response(
         self, blocks: dict[int, _Block], usage: Usage, api_stop: str | None, model: str
@@ -280,11 +288,14 @@ class AnthropicProvider(SDKAdapter):
             if block.kind == "text" and raw:
                 parts.append(TextPart(raw))
             elif block.kind == "tool":
-                if raw or not isinstance(block.initial, dict):
-                    args = parse_arguments(raw, provider=self._who.name, tool=block.name)
+                # Streamed input comes in pieces after an empty start; a whole response has it whole.
+                if raw or block.initial in (None, {}):
+                    call = tool_call(block.id, block.name, raw, provider=self._who.name)
                 else:
-                    args = dict(block.initial)
-                parts.append(ToolCallPart(block.id, block.name, args))
+                    call = tool_call(
+                        block.id, block.name, block.initial, provider=self._who.name, decoded=True
+                    )
+                parts.append(call)
         message = AssistantMessage(tuple(parts))
         stop = _STOP_REASONS.get(api_stop or "", "tool_use" if message.tool_calls else "end_turn")
         return ModelResponse(message, usage, stop, model)

@@ -41,7 +41,7 @@ from agent.providers._common import (
     connection_error,
     data_url,
     error_from_event,
-    parse_arguments,
+    tool_call,
     unexpected_response,
 )
 
@@ -145,13 +145,13 @@ class OpenAIResponsesProvider(SDKAdapter):
 
         return openai.AsyncOpenAI(**options)
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Responses API body of ``request`` (without ``stream``): also a Batch API line's ``body``."""
         params: dict[str, Any] = {
             "model": self._who.model,
             "input": to_input_items(request.messages),
             "max_output_tokens": self._max_tokens or request.max_tokens,
             "store": False,
-            "stream": self._streaming,
         }
         if request.system:
             params["instructions"] = request.system
@@ -167,6 +167,9 @@ class OpenAIResponsesProvider(SDKAdapter):
                 for t in request.tools
             ]
         return params
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        return {**self.request_body(request), "stream": self._streaming}
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
@@ -200,17 +203,21 @@ class OpenAIResponsesProvider(SDKAdapter):
         """One non-streamed response, as the events :meth:`stream` promises."""
         with self._errors():
             raw = await self._client.responses.with_raw_response.create(**self._params(request))
-            body = raw.http_response.json()  # the legacy raw response: the body is read
-            if not isinstance(body, dict) or not isinstance(body.get("output"), list):
-                raise unexpected_response(self._who, body)
-            if body.get("status") == "failed":
-                error = body.get("error") or {}
-                message = str(error.get("message") or "the response failed")
-                raise error_from_event(self._who, error.get("code"), message)
-            response = self._response(body, {})
-            if response.message.text:
-                yield TextDelta(response.message.text)
-            yield ResponseDone(response)
+            response = self.response_from_json(raw.http_response.json())  # the legacy raw response
+        if response.message.text:
+            yield TextDelta(response.message.text)
+        yield ResponseDone(response)
+
+    def response_from_json(self, body: object) -> ModelResponse:
+        """The neutral response of a Responses API ``response`` object (a whole response, or a
+        Batch API output line's ``body``); a failed response raises its error."""
+        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+            raise unexpected_response(self._who, body)
+        if body.get("status") == "failed":
+            error = body.get("error") or {}
+            message = str(error.get("message") or "the response failed")
+            raise error_from_event(self._who, error.get("code"), message)
+        return self._response(body, {})
 
     def _response(self, final: dict[str, Any], items: dict[int, dict[str, Any]]) -> ModelResponse:
         """The neutral response from a Responses API ``response`` object (as JSON), or from the
@@ -232,8 +239,10 @@ class OpenAIResponsesProvider(SDKAdapter):
                     parts.append(TextPart("".join(texts)))
             elif item.get("type") == "function_call":
                 name = str(item.get("name", ""))
-                args = parse_arguments(str(item.get("arguments") or ""), provider=self._who.name, tool=name)
-                parts.append(ToolCallPart(str(item.get("call_id") or item.get("id")), name, args))
+                call_id = str(item.get("call_id") or item.get("id"))
+                parts.append(
+                    tool_call(call_id, name, str(item.get("arguments") or ""), provider=self._who.name)
+                )
         message = AssistantMessage(tuple(parts))
         stop: StopReason = "tool_use" if message.tool_calls else "end_turn"
         reason = (final.get("incomplete_details") or {}).get("reason")

@@ -43,7 +43,7 @@ from agent.providers._common import (
     SDKAdapter,
     connection_error,
     data_url,
-    parse_arguments,
+    tool_call,
     unexpected_response,
 )
 
@@ -157,14 +157,13 @@ class OpenAIChatProvider(SDKAdapter):
         host = urlsplit(base_url).hostname if base_url else "api.openai.com"
         return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Chat Completions body of ``request`` (not streamed): also a Batch API line's ``body``."""
         params: dict[str, Any] = {
             "model": self._who.model,
             "messages": to_chat_messages(request.system, request.messages),
             self._max_tokens_key: self._max_tokens or request.max_tokens,
         }
-        if self._streaming:
-            params.update(stream=True, stream_options={"include_usage": True})
         if request.tools:
             params["tools"] = [
                 {
@@ -177,6 +176,12 @@ class OpenAIChatProvider(SDKAdapter):
                 }
                 for t in request.tools
             ]
+        return params
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        params = self.request_body(request)
+        if self._streaming:
+            params.update(stream=True, stream_options={"include_usage": True})
         return params
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
@@ -228,37 +233,42 @@ class OpenAIChatProvider(SDKAdapter):
         """One non-streamed completion, as the events :meth:`stream` promises."""
         with self._errors():
             raw = await self._client.chat.completions.with_raw_response.create(**self._params(request))
-            body = raw.http_response.json()  # the legacy raw response: the body is read
-            choices = body.get("choices") if isinstance(body, dict) else None
-            if not isinstance(body, dict) or not isinstance(choices, list) or not choices:
-                raise unexpected_response(self._who, body)
-            choice = choices[0] or {}
-            message = choice.get("message") or {}
-            refusal = message.get("refusal") or ""
-            text = (message.get("content") or "") + refusal
-            if text:
-                yield TextDelta(text)
-            calls = []
-            for item in message.get("tool_calls") or ():
-                call = _Call()
-                function = item.get("function") or {}
-                call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
-                call.pieces.append(str(function.get("arguments") or ""))
-                calls.append(call)
-            u = body.get("usage") or {}
-            cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-            usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
-            finish = str(choice.get("finish_reason") or "stop")
-            model = str(body.get("model") or self._who.model)
-            yield ResponseDone(self._response(text, calls, finish, bool(refusal), usage, model))
+            response = self.response_from_json(raw.http_response.json())  # the legacy raw response
+        if response.message.text:
+            yield TextDelta(response.message.text)
+        yield ResponseDone(response)
+
+    def response_from_json(self, body: object) -> ModelResponse:
+        """The neutral response of a ``chat.completion`` object (a whole response, or a Batch API
+        output line's ``body``)."""
+        choices = body.get("choices") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(choices, list) or not choices:
+            raise unexpected_response(self._who, body)
+        choice = choices[0] or {}
+        message = choice.get("message") or {}
+        refusal = message.get("refusal") or ""
+        text = (message.get("content") or "") + refusal
+        calls = []
+        for item in message.get("tool_calls") or ():
+            call = _Call()
+            function = item.get("function") or {}
+            call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
+            call.pieces.append(str(function.get("arguments") or ""))
+            calls.append(call)
+        u = body.get("usage") or {}
+        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
+        finish = str(choice.get("finish_reason") or "stop")
+        model = str(body.get("model") or self._who.model)
+        return self._response(text, calls, finish, bool(refusal), usage, model)
 
     def _response(
         self, text: str, calls: Sequence[_Call], finish: str, refused: bool, usage: Usage, model: str
     ) -> ModelResponse:
         parts: list[AssistantPart] = [TextPart(text)] if text else []
         for call in calls:
-            args = parse_arguments("".join(call.pieces), provider=self._who.name, tool=call.name)
-            parts.append(ToolCallPart(call.id or f"call_{uuid.uuid4().hex[:24]}", call.name, args))
+            call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+            parts.append(tool_call(call_id, call.name, "".join(call.pieces), provider=self._who.name))
         stop = _FINISH.get(finish, "end_turn")
         if calls and stop == "end_turn":  # some compatible servers say "stop" after tool calls
             stop = "tool_use"

@@ -26,13 +26,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from agent.config import DEFAULT_MODEL, Config, ProviderSettings
 from agent.errors import ProviderConfigError
 from agent.providers.base import Provider
 
-__all__ = ["BUILTIN_PROVIDERS", "DEFAULT_MODELS", "known_providers", "make_provider", "parse_model_spec"]
+if TYPE_CHECKING:
+    from agent.providers.batch import BatchAPI
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "DEFAULT_MODELS",
+    "known_providers",
+    "make_batch_api",
+    "make_provider",
+    "parse_model_spec",
+]
 
 ProviderType = Literal["anthropic", "openai", "openai-chat"]
 BUILTIN_PROVIDERS: tuple[ProviderType, ...] = ("anthropic", "openai", "openai-chat")
@@ -105,6 +115,36 @@ def make_provider(
     ``streaming=False`` asks every adapter for whole (non-streamed) responses: for batch runs,
     where nobody watches the text arrive.
     """
+    return _make(config, spec, env, streaming)[0]
+
+
+def make_batch_api(
+    config: Config, spec: str | None = None, *, env: Mapping[str, str] | None = None
+) -> BatchAPI:
+    """The provider Batch API for ``spec`` (as :func:`make_provider`): Message Batches for an
+    ``anthropic`` provider, the Batch API over Responses or Chat Completions for the OpenAI types;
+    ``batch_max_requests`` / ``batch_max_bytes`` of its ``[providers.NAME]`` lower the API's limits."""
+    provider, kind, settings = _make(config, spec, env, False)
+    api: BatchAPI
+    if kind == "anthropic":
+        from agent.providers.anthropic import AnthropicProvider
+        from agent.providers.batch_anthropic import AnthropicBatchAPI
+
+        assert isinstance(provider, AnthropicProvider)
+        api = AnthropicBatchAPI(provider)
+    else:
+        from agent.providers._common import SDKAdapter
+        from agent.providers.batch_openai import OpenAIBatchAPI
+
+        assert isinstance(provider, SDKAdapter)
+        api = OpenAIBatchAPI(provider, "/v1/responses" if kind == "openai" else "/v1/chat/completions")
+    api.limits = api.limits.lowered(settings.batch_max_requests, settings.batch_max_bytes)
+    return api
+
+
+def _make(
+    config: Config, spec: str | None, env: Mapping[str, str] | None, streaming: bool
+) -> tuple[Provider, ProviderType, ProviderSettings]:
     environ = os.environ if env is None else env
     name, model = parse_model_spec(config, spec)
     settings = config.providers.get(name)
@@ -145,7 +185,7 @@ def make_provider(
         from agent.providers.openai_chat import OpenAIChatProvider
 
         factory = OpenAIChatProvider
-    return factory(
+    made = factory(
         model=model,
         api_key=api_key or _NO_KEY,
         name=name,
@@ -157,3 +197,4 @@ def make_provider(
         timeout=settings.timeout,
         streaming=streaming,
     )
+    return made, kind, settings

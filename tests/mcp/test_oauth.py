@@ -475,3 +475,68 @@ async def test_keyring_store_keeps_the_login_out_of_files(
     factory = auth_factory_for(Config(token_store="keyring"), opener=again)
     assert await echo(oauth_server.mcp_url, factory("demo", settings), "reused") == "reused"
     assert again.opened == []
+
+
+def refresh_with(
+    oauth_server: OAuthStack, refresh_token: str, client_info: dict[str, Any]
+) -> httpx2.Response:
+    """Present ``refresh_token`` at the token endpoint as the stored client would."""
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": client_info["client_id"],
+    }
+    if client_info.get("client_secret"):
+        form["client_secret"] = client_info["client_secret"]
+    return httpx2.post(f"{oauth_server.issuer}/token", data=form, timeout=30)
+
+
+def pieces(secret: str, size: int = 6) -> list[str]:
+    """Every run of ``size`` characters of ``secret``: none may appear where the secret must not."""
+    return [secret[i : i + size] for i in range(len(secret) - size + 1)]
+
+
+async def test_dynamic_registration_is_a_public_client_unless_the_config_names_a_method(
+    oauth_server: OAuthStack,
+) -> None:
+    await login(oauth_server)
+    client = stored()["client_info"]
+    assert client["token_endpoint_auth_method"] == "none" and "client_secret" not in client
+    assert oauth_server.stats()["registered_auth_methods"] == ["none"]
+    for path in stored_files():
+        path.unlink()
+    configured = make_auth(oauth_server.mcp_url, Browser(), token_endpoint_auth_method="client_secret_post")
+    assert await echo(oauth_server.mcp_url, configured, "again") == "again"
+    assert oauth_server.stats()["registered_auth_methods"] == ["none", "client_secret_post"]
+    assert stored()["client_info"]["client_secret"]
+
+
+async def test_a_relogin_revokes_the_refresh_token_it_replaces(oauth_server: OAuthStack) -> None:
+    await login(oauth_server)
+    old = stored()
+    again = make_auth(oauth_server.mcp_url, Browser())
+    async with httpx2.AsyncClient(timeout=30) as http:
+        record = await again.login(http)  # what `agent login` does
+    assert record.tokens is not None and record.tokens["refresh_token"] != old["tokens"]["refresh_token"]
+    assert oauth_server.stats()["revoked_refresh_tokens"] == [old["tokens"]["refresh_token"]]
+    refused = refresh_with(oauth_server, old["tokens"]["refresh_token"], old["client_info"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, Browser()), "new") == "new"
+
+
+async def test_a_token_record_that_fails_validation_is_reported_without_token_text(
+    oauth_server: OAuthStack, browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    await login(oauth_server)
+    (path,) = stored_files()
+    record = stored()
+    refresh_token = record["tokens"]["refresh_token"]
+    record["tokens"] = {"refresh_token": refresh_token, "token_type": "Bearer"}  # no access_token
+    path.write_text(json.dumps(record))
+    caplog.set_level("DEBUG")
+    notices: list[str] = []
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser, notices), "x") == "x"
+    assert any("unreadable" in line and "access_token" in line for line in notices)
+    assert any("unreadable token record" in r.getMessage() for r in caplog.records)
+    said = caplog.text + "\n".join(notices)
+    assert [piece for piece in pieces(refresh_token) if piece in said] == []

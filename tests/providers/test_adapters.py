@@ -131,16 +131,34 @@ async def test_several_tool_calls_in_one_response(provider: Provider, fake_llm: 
     assert response.message.parts[0] == TextPart("Let me look.")
 
 
-async def test_tool_arguments_that_are_not_json_become_empty_with_a_warning(
-    provider: Provider, fake_llm: FakeLLM, caplog: pytest.LogCaptureFixture
+BROKEN_ARGUMENTS = [
+    ('{"a": 1,, "b"}', "not valid JSON: Expecting property name enclosed in double quotes"),
+    ('{"a": 1, "b": ', "not valid JSON: Expecting value"),  # cut off
+    ("[1, 2]", "not a JSON object but an array"),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "whole"])
+async def test_tool_arguments_that_cannot_be_read_are_named_not_emptied(
+    kind: str, streaming: bool, fake_llm: FakeLLM, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake_llm.script(
-        [{"tool_calls": [{"name": "add", "arguments": '{"a": 1,'}, {"name": "now", "arguments": ""}]}]
-    )
-    with caplog.at_level(logging.WARNING, logger="agent.providers"):
-        _, response = await run(provider, ask(tools=[ADD]))
-    assert [(c.name, dict(c.arguments)) for c in response.message.tool_calls] == [("add", {}), ("now", {})]
-    assert "not JSON" in caplog.text
+    calls = [{"name": "add", "arguments": raw} for raw, _ in BROKEN_ARGUMENTS]
+    fake_llm.script([{"tool_calls": [*calls, {"name": "now", "arguments": ""}], "chunk": 4}])
+    provider = build(kind, fake_llm.base_url, streaming=streaming)
+    try:
+        with caplog.at_level(logging.WARNING, logger="agent.providers"):
+            _, response = await run(provider, ask(tools=[ADD]))
+    finally:
+        await provider.aclose()
+    *broken, now = response.message.tool_calls
+    assert now.arguments == {} and now.arguments_error is None  # empty means no arguments
+    for call, (_, problem) in zip(broken, BROKEN_ARGUMENTS, strict=True):
+        if kind == "anthropic" and not streaming and "JSON:" in problem:
+            problem = "not a JSON object but a string"  # a whole Messages response has input decoded
+        assert call.arguments == {}
+        assert call.arguments_error is not None and problem in call.arguments_error, call
+    assert "arguments that are not" in caplog.text
 
 
 def _conversation_with_results() -> list[Message]:

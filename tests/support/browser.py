@@ -13,13 +13,15 @@ import sys
 import anyio
 import httpx2
 
+from tests.support.tls import tls_context
+
 __all__ = ["Browser", "command", "follow"]
 
 
 async def follow(url: str, *, stop_before_callback: bool = False) -> httpx2.Response:
     """GET ``url`` and its redirects like a browser; with ``stop_before_callback`` return the
     redirect that points at the loopback callback instead of following it (the pasted-URL case)."""
-    async with httpx2.AsyncClient(timeout=30.0) as client:
+    async with httpx2.AsyncClient(timeout=30.0, verify=tls_context()) as client:
         response = await client.get(url)
         for _ in range(5):
             location = response.headers.get("location")

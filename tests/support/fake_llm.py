@@ -6,6 +6,7 @@ Endpoints (one base URL serves every SDK: give it as ``base_url`` to anthropic *
     POST /v1/messages                              Anthropic Messages (SSE or JSON)
     POST /v1/chat/completions  (or /chat/completions)  Chat Completions (SSE chunks + usage + [DONE], or JSON)
     POST /v1/responses         (or /responses)     Responses (SSE events, or JSON)
+    /v1/messages/batches…, /v1/files…, /v1/batches…   both Batch APIs (tests/support/fake_llm_batch.py)
     GET  /_fake/requests   every recorded request, as JSON       (for out-of-process use)
     GET  /_fake/stats      {"requests", "in_flight", "max_in_flight", "disconnects"}
     POST /_fake/script     replace the script (JSON body, the format below)
@@ -40,7 +41,13 @@ A script is a dict; a bare list is short for ``{"turns": [...]}``, a bare string
       "repeat_last": false,      # past the end, repeat the last turn (else: HTTP 400 "script exhausted")
       "faults": [FAULT|null, ...],  # consumed one per request, in arrival order, before any turn is
                                  #   picked; null lets that request through. Works in both modes.
-      "latency": 0.0             # seconds to wait before answering every request
+      "latency": 0.0,            # seconds to wait before answering every request
+      "context_window": null,    # tokens (a quarter of the request's JSON): a request over it gets
+                                 #   HTTP 400 "prompt is too long: N tokens > W maximum", as the real
+                                 #   APIs refuse one (none: no limit)
+      "batch": {"polls": 0, "expire": [], "error": []}   # provider batches: status reads "in
+                                 #   progress" before one ends (a list: by batch; null: held until
+                                 #   end_batches()), prompts whose requests expire / error
     }
 
     TURN = {
@@ -103,12 +110,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from tests.support.fake_llm_script import Fault, Script, SeenRequest, ToolCall, Turn
 from tests.support.fake_llm_server import FakeLLM
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = [
     "FakeLLM",
@@ -134,6 +144,7 @@ class FakeLLMProcess:
         self._script = script
         self._proc: subprocess.Popen[str] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._http: httpx2.Client | None = None
         self.base_url = ""
 
     def __enter__(self) -> FakeLLMProcess:
@@ -153,9 +164,23 @@ class FakeLLMProcess:
             self.__exit__()
             raise RuntimeError(f"fake_llm subprocess did not start: {line!r}")
         self.base_url = line.split(" ", 1)[1]
+        import httpx2
+
+        from tests.support.tls import tls_context
+
+        # One client for the control calls: a new one per call would load the CA bundle each time.
+        self._http = httpx2.Client(
+            base_url=self.base_url,
+            timeout=10,
+            verify=tls_context(),
+            limits=httpx2.Limits(max_keepalive_connections=0),
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._proc is not None:
             self._proc.terminate()
             try:
@@ -171,12 +196,10 @@ class FakeLLMProcess:
             self._tmp = None
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        import httpx2
-
-        with httpx2.Client(base_url=self.base_url, timeout=10) as client:
-            response = client.request(method, path, json=body)
-            response.raise_for_status()
-            return response.json()
+        assert self._http is not None, "use FakeLLMProcess as a context manager"
+        response = self._http.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
 
     def script(self, script: Any) -> None:
         self._call("POST", "/_fake/script", script)
@@ -192,6 +215,14 @@ class FakeLLMProcess:
     def stats(self) -> dict[str, int]:
         result: dict[str, int] = self._call("GET", "/_fake/stats")
         return result
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/_fake/batches")
+        return result
+
+    def end_batches(self) -> None:
+        self._call("POST", "/_fake/batches/end")
 
     env = FakeLLM.env
 

@@ -73,10 +73,16 @@ def _message(a: Answer, content: list[dict[str, Any]], stop: str | None, out: in
 def _content(a: Answer) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = [{"type": "text", "text": a.text}] if a.text else []
     for c in a.calls:
-        content.append(
-            {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments or "{}")}
-        )
+        content.append({"type": "tool_use", "id": c.id, "name": c.name, "input": _input(c.arguments)})
     return content
+
+
+def _input(arguments: str) -> object:
+    """A whole tool_use block's ``input``: the decoded arguments, or a script's broken JSON as is."""
+    try:
+        return json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return arguments
 
 
 def _events(a: Answer) -> list[bytes]:

@@ -12,7 +12,7 @@ import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-__all__ = ["Request", "read_request", "send_json", "send_sse"]
+__all__ = ["Request", "read_request", "send_bytes", "send_json", "send_sse"]
 
 _REASONS = {
     200: "OK",
@@ -47,8 +47,18 @@ async def send_json(
     stream: anyio.abc.SocketStream, status: int, body: Any, extra: Mapping[str, str] | None = None
 ) -> None:
     """A whole JSON answer with ``status`` and ``extra`` headers."""
-    data = json.dumps(body).encode()
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "content-type: application/json"]
+    await send_bytes(stream, status, json.dumps(body).encode(), "application/json", extra)
+
+
+async def send_bytes(
+    stream: anyio.abc.SocketStream,
+    status: int,
+    data: bytes,
+    content_type: str,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    """A whole answer of ``data`` (a file's content, JSONL results)."""
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-type: {content_type}"]
     head += [f"{k}: {v}" for k, v in (extra or {}).items()]
     head.append(f"content-length: {len(data)}")
     await stream.send(("\r\n".join(head) + "\r\n\r\n").encode() + data)

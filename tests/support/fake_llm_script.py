@@ -11,7 +11,7 @@ from typing import Any, Literal
 from tests.support.fake_llm_neutral import API, Conversation
 from tests.support.fake_llm_wire import read_conversation
 
-__all__ = ["Fault", "Respond", "Script", "SeenRequest", "ToolCall", "Turn"]
+__all__ = ["BatchScript", "Fault", "Respond", "Script", "SeenRequest", "ToolCall", "Turn"]
 
 
 # --- the script -------------------------------------------------------------------------------
@@ -77,6 +77,39 @@ class Fault:
         return cls(**raw)
 
 
+@dataclass(frozen=True)
+class BatchScript:
+    """How the fake's provider batches behave (both Batch APIs).
+
+    ``polls``: status reads that answer "in progress" before a batch ends, for every batch, or a
+    list by batch in creation order (the last repeats); ``None`` holds a batch until the test
+    calls ``end_batches()``. ``expire`` / ``error``: items (by their first user text, the prompt)
+    whose requests come back expired / errored instead of answered.
+    """
+
+    polls: int | list[int | None] | None = 0
+    expire: tuple[str, ...] = ()
+    error: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: BatchScript | Mapping[str, Any] | None) -> BatchScript:
+        if raw is None:
+            return cls()
+        if isinstance(raw, BatchScript):
+            return raw
+        _check_keys(raw, cls, "batch")
+        data = dict(raw)
+        for key in ("expire", "error"):
+            data[key] = tuple(data.get(key) or ())
+        return cls(**data)
+
+    def polls_for(self, index: int) -> int | None:
+        """The polls batch number ``index`` (from 0) takes; None: held until ended by the test."""
+        if isinstance(self.polls, list):
+            return self.polls[min(index, len(self.polls) - 1)] if self.polls else 0
+        return self.polls
+
+
 Respond = Callable[["SeenRequest"], "Turn | str | Mapping[str, Any]"]
 
 
@@ -88,6 +121,8 @@ class Script:
     repeat_last: bool = False
     faults: list[Fault | None] = field(default_factory=list)
     latency: float = 0.0
+    context_window: int | None = None  # refuse requests of more input tokens (len(body) / 4)
+    batch: BatchScript = field(default_factory=BatchScript)
 
     @classmethod
     def parse(cls, raw: Any) -> Script:
@@ -107,6 +142,7 @@ class Script:
             raise ValueError(f"fake_llm script: 'by' must be 'history' or 'sequence', not {data['by']!r}")
         data["turns"] = [Turn.parse(t) for t in data.get("turns") or ()]
         data["faults"] = [Fault.parse(f) for f in data.get("faults") or ()]
+        data["batch"] = BatchScript.parse(data.get("batch"))
         return cls(**data)
 
 

@@ -16,7 +16,8 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from tests.support.fake_llm_http import read_request, send_json, send_sse
+from tests.support.fake_llm_batch import BatchService, is_batch_path
+from tests.support.fake_llm_http import read_request, send_bytes, send_json, send_sse
 from tests.support.fake_llm_script import Fault, Script, SeenRequest, Turn
 from tests.support.fake_llm_wire import API, Answer, Call, encode, error_body, stream_error
 
@@ -52,6 +53,7 @@ class FakeLLM:
         self._portal_cm: contextlib.AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
         self._scope: anyio.CancelScope | None = None
         self._in_flight = 0
+        self._batch_service = BatchService(self)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -62,6 +64,7 @@ class FakeLLM:
         # In flight is a live gauge, kept: a past test's requests may still be running.
         self._max_in_flight = self._in_flight
         self._disconnects = 0
+        self._batch_service.reset()
 
     # -- the test's side --
 
@@ -91,6 +94,54 @@ class FakeLLM:
         with self._cond:
             return self._stats_locked()
 
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """Every provider batch created (:mod:`tests.support.fake_llm_batch`), in creation order."""
+        with self._cond:
+            return [b.summary() for b in self._batch_service.batches.values()]
+
+    def end_batches(self) -> None:
+        """End, at their next status read, the batches the script holds (``batch.polls`` None)."""
+        with self._cond:
+            self._batch_service.end_held()
+
+    def current_script(self) -> Script:
+        with self._cond:
+            return self._script
+
+    def prompt_of(self, api: API, body: dict[str, Any]) -> str:
+        """The first user text of a request body: the prompt of the batch item that sent it."""
+        texts = SeenRequest(0, api, "", {}, body).conversation.user_texts
+        return texts[0] if texts else ""
+
+    def answer_whole(self, api: API, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer one request of a provider batch as a whole live request would be (no faults);
+        it is recorded like one. The HTTP status and the JSON body."""
+        with self._cond:
+            seen = SeenRequest(len(self._requests), api, path, {}, body, received_at=anyio.current_time())
+            self._requests.append(seen)
+            script = self._script
+            cursor = self._turn_cursor
+            self._turn_cursor += 1
+            self._cond.notify_all()
+        too_long = _too_long(seen, script)
+        if too_long:
+            seen.status = 400
+            return 400, error_body(api, 400, too_long)
+        try:
+            turn = self._pick_turn(seen, script, cursor)
+        except _ScriptExhausted as exc:
+            seen.status = 400
+            return 400, error_body(api, 400, str(exc))
+        except Exception as exc:
+            self.errors.append(exc)
+            seen.status = 500
+            return 500, error_body(api, 500, f"fake_llm: the script failed: {exc!r}")
+        seen.status = 200
+        answer = encode(api, self._build_answer(api, seen, turn), stream=False)
+        assert isinstance(answer, dict)
+        return 200, answer
+
     def env(self, api_key: str = "test-key") -> dict[str, str]:
         """Environment variables that point both SDKs (and the agent) at this fake."""
         return {
@@ -115,6 +166,8 @@ class FakeLLM:
             "in_flight": self._in_flight,
             "max_in_flight": self._max_in_flight,
             "disconnects": self._disconnects,
+            "batches": len(self._batch_service.batches),
+            "batch_reads": sum(b.reads for b in self._batch_service.batches.values()),
         }
 
     # -- running --
@@ -181,7 +234,12 @@ class FakeLLM:
         api = _API_PATHS.get(path)
         if api is not None and method == "POST":
             return await self._api(stream, reader, api, path, headers, raw)
-        if path == "/_fake/requests" and method == "GET":
+        if is_batch_path(path):
+            with self._cond:  # tests read the batches from their own thread
+                status, data, content_type = self._batch_service.respond(method, path, headers, raw)
+                self._cond.notify_all()
+            await send_bytes(stream, status, data, content_type)
+        elif path == "/_fake/requests" and method == "GET":
             await send_json(stream, 200, [r.to_json() for r in self.requests])
         elif path == "/_fake/stats" and method == "GET":
             await send_json(stream, 200, self.stats)
@@ -302,6 +360,11 @@ class FakeLLM:
             message = fault.message or f"fake_llm: scripted HTTP {fault.status}"
             await send_json(stream, fault.status, error_body(api, fault.status, message), extra)
             return True
+        too_long = _too_long(seen, script)
+        if too_long:
+            seen.status = 400
+            await send_json(stream, 400, error_body(api, 400, too_long))
+            return True
         try:
             turn = self._pick_turn(seen, script, cursor)
         except _ScriptExhausted as exc:
@@ -355,7 +418,7 @@ class FakeLLM:
             text=text,
             calls=calls,
             stop=turn.stop_reason or ("tool_use" if calls else "end_turn"),
-            input_tokens=usage.get("input_tokens", max(1, len(json.dumps(seen.body)) // 4)),
+            input_tokens=usage.get("input_tokens", input_tokens(seen.body)),
             output_tokens=usage.get("output_tokens", out_default),
             cache_read_tokens=usage.get("cache_read_tokens", 0),
             cache_write_tokens=usage.get("cache_write_tokens", 0),
@@ -363,3 +426,18 @@ class FakeLLM:
             interleave=turn.interleave,
             ident=ident,
         )
+
+
+def input_tokens(body: dict[str, Any]) -> int:
+    """The fake's count of a request's input tokens: a quarter of its JSON (what usage reports too)."""
+    return max(1, len(json.dumps(body)) // 4)
+
+
+def _too_long(seen: SeenRequest, script: Script) -> str:
+    """The API's refusal of a request over the script's context window (as the real APIs word it), or ""."""
+    if script.context_window is None:
+        return ""
+    tokens = input_tokens(seen.body)
+    if tokens <= script.context_window:
+        return ""
+    return f"prompt is too long: {tokens} tokens > {script.context_window} maximum"

@@ -5,7 +5,9 @@ Fixtures:
     mcp_sse_url         URL of the test server over legacy SSE
     mcp_events_file     the file the servers append ``started/cancelled/done TAG`` lines to
     mcp_stdio_settings  ServerSettings that launch the test server over stdio (sys.executable)
-    write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path
+    write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path;
+                        the default ./agent.toml is also named by ``$AGENT_CONFIG``, so it is used
+                        as a config the user chose (a project file needs trust: tests/test_trust.py)
 
 Helpers: :func:`stdio_settings` (extra server flags, env), :func:`toml_config` (the TOML text),
 :class:`RestartableServer` (an HTTP server a test kills and starts again on the same port).
@@ -135,14 +137,17 @@ def toml_config(servers: Mapping[str, ServerSettings | Mapping[str, Any]], **top
 
 
 @pytest.fixture
-def write_config(tmp_path: Path) -> Callable[..., Path]:
-    """``write_config(servers, path=None, **top)``: write a config file (default ./agent.toml)."""
+def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """``write_config(servers, path=None, **top)``: write a config file (default ./agent.toml, then
+    named by ``$AGENT_CONFIG`` too: explicit, so no trust question)."""
 
     def write(
         servers: Mapping[str, ServerSettings | Mapping[str, Any]], path: Path | None = None, **top: Any
     ) -> Path:
         target = path or tmp_path / "agent.toml"
         target.write_text(toml_config(servers, **top), encoding="utf-8")
+        if path is None:
+            monkeypatch.setenv("AGENT_CONFIG", str(target))
         return target
 
     return write

@@ -18,6 +18,7 @@ import httpx2
 import pytest
 
 from tests.support.browser import Browser
+from tests.support.tls import tls_context
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,31 +30,32 @@ class OAuthStack:
     issuer: str
     mcp_url: str
     control: str
+    _http: httpx2.Client
 
     def set(self, **switches: Any) -> None:
-        httpx2.post(f"{self.control}/switches", json=switches, timeout=30).raise_for_status()
+        self._http.post(f"{self.control}/switches", json=switches).raise_for_status()
 
     def reset(self) -> None:
-        httpx2.post(f"{self.control}/reset", timeout=30).raise_for_status()
+        self._http.post(f"{self.control}/reset").raise_for_status()
 
     def stats(self) -> dict[str, Any]:
-        response = httpx2.get(f"{self.control}/stats", timeout=30)
+        response = self._http.get(f"{self.control}/stats")
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data
 
     def expire_access(self) -> None:
-        httpx2.post(f"{self.control}/expire_access", timeout=30).raise_for_status()
+        self._http.post(f"{self.control}/expire_access").raise_for_status()
 
     def preregister(self, client_id: str, **credentials: str) -> None:
         body = {"client_id": client_id, **credentials}
-        httpx2.post(f"{self.control}/preregister", json=body, timeout=30).raise_for_status()
+        self._http.post(f"{self.control}/preregister", json=body).raise_for_status()
 
     def revoke_refresh(self) -> None:
-        httpx2.post(f"{self.control}/revoke_refresh", timeout=30).raise_for_status()
+        self._http.post(f"{self.control}/revoke_refresh").raise_for_status()
 
     def forget_clients(self) -> None:
-        httpx2.post(f"{self.control}/forget_clients", timeout=30).raise_for_status()
+        self._http.post(f"{self.control}/forget_clients").raise_for_status()
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +72,11 @@ def oauth_stack() -> Iterator[OAuthStack]:
         if not line.startswith("READY "):
             raise RuntimeError(f"oauth test server did not start: {line!r}")
         issuer, mcp_url, control = line.split()[1:4]
-        yield OAuthStack(issuer=issuer, mcp_url=mcp_url, control=control)
+        # One client for the session's control calls (a client per call would load the CA bundle
+        # each time); no kept-alive connection, which the server could close as a call reuses it.
+        no_keepalive = httpx2.Limits(max_keepalive_connections=0)
+        with httpx2.Client(timeout=30, verify=tls_context(), limits=no_keepalive) as http:
+            yield OAuthStack(issuer=issuer, mcp_url=mcp_url, control=control, _http=http)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from agent.config import Config, ServerSettings
 from agent.errors import AgentError
 from agent.mcp.oauth import auth_factory_for
+from tests.support.tls import tls_context
 
 
 def _agent_error(exc: BaseException) -> AgentError | None:
@@ -36,7 +37,7 @@ def _agent_error(exc: BaseException) -> AgentError | None:
 async def echo(url: str, auth: httpx2.Auth | None, text: str = "hello") -> str:
     """Call the server's ``echo`` tool through ``auth`` and return its text."""
     async with (
-        httpx2.AsyncClient(auth=auth, timeout=30) as http,
+        httpx2.AsyncClient(auth=auth, timeout=30, verify=tls_context()) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         result = await client.call_tool("echo", {"text": text})

@@ -15,11 +15,16 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
 ``tamper_iss``      the authorize step redirects with a wrong ``iss``
 ``token_503``       the token endpoint answers 503
 ``down``            the authorization server stops listening (its port refuses connections)
+``jwt_access``      the revocation endpoint refuses access tokens with ``unsupported_token_type``
+                    (RFC 7009 §2.2.1, as servers with self-contained JWT access tokens do)
 
 Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
-PEM: a client for the ``client_credentials`` grant), ``POST /_test/expire_access`` (every issued access token stops working),
-``POST /_test/revoke_refresh`` (every refresh token is revoked), ``GET /_test/stats`` (counters
-and how often each refresh token was presented). A refresh token presented a second time after
+PEM: a client for the ``client_credentials`` grant; with ``workload_key``, a PEM public key, a
+workload for the RFC 7523 ``jwt-bearer`` grant, whose assertion that key must sign, with this
+issuer as its audience), ``POST /_test/expire_access`` (every issued access token stops working),
+``POST /_test/revoke_refresh`` (every refresh token is revoked), ``GET /_test/stats`` (counters,
+how often each refresh token was presented, the ``token_endpoint_auth_method`` of each
+registration, and the revoked refresh tokens). A refresh token presented a second time after
 rotation revokes its whole grant, as many real servers do.
 """
 
@@ -65,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "tamper_iss": False,
     "token_503": False,
     "down": False,
+    "jwt_access": False,
 }
 
 
@@ -105,6 +111,10 @@ class MemoryAS:
             "reuse_detected": 0,
             "revocations": 0,
             "client_credentials": 0,
+            "jwt_bearer": 0,
+            "jwt_bearer_errors": [],
+            "registered_auth_methods": [],
+            "revoked_refresh_tokens": [],
         }
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -114,6 +124,7 @@ class MemoryAS:
         assert client_info.client_id is not None
         self.clients[client_info.client_id] = client_info
         self.stats["registrations"] += 1
+        self.stats["registered_auth_methods"].append(client_info.token_endpoint_auth_method)
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
         self.stats["authorize"] += 1
@@ -205,6 +216,8 @@ class MemoryAS:
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         self.stats["revocations"] += 1
+        if token.token in self.refresh:
+            self.stats["revoked_refresh_tokens"].append(token.token)
         entry = self.refresh.get(token.token) or self.access.get(token.token)
         if entry is not None:
             entry[-1].revoked = True
@@ -244,6 +257,33 @@ class MemoryAS:
         token.refresh_token = None
         return JSONResponse(token.model_dump(exclude_none=True))
 
+    def jwt_bearer(self, form: dict[str, Any]) -> Response:
+        """RFC 7523 §2.1 for a pre-registered public workload client: the assertion is the grant."""
+        import jwt
+
+        def fail(error: str) -> Response:
+            self.stats["jwt_bearer_errors"].append(error)
+            return JSONResponse({"error": error}, status_code=401 if error == "invalid_client" else 400)
+
+        client = self.preregistered.get(str(form.get("client_id")))
+        if client is None or "workload_key" not in client:
+            return fail("invalid_client")
+        try:
+            claims = jwt.decode(
+                str(form.get("assertion", "")),
+                client["workload_key"],
+                algorithms=["RS256", "ES256"],
+                audience=[self.issuer.rstrip("/"), self.issuer.rstrip("/") + "/"],
+            )
+        except jwt.PyJWTError:
+            return fail("invalid_grant")
+        self.stats["jwt_bearer"] += 1
+        token = self._issue(
+            Grant(scopes=str(form.get("scope", "")).split(), client_id=str(claims.get("sub")))
+        )
+        token.refresh_token = None
+        return JSONResponse(token.model_dump(exclude_none=True))
+
     def expire_access(self) -> None:
         for key, (access, _, grant) in list(self.access.items()):
             self.access[key] = (access, 0.0, grant)
@@ -267,13 +307,34 @@ class _Verifier:
 
 class _TokenOutage:
     """ASGI middleware: the token endpoint answers 503 while the switch is on, and it takes the
-    ``client_credentials`` grant (which the SDK's token handler lacks) for pre-registered clients."""
+    ``client_credentials`` grant (which the SDK's token handler lacks) for pre-registered clients;
+    with ``jwt_access`` on, the revocation endpoint refuses access tokens."""
 
     def __init__(self, app: ASGIApp, provider: MemoryAS) -> None:
         self.app = app
         self.provider = provider
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/revoke":
+            request = Request(scope, receive)
+            body = await request.body()
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            if self.provider.switches["jwt_access"] and form.get("token") in self.provider.access:
+                refusal = {"error": "unsupported_token_type", "error_description": "access tokens are JWTs"}
+                await JSONResponse(refusal, status_code=400)(scope, receive, send)
+                return
+            if "client_secret" not in form:
+                # The SDK's RevocationRequest requires the field even for a public client (its
+                # authenticator then ignores it for token_endpoint_auth_method "none").
+                body += b"&client_secret="
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+                scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+
+            async def again() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, again, send)
+            return
         if scope["type"] == "http" and scope["path"] == "/token":
             if self.provider.switches["token_503"]:
                 await Response("temporarily unavailable", status_code=503)(scope, receive, send)
@@ -283,6 +344,9 @@ class _TokenOutage:
             form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             if form.get("grant_type") == "client_credentials":
                 await self.provider.client_credentials(request, form)(scope, receive, send)
+                return
+            if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                await self.provider.jwt_bearer(form)(scope, receive, send)
                 return
 
             async def replay() -> dict[str, Any]:

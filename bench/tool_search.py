@@ -1,0 +1,162 @@
+"""Tool search, measured (issue 16): ranking quality, request bytes, per-step CPU, index build.
+
+``uv run python bench/tool_search.py [--repeats N]``
+
+- Quality: the hand-written queries of bench/data/tool_queries.json against the tools of the
+  published servers in bench/data/servers/ (their ``tools/list``, snapshotted), alone and among
+  5000 synthetic distractors (bench/distractors.py). recall@k = share of queries with an expected
+  tool among the first k results.
+- Bytes: the first request's JSON as each provider adapter builds it (``_params``: system,
+  messages, tools), with tool search and with every tool, for 1000 and 5000 tools.
+- CPU per step: our side of one step with search on: the ``search_tools`` call, working out the
+  step's tools from the history, and the adapter's conversion of the request (median).
+- Index build: the CPU time of building the tantivy index of 1000 / 5000 tools (median), and the
+  wall time of ``import tantivy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+t0 = time.perf_counter()
+import tantivy  # noqa: E402, F401
+
+IMPORT_MS = (time.perf_counter() - t0) * 1000
+
+import mcp_types  # noqa: E402
+from distractors import distractors  # noqa: E402
+
+from agent.config import ToolSearchSettings  # noqa: E402
+from agent.mcp.manager import ServerTool  # noqa: E402
+from agent.messages import AssistantMessage, ModelRequest, ToolCallPart, UserMessage  # noqa: E402
+from agent.tool_search import ToolIndex, ToolSearch  # noqa: E402
+from agent.tools import Toolbox  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+
+
+def real_tools() -> tuple[list[ServerTool], list[str]]:
+    tools, about = [], []
+    for path in sorted((DATA / "servers").glob("*.json")):
+        snap = json.loads(path.read_text(encoding="utf-8"))
+        tools += [ServerTool(snap["server"], mcp_types.Tool.model_validate(t)) for t in snap["tools"]]
+        about.append(f"{snap['package']} {snap['version']} ({len(snap['tools'])})")
+    return tools, about
+
+
+def gateway(n: int) -> list[ServerTool]:
+    return [ServerTool("gateway", mcp_types.Tool.model_validate(t)) for t in distractors(n)]
+
+
+def recall(search: ToolSearch, queries: list[dict[str, Any]]) -> tuple[float, float, list[str]]:
+    at1 = at5 = 0
+    misses = []
+    for item in queries:
+        found = [f"{e.server}.{e.tool}" for e in search.search(item["q"], 5)]
+        expected = set(item["expect"])
+        at1 += bool(found[:1] and found[0] in expected)
+        hit5 = bool(expected & set(found))
+        at5 += hit5
+        if not hit5:
+            misses.append(f"  {item['q']!r}: got {found[:3]}")
+    return at1 / len(queries), at5 / len(queries), misses
+
+
+def providers() -> dict[str, Any]:
+    from agent.providers.anthropic import AnthropicProvider
+    from agent.providers.openai import OpenAIResponsesProvider
+    from agent.providers.openai_chat import OpenAIChatProvider
+
+    common = {"api_key": "x", "base_url": "http://127.0.0.1:9"}
+    return {
+        "anthropic": AnthropicProvider(model="claude-sonnet-4-6", **common),
+        "openai": OpenAIResponsesProvider(model="gpt-5.5", **common),
+        "openai-chat": OpenAIChatProvider(model="gpt-5.5", **common),
+    }
+
+
+def body(provider: Any, request: ModelRequest) -> int:
+    return len(json.dumps(provider._params(request), default=str).encode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    real, about = real_tools()
+    queries = json.loads((DATA / "tool_queries.json").read_text(encoding="utf-8"))["queries"]
+    known = {f"{t.server}.{t.tool.name}" for t in real}
+    unknown = [name for q in queries for name in q["expect"] if name not in known]
+    assert not unknown, f"queries expect unknown tools: {unknown}"
+    print(f"tool search bench: {len(real)} tools of {len(about)} published servers, {len(queries)} queries")
+    print("servers: " + ", ".join(about))
+    print(f"tantivy import: {IMPORT_MS:.1f} ms\n")
+
+    print("| tools | recall@1 | recall@5 |")
+    print("|---|---:|---:|")
+    all_misses = []
+    for n_fake in (0, 5000):
+        box = Toolbox(None, [*real, *gateway(n_fake)], namespaced=True)
+        search = ToolSearch(box, ToolSearchSettings())
+        r1, r5, misses = recall(search, queries)
+        label = f"{len(real)} real" + (f" + {n_fake} distractors" if n_fake else "")
+        print(f"| {label} | {r1:.2f} | {r5:.2f} |")
+        all_misses = misses
+    if all_misses:
+        print("\nmisses at @5 (with distractors):\n" + "\n".join(all_misses))
+
+    made = providers()
+    print("\n| tools | provider | first request, all tools | with search | ratio | CPU per step (ours) |")
+    print("|---|---|---:|---:|---:|---:|")
+    build_rows = []
+    for total in (1000, 5000):
+        box = Toolbox(None, [*real, *gateway(total - len(real))], namespaced=True)
+        builds = []
+        for _ in range(args.repeats):
+            start = time.process_time()
+            ToolIndex(box.entries)
+            builds.append((time.process_time() - start) * 1000)
+        build_rows.append((total, statistics.median(builds), max(builds)))
+        search = ToolSearch(box, ToolSearchSettings())
+        search.index  # noqa: B018 - built here, not inside the first step
+        system = "You are a helpful assistant." + search.system_note()
+        history = [UserMessage.of("what time is it in Tokyo?")]
+        for name, provider in made.items():
+            offer = search.offer()
+            everything = body(provider, ModelRequest(system, history, box.specs))
+            first = body(provider, ModelRequest(system, history, offer.specs_for(history)))
+            cpu = []
+            for i in range(max(20, args.repeats * 10)):
+                query = queries[i % len(queries)]["q"]
+                call = ToolCallPart(f"c{i}", "search_tools", {"query": query})
+                steps = [*history, AssistantMessage((call,))]
+                search._found.clear()  # a new search every time, not a cached one
+                start = time.process_time()
+                import anyio
+
+                result = anyio.run(offer.call, "search_tools", call.arguments)
+                steps.append(UserMessage((result,)))
+                provider._params(ModelRequest(system, steps, offer.specs_for(steps)))
+                cpu.append((time.process_time() - start) * 1000)
+            print(
+                f"| {total} | {name} | {everything / 1000:,.0f} kB | {first / 1000:,.1f} kB | "
+                f"{first / everything:.1%} | {statistics.median(cpu):.2f} ms (max {max(cpu):.2f}) |"
+            )
+    print("\n| tools | index build, CPU (median) | max |")
+    print("|---|---:|---:|")
+    for total, median, worst in build_rows:
+        print(f"| {total} | {median:.0f} ms | {worst:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
