@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.chat",
         "agent.chat_render",
         "agent.chat_resume",
+        "agent.chat_input",
         "agent.slash",
         "agent.run",
         "agent.call",
