@@ -111,8 +111,9 @@ async def test_jsonl_items_carry_fields_and_use_their_own_system_and_model(
     assert records["a"]["input_answer"] == "kept"
     assert records["b"]["model"] == "fake:other-model"
     by_prompt = {r.conversation.last_user_text: r for r in fake_llm.requests}
-    # The item's own system prompt, then what the servers say of their tools.
-    assert by_prompt["beta"].conversation.system.startswith("Answer in French.\n\n# Instructions from")
+    # the item's system prompt, then (as for every turn) the servers' instructions
+    beta_system = by_prompt["beta"].conversation.system
+    assert beta_system.startswith("Answer in French.\n\n# Instructions from the connected MCP servers")
     assert by_prompt["beta"].model == "other-model"
     assert by_prompt["alpha"].model == "fake-model"
     assert "Answer in French." not in (by_prompt["alpha"].conversation.system or "")
