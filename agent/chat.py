@@ -31,21 +31,21 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from rich.console import Console
 from rich.text import Text
 
 from agent import __version__
+from agent.chat_input import Input, PlainInput, TerminalInput
 from agent.chat_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
 from agent.chat_resume import SECOND_CTRL_C, pick_chat, show_recent
-from agent.config import Config, user_data_dir
+from agent.config import Config
 from agent.errors import AgentError, UsageError
 from agent.messages import Message
 from agent.options import ChatOptions
-from agent.private_files import private_file
-from agent.terminal import say, terminal_console
+from agent.terminal import terminal_console
 
 if TYPE_CHECKING:
     from agent.core import Event
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from agent.session import Answer, Session, SessionOptions
     from agent.tools import Toolbox, ToolProgress
 
-__all__ = ["Chat", "PlainInput", "TerminalInput", "main"]
+__all__ = ["Chat", "Input", "PlainInput", "TerminalInput", "main"]
 
 
 @contextlib.contextmanager
@@ -100,142 +100,6 @@ def _no_echo(enabled: bool) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSANOW, saved)
-
-
-class Input(Protocol):
-    async def read(self) -> str:
-        """The next message; raises EOFError (end) or KeyboardInterrupt (Ctrl-C at an empty prompt)."""
-        ...
-
-    async def ask(self, question: str) -> str:
-        """One short answer; raises EOFError or KeyboardInterrupt."""
-        ...
-
-
-class PlainInput:
-    """Lines from stdin, for piped input: a trailing backslash continues the message."""
-
-    async def _line(self) -> str:
-        line: str = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
-            raise EOFError
-        return line.rstrip("\n")
-
-    async def read(self) -> str:
-        lines = [await self._line()]
-        while lines[-1].endswith("\\"):
-            lines[-1] = lines[-1][:-1]
-            try:
-                lines.append(await self._line())
-            except EOFError:
-                break
-        return "\n".join(lines)
-
-    async def ask(self, question: str) -> str:
-        say(question, sys.stdout)
-        return await self._line()
-
-
-class TerminalInput:
-    """prompt_toolkit line editing: history file, completion, multi-line keys (see the module doc)."""
-
-    def __init__(self, chat: Chat) -> None:
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
-
-        from agent.slash import ChatCompleter
-
-        self.chat = chat
-        path = user_data_dir() / "history"
-        try:
-            history: FileHistory | InMemoryHistory = FileHistory(str(private_file(path)))
-        except OSError:
-            history = InMemoryHistory()
-        self.session: PromptSession[str] = PromptSession(
-            history=history,
-            completer=ChatCompleter(chat),
-            complete_while_typing=True,
-            multiline=True,
-            key_bindings=_key_bindings(),
-            prompt_continuation=lambda width, line_number, wrap_count: "… ".rjust(width),
-            bottom_toolbar=self._toolbar,
-        )
-        self._questions: PromptSession[str] = PromptSession()
-
-    def _toolbar(self) -> str:
-        tools = len(self.chat.toolbox)
-        return f" {self.chat.model} · {tools} tools · Esc+Enter: new line · /help"
-
-    async def read(self) -> str:
-        from prompt_toolkit.formatted_text import FormattedText
-
-        line: str = await self.session.prompt_async(FormattedText([("bold ansicyan", "> ")]))
-        return line
-
-    async def ask(self, question: str) -> str:
-        # handle_sigint=False: the turn's own Ctrl-C handler stays in place; Ctrl-C arrives as a key.
-        return await self._questions.prompt_async(question, handle_sigint=False)
-
-    async def choose(self, question: str, keys: str) -> str:
-        """One of ``keys``, answered by the key alone (no Enter); other keys are ignored."""
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-
-        bindings = KeyBindings()
-
-        @bindings.add("<any>")
-        def _ignore(event: KeyPressEvent) -> None:
-            pass
-
-        for key in keys:
-            for typed in {key, key.upper()}:
-
-                @bindings.add(typed)
-                def _chosen(event: KeyPressEvent, key: str = key) -> None:
-                    event.current_buffer.insert_text(key)
-                    event.app.exit(result=key)
-
-        @bindings.add("c-c")
-        def _interrupt(event: KeyPressEvent) -> None:
-            event.app.exit(exception=KeyboardInterrupt)
-
-        @bindings.add("c-d")
-        def _end(event: KeyPressEvent) -> None:
-            event.app.exit(exception=EOFError)
-
-        session: PromptSession[str] = PromptSession(key_bindings=bindings)
-        return await session.prompt_async(question, handle_sigint=False)
-
-
-def _key_bindings() -> Any:
-    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-
-    bindings = KeyBindings()
-
-    # Ctrl-J submits too: typed-ahead Enters arrive as Ctrl-J while the terminal is not yet raw.
-    @bindings.add("enter")
-    @bindings.add("c-j")
-    def _enter(event: KeyPressEvent) -> None:
-        buffer = event.current_buffer
-        if buffer.document.text_before_cursor.endswith("\\") and buffer.document.is_cursor_at_the_end:
-            buffer.delete_before_cursor(1)
-            buffer.insert_text("\n")
-        else:
-            buffer.validate_and_handle()
-
-    @bindings.add("escape", "enter")
-    def _newline(event: KeyPressEvent) -> None:
-        event.current_buffer.insert_text("\n")
-
-    @bindings.add("c-c")
-    def _interrupt(event: KeyPressEvent) -> None:
-        buffer = event.current_buffer
-        if buffer.text:
-            buffer.reset()
-        else:
-            event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
-
-    return bindings
 
 
 class Chat:

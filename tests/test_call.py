@@ -117,7 +117,9 @@ async def test_unknown_server(mcp_http_url: str, write_config: Callable[..., Pat
     assert "known servers: web" in str(info.value)
 
 
-async def test_login_needed_is_said(write_config: Callable[..., Path]) -> None:
+async def test_login_needed_is_said(
+    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with status_server(401, "Unauthorized") as url:
         path = write_config({"locked": {"url": url, "auth": "none"}})
         with pytest.raises(AuthRequiredError, match="server 'locked': needs a login") as info:
@@ -125,6 +127,7 @@ async def test_login_needed_is_said(write_config: Callable[..., Path]) -> None:
         assert info.value.exit_code == 3
         # Discovery (the default) tries the OAuth login; this fake has no OAuth, so that fails plainly.
         path.unlink()  # else --url would use the configured server at that URL, auth = "none" and all
+        monkeypatch.delenv("AGENT_CONFIG")  # write_config named it
         with pytest.raises(AuthError, match="server 'localhost-") as failed:
             await _run(["tools", "--url", url])
         assert failed.value.exit_code == 3

@@ -195,6 +195,8 @@ def test_system_option_takes_text_or_a_file(
     (tmp_path / "prompt.md").write_text("You are a pirate.", encoding="utf-8")
     assert main(["run", "hi", "--system", "Answer in French."]) == 0
     assert main(["run", "hi", "--system", "@prompt.md"]) == 0
-    assert [r.body["system"] for r in fake_llm.requests] == ["Answer in French.", "You are a pirate."]
+    # The given system prompt, then what the (demo) server says of its tools.
+    systems = [r.body["system"].split("\n\n# Instructions from")[0] for r in fake_llm.requests]
+    assert systems == ["Answer in French.", "You are a pirate."]
     assert main(["run", "hi", "--system", "@missing.md"]) == 2
     assert "--system: cannot read 'missing.md'" in capsys.readouterr().err

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.chat_mcp",
         "agent.elicit_ui",
         "agent.chat_resume",
+        "agent.chat_input",
         "agent.slash",
         "agent.run",
         "agent.call",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -315,6 +316,7 @@ async def test_progress_and_warnings_on_stderr_and_questions_declined_without_a_
         code = await run_main(RunOptions("go", url=url), config)
     out, err = capsys.readouterr()
     assert code == 0
-    assert "  progress 127-0-0-1.work: step 1 (1/2)\n  progress 127-0-0-1.work: step 2 (2/2)\n" in err
-    assert "agent: 127-0-0-1 warning: disk almost full" in err
+    name = f"localhost-{urlsplit(url).port}-mcp"  # a server added by URL is named from it
+    assert f"  progress {name}.work: step 1 (1/2)\n  progress {name}.work: step 2 (2/2)\n" in err
+    assert f"agent: {name} warning: disk almost full" in err
     assert "decline null" in out  # nobody at a terminal: the form was declined, not filled in

@@ -184,6 +184,10 @@ def test_chat_on_a_terminal_shows_escapes_as_text_in_answers_tool_lines_last_and
     screen.expect("A\\x1b]52;c;cHduZWQ=B\\x1b]0;pwned")
     screen.prompt()
     screen.line("/tools")
+    try:  # on a very busy machine the keys typed at a fresh prompt have been seen to go missing
+        screen.expect("/tools", timeout=10)
+    except AssertionError:
+        screen.line("/tools")
     screen.expect("Looks harmless. A\\x1b]52;")
     screen.prompt()
     screen.send("\x04")
