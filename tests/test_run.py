@@ -6,7 +6,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from agent.cli import main
 from agent.config import ServerSettings
 from tests.support.fake_llm import FakeLLM
+from tests.support.http_edge import refused_port
 
 PROVIDERS = {
     "anthropic": "anthropic:claude-test",
@@ -33,13 +33,6 @@ TEN_CALLS = [
     {"tool_calls": [["add", {"a": 10, "b": 10}], ["echo", {"text": "last"}], ["add", {"a": 0, "b": 0}]]},
     {"echo": "tool_results"},
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -165,7 +158,7 @@ def test_denied_by_config(
 def test_a_failed_server_is_reported_and_the_run_goes_on(
     llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
 ) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}/mcp"
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
     config = write_config(
         {"up": ServerSettings(url=mcp_http_url), "down": ServerSettings(url=dead, timeout=5)}
     )
@@ -179,7 +172,7 @@ def test_a_failed_server_is_reported_and_the_run_goes_on(
 def test_no_usable_server_exits_3_without_asking_the_model(
     llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}/mcp"
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
     code, out, err = run(["go", "--url", dead, "-m", PROVIDERS["anthropic"]], capsys)
     assert code == 3 and out == ""
     assert "could not be used" in err

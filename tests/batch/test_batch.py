@@ -30,6 +30,7 @@ from agent.config import Config, ServerSettings
 from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ServerError, UsageError
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
 from tests.support.fixtures_mcp import RestartableServer
+from tests.support.http_edge import refused_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -516,11 +517,7 @@ async def test_ask_approval_cannot_be_given_so_the_call_is_denied(
 async def test_a_server_that_cannot_connect_stops_the_batch_before_any_item(
     config: Config, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
     broken = config.model_copy(update={"servers": {"dead": ServerSettings(url=dead, timeout=5)}})
     prompts = tmp_path / "p.txt"
     prompts.write_text("x\n")

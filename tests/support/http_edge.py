@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager, suppress
 import anyio
 from anyio.abc import SocketStream
 
+_HELD: list[socket.socket] = []
+
 
 def refused_port() -> int:
-    """A loopback port nobody listens on: bound, then closed."""
+    """A loopback port nobody listens on: bound, never listening, and held until the process
+    ends, so connecting to it is refused and no other process (another test worker) can take it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
     port: int = sock.getsockname()[1]
-    sock.close()
     return port
 
 

@@ -397,6 +397,11 @@ class _Uvicorn(uvicorn.Server):
 async def serve() -> None:
     as_sock, rs_sock = _bind(), _bind()
     as_port, rs_port = as_sock.getsockname()[1], rs_sock.getsockname()[1]
+    # Holds the authorization server's port while it is ``down``: bound, never listening, so the
+    # port refuses connections and no other process (another test worker) can take it meanwhile.
+    as_guard = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    as_guard.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    as_guard.bind(("127.0.0.1", as_port))
     issuer = f"http://127.0.0.1:{as_port}"
     mcp_url = f"http://127.0.0.1:{rs_port}/mcp"
     provider = MemoryAS(issuer=issuer)
