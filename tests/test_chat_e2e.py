@@ -36,8 +36,12 @@ TIMEOUT = 30.0
 class Screen:
     """A running ``agent`` in a pseudo-terminal, read as plain text."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], *, umask: int | None = None) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, env: dict[str, str], *, umask: int | None = None, columns: int = 120
+    ) -> None:
         command, argv = sys.executable, ["-m", "agent", *args]
+        # The terminal's size is the pty's: a COLUMNS or LINES inherited from pytest would override it.
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         if umask is not None:  # through a shell that sets it
             command, argv = "sh", ["-c", f'umask {umask:03o}; exec "$@"', "sh", command, *argv]
         self.child = pexpect.spawn(
@@ -45,7 +49,7 @@ class Screen:
             argv,
             cwd=str(cwd),
             env=env,
-            dimensions=(40, 120),
+            dimensions=(40, columns),
             encoding="utf-8",
             codec_errors="replace",
             timeout=TIMEOUT,

@@ -94,7 +94,8 @@ def hostile_config(tmp_path: Path, write_config: Callable[..., Path]) -> Path:
 
 
 def _in_terminal(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Screen:
-    return Screen(args, cwd, {**os.environ, "TERM": "xterm-256color", **(env or {})})
+    # Wide, so that a table's cell never folds the sequences the tests look for.
+    return Screen(args, cwd, {**os.environ, "TERM": "xterm-256color", **(env or {})}, columns=250)
 
 
 def _no_raw_controls(screen: Screen) -> None:
@@ -184,10 +185,6 @@ def test_chat_on_a_terminal_shows_escapes_as_text_in_answers_tool_lines_last_and
     screen.expect("A\\x1b]52;c;cHduZWQ=B\\x1b]0;pwned")
     screen.prompt()
     screen.line("/tools")
-    try:  # on a very busy machine the keys typed at a fresh prompt have been seen to go missing
-        screen.expect("/tools", timeout=10)
-    except AssertionError:
-        screen.line("/tools")
     screen.expect("Looks harmless. A\\x1b]52;")
     screen.prompt()
     screen.send("\x04")
