@@ -23,10 +23,12 @@ transport keeps it (the SDK offers no setting), so a bigger result there loses t
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import shutil
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -118,6 +120,16 @@ def server_log_path(name: str) -> Path:
     return user_log_dir() / "servers" / f"{name}.log"
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every server connection of this process (httpx2's default, with the
+    environment's SSL_CERT_FILE / SSL_CERT_DIR): loading the CA bundle costs 20-50 ms of CPU, and
+    a connection, a reconnect and each login would each load it again."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
 def _http_client(ctx: _Context, headers: dict[str, Any] | None = None) -> httpx2.AsyncClient:
     import httpx2
 
@@ -125,6 +137,7 @@ def _http_client(ctx: _Context, headers: dict[str, Any] | None = None) -> httpx2
     return httpx2.AsyncClient(
         headers=merged,
         auth=ctx.auth,
+        verify=tls_context(),
         # Connect/write/pool bounded by the server's timeout; reads are bounded per call by anyio
         # (a tool may run long, an event stream may idle).
         timeout=httpx2.Timeout(ctx.settings.timeout, read=None),

@@ -52,6 +52,7 @@ from pydantic import AnyUrl, ValidationError
 
 from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError
+from agent.mcp.connection import tls_context
 from agent.mcp.oauth_browser import (
     BrowserLeg,
     CallbackListener,
@@ -352,7 +353,7 @@ class AgentOAuth(OAuthProviderHooks):
         where = f"the authorization server {token_request.url.copy_with(query=None)}"
         keep = "your login is kept; try again later"
         try:
-            async with httpx2.AsyncClient(timeout=_AS_TIMEOUT) as client:
+            async with httpx2.AsyncClient(timeout=_AS_TIMEOUT, verify=tls_context()) as client:
                 response = await client.send(token_request)
         except httpx2.TimeoutException:
             raise AuthError(
@@ -390,7 +391,7 @@ class AgentOAuth(OAuthProviderHooks):
         endpoint = revocation_endpoint(before)
         if not old or old == new or old in self._dead_refresh or endpoint is None:
             return
-        async with httpx2.AsyncClient(timeout=_AS_TIMEOUT) as http:
+        async with httpx2.AsyncClient(timeout=_AS_TIMEOUT, verify=tls_context()) as http:
             outcome, why = await revoke_token(http, before, endpoint, old, "refresh_token")
         if outcome != "revoked":
             logger.info("%s: the refresh token the new login replaced is not revoked: %s", self.name, why)
