@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     (
         "agent.messages",
+        "agent.events",
         "agent.errors",
         "agent.config",
         "agent.options",
