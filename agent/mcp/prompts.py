@@ -12,10 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
-from agent.errors import ServerError, UsageError
-from agent.mcp.resources import bounded, paged, servers_with
+from agent.errors import UsageError
+from agent.mcp.resources import bounded, paged, per_server, servers_with
 from agent.messages import AssistantMessage, ImagePart, Message, TextPart, UserMessage
 
 if TYPE_CHECKING:
@@ -64,22 +62,8 @@ async def _list_one(conn: Connection) -> list[Prompt]:
 async def list_prompts(manager: ServerManager, server: str | None = None) -> list[Prompt]:
     """The prompts of ``server``, or of every connected server that has them (one that fails
     is left out and logged; naming one, its error is raised)."""
-    import logging
-
     names = servers_with(manager, "prompts", server)
-    results: dict[str, list[Prompt]] = {}
-
-    async def one(name: str) -> None:
-        try:
-            results[name] = await _list_one(manager.connection(name))
-        except ServerError as exc:
-            if server is not None:
-                raise
-            logging.getLogger(__name__).info("%s", exc)
-
-    async with anyio.create_task_group() as tg:
-        for name in names:
-            tg.start_soon(one, name)
+    results = await per_server(manager, names, _list_one, named=server)
     return [p for name in names for p in results.get(name, [])]
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "complete",
     "has_capability",
     "list_resources",
+    "per_server",
     "read_resource",
     "servers_with",
     "servers_with_resources",
@@ -168,25 +169,38 @@ async def list_resources(
     """The resources and templates of ``server`` (or of every connected server that has them).
 
     Listing every server, one that fails is left out (and logged); naming one, its error is raised."""
+    names = servers_with(manager, "resources", server)
+    results = await per_server(manager, names, _list_one, named=server)
+    resources = [r for name in names for r in results.get(name, ([], []))[0]]
+    templates = [t for name in names for t in results.get(name, ([], []))[1]]
+    return resources, templates
+
+
+async def per_server(
+    manager: ServerManager,
+    names: list[str],
+    fetch: Callable[[Connection], Awaitable[_T]],
+    *,
+    named: str | None,
+) -> dict[str, _T]:
+    """``fetch`` of each server in ``names`` at once. A server that fails is left out (and
+    logged), unless it is the one the user ``named``: then its error is raised."""
     import logging
 
-    names = servers_with(manager, "resources", server)
-    results: dict[str, tuple[list[Resource], list[ResourceTemplate]]] = {}
+    results: dict[str, _T] = {}
 
     async def one(name: str) -> None:
         try:
-            results[name] = await _list_one(manager.connection(name))
+            results[name] = await fetch(manager.connection(name))
         except ServerError as exc:
-            if server is not None:
+            if named is not None:
                 raise
             logging.getLogger(__name__).info("%s", exc)
 
     async with anyio.create_task_group() as tg:
         for name in names:
             tg.start_soon(one, name)
-    resources = [r for name in names for r in results.get(name, ([], []))[0]]
-    templates = [t for name in names for t in results.get(name, ([], []))[1]]
-    return resources, templates
+    return results
 
 
 async def servers_with_resources(manager: ServerManager) -> list[str]:
