@@ -15,10 +15,8 @@ those tools are offered with their full schemas, so the model calls them as usua
 offered is worked out from the history alone (:meth:`ToolOffer.specs_for`), so a resumed
 conversation gets the same tools back. Below the threshold nothing changes.
 
-Ranking is BM25 (tantivy, imported only when a search runs) over four fields: the tool's name
-split into words (``read_text_file``, ``getFileInfo``, ``API-post-search``), its description,
-its parameter names and its server's names, stemmed (``files`` finds ``file``). The index is
-built on the first search and updated per server when the tools are loaded again.
+Ranking: :mod:`agent.tool_index` (BM25 over names, descriptions, parameters and server names).
+The index is built on the first search and updated per server when the tools are loaded again.
 
 Layers: this module sits beside :mod:`agent.tools` (it wraps a :class:`~agent.tools.Toolbox`);
 the Session makes one :class:`ToolSearch` per toolbox and one :class:`ToolOffer` per turn, and
@@ -29,11 +27,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.messages import AssistantMessage, Message, TextPart, ToolResultPart, ToolSpec
+from agent.tool_index import ToolIndex
 from agent.tools import CHARS_PER_TOKEN, ToolEntry
 
 if TYPE_CHECKING:
@@ -45,10 +43,8 @@ __all__ = [
     "BUILTIN_SERVER",
     "PROVIDER_MAX_TOOLS",
     "SEARCH_TOOL",
-    "ToolIndex",
     "ToolOffer",
     "ToolSearch",
-    "split_words",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,8 +58,6 @@ MAX_LIMIT = 20
 PROVIDER_MAX_TOOLS: Mapping[str, int] = {"openai": 128, "openai-chat": 128}
 _DESCRIPTION_CHARS = 400  # of each description in a search result
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_NON_WORD = re.compile(r"[\W_]+")
 
 SEARCH_DESCRIPTION = (
     "Find tools by what they do. More tools are available than are listed: describe the task in "
@@ -84,236 +78,6 @@ SEARCH_SCHEMA: Mapping[str, Any] = {
     },
     "required": ["query"],
 }
-
-
-# Query expansion: the words users say for what tool names call otherwise ("open a pull request"
-# means create_pull_request). Added to the query beside the user's own words, never instead.
-_SYNONYMS: Mapping[str, str] = {
-    "open": "create new",
-    "make": "create",
-    "new": "create",
-    "add": "create",
-    "start": "create",
-    "show": "get list read",
-    "view": "get read",
-    "see": "get list",
-    "display": "get list",
-    "fetch": "get",
-    "retrieve": "get",
-    "look": "search find",
-    "find": "search",
-    "lookup": "search",
-    "remove": "delete",
-    "erase": "delete",
-    "drop": "delete",
-    "edit": "update",
-    "change": "update modify",
-    "modify": "update",
-    "rename": "move",
-    "send": "post",
-    "write": "create",
-    "run": "execute",
-    "folder": "directory",
-    "dir": "directory",
-    "picture": "screenshot image",
-    "photo": "image",
-    "clock": "time",
-    "pr": "pull request",
-    "repo": "repository",
-    "webpage": "page",
-    "website": "page url",
-}
-
-
-# Words that say nothing about which tool is meant; left out of queries (they match "a" in
-# "API-retrieve-a-page" and every description).
-_STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "is",
-        "are",
-        "be",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "my",
-        "me",
-        "i",
-        "you",
-        "your",
-        "we",
-        "our",
-        "us",
-        "what",
-        "which",
-        "who",
-        "how",
-        "can",
-        "could",
-        "would",
-        "should",
-        "do",
-        "does",
-        "please",
-        "into",
-        "as",
-    ]
-)
-
-
-def _expand(words: str) -> str:
-    kept = [w for w in words.split() if w not in _STOP_WORDS] or words.split()
-    extra = [_SYNONYMS[w] for w in kept if w in _SYNONYMS]
-    return " ".join([*kept, *extra])
-
-
-def split_words(text: str) -> str:
-    """``text`` with names taken apart into words: ``getFileInfo`` -> ``get File Info``,
-    ``read_text_file`` -> ``read text file``, ``API-post-search`` -> ``API post search``."""
-    return " ".join(_CAMEL.sub(" ", _NON_WORD.sub(" ", text)).split())
-
-
-def _parameter_names(schema: Mapping[str, Any]) -> str:
-    properties = schema.get("properties")
-    return split_words(" ".join(map(str, properties))) if isinstance(properties, Mapping) else ""
-
-
-def _parameter_text(schema: Mapping[str, Any]) -> str:
-    """The top-level parameters' descriptions and enum values ("Travel mode: driving, walking")."""
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return ""
-    out = []
-    for prop in properties.values():
-        if isinstance(prop, Mapping):
-            description = prop.get("description")
-            if isinstance(description, str):
-                out.append(description)
-            enum = prop.get("enum")
-            if isinstance(enum, list):
-                out.extend(str(v) for v in enum)
-    return " ".join(out)
-
-
-class ToolIndex:
-    """A BM25 index of tools (tantivy, in memory), keyed by ``(server, tool)``.
-
-    :meth:`update` replaces the documents of the servers whose tools changed and leaves the rest."""
-
-    _FIELDS = ("name", "description", "params", "param_text", "server")
-    _BOOSTS: Mapping[str, float] = {
-        "name": 2.0,
-        "description": 1.0,
-        "params": 0.5,
-        "param_text": 0.3,
-        "server": 1.5,
-    }
-
-    def __init__(
-        self, entries: Iterable[ToolEntry] = (), server_names: Mapping[str, str] | None = None
-    ) -> None:
-        import tantivy
-
-        builder = tantivy.SchemaBuilder()
-        builder.add_integer_field("id", stored=True, indexed=False)
-        builder.add_text_field("server_key", tokenizer_name="raw", index_option="basic")
-        for name in self._FIELDS:
-            builder.add_text_field(name, tokenizer_name="en_stem", index_option="freq")
-        self._tantivy = tantivy
-        self._index = tantivy.Index(builder.build())
-        self._writer = self._index.writer(15_000_000, 1)
-        self._keys: dict[int, tuple[str, str]] = {}  # document id -> (server, tool)
-        self._by_server: dict[str, tuple[int, dict[int, tuple[str, str]]]] = {}  # fingerprint, docs
-        self._next_id = 0
-        self._searcher: Any = None
-        self.update(entries, server_names)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def update(self, entries: Iterable[ToolEntry], server_names: Mapping[str, str] | None = None) -> int:
-        """Index exactly these tools; only servers whose tools changed are re-indexed. Returns
-        how many tools were (re)indexed."""
-        grouped: dict[str, list[ToolEntry]] = {}
-        for entry in entries:
-            grouped.setdefault(entry.server, []).append(entry)
-        names = server_names or {}
-        writer = self._writer
-        changed = 0
-        for server in [s for s in self._by_server if s not in grouped]:
-            writer.delete_documents_by_term("server_key", server)
-            for doc_id in self._by_server.pop(server)[1]:
-                del self._keys[doc_id]
-        for server, tools in grouped.items():
-            params = [_parameter_names(e.spec.input_schema) for e in tools]
-            fingerprint = hash(
-                (names.get(server, ""), *((e.tool, e.spec.description) for e in tools), *params)
-            )
-            previous = self._by_server.get(server)
-            if previous is not None and previous[0] == fingerprint:
-                continue
-            if previous is not None:
-                writer.delete_documents_by_term("server_key", server)
-                for doc_id in previous[1]:
-                    del self._keys[doc_id]
-            server_words = f"{split_words(server)} {split_words(names.get(server, ''))}"
-            docs: dict[int, tuple[str, str]] = {}
-            for entry, entry_params in zip(tools, params, strict=True):
-                doc_id = self._next_id
-                self._next_id += 1
-                docs[doc_id] = self._keys[doc_id] = (entry.server, entry.tool)
-                writer.add_document(
-                    self._tantivy.Document(
-                        id=doc_id,
-                        server_key=server,
-                        name=split_words(entry.tool),
-                        description=entry.spec.description,
-                        params=entry_params,
-                        param_text=_parameter_text(entry.spec.input_schema),
-                        server=server_words,
-                    )
-                )
-            self._by_server[server] = (fingerprint, docs)
-            changed += len(tools)
-        writer.commit()
-        self._index.reload()
-        self._searcher = self._index.searcher()
-        return changed
-
-    def search(self, query: str, limit: int) -> list[tuple[str, str]]:
-        """The ``(server, tool)`` keys that best match ``query``, best first."""
-        # Queries are split at punctuation only: "GitHub" stays one word (names get camelCase split).
-        words = " ".join(_NON_WORD.sub(" ", query).lower().split())
-        if not words or limit < 1:
-            return []
-        words = _expand(words)
-        parsed, _errors = self._index.parse_query_lenient(
-            words, list(self._FIELDS), field_boosts=dict(self._BOOSTS)
-        )
-        searcher = self._searcher
-        found = []
-        for _score, address in searcher.search(parsed, limit, count=False).hits:
-            doc_id = searcher.doc(address)["id"][0]
-            key = self._keys.get(doc_id)
-            if key is not None:
-                found.append(key)
-        return found
 
 
 def _estimated_tokens(spec: ToolSpec) -> int:

@@ -39,7 +39,8 @@ from distractors import distractors  # noqa: E402
 from agent.config import ToolSearchSettings  # noqa: E402
 from agent.mcp.manager import ServerTool  # noqa: E402
 from agent.messages import AssistantMessage, ModelRequest, ToolCallPart, UserMessage  # noqa: E402
-from agent.tool_search import ToolIndex, ToolSearch  # noqa: E402
+from agent.tool_index import ToolIndex  # noqa: E402
+from agent.tool_search import ToolSearch  # noqa: E402
 from agent.tools import Toolbox  # noqa: E402
 
 DATA = ROOT / "bench" / "data"

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.mcp",
         "agent.tools",
         "agent.tool_search",
+        "agent.tool_index",
         "agent.resource_tool",
         "agent.context",
         "agent.demo_server",

@@ -13,7 +13,8 @@ import pytest
 from agent.config import ToolSearchSettings
 from agent.mcp.manager import ServerTool
 from agent.messages import AssistantMessage, Message, ToolCallPart, UserMessage
-from agent.tool_search import ToolIndex, ToolSearch, split_words
+from agent.tool_index import ToolIndex, split_words
+from agent.tool_search import ToolSearch
 from agent.tools import Toolbox
 
 DATA = Path(__file__).resolve().parents[1] / "bench" / "data" / "servers"

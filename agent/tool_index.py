@@ -1,0 +1,252 @@
+"""The ranking behind tool search (:mod:`agent.tool_search`): a BM25 index of tools.
+
+tantivy (imported when the first index is built) over five fields: the tool's name split into
+words (``read_text_file``, ``getFileInfo``, ``API-post-search``), its description, its parameter
+names, the parameters' descriptions and enum values, and its server's names; stemmed
+(``files`` finds ``file``). Queries lose their common words and gain the usual words for the same
+thing ("open a PR" also searches "create pull request"). :meth:`ToolIndex.update` re-indexes only
+the servers whose tools changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agent.tools import ToolEntry
+
+__all__ = ["ToolIndex", "split_words"]
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+# Query expansion: the words users say for what tool names call otherwise ("open a pull request"
+# means create_pull_request). Added to the query beside the user's own words, never instead.
+_SYNONYMS: Mapping[str, str] = {
+    "open": "create new",
+    "make": "create",
+    "new": "create",
+    "add": "create",
+    "start": "create",
+    "show": "get list read",
+    "view": "get read",
+    "see": "get list",
+    "display": "get list",
+    "fetch": "get",
+    "retrieve": "get",
+    "look": "search find",
+    "find": "search",
+    "lookup": "search",
+    "remove": "delete",
+    "erase": "delete",
+    "drop": "delete",
+    "edit": "update",
+    "change": "update modify",
+    "modify": "update",
+    "rename": "move",
+    "send": "post",
+    "write": "create",
+    "run": "execute",
+    "folder": "directory",
+    "dir": "directory",
+    "picture": "screenshot image",
+    "photo": "image",
+    "clock": "time",
+    "pr": "pull request",
+    "repo": "repository",
+    "webpage": "page",
+    "website": "page url",
+}
+
+
+# Words that say nothing about which tool is meant; left out of queries (they match "a" in
+# "API-retrieve-a-page" and every description).
+_STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "be",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "me",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "what",
+        "which",
+        "who",
+        "how",
+        "can",
+        "could",
+        "would",
+        "should",
+        "do",
+        "does",
+        "please",
+        "into",
+        "as",
+    ]
+)
+
+
+def _expand(words: str) -> str:
+    kept = [w for w in words.split() if w not in _STOP_WORDS] or words.split()
+    extra = [_SYNONYMS[w] for w in kept if w in _SYNONYMS]
+    return " ".join([*kept, *extra])
+
+
+def split_words(text: str) -> str:
+    """``text`` with names taken apart into words: ``getFileInfo`` -> ``get File Info``,
+    ``read_text_file`` -> ``read text file``, ``API-post-search`` -> ``API post search``."""
+    return " ".join(_CAMEL.sub(" ", _NON_WORD.sub(" ", text)).split())
+
+
+def _parameter_names(schema: Mapping[str, Any]) -> str:
+    properties = schema.get("properties")
+    return split_words(" ".join(map(str, properties))) if isinstance(properties, Mapping) else ""
+
+
+def _parameter_text(schema: Mapping[str, Any]) -> str:
+    """The top-level parameters' descriptions and enum values ("Travel mode: driving, walking")."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return ""
+    out = []
+    for prop in properties.values():
+        if isinstance(prop, Mapping):
+            description = prop.get("description")
+            if isinstance(description, str):
+                out.append(description)
+            enum = prop.get("enum")
+            if isinstance(enum, list):
+                out.extend(str(v) for v in enum)
+    return " ".join(out)
+
+
+class ToolIndex:
+    """A BM25 index of tools (tantivy, in memory), keyed by ``(server, tool)``.
+
+    :meth:`update` replaces the documents of the servers whose tools changed and leaves the rest."""
+
+    _FIELDS = ("name", "description", "params", "param_text", "server")
+    _BOOSTS: Mapping[str, float] = {
+        "name": 2.0,
+        "description": 1.0,
+        "params": 0.5,
+        "param_text": 0.3,
+        "server": 1.5,
+    }
+
+    def __init__(
+        self, entries: Iterable[ToolEntry] = (), server_names: Mapping[str, str] | None = None
+    ) -> None:
+        import tantivy
+
+        builder = tantivy.SchemaBuilder()
+        builder.add_integer_field("id", stored=True, indexed=False)
+        builder.add_text_field("server_key", tokenizer_name="raw", index_option="basic")
+        for name in self._FIELDS:
+            builder.add_text_field(name, tokenizer_name="en_stem", index_option="freq")
+        self._tantivy = tantivy
+        self._index = tantivy.Index(builder.build())
+        self._writer = self._index.writer(15_000_000, 1)
+        self._keys: dict[int, tuple[str, str]] = {}  # document id -> (server, tool)
+        self._by_server: dict[str, tuple[int, dict[int, tuple[str, str]]]] = {}  # fingerprint, docs
+        self._next_id = 0
+        self._searcher: Any = None
+        self.update(entries, server_names)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def update(self, entries: Iterable[ToolEntry], server_names: Mapping[str, str] | None = None) -> int:
+        """Index exactly these tools; only servers whose tools changed are re-indexed. Returns
+        how many tools were (re)indexed."""
+        grouped: dict[str, list[ToolEntry]] = {}
+        for entry in entries:
+            grouped.setdefault(entry.server, []).append(entry)
+        names = server_names or {}
+        writer = self._writer
+        changed = 0
+        for server in [s for s in self._by_server if s not in grouped]:
+            writer.delete_documents_by_term("server_key", server)
+            for doc_id in self._by_server.pop(server)[1]:
+                del self._keys[doc_id]
+        for server, tools in grouped.items():
+            params = [_parameter_names(e.spec.input_schema) for e in tools]
+            fingerprint = hash(
+                (names.get(server, ""), *((e.tool, e.spec.description) for e in tools), *params)
+            )
+            previous = self._by_server.get(server)
+            if previous is not None and previous[0] == fingerprint:
+                continue
+            if previous is not None:
+                writer.delete_documents_by_term("server_key", server)
+                for doc_id in previous[1]:
+                    del self._keys[doc_id]
+            server_words = f"{split_words(server)} {split_words(names.get(server, ''))}"
+            docs: dict[int, tuple[str, str]] = {}
+            for entry, entry_params in zip(tools, params, strict=True):
+                doc_id = self._next_id
+                self._next_id += 1
+                docs[doc_id] = self._keys[doc_id] = (entry.server, entry.tool)
+                writer.add_document(
+                    self._tantivy.Document(
+                        id=doc_id,
+                        server_key=server,
+                        name=split_words(entry.tool),
+                        description=entry.spec.description,
+                        params=entry_params,
+                        param_text=_parameter_text(entry.spec.input_schema),
+                        server=server_words,
+                    )
+                )
+            self._by_server[server] = (fingerprint, docs)
+            changed += len(tools)
+        writer.commit()
+        self._index.reload()
+        self._searcher = self._index.searcher()
+        return changed
+
+    def search(self, query: str, limit: int) -> list[tuple[str, str]]:
+        """The ``(server, tool)`` keys that best match ``query``, best first."""
+        # Queries are split at punctuation only: "GitHub" stays one word (names get camelCase split).
+        words = " ".join(_NON_WORD.sub(" ", query).lower().split())
+        if not words or limit < 1:
+            return []
+        words = _expand(words)
+        parsed, _errors = self._index.parse_query_lenient(
+            words, list(self._FIELDS), field_boosts=dict(self._BOOSTS)
+        )
+        searcher = self._searcher
+        found = []
+        for _score, address in searcher.search(parsed, limit, count=False).hits:
+            doc_id = searcher.doc(address)["id"][0]
+            key = self._keys.get(doc_id)
+            if key is not None:
+                found.append(key)
+        return found
