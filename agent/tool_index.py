@@ -3,8 +3,9 @@
 tantivy (imported when the first index is built) over five fields: the tool's name split into
 words (``read_text_file``, ``getFileInfo``, ``API-post-search``), its description, its parameter
 names, the parameters' descriptions and enum values, and its server's names; stemmed
-(``files`` finds ``file``). Queries lose their common words and gain the usual words for the same
-thing ("open a PR" also searches "create pull request"). :meth:`ToolIndex.update` re-indexes only
+(``files`` finds ``file``). A query becomes weighted words first (:mod:`agent.tool_words`: its
+common words left out, values such as ``notes.txt`` named for what they are, the usual words for
+the same thing added). :meth:`ToolIndex.update` re-indexes only
 the servers whose tools changed.
 """
 
@@ -14,109 +15,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agent.tool_words import query_terms
 from agent.tools import ToolEntry
 
 __all__ = ["ToolIndex", "split_words"]
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[\W_]+")
-
-
-# Query expansion: the words users say for what tool names call otherwise ("open a pull request"
-# means create_pull_request). Added to the query beside the user's own words, never instead.
-_SYNONYMS: Mapping[str, str] = {
-    "open": "create new",
-    "make": "create",
-    "new": "create",
-    "add": "create",
-    "start": "create",
-    "show": "get list read",
-    "view": "get read",
-    "see": "get list",
-    "display": "get list",
-    "fetch": "get",
-    "retrieve": "get",
-    "look": "search find",
-    "find": "search",
-    "lookup": "search",
-    "remove": "delete",
-    "erase": "delete",
-    "drop": "delete",
-    "edit": "update",
-    "change": "update modify",
-    "modify": "update",
-    "rename": "move",
-    "send": "post",
-    "write": "create",
-    "run": "execute",
-    "folder": "directory",
-    "dir": "directory",
-    "picture": "screenshot image",
-    "photo": "image",
-    "clock": "time",
-    "pr": "pull request",
-    "repo": "repository",
-    "webpage": "page",
-    "website": "page url",
-}
-
-
-# Words that say nothing about which tool is meant; left out of queries (they match "a" in
-# "API-retrieve-a-page" and every description).
-_STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "is",
-        "are",
-        "be",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "my",
-        "me",
-        "i",
-        "you",
-        "your",
-        "we",
-        "our",
-        "us",
-        "what",
-        "which",
-        "who",
-        "how",
-        "can",
-        "could",
-        "would",
-        "should",
-        "do",
-        "does",
-        "please",
-        "into",
-        "as",
-    ]
-)
-
-
-def _expand(words: str) -> str:
-    kept = [w for w in words.split() if w not in _STOP_WORDS] or words.split()
-    extra = [_SYNONYMS[w] for w in kept if w in _SYNONYMS]
-    return " ".join([*kept, *extra])
 
 
 def split_words(text: str) -> str:
@@ -234,13 +139,12 @@ class ToolIndex:
 
     def search(self, query: str, limit: int) -> list[tuple[str, str]]:
         """The ``(server, tool)`` keys that best match ``query``, best first."""
-        # Queries are split at punctuation only: "GitHub" stays one word (names get camelCase split).
-        words = " ".join(_NON_WORD.sub(" ", query).lower().split())
-        if not words or limit < 1:
+        terms = query_terms(query)
+        if not terms or limit < 1:
             return []
-        words = _expand(words)
+        text = " ".join(term if weight == 1 else f"{term}^{weight:g}" for term, weight in terms)
         parsed, _errors = self._index.parse_query_lenient(
-            words, list(self._FIELDS), field_boosts=dict(self._BOOSTS)
+            text, list(self._FIELDS), field_boosts=dict(self._BOOSTS)
         )
         searcher = self._searcher
         found = []

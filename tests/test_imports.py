@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.tools",
         "agent.tool_search",
         "agent.tool_index",
+        "agent.tool_words",
         "agent.resource_tool",
         "agent.context",
         "agent.demo_server",

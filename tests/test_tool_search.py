@@ -15,6 +15,7 @@ from agent.mcp.manager import ServerTool
 from agent.messages import AssistantMessage, Message, ToolCallPart, UserMessage
 from agent.tool_index import ToolIndex, split_words
 from agent.tool_search import ToolSearch
+from agent.tool_words import query_terms
 from agent.tools import Toolbox
 
 DATA = Path(__file__).resolve().parents[1] / "bench" / "data" / "servers"
@@ -157,4 +158,44 @@ def test_the_index_is_updated_only_for_the_servers_that_changed() -> None:
 )
 def test_ranking_finds_the_tool_a_user_means(query: str, expected: tuple[str, str]) -> None:
     search = search_for("time", "git", "filesystem", "github", "slack", "kubernetes")
+    assert expected in [(e.server, e.tool) for e in search.search(query, 5)]
+
+
+def test_a_query_keeps_the_users_words_and_drops_the_common_ones() -> None:
+    terms = dict(query_terms("please show me the logs of the api pod"))
+    assert {"show", "logs", "api", "pod"} <= set(terms)
+    assert not {"please", "me", "the", "of"} & set(terms)
+    assert terms["show"] == 1.0
+
+
+def test_values_in_a_query_become_what_they_are() -> None:
+    terms = dict(query_terms("when was report.pdf last changed? see https://example.com/x and #general"))
+    assert "file" in terms and "url" in terms and "channel" in terms
+    assert "report" not in terms and "pdf" not in terms and "example" not in terms
+    # Numbers, quoted text and owner/repo are arguments, not what the tool does.
+    terms = dict(query_terms("pick 'Germany' in facebook/react issue 42"))
+    assert set(terms) >= {"pick", "issue"}
+    assert not {"germany", "facebook", "react", "42"} & set(terms)
+    assert query_terms("42") == [("42", 1.0)]  # a query of nothing else keeps what it has
+
+
+def test_a_query_gains_the_usual_words_for_the_same_thing() -> None:
+    terms = dict(query_terms("remove the folders"))
+    assert {"delete", "directory"} <= set(terms)  # plural "folders" found too
+    assert "distance" in dict(query_terms("how far is Lyon"))  # two-word phrases
+    assert "rollback" in dict(query_terms("roll back the release"))  # adjacent words joined
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("list the files in a folder", ("filesystem", "list_directory")),  # folder -> directory
+        ("searching for repositories", ("github", "search_repositories")),  # stemmed
+        ("erase a kubernetes pod", ("kubernetes", "kubectl_delete")),  # erase -> delete
+        ("how big is notes.txt", ("filesystem", "get_file_info")),  # notes.txt -> file, big -> size
+        ("go to example.com", ("playwright", "browser_navigate")),  # a domain -> url, go -> navigate
+    ],
+)
+def test_stemming_synonyms_and_values_find_the_tool(query: str, expected: tuple[str, str]) -> None:
+    search = search_for("filesystem", "git", "kubernetes", "playwright", "github")
     assert expected in [(e.server, e.tool) for e in search.search(query, 5)]

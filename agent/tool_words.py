@@ -1,0 +1,415 @@
+"""What a tool-search query says, in the words tools use (for :mod:`agent.tool_index`).
+
+People ask "how big is report.pdf", "roll back the deployment", "forget what you know about
+Bob"; tools are named ``get_file_info``, ``kubectl_rollout``, ``delete_entities``. A query is
+turned into weighted terms for the BM25 index:
+
+- the user's own words (weight 1), less the common words that say nothing about the tool;
+- values, not words: a file name (``notes.txt``) becomes ``file``, a URL or domain
+  (``github.com``) ``url``, a ``#channel`` ``channel``; numbers, quoted text and ``owner/repo``
+  are arguments and are left out;
+- the usual English words for the same thing (a general thesaurus of what tools do and what they
+  act on, not a list of fixes for particular queries), weighted lower: ``remove`` also searches
+  ``delete``, ``folder`` also ``directory``, ``how far`` also ``distance``;
+- two adjacent words joined (``roll back`` -> ``rollback``, ``look up`` -> ``lookup``), weighted
+  lower: names often write them as one word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from itertools import pairwise
+
+__all__ = ["query_terms"]
+
+SYNONYM_WEIGHT = 1.0
+COMPOUND_WEIGHT = 0.5
+VALUE_WEIGHT = 0.5
+
+_TOKEN = re.compile(
+    r"""(?P<url>\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|ai|app|co|edu|gov)\b\S*)
+      |(?P<quoted>(?<!\w)(?:'[^']{1,80}'|"[^"]{1,80}"|`[^`]{1,80}`))
+      |(?P<file>(?<![\w/.])[\w-]+\.(?P<ext>[a-z][a-z0-9]{0,4})\b(?![./]\w))
+      |(?P<slug>\b[\w.-]+/[\w./-]+)
+      |(?P<tag>[#@][\w-]+)
+      |(?P<word>[^\W_]+)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_NUMBER = re.compile(r"\d[\d.,:]*[a-z]{0,2}")
+
+# Words that say nothing about which tool is meant; left out of queries (they match "a" in
+# "API-retrieve-a-page" and every description).
+_STOP_TEXT = """a an the to of in on at for from by with and or is are was were be been being it its this
+    that these those there here my me mine i i'm you your we our us they them their what which
+    whom how can could would should will shall may might must do does did done please into as so
+    then than just some any all every each also about up out over under again still now right
+    s t m ll re ve d"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+# The usual words for the same action or thing, as tools name it. General English: each entry
+# reads "a person who says KEY may mean a tool that says these words". Two-word keys are looked
+# up before single words.
+_RELATED: Mapping[str, str] = {
+    # reading and showing
+    "show": "get list read view",
+    "view": "get read show",
+    "see": "get list view",
+    "display": "get list show",
+    "check": "get status",
+    "inspect": "get describe",
+    "fetch": "get download",
+    "retrieve": "get",
+    "obtain": "get",
+    "give": "get",
+    "read": "get view",
+    "open": "create read navigate",
+    "load": "read get",
+    "download": "fetch get",
+    "dump": "read export",
+    "enumerate": "list",
+    "describe": "get details explain",
+    "details": "get describe info",
+    "info": "details information get",
+    "explain": "describe documentation",
+    "mean": "explain describe",
+    "meaning": "explain describe",
+    # making
+    "make": "create",
+    "new": "create",
+    "add": "create append insert sum",
+    "start": "create begin run",
+    "begin": "start create",
+    "write": "create save",
+    "build": "create",
+    "generate": "create",
+    "compose": "create write",
+    "draft": "create",
+    "leave": "create add post",
+    "submit": "create post",
+    "insert": "add create write",
+    "append": "add",
+    "put": "write upload",
+    "save": "write create store",
+    "store": "save write create",
+    "record": "create save start",
+    "remember": "memory store create",
+    "memorize": "memory store create",
+    "note": "create observation memo",
+    # changing
+    "edit": "update modify",
+    "change": "update modify edit",
+    "modify": "update edit",
+    "set": "update",
+    "alter": "update modify",
+    "adjust": "update",
+    "replace": "edit update",
+    "patch": "update",
+    "fix": "update edit",
+    "rename": "move",
+    "move": "rename drag",
+    "relocate": "move",
+    "upgrade": "update",
+    "switch": "checkout select change",
+    "resize": "size scale",
+    "scale": "resize",
+    "close": "update",
+    # removing
+    "remove": "delete",
+    "delete": "remove",
+    "erase": "delete",
+    "drop": "delete",
+    "forget": "delete remove",
+    "destroy": "delete",
+    "discard": "delete",
+    "purge": "delete",
+    "wipe": "delete clear",
+    "clear": "delete",
+    "uninstall": "delete remove",
+    "unset": "delete",
+    "kill": "delete stop",
+    "cancel": "stop delete",
+    # finding
+    "find": "search",
+    "look": "search find",
+    "locate": "search find",
+    "seek": "search",
+    "query": "search",
+    "lookup": "search",
+    "browse": "navigate",
+    "discover": "search",
+    # sending
+    "send": "post",
+    "post": "send create",
+    "tell": "send message",
+    "notify": "send message",
+    "reply": "respond thread",
+    "respond": "reply",
+    "message": "post",
+    "email": "send",
+    # running
+    "run": "execute",
+    "execute": "run",
+    "exec": "execute",
+    "invoke": "call execute",
+    "trigger": "start run",
+    "launch": "start run",
+    "call": "invoke",
+    "stop": "end close",
+    "end": "stop close",
+    "halt": "stop",
+    "quit": "close stop",
+    "finish": "stop end",
+    "terminate": "stop delete",
+    "wait": "wait",
+    "undo": "revert rollback reset",
+    "revert": "undo rollback reset",
+    "rollback": "undo revert",
+    "restore": "undo revert",
+    "unstage": "reset",
+    "install": "deploy",
+    "deploy": "install apply",
+    "compare": "diff",
+    "difference": "diff",
+    "differences": "diff",
+    "copy": "duplicate clone fork",
+    "clone": "copy fork",
+    "duplicate": "copy",
+    "upload": "attach push",
+    "attach": "upload",
+    "push": "upload",
+    "approve": "review",
+    "think": "thinking reason",
+    "reason": "thinking",
+    "convert": "transform",
+    "translate": "convert",
+    "compress": "zip gzip",
+    "zip": "compress",
+    "archive": "compress",
+    "emulate": "simulate",
+    "simulate": "emulate",
+    "go": "navigate",
+    "visit": "navigate",
+    "navigate": "go",
+    "click": "press",
+    "tap": "click",
+    "press": "key click",
+    "hit": "press",
+    "type": "fill input",
+    "enter": "type fill",
+    "fill": "type input",
+    "choose": "select",
+    "pick": "select",
+    "select": "choose option",
+    "hover": "mouse",
+    "drag": "move drop",
+    "monitor": "watch",
+    "watch": "monitor",
+    "summarize": "summary",
+    "calculate": "compute",
+    "sum": "add total",
+    "plus": "add sum",
+    "measure": "performance",
+    "audit": "check",
+    "verify": "check",
+    "test": "check",
+    "ping": "check",
+    # things
+    "folder": "directory",
+    "folders": "directory",
+    "dir": "directory",
+    "directory": "folder",
+    "doc": "document",
+    "document": "file page",
+    "picture": "image screenshot",
+    "photo": "image",
+    "pic": "image",
+    "image": "picture",
+    "screenshot": "image",
+    "video": "screencast recording",
+    "recording": "video screencast",
+    "pr": "pull request",
+    "prs": "pull request",
+    "mr": "merge request",
+    "repo": "repository project",
+    "repos": "repository",
+    "repository": "repo project",
+    "project": "repository",
+    "bug": "issue",
+    "ticket": "issue",
+    "problem": "issue error",
+    "crash": "error",
+    "error": "exception",
+    "errors": "error",
+    "msg": "message",
+    "chat": "message channel",
+    "dm": "message",
+    "webpage": "page",
+    "website": "page url",
+    "site": "page url",
+    "link": "url relation",
+    "popup": "dialog alert",
+    "modal": "dialog",
+    "alert": "dialog",
+    "dropdown": "select option",
+    "window": "page tab",
+    "tab": "page",
+    "tabs": "page",
+    "person": "user entity",
+    "people": "user",
+    "member": "user",
+    "members": "user",
+    "profile": "user",
+    "account": "user",
+    "who": "user users",
+    "fact": "observation",
+    "facts": "observation",
+    "memo": "note",
+    "relationship": "relation",
+    "connection": "relation",
+    "db": "database",
+    "column": "schema field",
+    "columns": "schema field",
+    "field": "property",
+    "row": "record",
+    "rows": "record",
+    "entry": "record",
+    "logs": "log",
+    "output": "log",
+    "history": "log",
+    "changes": "diff status",
+    "big": "size",
+    "large": "size",
+    "biggest": "size",
+    "far": "distance",
+    "high": "elevation height",
+    "tall": "height",
+    "altitude": "elevation",
+    "restaurant": "place",
+    "shop": "place",
+    "cafe": "place",
+    "hotel": "place",
+    "business": "place",
+    "address": "location geocode",
+    "coordinates": "location geocode",
+    "where": "location",
+    "clock": "time",
+    "emoji": "reaction",
+    "thumbs": "reaction",
+    "keyboard": "key",
+    "button": "element",
+    "mouse": "hover",
+    "number": "sum",
+    "numbers": "sum",
+    "env": "environment",
+    "variables": "environment",
+    "machine": "node",
+    "container": "pod",
+    "password": "secret",
+    "credential": "secret",
+    "slow": "performance",
+    "speed": "performance",
+    "leak": "heap",
+    "styles": "css",
+    "style": "css",
+    "hierarchy": "tree",
+    "structure": "tree",
+    "port": "forward",
+    "kube": "kubernetes",
+    "k8s": "kubernetes",
+    "cluster": "kubernetes",
+    # two words
+    "how big": "size",
+    "how far": "distance",
+    "how long": "duration time",
+    "how high": "elevation",
+    "look up": "search lookup",
+    "roll back": "rollback undo",
+    "set up": "create",
+    "sign in": "login",
+    "log in": "login",
+    "pull request": "pr",
+    "merge request": "mr",
+    "at once": "multiple",
+    "step by": "sequential",
+    "thumbs up": "reaction",
+    "web page": "page url",
+    "go back": "back",
+}
+
+_MAX_RELATED_KEY_WORDS = 2
+
+
+def _key(word: str) -> str | None:
+    """``word`` as a key of the thesaurus: as it is, or without a plural / past / -ing ending."""
+    if word in _RELATED:
+        return word
+    for ending, put in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+    ):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            stem = word[: -len(ending)] + put
+            if stem in _RELATED:
+                return stem
+    return None
+
+
+# What a value in the query is, in the words tools use for it.
+_VALUE_WORDS: Mapping[str, tuple[str, ...]] = {
+    "url": ("url",),
+    "file": ("file",),
+    "#": ("channel",),
+    "@": ("user",),
+}
+
+
+def _tokens(query: str) -> tuple[list[str], list[str]]:
+    """The query's words (lower case) and the words for the values in it (``notes.txt`` ->
+    ``file``). Numbers, quoted text and ``owner/repo`` are arguments: left out."""
+    words: list[str] = []
+    values: list[str] = []
+    for match in _TOKEN.finditer(query):
+        kind = match.lastgroup
+        text = match.group()
+        if kind in ("url", "file"):
+            values.extend(_VALUE_WORDS[kind])
+        elif kind == "tag":
+            values.extend(_VALUE_WORDS[text[0]])
+        elif kind == "word":
+            word = text.lower()
+            if not _NUMBER.fullmatch(word):
+                words.append(word)
+    return words, values
+
+
+def query_terms(query: str) -> list[tuple[str, float]]:
+    """The weighted words to search for ``query``, the user's own words first."""
+    words, values = _tokens(query)
+    if not words and not values:
+        words = [w.lower() for w in re.findall(r"[^\W_]+", query)]
+    kept = [w for w in words if w not in STOP_WORDS] or words
+    terms: dict[str, float] = {}
+    for word in kept:
+        terms[word] = 1.0
+    for word in values:
+        terms.setdefault(word, VALUE_WEIGHT)
+    related: list[str] = []
+    for first, second in pairwise(words):
+        pair = f"{first} {second}"
+        if pair in _RELATED:
+            related.extend(_RELATED[pair].split())
+    for word in kept:
+        key = _key(word)
+        if key is not None:
+            related.extend(_RELATED[key].split())
+    for word in related:
+        terms.setdefault(word, SYNONYM_WEIGHT)
+    for first, second in pairwise(kept):
+        terms.setdefault(first + second, COMPOUND_WEIGHT)
+    return list(terms.items())
