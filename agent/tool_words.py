@@ -43,7 +43,7 @@ _NUMBER = re.compile(r"\d[\d.,:]*[a-z]{0,2}")
 _STOP_TEXT = """a an the to of in on at for from by with and or is are was were be been being it its this
     that these those there here my me mine i i'm you your we our us they them their what which
     whom how can could would should will shall may might must do does did done please into as so
-    then than just some any all every each also about up out over under again still now right
+    then than just some any all every each also about up out over under again still right
     s t m ll re ve d"""
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
@@ -294,6 +294,12 @@ _RELATED: Mapping[str, str] = {
     "coordinates": "location geocode",
     "where": "location",
     "clock": "time",
+    "now": "current",
+    "today": "current date",
+    "current": "now",
+    "recent": "latest history log",
+    "latest": "recent",
+    "last": "latest recent",
     "emoji": "reaction",
     "thumbs": "reaction",
     "keyboard": "key",
@@ -321,7 +327,7 @@ _RELATED: Mapping[str, str] = {
     # two words
     "how big": "size",
     "how far": "distance",
-    "how long": "duration time",
+    "how long": "duration",
     "how high": "elevation",
     "look up": "search lookup",
     "roll back": "rollback undo",
@@ -388,6 +394,23 @@ def _tokens(query: str) -> tuple[list[str], list[str]]:
     return words, values
 
 
+def _plural(word: str) -> bool:
+    return (
+        len(word) > 3
+        and word.endswith("s")
+        and not word.endswith(("ss", "us", "is"))
+        and word not in STOP_WORDS
+    )
+
+
+def _asks_for_a_list(words: list[str]) -> bool:
+    """ "what files are in ...", "which tabs are open": a question about several things."""
+    return any(
+        word in ("what", "which") and any(_plural(w) for w in words[i + 1 : i + 5])
+        for i, word in enumerate(words)
+    )
+
+
 def query_terms(query: str) -> list[tuple[str, float]]:
     """The weighted words to search for ``query``, the user's own words first."""
     words, values = _tokens(query)
@@ -399,7 +422,7 @@ def query_terms(query: str) -> list[tuple[str, float]]:
         terms[word] = 1.0
     for word in values:
         terms.setdefault(word, VALUE_WEIGHT)
-    related: list[str] = []
+    related: list[str] = ["list"] if _asks_for_a_list(words) else []
     for first, second in pairwise(words):
         pair = f"{first} {second}"
         if pair in _RELATED:

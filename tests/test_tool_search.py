@@ -184,6 +184,10 @@ def test_a_query_gains_the_usual_words_for_the_same_thing() -> None:
     assert {"delete", "directory"} <= set(terms)  # plural "folders" found too
     assert "distance" in dict(query_terms("how far is Lyon"))  # two-word phrases
     assert "rollback" in dict(query_terms("roll back the release"))  # adjacent words joined
+    assert "current" in dict(query_terms("what time is it now"))
+    # A question about several things asks for a list; about one thing, not.
+    assert "list" in dict(query_terms("which tabs are open"))
+    assert "list" not in dict(query_terms("what address is at 48.85, 2.29"))
 
 
 @pytest.mark.parametrize(
