@@ -329,10 +329,6 @@ _RELATED: Mapping[str, str] = {
     "k8s": "kubernetes",
     "cluster": "kubernetes",
     # two words
-    "how big": "size",
-    "how far": "distance",
-    "how long": "duration",
-    "how high": "elevation",
     "look up": "search lookup",
     "roll back": "rollback undo",
     "set up": "create",
@@ -340,14 +336,25 @@ _RELATED: Mapping[str, str] = {
     "log in": "login",
     "pull request": "pr",
     "merge request": "mr",
-    "at once": "multiple",
-    "step by": "sequential",
     "thumbs up": "reaction",
     "web page": "page url",
     "go back": "back",
 }
 
-_MAX_RELATED_KEY_WORDS = 2
+# Phrases whose words mean something else together: "how long does it take" is about a
+# duration, not about long things or taking. Their words give way to the meaning.
+_IDIOMS: Mapping[tuple[str, str], str] = {
+    ("how", "big"): "size",
+    ("how", "large"): "size",
+    ("how", "far"): "distance",
+    ("how", "long"): "duration",
+    ("how", "high"): "elevation height",
+    ("how", "tall"): "height",
+    ("how", "many"): "count",
+    ("how", "much"): "count",
+    ("at", "once"): "multiple",
+    ("step", "by"): "sequential",
+}
 
 
 def _key(word: str) -> str | None:
@@ -379,11 +386,14 @@ _VALUE_WORDS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def _tokens(query: str) -> tuple[list[str], list[str]]:
-    """The query's words (lower case) and the words for the values in it (``notes.txt`` ->
-    ``file``). Numbers, quoted text and ``owner/repo`` are arguments: left out."""
+def _tokens(query: str) -> tuple[list[str], list[str], set[str]]:
+    """The query's words (lower case), the words for the values in it (``notes.txt`` ->
+    ``file``), and the words that are names (capitalized after the first word: "New York",
+    "Bob"), which keep their own meaning. Numbers, quoted text and ``owner/repo`` are arguments:
+    left out."""
     words: list[str] = []
     values: list[str] = []
+    names: set[str] = set()
     for match in _TOKEN.finditer(query):
         kind = match.lastgroup
         text = match.group()
@@ -393,9 +403,12 @@ def _tokens(query: str) -> tuple[list[str], list[str]]:
             values.extend(_VALUE_WORDS[text[0]])
         elif kind == "word":
             word = text.lower()
-            if not _NUMBER.fullmatch(word):
-                words.append(word)
-    return words, values
+            if _NUMBER.fullmatch(word):
+                continue
+            if words and text[0].isupper() and not text.isupper():  # not an acronym: PR, SQL
+                names.add(word)
+            words.append(word)
+    return words, values, names
 
 
 def _plural(word: str) -> bool:
@@ -415,14 +428,31 @@ def _asks_for_a_list(words: list[str]) -> bool:
     )
 
 
+def _idioms(words: list[str]) -> tuple[list[str], list[str]]:
+    """What the idioms among ``words`` mean, and the words left."""
+    meant: list[str] = []
+    left: list[str] = []
+    i = 0
+    while i < len(words):
+        meaning = _IDIOMS.get((words[i], words[i + 1])) if i + 1 < len(words) else None
+        if meaning is None:
+            left.append(words[i])
+            i += 1
+        else:
+            meant.extend(meaning.split())
+            i += 2
+    return meant, left
+
+
 def query_terms(query: str) -> list[tuple[str, float]]:
     """The weighted words to search for ``query``, the user's own words first."""
-    words, values = _tokens(query)
+    words, values, names = _tokens(query)
     if not words and not values:
         words = [w.lower() for w in re.findall(r"[^\W_]+", query)]
+    meant, words = _idioms(words)
     kept = [w for w in words if w not in STOP_WORDS] or words
     terms: dict[str, float] = {}
-    for word in kept:
+    for word in [*kept, *meant]:
         terms[word] = 1.0
     for word in values:
         terms.setdefault(word, VALUE_WEIGHT)
@@ -432,7 +462,7 @@ def query_terms(query: str) -> list[tuple[str, float]]:
         if pair in _RELATED:
             related.extend(_RELATED[pair].split())
     for word in kept:
-        key = _key(word)
+        key = None if word in names else _key(word)
         if key is not None:
             related.extend(_RELATED[key].split())
     for word in related:

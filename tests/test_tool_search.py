@@ -182,9 +182,15 @@ def test_values_in_a_query_become_what_they_are() -> None:
 def test_a_query_gains_the_usual_words_for_the_same_thing() -> None:
     terms = dict(query_terms("remove the folders"))
     assert {"delete", "directory"} <= set(terms)  # plural "folders" found too
-    assert "distance" in dict(query_terms("how far is Lyon"))  # two-word phrases
+    assert "distance" in dict(query_terms("how far is Lyon"))  # idioms
+    assert "login" in dict(query_terms("sign in to the site"))  # two-word phrases
     assert "rollback" in dict(query_terms("roll back the release"))  # adjacent words joined
     assert "current" in dict(query_terms("what time is it now"))
+    # An idiom's words give way to its meaning; a name keeps its own.
+    terms = dict(query_terms("how long does it take to drive to New York"))
+    assert terms["duration"] == 1.0 and "long" not in terms
+    assert "new" in terms and "create" not in terms
+    assert "pull" in dict(query_terms("open a PR"))  # an acronym is not a name
     # A question about several things asks for a list; about one thing, not.
     assert "list" in dict(query_terms("which tabs are open"))
     assert "list" not in dict(query_terms("what address is at 48.85, 2.29"))
