@@ -89,6 +89,7 @@ def quality(real: list[ServerTool], queries: list[dict[str, Any]], show_held_out
     print("| tools | recall@1 dev | held-out | all | recall@5 dev | held-out | all |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     shown: list[tuple[str, list[str]]] = []
+    counts: list[str] = []
     for n_fake in (0, 5000):
         box = Toolbox(None, [*real, *gateway(n_fake)], namespaced=True)
         search = ToolSearch(box, ToolSearchSettings())
@@ -97,7 +98,12 @@ def quality(real: list[ServerTool], queries: list[dict[str, Any]], show_held_out
         a1, a5, _ = recall(search, queries)
         label = f"{len(real)} real" + (f" + {n_fake} distractors" if n_fake else "")
         print(f"| {label} | {d1:.2f} | {h1:.2f} | {a1:.2f} | {d5:.2f} | {h5:.2f} | {a5:.2f} |")
+        counts.append(
+            f"{label}: @5 hits dev {round(d5 * len(dev))}/{len(dev)}, "
+            f"held-out {round(h5 * len(held_out))}/{len(held_out)}, all {round(a5 * len(queries))}/{len(queries)}"
+        )
         shown = [("dev", dev_misses)] + ([("held-out", held_misses)] if show_held_out else [])
+    print("\n" + "\n".join(counts))
     for part, misses in shown:
         if misses:
             print(f"\nmisses at @5 (with distractors), {part}:\n" + "\n".join(misses))
