@@ -10,9 +10,10 @@ turned into weighted terms for the BM25 index:
   are arguments and are left out;
 - the usual English words for the same thing (a general thesaurus of what tools do and what they
   act on, not a list of fixes for particular queries), weighted lower: ``remove`` also searches
-  ``delete``, ``folder`` also ``directory``, ``how far`` also ``distance``;
-- two adjacent words joined (``roll back`` -> ``rollback``, ``look up`` -> ``lookup``), weighted
-  lower: names often write them as one word.
+  ``delete``, ``folder`` also ``directory``; an idiom's words give way to what it means (``how
+  far`` -> ``distance``), and a name ("New York") gains nothing;
+- a phrasal verb written as one word, as names do (``check out`` -> ``checkout``, ``look up`` ->
+  ``lookup``), and, weighted lower, two adjacent words joined (``screen shot`` -> ``screenshot``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ __all__ = ["query_terms"]
 
 # Weights beside the user's own words (1.0), chosen on the dev half of bench/tool_search.py's
 # queries: the words we add count a little less than what the user said; a value says only what
-# kind of argument the tool takes; joined words are a guess (neutral on the bench, kept for names
-# such as "rollback" and "lookup").
+# kind of argument the tool takes; a phrasal verb joined is what the user said; other joined
+# words are a guess (neutral on the bench).
 SYNONYM_WEIGHT = 0.9
 VALUE_WEIGHT = 0.5
+PHRASAL_WEIGHT = 1.0
 COMPOUND_WEIGHT = 0.5
 
 _TOKEN = re.compile(
@@ -98,6 +100,8 @@ _RELATED: Mapping[str, str] = {
     "store": "save write create",
     "record": "create save start",
     "remember": "memory store create",
+    "know": "knowledge memory",
+    "knowledge": "memory",
     "memorize": "memory store create",
     "note": "create observation memo",
     # changing
@@ -341,6 +345,10 @@ _RELATED: Mapping[str, str] = {
     "go back": "back",
 }
 
+# The particles of phrasal verbs, which names write as one word with the verb: check out ->
+# checkout, log in -> login, look up -> lookup, set up -> setup, drop down -> dropdown.
+_PARTICLES = frozenset(["up", "out", "in", "on", "off", "down", "back", "over"])
+
 # Phrases whose words mean something else together: "how long does it take" is about a
 # duration, not about long things or taking. Their words give way to the meaning.
 _IDIOMS: Mapping[tuple[str, str], str] = {
@@ -467,6 +475,9 @@ def query_terms(query: str) -> list[tuple[str, float]]:
             related.extend(_RELATED[key].split())
     for word in related:
         terms.setdefault(word, SYNONYM_WEIGHT)
-    for first, second in pairwise(kept):
-        terms.setdefault(first + second, COMPOUND_WEIGHT)
+    for first, second in pairwise(words):
+        if second in _PARTICLES:
+            terms.setdefault(first + second, PHRASAL_WEIGHT)
+        elif first not in STOP_WORDS and second not in STOP_WORDS:
+            terms.setdefault(first + second, COMPOUND_WEIGHT)
     return list(terms.items())

@@ -184,7 +184,10 @@ def test_a_query_gains_the_usual_words_for_the_same_thing() -> None:
     assert {"delete", "directory"} <= set(terms)  # plural "folders" found too
     assert "distance" in dict(query_terms("how far is Lyon"))  # idioms
     assert "login" in dict(query_terms("sign in to the site"))  # two-word phrases
-    assert "rollback" in dict(query_terms("roll back the release"))  # adjacent words joined
+    assert dict(query_terms("check out the branch"))["checkout"] == 1.0  # phrasal verbs joined
+    assert "rollback" in dict(query_terms("roll back the release"))
+    assert "screenshot" in dict(query_terms("screen shot"))  # adjacent words joined, weighted lower
+    assert "doyou" not in dict(query_terms("what do you know"))  # common words are not joined
     assert "current" in dict(query_terms("what time is it now"))
     # An idiom's words give way to its meaning; a name keeps its own.
     terms = dict(query_terms("how long does it take to drive to New York"))
