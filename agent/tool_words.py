@@ -173,6 +173,7 @@ _RELATED: Mapping[str, str] = {
     "undo": "revert rollback reset",
     "revert": "undo rollback reset",
     "rollback": "undo revert",
+    "roll": "rollout rollback",
     "restore": "undo revert",
     "unstage": "reset",
     "install": "deploy",
