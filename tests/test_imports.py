@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.tool_search",
         "agent.tool_index",
         "agent.tool_words",
+        "agent.tool_thesaurus",
         "agent.resource_tool",
         "agent.context",
         "agent.demo_server",
