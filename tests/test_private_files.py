@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from agent.redact import redact_url, redact_urls
 from tests.support.fake_llm import FakeLLM
 from tests.support.fixtures_mcp import stdio_settings
 from tests.support.http_edge import refused_port
+from tests.support.inproc import Ran, run_agent
 from tests.test_chat_e2e import Screen
 
 
@@ -40,18 +40,13 @@ def open_umask() -> Iterator[None]:
         os.umask(old)
 
 
-def _agent(
-    *argv: str, env: dict[str, str] | None = None, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """The real program under ``umask 000``."""
-    return subprocess.run(
-        ["sh", "-c", 'umask 000; exec "$@"', "sh", sys.executable, "-m", "agent", *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+def _agent(*argv: str) -> Ran:
+    """``agent ARGV`` under ``umask 000`` (in this process: tests/support/inproc.py)."""
+    old = os.umask(0)
+    try:
+        return run_agent(*argv)
+    finally:
+        os.umask(old)
 
 
 # --- the building blocks -----------------------------------------------------------------------

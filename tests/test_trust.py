@@ -1,7 +1,7 @@
 """agent/trust.py: a project's ./agent.toml is used only once trusted, by path and content.
 
-Real processes: ``agent`` subprocesses in a temporary working directory whose agent.toml names a
-real stdio MCP server that writes a marker file when it starts, and a real provider fake that
+``agent`` runs in a temporary working directory (in-process, tests/support/inproc.py, except where
+a terminal answers the question: a real process on a pty) whose agent.toml names a real stdio MCP server that writes a marker file when it starts, and a real provider fake that
 records the headers it receives.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,20 +20,9 @@ from agent.config import load_config
 from agent.trust import summary, trust_file
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess
 from tests.support.fixtures_mcp import REPO_ROOT, toml_config
+from tests.support.inproc import run_agent as agent
 
 SECRET = "sk-ant-trust-test-0123456789"
-
-
-def agent(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``agent ARGV`` in the working directory, with no terminal (stdin from /dev/null)."""
-    return subprocess.run(
-        [sys.executable, "-m", "agent", *argv],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
-    )
 
 
 def carries_secret(headers: Mapping[str, str]) -> bool:
