@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -39,6 +39,7 @@ from agent.transcript import load_transcript, save_transcript
 from tests.support.elicit_server import elicit_server
 from tests.support.fixtures_mcp import RestartableServer
 from tests.support.function_provider import FunctionProvider, call, last_results, reply
+from tests.support.scripted_input import ScriptedInput
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
@@ -114,23 +115,6 @@ def test_transcript_round_trip_and_bad_files(tmp_path: Path) -> None:
 
 
 # -- the chat, in-process ------------------------------------------------------------------------
-
-
-class ScriptedInput:
-    """The user, as a list of lines: messages, and answers to approval questions."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = list(lines)
-        self.questions: list[str] = []
-
-    async def read(self) -> str:
-        if not self.lines:
-            raise EOFError
-        return self.lines.pop(0)
-
-    async def ask(self, question: str) -> str:
-        self.questions.append(question)
-        return self.lines.pop(0)
 
 
 def model(request: ModelRequest) -> ModelResponse:

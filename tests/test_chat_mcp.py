@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -25,23 +25,7 @@ from agent.slash import ChatCompleter
 from agent.tools import ToolProgress
 from tests.support.features_server import PNG_B64, features_server
 from tests.support.function_provider import FunctionProvider, call, last_results, reply
-
-
-class ScriptedInput:
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = list(lines)
-        self.questions: list[str] = []
-
-    async def read(self) -> str:
-        if not self.lines:
-            raise EOFError
-        return self.lines.pop(0)
-
-    async def ask(self, question: str) -> str:
-        self.questions.append(question)
-        if not self.lines:
-            raise EOFError
-        return self.lines.pop(0)
+from tests.support.scripted_input import ScriptedInput
 
 
 def model(request: ModelRequest) -> ModelResponse:

@@ -87,13 +87,13 @@ class _LegacyOnly:
 
 
 @asynccontextmanager
-async def elicit_server() -> AsyncIterator[str]:
-    """Serve :func:`build_server` for the block; yields its MCP URL once it accepts connections."""
+async def serve_legacy_http(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve an MCP server's streamable HTTP ``app`` (2025 protocol only, see :class:`_LegacyOnly`)
+    on an ephemeral loopback port for the block; yields its MCP URL once it accepts connections."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     started = anyio.Event()
-    app = build_server().streamable_http_app()
     uv = _Uvicorn(_LegacyOnly(app), started, lifespan="on")
     async with anyio.create_task_group() as tg:
         tg.start_soon(uv.serve, [sock])
@@ -102,3 +102,10 @@ async def elicit_server() -> AsyncIterator[str]:
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
             uv.should_exit = True
+
+
+@asynccontextmanager
+async def elicit_server() -> AsyncIterator[str]:
+    """Serve :func:`build_server` for the block; yields its MCP URL once it accepts connections."""
+    async with serve_legacy_http(build_server().streamable_http_app()) as url:
+        yield url

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import AssistantMessage, UserMessage
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -40,9 +38,8 @@ from mcp_types import (
 )
 from pydantic import BaseModel, Field
 
-from tests.support.elicit_server import _LegacyOnly
+from tests.support.elicit_server import serve_legacy_http
 from tests.support.mcp_server import PNG_1X1
-from tests.support.oauth_server import _Uvicorn
 
 INSTRUCTIONS = "Notes live in notes://note/{name}; read notes://list first."
 NOTES = {"alpha": "Alpha is the first note.", "beta": "Beta follows alpha.", "gamma": "Gamma is last."}
@@ -138,16 +135,5 @@ def build_server() -> MCPServer:
 @asynccontextmanager
 async def features_server() -> AsyncIterator[str]:
     """Serve :func:`build_server` for the block; yields its MCP URL once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    started = anyio.Event()
-    app = build_server().streamable_http_app()
-    uv = _Uvicorn(_LegacyOnly(app), started, lifespan="on")
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(uv.serve, [sock])
-        await started.wait()
-        try:
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            uv.should_exit = True
+    async with serve_legacy_http(build_server().streamable_http_app()) as url:
+        yield url
