@@ -159,7 +159,8 @@ class DPoPState:
         self._nonces: dict[str, str] = {}
         self._as_algs: dict[str, list[str]] = {}  # issuer (no trailing /) -> its DPoP algorithms
         self._challenged = False  # the MCP server challenged with the DPoP scheme
-        self._inflight: tuple[httpx2.Request, DPoPKey, bool] | None = None  # token request, key, login?
+        # the token request awaiting its answer: (request, the key that signed it or None, a login?)
+        self._inflight: tuple[httpx2.Request, DPoPKey | None, bool] | None = None
 
     # -- the stored login ----------------------------------------------------------------------
 
@@ -221,7 +222,7 @@ class DPoPState:
         if not wants_nonce:
             return False
         inflight = self._inflight
-        if inflight is not None and inflight[0] is request:
+        if inflight is not None and inflight[0] is request and inflight[1] is not None:
             self._sign(request, inflight[1], access_token=None)
         elif self.key is not None and self.bound:
             token = request.headers.get("Authorization", "").partition(" ")[2]
@@ -241,22 +242,18 @@ class DPoPState:
 
     def login_token_request(self, request: httpx2.Request, context: OAuthContext) -> httpx2.Request:
         """The token request that ends a login, with a proof of a new key when DPoP is due."""
-        if not self._wanted(context):
-            self._inflight = None
-            return request
-        key = DPoPKey.generate()
+        key = DPoPKey.generate() if self._wanted(context) else None
         self._inflight = (request, key, True)
-        self._sign(request, key, access_token=None)
+        if key is not None:
+            self._sign(request, key, access_token=None)
         return request
 
     def refresh_request(self, request: httpx2.Request) -> httpx2.Request:
         """A refresh request, with a proof of the login's key when it has one (the refresh token
         of a DPoP login is bound to it)."""
-        if self.key is None:
-            self._inflight = None
-            return request
         self._inflight = (request, self.key, False)
-        self._sign(request, self.key, access_token=None)
+        if self.key is not None:
+            self._sign(request, self.key, access_token=None)
         return request
 
     async def token_reply(self, response: httpx2.Response) -> httpx2.Response:
@@ -266,11 +263,15 @@ class DPoPState:
         if inflight is None or response.request is not inflight[0] or response.status_code != 200:
             return response
         self._inflight = None
+        request, key, login = inflight
+        if key is None:  # no proof went with it: a plain Bearer login (or refresh)
+            if login:
+                self.key, self.bound = None, False
+            return response
         await response.aread()
         body = _json(response)
         if body is None:
             return response
-        request, key, login = inflight
         bound = str(body.get("token_type", "")).lower() == "dpop"
         if not bound and self.configured:
             raise AuthError(

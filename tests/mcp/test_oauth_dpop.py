@@ -4,6 +4,7 @@ server, which check every proof (tests/support/oauth_dpop.py)."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ import pytest
 
 from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import AuthError
+from agent.login import auth_main
 from agent.mcp.oauth import AgentOAuth, auth_factory_for
 from agent.mcp.token_store import token_dir
+from agent.options import LoginOptions
 from tests.support.browser import Browser
 from tests.support.fixtures_oauth import OAuthStack
 from tests.support.oauth_client import echo
@@ -165,3 +168,30 @@ async def test_the_proof_names_the_url_without_its_query(oauth_server: OAuthStac
     dpop = _dpop(oauth_server)
     assert dpop["errors"] == [] and dpop["resource_proofs"] >= 2
     assert oauth_server.mcp_url in dpop["htus"] and not any("?" in str(h) for h in dpop["htus"])
+
+
+async def test_agent_auth_says_dpop_and_never_shows_the_key(
+    oauth_server: OAuthStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oauth_server.set(dpop=True, dpop_resource="challenge")
+    assert await echo(oauth_server.mcp_url, _auth(oauth_server.mcp_url), "hi") == "hi"
+    config = Config(servers={"demo": ServerSettings(url=oauth_server.mcp_url)})
+    assert await auth_main(LoginOptions(), config) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"^demo\s+logged in \(DPoP\)", shown, re.M)
+    private = _stored()[1]["dpop"]["jwk"]["d"]
+    assert private not in shown
+
+
+async def test_a_new_login_without_dpop_drops_the_old_key(oauth_server: OAuthStack) -> None:
+    oauth_server.set(dpop=True, dpop_resource="challenge")
+    assert await echo(oauth_server.mcp_url, _auth(oauth_server.mcp_url), "bound") == "bound"
+    assert _stored()[1]["dpop"]["token_type"] == "DPoP"
+    oauth_server.set(dpop_resource="none")  # the MCP server stops asking; the user turns DPoP off
+    auth = _auth(oauth_server.mcp_url, dpop=False)
+    assert await echo(oauth_server.mcp_url, auth, "stored") == "stored"  # the stored token is bound
+    async with httpx2.AsyncClient(timeout=30) as http:
+        record = await auth.login(http)
+    assert record.dpop is None and "dpop" not in _stored()[1]
+    assert await echo(oauth_server.mcp_url, auth, "plain") == "plain"  # as Bearer, without a proof
+    assert _dpop(oauth_server)["errors"] == []
