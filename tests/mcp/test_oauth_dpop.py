@@ -195,3 +195,18 @@ async def test_a_new_login_without_dpop_drops_the_old_key(oauth_server: OAuthSta
     assert record.dpop is None and "dpop" not in _stored()[1]
     assert await echo(oauth_server.mcp_url, auth, "plain") == "plain"  # as Bearer, without a proof
     assert _dpop(oauth_server)["errors"] == []
+
+
+async def test_workload_identity_grant_gets_a_bound_token(oauth_server: OAuthStack, tmp_path: Path) -> None:
+    from tests.mcp.test_oauth_jwt_bearer import _jwt, _workload
+
+    oauth_server.set(dpop=True, dpop_resource="metadata")
+    token_file = tmp_path / "workload.jwt"
+    token_file.write_text(_jwt(_workload(oauth_server, "workload"), oauth_server.issuer))
+    auth = _auth(
+        oauth_server.mcp_url, grant="jwt_bearer", client_id="workload", assertion_file=str(token_file)
+    )
+    assert await echo(oauth_server.mcp_url, auth, "workload") == "workload"
+    dpop = _dpop(oauth_server)
+    assert dpop["errors"] == [] and dpop["resource_proofs"] >= 2
+    assert dpop["token_proofs"] == {"urn:ietf:params:oauth:grant-type:jwt-bearer": 1}
