@@ -335,13 +335,14 @@ class AgentOAuth(OAuthProviderHooks):
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
         oauth, endpoint = self.settings.oauth, token_endpoint(self.context)
+        self.dpop.start_login(self.context)
         if oauth.grant == "jwt_bearer":
             token_request = jwt_bearer_request(self.name, self.context, oauth, endpoint)
         elif self.unattended:
             token_request = client_credentials_request(self.context, oauth, endpoint)
         else:
             token_request = await super().authorization_request()
-        return self.dpop.login_token_request(token_request, self.context)
+        return self.dpop.login_token_request(token_request)
 
     def _add_bearer(self, request: httpx2.Request) -> None:
         tokens = self.context.current_tokens

@@ -161,6 +161,7 @@ class DPoPState:
         self._challenged = False  # the MCP server challenged with the DPoP scheme
         # the token request awaiting its answer: (request, the key that signed it or None, a login?)
         self._inflight: tuple[httpx2.Request, DPoPKey | None, bool] | None = None
+        self._login_key: DPoPKey | None = None  # the key of the login under way, if it uses DPoP
 
     # -- the stored login ----------------------------------------------------------------------
 
@@ -240,9 +241,14 @@ class DPoPState:
 
     # -- token requests ------------------------------------------------------------------------
 
-    def login_token_request(self, request: httpx2.Request, context: OAuthContext) -> httpx2.Request:
-        """The token request that ends a login, with a proof of a new key when DPoP is due."""
-        key = DPoPKey.generate() if self._wanted(context) else None
+    def start_login(self, context: OAuthContext) -> None:
+        """Before a login's authorization step: decide whether it uses DPoP (a new key if so);
+        an authorization server that cannot take our proofs fails it here, before the browser."""
+        self._login_key = DPoPKey.generate() if self._wanted(context) else None
+
+    def login_token_request(self, request: httpx2.Request) -> httpx2.Request:
+        """The token request that ends a login, with a proof of the new key when DPoP is due."""
+        key, self._login_key = self._login_key, None
         self._inflight = (request, key, True)
         if key is not None:
             self._sign(request, key, access_token=None)
@@ -324,8 +330,8 @@ class DPoPState:
             if algs and ALGORITHM not in algs:
                 raise AuthError(
                     self.name,
-                    f"the authorization server {issuer} takes DPoP proofs signed with {', '.join(algs)}; "
-                    f"agent signs them with {ALGORITHM}",
+                    f"the authorization server {issuer} does not take DPoP proofs signed with "
+                    f"{ALGORITHM}, the only algorithm agent signs them with",
                     hint="set `dpop = false` in the server's [oauth] settings to log in without DPoP",
                 )
             return True

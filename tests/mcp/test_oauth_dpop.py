@@ -210,3 +210,12 @@ async def test_workload_identity_grant_gets_a_bound_token(oauth_server: OAuthSta
     dpop = _dpop(oauth_server)
     assert dpop["errors"] == [] and dpop["resource_proofs"] >= 2
     assert dpop["token_proofs"] == {"urn:ietf:params:oauth:grant-type:jwt-bearer": 1}
+
+
+async def test_dpop_true_refuses_a_server_that_takes_no_es256_proofs(oauth_server: OAuthStack) -> None:
+    oauth_server.set(dpop=True, dpop_algs=["RS256"])
+    with pytest.raises(BaseException) as caught:
+        await echo(oauth_server.mcp_url, _auth(oauth_server.mcp_url, dpop=True), "x")
+    error = _find(caught.value, AuthError)
+    assert error is not None and "does not take DPoP proofs signed with ES256" in str(error)
+    assert oauth_server.stats()["authorize"] == 0  # refused before the browser

@@ -9,7 +9,7 @@ and recorded in ``stats["dpop"]["errors"]``.
 Two ASGI layers, active with the ``dpop`` switch:
 
 * :class:`DPoPAuthorizationServer` around the authorization server: its metadata lists
-  ``dpop_signing_alg_values_supported``; a token request with a valid proof gets tokens bound to
+  ``dpop_signing_alg_values_supported`` (the ``dpop_algs`` switch, ``["ES256"]``); a token request with a valid proof gets tokens bound to
   the proof's key (``token_type`` ``DPoP``; the refresh token too, so a refresh must be signed by
   the same key); with ``dpop_nonce`` a proof without the current nonce gets ``400
   use_dpop_nonce`` and a ``DPoP-Nonce`` header.
@@ -38,7 +38,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-DPOP_DEFAULTS: dict[str, Any] = {"dpop": False, "dpop_nonce": False, "dpop_resource": "none"}
+DPOP_DEFAULTS: dict[str, Any] = {
+    "dpop": False,
+    "dpop_nonce": False,
+    "dpop_resource": "none",
+    "dpop_algs": ["ES256"],
+}
 _IAT_WINDOW = 60
 
 
@@ -167,7 +172,7 @@ class DPoPAuthorizationServer:
         if scope["path"] == "/.well-known/oauth-authorization-server":
             status, headers, body = await _captured(self.app, scope, b"")
             metadata = json.loads(body)
-            metadata["dpop_signing_alg_values_supported"] = ["ES256"]
+            metadata["dpop_signing_alg_values_supported"] = switches["dpop_algs"]
             await _json_answer(status, headers, metadata)(scope, receive, send)
             return
         if scope["path"] != "/token":

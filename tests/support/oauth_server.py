@@ -21,6 +21,7 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
                     the MCP server checks the proofs (tests/support/oauth_dpop.py)
 ``dpop_nonce``      both demand a DPoP nonce (``POST /_test/dpop_rotate_nonce`` makes a new one)
 ``dpop_resource``   how the MCP server asks for DPoP: ``"none"``, ``"challenge"``, ``"metadata"``
+``dpop_algs``       the DPoP signing algorithms the authorization server lists (``["ES256"]``)
 
 Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
 PEM: a client for the ``client_credentials`` grant; with ``workload_key``, a PEM public key, a
