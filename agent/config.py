@@ -118,6 +118,8 @@ class OAuthSettings(_Strict):
     private_key_file: str | None = None
     callback_port: int | None = Field(default=None, ge=0, le=65535)
     login_timeout: float = Field(default=300.0, gt=0)
+    # DPoP (RFC 9449), tokens bound to a key: true always, false never, unset when both servers ask
+    dpop: bool | None = None
     # grant = "cross_app_access" (enterprise-managed authorization, SEP-990)
     issuer: str | None = None
     idp_token_endpoint: str | None = None

@@ -110,6 +110,8 @@ async def login_main(options: LoginOptions, config: Config) -> int:
     say(f"  scopes:               {_scopes(record)}", sys.stdout)
     print(f"  access token expires: {_expiry(record)}")
     print(f"  refresh token:        {refresh}")
+    if record.dpop_bound:
+        print("  bound to a key:       yes (DPoP; the key is stored with the tokens)")
     print(f"  stored in:            {auth.store.location}")
     return EXIT_OK
 
@@ -187,7 +189,7 @@ async def auth_main(options: LoginOptions, config: Config) -> int:
             rows.append((name, "not logged in", "-", "-", "-"))
             continue
         expired = record.expires_at is not None and record.expires_at <= time.time()
-        status = "logged in"
+        status = "logged in (DPoP)" if record.dpop_bound else "logged in"
         if expired:
             status = "expired, will refresh" if record.has_refresh_token else "expired: log in again"
         rows.append((name, status, _expiry(record), _scopes(record), record.issuer or "?"))

@@ -51,6 +51,8 @@ def secrets_on_disk() -> list[str]:
         found += [v for k, v in data.get("tokens", {}).items() if k in ("access_token", "refresh_token")]
         if data.get("client_info", {}).get("client_secret"):
             found.append(data["client_info"]["client_secret"])
+        if data.get("dpop", {}).get("jwk", {}).get("d"):
+            found.append(data["dpop"]["jwk"]["d"])  # the DPoP private key
     return found
 
 

@@ -23,8 +23,9 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 :mod:`agent.mcp.oauth_records` (the stored login as the SDK's models), :mod:`agent.mcp.token_store`
 (files or keyring, locking), :mod:`agent.mcp.oauth_refresh` (the refresh request and its answer),
 :mod:`agent.mcp.oauth_unattended` (``client_credentials``), :mod:`agent.mcp.oauth_jwt_bearer`
-(``jwt_bearer``, workload identity), :mod:`agent.mcp.oauth_revoke` (RFC 7009: logout, and the
-refresh token a new login replaces) and :mod:`agent.mcp.oauth_sdk_private`
+(``jwt_bearer``, workload identity), :mod:`agent.mcp.oauth_dpop` (RFC 9449: tokens bound to a key),
+:mod:`agent.mcp.oauth_revoke` (RFC 7009: logout, and the refresh token a new login replaces) and
+:mod:`agent.mcp.oauth_sdk_private`
 (the one step of the SDK's flow we replace with no public hook for it).
 """
 
@@ -45,12 +46,11 @@ from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
     OAuthClientMetadata,
-    TokenEndpointAuthMethod,
 )
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, ValidationError
 
-from agent.config import Config, OAuthSettings, ServerSettings
+from agent.config import Config, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError
 from agent.mcp.connection import tls_context
 from agent.mcp.oauth_browser import (
@@ -62,6 +62,7 @@ from agent.mcp.oauth_browser import (
     read_stdin_line,
     stdin_is_terminal,
 )
+from agent.mcp.oauth_dpop import DPoPState
 from agent.mcp.oauth_jwt_bearer import jwt_bearer_client, jwt_bearer_request
 from agent.mcp.oauth_records import (
     ParsedLogin,
@@ -70,8 +71,9 @@ from agent.mcp.oauth_records import (
     login_record,
     parse_login,
     preregistered_client,
+    registration_auth_method,
 )
-from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint
+from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint, token_error
 from agent.mcp.oauth_revoke import revocation_endpoint, revoke_token
 from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
@@ -149,7 +151,7 @@ class AgentOAuth(OAuthProviderHooks):
             redirect_uris=None if self.unattended else [AnyUrl("http://127.0.0.1/callback")],
             grant_types=[oauth.grant] if self.unattended else ["authorization_code", "refresh_token"],
             scope=oauth.scope,
-            token_endpoint_auth_method=_auth_method(oauth, unattended=self.unattended),
+            token_endpoint_auth_method=registration_auth_method(oauth, unattended=self.unattended),
         )
         super().__init__(
             server_url=settings.url,
@@ -177,6 +179,7 @@ class AgentOAuth(OAuthProviderHooks):
         self._force_login = False
         self._started = False
         self.obtained_at: float | None = None  # when the current tokens were issued
+        self.dpop = DPoPState(name, settings.url, oauth.dpop)  # RFC 9449: the login's key, proofs
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -189,7 +192,7 @@ class AgentOAuth(OAuthProviderHooks):
 
     def record(self) -> StoredLogin:
         """The current in-memory login as a storable record."""
-        return login_record(self.context, self.store.server_url, self.obtained_at)
+        return login_record(self.context, self.store.server_url, self.obtained_at, self.dpop.stored())
 
     def _load(self) -> ParsedLogin | None:
         """The stored login parsed into SDK models; None (reported) when it does not parse."""
@@ -207,6 +210,7 @@ class AgentOAuth(OAuthProviderHooks):
 
     def _adopt(self, loaded: ParsedLogin) -> None:
         adopt_login(self.context, loaded, keep_client=self._fixed_client is not None)
+        self.dpop.adopt(loaded.record.dpop)
         self.obtained_at = loaded.record.obtained_at
 
     def _start(self) -> None:
@@ -265,6 +269,8 @@ class AgentOAuth(OAuthProviderHooks):
                 self._add_bearer(request)
 
         response = yield request
+        if await self.dpop.nonce_retry(request, response):  # a DPoP nonce asked for: once more with it
+            response = yield request
 
         step_up = response.status_code == 403 and _www_auth_error(response) == "insufficient_scope"
         if response.status_code != 401 and not step_up:
@@ -277,11 +283,13 @@ class AgentOAuth(OAuthProviderHooks):
                 changed = current is not None and (sent is None or current.access_token != sent.access_token)
                 if changed and self._fresh():  # another process logged in or refreshed meanwhile
                     self._add_bearer(request)
-                    yield request
+                    if await self.dpop.nonce_retry(request, (yield request)):
+                        yield request
                     return
                 if self._can_refresh() and await self._refresh():
                     self._add_bearer(request)
-                    yield request
+                    if await self.dpop.nonce_retry(request, (yield request)):
+                        yield request
                     return
             if not self.allow_login and not self.unattended:
                 raise AuthRequiredError(
@@ -306,7 +314,11 @@ class AgentOAuth(OAuthProviderHooks):
                     outgoing = await flow.asend(response)
                 while True:
                     reply = yield outgoing
-                    outgoing = await flow.asend(reply)
+                    if await self.dpop.nonce_retry(outgoing, reply):
+                        reply = yield outgoing
+                    outgoing = await flow.asend(await self.dpop.token_reply(reply))
+                    if outgoing is request:  # the SDK's retry with the new token
+                        self._add_bearer(request)
             except StopAsyncIteration:
                 self.obtained_at = time.time()
                 await self._revoke_replaced(replaced)
@@ -322,18 +334,20 @@ class AgentOAuth(OAuthProviderHooks):
         # The SDK picks the scope from the server's challenge; a configured one wins.
         if self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
-        if self.settings.oauth.grant == "jwt_bearer":
-            return jwt_bearer_request(
-                self.name, self.context, self.settings.oauth, token_endpoint(self.context)
-            )
-        if self.unattended:
-            return client_credentials_request(self.context, self.settings.oauth, token_endpoint(self.context))
-        return await super().authorization_request()
+        oauth, endpoint = self.settings.oauth, token_endpoint(self.context)
+        self.dpop.start_login(self.context)
+        if oauth.grant == "jwt_bearer":
+            token_request = jwt_bearer_request(self.name, self.context, oauth, endpoint)
+        elif self.unattended:
+            token_request = client_credentials_request(self.context, oauth, endpoint)
+        else:
+            token_request = await super().authorization_request()
+        return self.dpop.login_token_request(token_request)
 
     def _add_bearer(self, request: httpx2.Request) -> None:
         tokens = self.context.current_tokens
         if tokens is not None and tokens.access_token:
-            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+            self.dpop.authorize(request, tokens.access_token)  # Bearer, or DPoP with a proof
 
     def _reread(self) -> None:
         """Pick up what another process stored (tokens it refreshed, a login it completed)."""
@@ -349,12 +363,12 @@ class AgentOAuth(OAuthProviderHooks):
         """
         tokens = self.context.current_tokens
         assert tokens is not None and tokens.refresh_token
-        token_request = refresh_request(self.context)
+        token_request = self.dpop.refresh_request(refresh_request(self.context))
         where = f"the authorization server {token_request.url.copy_with(query=None)}"
         keep = "your login is kept; try again later"
         try:
             async with httpx2.AsyncClient(timeout=_AS_TIMEOUT, verify=tls_context()) as client:
-                response = await client.send(token_request)
+                response = await self.dpop.send(client, token_request)  # once more for a DPoP nonce
         except httpx2.TimeoutException:
             raise AuthError(
                 self.name, f"{where} did not answer in time to refresh the login", hint=keep
@@ -368,7 +382,7 @@ class AgentOAuth(OAuthProviderHooks):
         if response.status_code in (400, 401):
             logger.info("refresh token rejected by %s: %s", where, response.text[:200])
             self._dead_refresh.add(tokens.refresh_token)
-            if _token_error(response) == "invalid_client" and self._fixed_client is None:
+            if token_error(response) == "invalid_client" and self._fixed_client is None:
                 # The server no longer knows our registration (restarted, expired, deleted):
                 # the login that follows must register again, not reuse a dead client_id.
                 self.context.client_info = None
@@ -378,7 +392,7 @@ class AgentOAuth(OAuthProviderHooks):
             raise AuthError(
                 self.name, f"{where} answered HTTP {response.status_code} to a token refresh", hint=keep
             )
-        if not await adopt_refresh_response(self.context, response):
+        if not await adopt_refresh_response(self.context, await self.dpop.token_reply(response)):
             raise AuthError(self.name, f"{where} sent an invalid token response", hint=keep)
         return True
 
@@ -466,27 +480,6 @@ class AgentOAuth(OAuthProviderHooks):
         finally:
             if self.on_user_wait is not None:
                 self.on_user_wait(False)
-
-
-def _auth_method(oauth: OAuthSettings, *, unattended: bool) -> TokenEndpointAuthMethod | None:
-    """How the client registers to authenticate at the token endpoint: as configured; else a
-    browser login registers a public client ("none": a secret kept on a laptop protects nothing,
-    and a public client needs none to refresh or revoke)."""
-    if unattended and oauth.private_key_file:
-        return "private_key_jwt"
-    if oauth.token_endpoint_auth_method is not None:
-        return oauth.token_endpoint_auth_method
-    return None if unattended else "none"
-
-
-def _token_error(response: httpx2.Response) -> str | None:
-    """The ``error`` code of an OAuth error response (RFC 6749 section 5.2), if any."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, str) else None
 
 
 def _www_auth_error(response: httpx2.Response) -> str | None:

@@ -25,6 +25,7 @@ from agent.mcp.token_store import StoredLogin, TokenStore
 
 if TYPE_CHECKING:
     from mcp.client.auth.oauth2 import OAuthContext
+    from mcp.shared.auth import TokenEndpointAuthMethod
 
     from agent.config import OAuthSettings
 
@@ -35,6 +36,7 @@ __all__ = [
     "login_record",
     "parse_login",
     "preregistered_client",
+    "registration_auth_method",
 ]
 
 
@@ -76,8 +78,10 @@ def adopt_login(ctx: OAuthContext, loaded: ParsedLogin, *, keep_client: bool) ->
         ctx.auth_server_url = loaded.record.auth_server_url
 
 
-def login_record(ctx: OAuthContext, server_url: str, obtained_at: float | None) -> StoredLogin:
-    """The provider's in-memory login as a storable record."""
+def login_record(
+    ctx: OAuthContext, server_url: str, obtained_at: float | None, dpop: dict[str, Any] | None = None
+) -> StoredLogin:
+    """The provider's in-memory login as a storable record (``dpop``: its DPoP key, if any)."""
     return StoredLogin(
         server_url=server_url,
         client_info=_dump(ctx.client_info),
@@ -87,6 +91,7 @@ def login_record(ctx: OAuthContext, server_url: str, obtained_at: float | None) 
         oauth_metadata=_dump(ctx.oauth_metadata),
         protected_resource_metadata=_dump(ctx.protected_resource_metadata),
         auth_server_url=ctx.auth_server_url,
+        dpop=dpop,
     )
 
 
@@ -100,6 +105,17 @@ def preregistered_client(oauth: OAuthSettings) -> OAuthClientInformationFull | N
         token_endpoint_auth_method=oauth.token_endpoint_auth_method
         or ("client_secret_basic" if oauth.client_secret else "none"),
     )
+
+
+def registration_auth_method(oauth: OAuthSettings, *, unattended: bool) -> TokenEndpointAuthMethod | None:
+    """How the client registers to authenticate at the token endpoint: as configured; else a
+    browser login registers a public client ("none": a secret kept on a laptop protects nothing,
+    and a public client needs none to refresh or revoke)."""
+    if unattended and oauth.private_key_file:
+        return "private_key_jwt"
+    if oauth.token_endpoint_auth_method is not None:
+        return oauth.token_endpoint_auth_method
+    return None if unattended else "none"
 
 
 class _Provider(Protocol):

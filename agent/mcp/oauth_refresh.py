@@ -20,7 +20,7 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from mcp.client.auth.oauth2 import OAuthContext
 
-__all__ = ["adopt_refresh_response", "refresh_request", "token_endpoint"]
+__all__ = ["adopt_refresh_response", "refresh_request", "token_endpoint", "token_error"]
 
 
 def token_endpoint(context: OAuthContext) -> str:
@@ -68,3 +68,13 @@ async def adopt_refresh_response(context: OAuthContext, response: httpx2.Respons
     context.update_token_expiry(tokens)
     await context.storage.set_tokens(tokens)
     return True
+
+
+def token_error(response: httpx2.Response) -> str | None:
+    """The ``error`` code of an OAuth error response (RFC 6749 section 5.2), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None

@@ -69,6 +69,8 @@ class StoredLogin(BaseModel):
     oauth_metadata: dict[str, Any] | None = None
     protected_resource_metadata: dict[str, Any] | None = None
     auth_server_url: str | None = None
+    # DPoP (RFC 9449): this login's private key as a JWK and the token type issued with it
+    dpop: dict[str, Any] | None = None
 
     @field_validator("tokens")
     @classmethod
@@ -90,6 +92,10 @@ class StoredLogin(BaseModel):
     @property
     def has_refresh_token(self) -> bool:
         return bool((self.tokens or {}).get("refresh_token"))
+
+    @property
+    def dpop_bound(self) -> bool:
+        return str((self.dpop or {}).get("token_type", "")).lower() == "dpop"
 
     @property
     def client_id(self) -> str | None:

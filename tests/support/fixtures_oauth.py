@@ -57,6 +57,9 @@ class OAuthStack:
     def forget_clients(self) -> None:
         self._http.post(f"{self.control}/forget_clients").raise_for_status()
 
+    def dpop_rotate_nonce(self) -> None:
+        self._http.post(f"{self.control}/dpop_rotate_nonce").raise_for_status()
+
 
 @pytest.fixture(scope="session")
 def oauth_stack() -> Iterator[OAuthStack]:

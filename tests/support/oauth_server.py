@@ -17,6 +17,11 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
 ``down``            the authorization server stops listening (its port refuses connections)
 ``jwt_access``      the revocation endpoint refuses access tokens with ``unsupported_token_type``
                     (RFC 7009 §2.2.1, as servers with self-contained JWT access tokens do)
+``dpop``            DPoP (RFC 9449): the authorization server binds tokens to a proof's key and
+                    the MCP server checks the proofs (tests/support/oauth_dpop.py)
+``dpop_nonce``      both demand a DPoP nonce (``POST /_test/dpop_rotate_nonce`` makes a new one)
+``dpop_resource``   how the MCP server asks for DPoP: ``"none"``, ``"challenge"``, ``"metadata"``
+``dpop_algs``       the DPoP signing algorithms the authorization server lists (``["ES256"]``)
 
 Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
 PEM: a client for the ``client_credentials`` grant; with ``workload_key``, a PEM public key, a
@@ -24,7 +29,7 @@ workload for the RFC 7523 ``jwt-bearer`` grant, whose assertion that key must si
 issuer as its audience), ``POST /_test/expire_access`` (every issued access token stops working),
 ``POST /_test/revoke_refresh`` (every refresh token is revoked), ``GET /_test/stats`` (counters,
 how often each refresh token was presented, the ``token_endpoint_auth_method`` of each
-registration, and the revoked refresh tokens). A refresh token presented a second time after
+registration, the revoked refresh tokens, and under ``dpop`` what the DPoP checks saw). A refresh token presented a second time after
 rotation revokes its whole grant, as many real servers do.
 """
 
@@ -63,6 +68,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tests.support.oauth_dpop import (
+    DPOP_DEFAULTS,
+    DPoPAuthorizationServer,
+    DPoPResourceServer,
+    DPoPServerState,
+)
+
 DEFAULTS: dict[str, Any] = {
     "lifetime": 3600,
     "deny": False,
@@ -71,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
     "token_503": False,
     "down": False,
     "jwt_access": False,
+    **DPOP_DEFAULTS,
 }
 
 
@@ -96,6 +109,7 @@ class MemoryAS:
     spent: set[str] = field(default_factory=set)
     preregistered: dict[str, dict[str, str]] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    dpop: DPoPServerState = field(default_factory=DPoPServerState)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -116,6 +130,8 @@ class MemoryAS:
             "registered_auth_methods": [],
             "revoked_refresh_tokens": [],
         }
+        self.dpop = DPoPServerState()
+        self.stats["dpop"] = self.dpop.stats
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         return self.clients.get(client_id)
@@ -377,7 +393,7 @@ def _as_app(provider: MemoryAS) -> ASGIApp:
         methods=["GET", "OPTIONS"],
     )
     routes = [metadata_route, *create_auth_routes(provider, issuer, None, registration, revocation)]
-    return _TokenOutage(Starlette(routes=routes), provider)
+    return DPoPAuthorizationServer(_TokenOutage(Starlette(routes=routes), provider), provider)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -488,6 +504,10 @@ async def serve() -> None:
             provider.forget_clients()
             return JSONResponse({"ok": True})
 
+        async def dpop_rotate_nonce(request: Request) -> Response:
+            provider.dpop.rotate_nonce()
+            return JSONResponse({"ok": True})
+
         app = server.streamable_http_app()
         app.router.routes.extend(
             [
@@ -498,10 +518,12 @@ async def serve() -> None:
                 Route("/_test/revoke_refresh", revoke_refresh, methods=["POST"]),
                 Route("/_test/forget_clients", forget_clients, methods=["POST"]),
                 Route("/_test/preregister", preregister, methods=["POST"]),
+                Route("/_test/dpop_rotate_nonce", dpop_rotate_nonce, methods=["POST"]),
             ]
         )
         rs_started = anyio.Event()
-        tg.start_soon(_Uvicorn(app, rs_started, lifespan="on").serve, [rs_sock])
+        rs_app = DPoPResourceServer(app, provider, mcp_url)
+        tg.start_soon(_Uvicorn(rs_app, rs_started, lifespan="on").serve, [rs_sock])
         await run_as(as_sock)
         await rs_started.wait()
         print(f"READY {issuer} {mcp_url} http://127.0.0.1:{rs_port}/_test", flush=True)
