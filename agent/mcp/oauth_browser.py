@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -54,7 +54,6 @@ Outcome = AuthorizationCodeResult | AuthError
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 _HEAD_LIMIT = 64 * 1024
 _READ_TIMEOUT = 10.0
@@ -80,7 +79,9 @@ class CallbackListener:
         self.port = port
         self.redirect_uri = f"http://127.0.0.1:{port}/callback"
 
-    async def serve(self, judge: Callable[[dict[str, str]], T | None], send: ObjectSendStream[T]) -> None:
+    async def serve(
+        self, judge: Callable[[dict[str, str]], Outcome | None], send: ObjectSendStream[Outcome]
+    ) -> None:
         """Answer requests until cancelled; send ``judge(params)`` for each callback received.
         A callback judged None belongs to no login waiting here (a late one from an earlier
         login on the same port): it gets a 400 and the wait goes on."""
