@@ -67,3 +67,20 @@ async def test_a_denied_step_up_fails_that_call_only_and_the_server_stays_usable
             done = await manager.call_tool("demo", "echo", {"text": "still here"})
             assert not done.is_error and done.content[0].text == "still here"  # type: ignore[union-attr]
     assert stored()["tokens"]["access_token"] == before
+
+
+async def test_a_401_naming_new_scopes_steps_up_with_the_old_ones_and_spends_no_refresh(
+    oauth_server: OAuthStack, browser: Browser
+) -> None:
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
+    granted = set(stored()["tokens"]["scope"].split())
+    oauth_server.set(tool_scope="admin", tool_scope_status=401)
+    asked = Browser()
+    servers = {"demo": ServerSettings(url=oauth_server.mcp_url)}
+    factory = auth_factory_for(Config(), opener=asked)
+    with anyio.fail_after(60):
+        async with ServerManager(servers, auth_factory=factory) as manager:
+            done = await manager.call_tool("demo", "admin_echo", {"text": "admin"})
+            assert not done.is_error and done.content[0].text == "admin"  # type: ignore[union-attr]
+    assert len(asked.opened) == 1 and requested_scope(asked.opened[0]) == granted | {"admin"}
+    assert oauth_server.stats()["refreshes"] == 0  # a refresh would bring the same scopes back

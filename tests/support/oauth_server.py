@@ -22,6 +22,7 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
                     resource metadata's ``scopes_supported`` says which (clients may request it)
 ``tool_scope``      calling the ``admin_echo`` tool needs this scope (403 ``insufficient_scope``
                     naming it); everything else works with the scopes a token has
+``tool_scope_status`` 401 instead: ``invalid_token`` with a challenge naming that scope
 ``deny_scope``      the authorize step answers ``access_denied`` when this scope is asked for
 
 Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "jwt_access": False,
     "extra_scope": "",
     "tool_scope": "",
+    "tool_scope_status": 403,
     "deny_scope": "",
 }
 
@@ -343,8 +345,10 @@ class _ScopeRaise:
             call = isinstance(message, dict) and message.get("method") == "tools/call"
             named = call and message["params"].get("name") == "admin_echo"
             if named and entry is not None and for_tool not in entry[0].scopes:
-                challenge = f'Bearer error="insufficient_scope", scope="{for_tool}"'
-                refusal = Response("", status_code=403, headers={"WWW-Authenticate": challenge})
+                status = int(self.provider.switches["tool_scope_status"])
+                error = "insufficient_scope" if status == 403 else "invalid_token"
+                challenge = f'Bearer error="{error}", scope="{for_tool}"'
+                refusal = Response("", status_code=status, headers={"WWW-Authenticate": challenge})
                 await refusal(scope, receive, send)
                 return
             replay = [{"type": "http.request", "body": body, "more_body": False}]
