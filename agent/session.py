@@ -354,9 +354,7 @@ class Session:
         tool search instead of every tool (:mod:`agent.tool_search`)."""
         live = provider is None
         provider = provider or self.provider_for(model)
-        offer = self.tool_search.offer(self.max_tools(provider.name))
-        if offer.active:  # search keeps within the provider's limit: only pinned tools can break it
-            check_tool_limit(self.tool_search, self.servers, self.max_tools(provider.name), provider.name)
+        offer = self._offer(provider.name, check=True)
         system = self.system if system is None else system
         if offer.active:
             system += self.tool_search.system_note()
@@ -390,7 +388,7 @@ class Session:
     def context_budget(self, history: Sequence[Message]) -> Budget:
         """Where the next request's tokens would go: system prompt, tools, history (``/context``)."""
         provider = self.provider
-        offer = self.tool_search.offer(self.max_tools(provider.name))
+        offer = self._offer(provider.name)
         system = self.system + (self.tool_search.system_note() if offer.active else "")
         return self.context_for(provider).budget(system, offer.specs_for(history), history)
 
@@ -408,6 +406,16 @@ class Session:
         from agent.mcp.instructions import instructions_section
 
         return instructions_section({n: self.manager.states[n].instructions for n in self.manager.connected})
+
+    def _offer(self, provider: str, *, check: bool = False) -> ToolOffer:
+        """The tools a turn offers, within the provider's limit (``read_resource`` counts too):
+        tool search keeps them there, and only pinned tools can break it (``check`` raises)."""
+        most = self.max_tools(provider)
+        also = int(any(name in self.manager.connected for name in self.resource_servers))
+        offer = self.tool_search.offer(most - also if most is not None else None)
+        if check and offer.active:
+            check_tool_limit(self.tool_search, self.servers, most, provider, also=also)
+        return offer
 
     def _with_resources(self, tools: ToolOffer) -> Tools:
         """The turn's tools, plus ``read_resource`` when a connected server offers resources."""

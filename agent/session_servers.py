@@ -83,13 +83,19 @@ class LateServers:
 
 
 def check_tool_limit(
-    search: ToolSearch, servers: Mapping[str, ServerSettings], max_tools: int | None, provider: str
+    search: ToolSearch,
+    servers: Mapping[str, ServerSettings],
+    max_tools: int | None,
+    provider: str,
+    *,
+    also: int = 0,
 ) -> None:
-    """Raise when the tools every request must carry (the pinned ones and ``search_tools``)
-    exceed what ``provider`` takes; with tool search on, nothing else can."""
+    """Raise when the tools every request must carry (the pinned ones, ``search_tools`` and
+    ``also`` more: ``read_resource``) exceed what ``provider`` takes; with tool search on,
+    nothing else can."""
     if max_tools is None:
         return
-    count = len(search.pinned) + 1
+    count = len(search.pinned) + 1 + also
     if count <= max_tools:
         return
     filters = [
@@ -97,10 +103,11 @@ def check_tool_limit(
         for name, settings in servers.items()
     ]
     raise ConfigError(
-        f"{len(search.pinned)} pinned tools and search_tools make {count} tools for every request, "
+        f"{len(search.pinned)} pinned tools and search_tools{' and read_resource' if also else ''} make "
+        f"{count} tools for every request, "
         f"more than {provider} takes ({max_tools}); include/exclude in use: {'; '.join(filters)}",
         key="servers.NAME.tools.pin",
-        hint=f"pin at most {max_tools - 1} tools in all ([servers.NAME.tools] pin = [...])",
+        hint=f"pin at most {max_tools - 1 - also} tools in all ([servers.NAME.tools] pin = [...])",
     )
 
 

@@ -138,3 +138,6 @@ def test_pinned_tools_beyond_the_providers_limit_name_the_limit_the_count_and_th
     assert "12 pinned tools and search_tools make 13 tools" in text and "more than openai takes (10)" in text
     assert "github: include=all, exclude=['delete_file']" in text and "playwright: include=all" in text
     assert error.value.exit_code == 2
+    # read_resource (a server with resources) is in every request too.
+    with pytest.raises(ConfigError, match=r"search_tools and read_resource make 14 tools .* \(13\)"):
+        check_tool_limit(search, servers, 13, "openai", also=1)
