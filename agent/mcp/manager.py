@@ -35,6 +35,7 @@ from agent.mcp.server_state import (
     ServerState,
     exited_error,
     first_of,
+    http_detail,
     never_reached,
     retryable,
     session_gone,
@@ -457,7 +458,8 @@ class ServerManager(SkillRequests):
                         held = await self._usable(server, deadline)
                         continue
                     raise ServerUnavailable(server, f"its session was lost while calling {tool!r}") from None
-                raise ToolCallFailed(f"{server}.{tool}: {exc}", code=exc.code) from None
+                detail = http_detail(str(exc), held.conn)
+                raise ToolCallFailed(f"{server}.{tool}: {exc}{detail}", code=exc.code) from None
             except ValidationError as exc:
                 raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
             except RuntimeError as exc:  # the SDK's check of structuredContent against outputSchema

@@ -33,6 +33,7 @@ __all__ = [
     "Status",
     "exited_error",
     "first_of",
+    "http_detail",
     "never_reached",
     "retryable",
     "session_gone",
@@ -168,3 +169,13 @@ async def start_all(
             await progress.wait()
     if failure:
         raise failure[0]
+
+
+def http_detail(message: str, conn: Connection) -> str:
+    """What the SDK leaves out of its "Server returned an error response" (an HTTP error with no
+    JSON-RPC error in it): the status, and for a 403 that more access was wanted (a step-up
+    that was denied or failed: agent/mcp/oauth_scopes.py)."""
+    status = conn.last_http_status
+    if status is None or message != "Server returned an error response":
+        return ""
+    return f" (HTTP {status}{': the server wants more access than this login has' if status == 403 else ''})"

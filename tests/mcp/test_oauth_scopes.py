@@ -7,9 +7,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import pytest
 
 from agent.config import Config, ServerSettings
-from agent.errors import AgentError
+from agent.errors import ToolCallFailed
 from agent.mcp.manager import ServerManager
 from agent.mcp.oauth import auth_factory_for
 from tests.mcp.test_oauth import make_auth, stored
@@ -55,11 +56,9 @@ async def test_a_denied_step_up_fails_that_call_only_and_the_server_stays_usable
     with anyio.fail_after(60):
         async with ServerManager(servers, auth_factory=factory) as manager:
             assert manager.connected == ["demo"]
-            try:
-                result = await manager.call_tool("demo", "admin_echo", {"text": "x"})
-                assert result.is_error
-            except AgentError as exc:
-                assert "demo.admin_echo" in str(exc)
+            with pytest.raises(ToolCallFailed) as failed:
+                await manager.call_tool("demo", "admin_echo", {"text": "x"})
+            assert "HTTP 403: the server wants more access than this login has" in str(failed.value)
             assert len(asked.opened) == 1 and "admin" in requested_scope(asked.opened[0])
             assert any("denied" in line and "the login stays" in line for line in notices)
             # The server is still connected, with the scopes it had.
