@@ -158,6 +158,7 @@ class Chat:
     def session_options(self, options: ChatOptions | None = None, **more: Any) -> SessionOptions:
         """The Session a chat needs: browser logins and approval questions go to this terminal."""
         from agent.session import SessionOptions
+        from agent.session_servers import CHAT_GRACE
 
         options = options or ChatOptions()
         wired: dict[str, Any] = {
@@ -173,6 +174,7 @@ class Chat:
             ask=self.ask_approval,
             system=options.system,
             on_notice=self.notice,
+            connect_grace=CHAT_GRACE,
             **(wired | more),
         )
 
@@ -226,8 +228,9 @@ class Chat:
         if state.status == "failed" and state.error is not None:
             self._away.add(state.name)
             reason = state.error.reason.splitlines()[0]
+            what = "went away" if state.ever_connected else "could not be used"
             self.notice_line(
-                f"server {state.name} went away: {reason} (trying again in the background)", "yellow"
+                f"server {state.name} {what}: {reason} (trying again in the background)", "yellow"
             )
         elif state.status == "connected" and state.name in self._away:
             self._away.discard(state.name)

@@ -2,8 +2,9 @@
 
 ``login`` always runs a fresh browser login (whatever is stored) and reports what it got;
 ``logout`` revokes the tokens at the authorization server when it offers revocation (RFC 7009),
-then deletes them; ``auth`` shows, per configured remote server, whether a login is stored, when
-its access token expires, its scopes and its authorization server. No command prints a token.
+then deletes them; ``auth`` shows, per configured remote server and per other stored login (made
+with a URL), whether a login is stored, when its access token expires, its scopes and its
+authorization server. No command prints a token.
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ def _span(seconds: float) -> str:
 
 def _scopes(record: StoredLogin) -> str:
     return record.scope or "(none stated)"
+
+
+def _auth_row(name: str, record: StoredLogin | None) -> tuple[str, str, str, str, str]:
+    if record is None or record.tokens is None:
+        return (name, "not logged in", "-", "-", "-")
+    status = "logged in (DPoP)" if record.dpop_bound else "logged in"
+    if record.expires_at is not None and record.expires_at <= time.time():
+        status = "expired, will refresh" if record.has_refresh_token else "expired: log in again"
+    return (name, status, _expiry(record), _scopes(record), record.issuer or "?")
 
 
 async def login_main(options: LoginOptions, config: Config) -> int:
@@ -176,23 +186,23 @@ async def _revoke(name: str, settings: ServerSettings, store: TokenStore, record
 
 
 async def auth_main(options: LoginOptions, config: Config) -> int:
-    """Show the login status of every configured remote server. Never prints a token."""
+    """Show the login status of every configured remote server, and every other stored login
+    (one made with ``--url``: its row is named by its URL). Never prints a token."""
+    from agent.mcp.token_store import server_key, stored_urls
+
     rows: list[tuple[str, str, str, str, str]] = []
+    seen: set[str] = set()
     for name, settings in config.servers.items():
         if settings.url is None:
             continue
+        seen.add(server_key(settings.url))
         if settings.auth == "none":
             rows.append((name, "no OAuth (auth = 'none')", "-", "-", "-"))
             continue
-        record = _store(config, settings).load()
-        if record is None or record.tokens is None:
-            rows.append((name, "not logged in", "-", "-", "-"))
-            continue
-        expired = record.expires_at is not None and record.expires_at <= time.time()
-        status = "logged in (DPoP)" if record.dpop_bound else "logged in"
-        if expired:
-            status = "expired, will refresh" if record.has_refresh_token else "expired: log in again"
-        rows.append((name, status, _expiry(record), _scopes(record), record.issuer or "?"))
+        rows.append(_auth_row(name, _store(config, settings).load()))
+    for url in stored_urls(config.token_store):
+        if url not in seen:
+            rows.append(_auth_row(redact_url(url), _store(config, adhoc_server(url)[1]).load()))
     if not rows:
         print("No remote servers configured" + (f" in {config.source}" if config.source else ""))
         return EXIT_OK

@@ -173,6 +173,7 @@ async def main(options: RunOptions, config: Config) -> int:
     """``agent run``: one prompt, one answer."""
     from agent.elicit_ui import declined
     from agent.session import Session, SessionOptions
+    from agent.session_servers import RUN_GRACE
 
     prompt = _read_prompt(options.prompt)
     interactive = options.prompt != "-" and sys.stdin.isatty() and sys.stderr.isatty()
@@ -189,6 +190,7 @@ async def main(options: RunOptions, config: Config) -> int:
         on_progress=_progress,
         on_server_log=_server_log,
         system=options.system,
+        connect_grace=RUN_GRACE,
     )
     async with Session.open(config, wanted) as session:
         return await _run(session, prompt, as_json=options.json)

@@ -29,7 +29,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -38,6 +37,8 @@ from agent.config import Config, ServerSettings, adhoc_server, approval_mode, se
 from agent.core import Agent, Event, events
 from agent.errors import AgentError, ConfigError, ServerError, UsageError
 from agent.messages import Message
+from agent.session_prompt import DEFAULT_SYSTEM_PROMPT, load_system_prompt, system_prompt_option
+from agent.session_servers import LateServers, check_tool_limit, dropped_note, no_server_usable
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -65,14 +66,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SYSTEM_PROMPT = """\
-You are a helpful assistant running in a terminal. You can call tools from connected MCP servers.
-
-- Use a tool when it gives a better answer than you could without it; say briefly what you are doing.
-- When a tool fails, read its error, fix the arguments if you can, and otherwise explain what went wrong.
-- Answer concisely. Use Markdown where it helps: lists, tables, code blocks.
-"""
 
 # The user's answer to an approval question: yes, no, always (this tool, this session).
 Answer = Literal["y", "n", "a"]
@@ -103,6 +96,7 @@ class SessionOptions:
     on_progress: Callable[[ToolProgress], None] | None = None  # a server's progress on a running call
     on_server_log: Callable[[ServerLog], None] | None = None  # a server's log message, warning or above
     system: str | None = None  # --system TEXT or @FILE: replaces the configured system prompt
+    connect_grace: float | None = None  # open with the servers ready by then; None: wait for all
 
 
 def select_servers(
@@ -131,60 +125,6 @@ def select_servers(
             hint=f"known servers: {known}",
         )
     return {n: config.servers[n] for n in names}
-
-
-def load_system_prompt(config: Config) -> str:
-    """The system prompt: ``system_prompt``, else ``system_prompt_file`` (relative to the config
-    file), else the shipped ``prompts/system.md``, else the built-in default."""
-    if config.system_prompt:
-        return config.system_prompt
-    if config.system_prompt_file:
-        path = Path(config.system_prompt_file).expanduser()
-        if not path.is_absolute() and config.source:
-            path = Path(config.source).parent / path
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(
-                f"cannot read the system prompt file {str(path)!r}: {reason}",
-                file=config.source,
-                key="system_prompt_file",
-                hint="fix the path (relative paths start at the config file's folder)",
-            ) from None
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "prompts" / "system.md", here.parent / "prompts" / "system.md"):
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            return candidate.read_text(encoding="utf-8")
-    return DEFAULT_SYSTEM_PROMPT
-
-
-def system_prompt_option(value: str) -> str:
-    """``--system``: the text itself, or ``@FILE`` for a file's text (``@@`` for a text that starts with @)."""
-    if value.startswith("@@") or not value.startswith("@"):
-        return value.removeprefix("@") if value.startswith("@@") else value
-    path = Path(value[1:]).expanduser()
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise UsageError(
-            f"--system: cannot read {str(path)!r}: {reason}",
-            hint="give the prompt as text, or @FILE of a readable file",
-        ) from None
-
-
-def _no_server_usable(manager: ServerManager) -> tuple[ServerError, bool]:
-    """The error that stops a command when no selected server could be used, and whether the
-    failed servers are still to be reported (not when that error is the one server's own)."""
-    failed = [s.error for s in manager.states.values() if s.status == "failed" and s.error is not None]
-    if len(manager.states) == 1 and len(failed) == 1:
-        error = failed[0]  # the session ends here: its state's copy is not shown again
-        note = "the only server selected could not be used"
-        error.hint = f"{error.hint} ({note})" if error.hint else note
-        return error, False
-    names = ", ".join(manager.states)
-    return ServerError(names, "none of these servers could be used", hint="the lines above say why"), True
 
 
 class Session:
@@ -243,16 +183,20 @@ class Session:
         async with anyio.create_task_group() as tg:
             try:
                 async with contextlib.AsyncExitStack() as stack:
+                    late = LateServers(options.on_server_state, options.on_server_failed, options.on_notice)
                     manager = ServerManager(
                         servers,
                         auth_factory=auth_factory_for(
                             config, allow_login=options.allow_login, opener=options.open_browser
                         ),
-                        on_state=options.on_server_state,
+                        on_state=late,
                         elicitation=options.elicitation,
                         on_log=options.on_server_log,
                     )
                     session = cls(config, options, servers, manager, Toolbox.empty(), tg)
+                    manager.grace = options.connect_grace
+                    if options.on_notice is not None:
+                        manager.dropped.on_dropped = dropped_note(options.on_notice)
                     stack.push_async_callback(session._close_providers)
                     if provider is not None:
                         session._default = f"{provider.name}:{provider.model}"
@@ -260,6 +204,7 @@ class Session:
                     elif options.needs_model:
                         session.provider_for(None)  # no API key, unknown model: before connecting
                     await stack.enter_async_context(manager)
+                    late.opened(manager)  # servers still connecting (connect_grace): one line each
                     session._check_servers()
                     session._set_toolbox(
                         await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
@@ -267,6 +212,7 @@ class Session:
                     session.toolbox.on_change = options.on_notice
                     if options.needs_model:
                         await session._find_resources()
+                        late.on_ready = lambda _: tg.start_soon(session._find_resources)
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc
@@ -279,7 +225,7 @@ class Session:
         """The one rule for servers that failed to start (module doc)."""
         manager = self.manager
         if self.servers and not manager.connected:
-            error, report = _no_server_usable(manager)
+            error, report = no_server_usable(manager)
             if report:
                 self._report_failures()
             raise error
@@ -408,7 +354,7 @@ class Session:
         tool search instead of every tool (:mod:`agent.tool_search`)."""
         live = provider is None
         provider = provider or self.provider_for(model)
-        offer = self.tool_search.offer(self.max_tools(provider.name))
+        offer = self._offer(provider.name, check=True)
         system = self.system if system is None else system
         if offer.active:
             system += self.tool_search.system_note()
@@ -442,7 +388,7 @@ class Session:
     def context_budget(self, history: Sequence[Message]) -> Budget:
         """Where the next request's tokens would go: system prompt, tools, history (``/context``)."""
         provider = self.provider
-        offer = self.tool_search.offer(self.max_tools(provider.name))
+        offer = self._offer(provider.name)
         system = self.system + (self.tool_search.system_note() if offer.active else "")
         return self.context_for(provider).budget(system, offer.specs_for(history), history)
 
@@ -460,6 +406,16 @@ class Session:
         from agent.mcp.instructions import instructions_section
 
         return instructions_section({n: self.manager.states[n].instructions for n in self.manager.connected})
+
+    def _offer(self, provider: str, *, check: bool = False) -> ToolOffer:
+        """The tools a turn offers, within the provider's limit (``read_resource`` counts too):
+        tool search keeps them there, and only pinned tools can break it (``check`` raises)."""
+        most = self.max_tools(provider)
+        also = int(any(name in self.manager.connected for name in self.resource_servers))
+        offer = self.tool_search.offer(most - also if most is not None else None)
+        if check and offer.active:
+            check_tool_limit(self.tool_search, self.servers, most, provider, also=also)
+        return offer
 
     def _with_resources(self, tools: ToolOffer) -> Tools:
         """The turn's tools, plus ``read_resource`` when a connected server offers resources."""

@@ -333,7 +333,7 @@ async def test_a_result_that_breaks_its_output_schema_is_one_clear_line(
         await _run(["call", "structured"], path)
 
 
-async def test_tools_that_need_task_calls_are_not_offered_and_marked(
+async def test_tools_that_need_task_calls_or_have_a_broken_schema_are_not_offered_and_marked(
     write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A 2025-11-25 session: tasks (and so taskSupport) were removed from the protocol after it.
@@ -342,10 +342,12 @@ async def test_tools_that_need_task_calls_are_not_offered_and_marked(
         assert await _run(["tools"], path) == 0
         out = capsys.readouterr().out
         assert "needs_task  not offered: needs task-augmented calls" in out
+        assert "bad_schema  not offered: invalid input schema at properties/when/type: 'datetime'" in out
         assert await _run(["tools", "--json"], path) == 0
     (listed,) = json.loads(capsys.readouterr().out)["servers"]
-    assert "needs_task" not in {t["name"] for t in listed["tools"]}
-    assert listed["not_offered"][0]["name"] == "needs_task"
+    assert not {"needs_task", "bad_schema"} & {t["name"] for t in listed["tools"]}
+    assert [t["name"] for t in listed["not_offered"]] == ["needs_task", "bad_schema"]
+    assert listed["not_offered"][1]["reason"].startswith("invalid input schema at properties/when/type")
 
 
 async def test_tools_json_shows_a_failed_listing_and_the_last_error_with_its_time(

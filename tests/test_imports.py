@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.records",
         "agent.signals",
     ),
-    ("agent.session",),
+    ("agent.session", "agent.session_prompt", "agent.session_servers"),
     ("agent.core",),
     (
         "agent.providers",

@@ -129,6 +129,18 @@ async def test_auth_lists_each_remote_server(
         assert secret not in after
 
 
+async def test_auth_lists_logins_made_with_a_url_that_no_config_names(
+    oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser)) == "hello"
+    assert await auth_main(LoginOptions(), Config()) == 0  # no server configured at all
+    shown = capsys.readouterr().out
+    assert re.search(rf"^{re.escape(oauth_server.mcp_url)}\s+logged in\s+in \d+", shown, re.M), shown
+    assert await auth_main(LoginOptions(), config_for(oauth_server.mcp_url)) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("demo ")  # configured: listed once, by its name
+
+
 async def test_logout_revokes_at_the_server_then_deletes(
     oauth_server: OAuthStack, browser: Browser, capsys: pytest.CaptureFixture[str]
 ) -> None:

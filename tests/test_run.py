@@ -19,6 +19,7 @@ import pytest
 from agent.cli import main
 from agent.config import ServerSettings
 from tests.support.fake_llm import FakeLLM
+from tests.support.fixtures_mcp import stdio_settings
 from tests.support.http_edge import refused_port
 
 PROVIDERS = {
@@ -313,3 +314,17 @@ async def test_progress_and_warnings_on_stderr_and_questions_declined_without_a_
     assert f"  progress {name}.work: step 1 (1/2)\n  progress {name}.work: step 2 (2/2)\n" in err
     assert f"agent: {name} warning: disk almost full" in err
     assert "decline null" in out  # nobody at a terminal: the form was declined, not filled in
+
+
+def test_a_tool_with_a_broken_schema_is_left_out_with_one_line_on_stderr(
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+) -> None:
+    config = write_config({"odd": stdio_settings("--odd-tools")})
+    llm.script([{"tool_calls": [["echo", {"text": "fine"}]]}, {"echo": "tool_results"}])
+    code, out, err = run(["go", "--config", str(config), "-m", PROVIDERS["openai"]], capsys)
+    assert (code, out) == (0, "fine\n")
+    (line,) = [line for line in err.splitlines() if "bad_schema" in line]
+    assert line.startswith("agent: server 'odd': tool 'bad_schema' left out, the model cannot use it:")
+    assert "properties/when/type" in line
+    offered = {tool["name"] for tool in llm.requests[0].body["tools"]}
+    assert "echo" in offered and "bad_schema" not in offered

@@ -3,8 +3,10 @@
 A listing that fails or times out is a :class:`~agent.errors.ServerError` naming the server: the
 manager fails that server with it, so "connected, 0 tools" never hides a listing that did not
 answer. Tools that cannot be called the way we call tools (``execution.taskSupport`` of
-"required": the SDK has no task-augmented calls) are set aside with the reason, so the model is
-never offered a tool that always fails and ``agent tools`` can say why it is missing.
+"required": the SDK has no task-augmented calls) and tools whose input schema is not a valid JSON
+Schema (:mod:`agent.mcp.schema_check`: the provider would refuse every request that carries it)
+are set aside with the reason, so the model is never offered a tool that always fails and
+``agent tools`` can say why it is missing.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent.errors import ServerError
+from agent.mcp.schema_check import schema_problem
 
 if TYPE_CHECKING:
     import mcp_types
 
     from agent.mcp.connection import Connection
 
-__all__ = ["Listing", "ServerTool", "list_server_tools", "watch_tool_changes"]
+__all__ = ["DroppedTools", "Listing", "ServerTool", "list_server_tools", "watch_tool_changes"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,23 @@ class Listing:
     skipped: tuple[tuple[ServerTool, str], ...] = ()
 
 
+class DroppedTools:
+    """Says once per program run that a server's tool was left out for a broken input schema:
+    ``on_dropped(server, tool, reason)``. Tools that need task calls are only marked in
+    ``agent tools``: they are not broken, just not callable by this client."""
+
+    def __init__(self) -> None:
+        self.on_dropped: Callable[[str, str, str], None] | None = None
+        self._said: set[tuple[str, str]] = set()
+
+    def __call__(self, server: str, listing: Listing) -> None:
+        for server_tool, reason in listing.skipped:
+            key = (server, server_tool.name)
+            if reason != TASK_REQUIRED and key not in self._said and self.on_dropped is not None:
+                self._said.add(key)
+                self.on_dropped(server, server_tool.name, reason)
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a tool listing is parsed.
@@ -90,7 +110,7 @@ def _skip_reason(tool: mcp_types.Tool) -> str | None:
     execution = tool.execution
     if execution is not None and execution.task_support == "required":
         return TASK_REQUIRED
-    return None
+    return schema_problem(tool.input_schema)
 
 
 async def list_server_tools(conn: Connection) -> Listing:

@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from agent.config import ServerSettings
 from agent.errors import AgentError, ServerError, ServerUnavailable, ToolCallFailed
-from agent.mcp.listing import ServerTool, list_server_tools, watch_tool_changes
+from agent.mcp.listing import DroppedTools, ServerTool, list_server_tools, watch_tool_changes
 from agent.mcp.manager_skills import SkillRequests
 from agent.mcp.server_state import (
     RETRY_FIRST,
@@ -35,9 +35,11 @@ from agent.mcp.server_state import (
     ServerState,
     exited_error,
     first_of,
+    http_detail,
     never_reached,
     retryable,
     session_gone,
+    start_all,
 )
 
 if TYPE_CHECKING:
@@ -62,8 +64,9 @@ class ServerManager(SkillRequests):
     """Holds one live MCP session per configured server for the program's lifetime.
 
     ``async with ServerManager(servers) as manager:`` connects every enabled server concurrently
-    (startup costs the slowest, not the sum), each bounded by its ``timeout``, and lists its
-    tools. A server that fails (to start, to initialize, to list its tools) is recorded in
+    (startup costs the slowest, not the sum; with ``manager.grace`` set, only until the grace
+    passed and one is connected: the rest join later), each bounded by its ``timeout``, and
+    lists its tools. A server that fails (to start, to initialize, to list its tools) is recorded in
     ``manager.states[name]`` (status "failed", ``error`` a ServerError saying why) and skipped;
     the rest work. Lost and unreachable servers come back on their own (module doc). Leaving the
     block closes every session and stdio process.
@@ -108,16 +111,16 @@ class ServerManager(SkillRequests):
         self._attempts: dict[str, anyio.Event] = {}  # set when an attempt to connect ends
         self._tg: TaskGroup | None = None
         self.generation = 0  # changes whenever a server's tools do (connected, relisted)
+        self.grace: float | None = None  # seconds: enter with the servers ready by then (start_all)
+        self.dropped = DroppedTools()  # set .on_dropped to hear of tools left out for a bad schema
 
     async def __aenter__(self) -> ServerManager:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         try:
-            async with anyio.create_task_group() as starters:
-                for name, settings in self._servers.items():
-                    if settings.enabled:
-                        starters.start_soon(self._start, name)
+            names = [name for name, settings in self._servers.items() if settings.enabled]
+            await start_all(names, self._start, tg, grace=self.grace, usable=lambda: bool(self.connected))
         except BaseException:
             await self._close()
             raise
@@ -245,6 +248,7 @@ class ServerManager(SkillRequests):
                 state.server_name, state.connect_ms = conn.server_name, conn.connect_ms
                 state.instructions = conn.instructions
                 state.tools, state.skipped, state.tools_stale = listing.tools, listing.skipped, False
+                self.dropped(name, listing)
                 self.generation += 1
                 self._attempt_ended(name)
                 if back:
@@ -375,6 +379,7 @@ class ServerManager(SkillRequests):
         if listing.tools != state.tools:
             self.generation += 1
         state.tools, state.skipped, state.tools_stale = listing.tools, listing.skipped, False
+        self.dropped(name, listing)
         return list(listing.tools)
 
     async def refresh_tools(self) -> list[str]:
@@ -453,7 +458,8 @@ class ServerManager(SkillRequests):
                         held = await self._usable(server, deadline)
                         continue
                     raise ServerUnavailable(server, f"its session was lost while calling {tool!r}") from None
-                raise ToolCallFailed(f"{server}.{tool}: {exc}", code=exc.code) from None
+                detail = http_detail(str(exc), held.conn)
+                raise ToolCallFailed(f"{server}.{tool}: {exc}{detail}", code=exc.code) from None
             except ValidationError as exc:
                 raise ToolCallFailed(f"{server}.{tool}: the server sent an invalid result: {exc}") from None
             except RuntimeError as exc:  # the SDK's check of structuredContent against outputSchema

@@ -51,7 +51,7 @@ from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from pydantic import AnyUrl, ValidationError
 
 from agent.config import Config, ServerSettings
-from agent.errors import AgentError, AuthError, AuthRequiredError
+from agent.errors import AgentError, AuthError, AuthRequiredError, ServerError
 from agent.mcp.connection import tls_context
 from agent.mcp.oauth_browser import (
     BrowserLeg,
@@ -75,6 +75,7 @@ from agent.mcp.oauth_records import (
 )
 from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint, token_error
 from agent.mcp.oauth_revoke import revocation_endpoint, revoke_token
+from agent.mcp.oauth_scopes import keep_login, needs_more_scope, union
 from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
@@ -177,6 +178,7 @@ class AgentOAuth(OAuthProviderHooks):
         self._auth_url: str | None = None
         self._dead_refresh: set[str] = set()
         self._force_login = False
+        self._granted: str | None = None  # during a step-up: the scopes the login already has
         self._started = False
         self.obtained_at: float | None = None  # when the current tokens were issued
         self.dpop = DPoPState(name, settings.url, oauth.dpop)  # RFC 9449: the login's key, proofs
@@ -272,12 +274,12 @@ class AgentOAuth(OAuthProviderHooks):
         if await self.dpop.nonce_retry(request, response):  # a DPoP nonce asked for: once more with it
             response = yield request
 
-        step_up = response.status_code == 403 and _www_auth_error(response) == "insufficient_scope"
+        step_up = needs_more_scope(response, sent)  # oauth_scopes: more scope, not a new login
         if response.status_code != 401 and not step_up:
             return
 
         async with self._flow_lock, self.store.locked(wait=self._lock_timeout()):
-            if response.status_code == 401 and not self._force_login:
+            if response.status_code == 401 and not self._force_login and not step_up:
                 self._reread()
                 current = self.context.current_tokens
                 changed = current is not None and (sent is None or current.access_token != sent.access_token)
@@ -291,28 +293,29 @@ class AgentOAuth(OAuthProviderHooks):
                     if await self.dpop.nonce_retry(request, (yield request)):
                         yield request
                     return
+            refused: ServerError | None = None  # a step-up that does not happen
             if not self.allow_login and not self.unattended:
-                raise AuthRequiredError(
-                    self.name,
-                    f"needs a login at {self.issuer}",
-                    hint=f"run `agent login {self.name}`",
-                )
+                refused = AuthRequiredError(self.name, f"needs a login at {self.issuer}")
+                refused.hint = f"run `agent login {self.name}`"
+                if not step_up:
+                    raise refused
             replaced = dataclasses.replace(self.context)  # its refresh token is revoked after the login
-            if not step_up:
+            self._granted = sent.scope if step_up and sent is not None else None
+            if step_up:  # its metadata again: the stored copy may predate the new requirements
+                self.context.oauth_metadata = None
+            else:
                 self.context.clear_tokens()
-            # The SDK's own flow does discovery, registration and authorization (following
-            # redirects of its own requests within their origin). It starts by sending
-            # `request`, whose answer we already hold, so that first send is skipped.
-            self.logins += 1
-            self._listener = (
-                None if self.unattended else await bind_callback(self.name, self.settings.oauth, self.context)
-            )
+            # The SDK's own flow does discovery, registration and authorization (redirects kept
+            # within their origin); it starts by sending `request`, whose answer we hold: skipped.
+            self.logins += refused is None
+            if not self.unattended and refused is None:
+                self._listener = await bind_callback(self.name, self.settings.oauth, self.context)
             flow = super().async_auth_flow(request)
             try:
-                outgoing = await flow.__anext__()
+                outgoing = await flow.__anext__() if refused is None else None
                 if outgoing is request:
                     outgoing = await flow.asend(response)
-                while True:
+                while outgoing is not None:
                     reply = yield outgoing
                     if await self.dpop.nonce_retry(outgoing, reply):
                         reply = yield outgoing
@@ -323,16 +326,29 @@ class AgentOAuth(OAuthProviderHooks):
                 self.obtained_at = time.time()
                 await self._revoke_replaced(replaced)
             except OAuthFlowError as exc:
-                raise AuthError(self.name, f"login at {self.issuer} failed: {exc}") from None
+                refused = AuthError(self.name, f"login at {self.issuer} failed: {exc}")
+            except AuthError as exc:
+                refused = exc
             finally:
                 await flow.aclose()
-                listener, self._listener = self._listener, None
+                listener, self._listener, self._granted = self._listener, None, None
                 if listener is not None:
                     await listener.aclose()
+            if refused is not None and not step_up:
+                raise refused
+            if refused is not None:  # the call that needed more fails (its 403); the login stays
+                keep_login(self.context, sent, replaced)
+                self.notify(f"{refused.message}; the call that needed more access fails, the login stays")
+                self._add_bearer(request)
+                yield request
 
     async def authorization_request(self) -> httpx2.Request:
-        # The SDK picks the scope from the server's challenge; a configured one wins.
-        if self.settings.oauth.scope:
+        # The SDK picks the scope from the server's challenge; a configured one wins, and a
+        # step-up asks for the union of it, what was granted and what the server now names.
+        scope = self.context.client_metadata
+        if self._granted is not None:
+            scope.scope = union(self._granted, self.settings.oauth.scope, scope.scope)
+        elif self.settings.oauth.scope:
             self.context.client_metadata.scope = self.settings.oauth.scope
         oauth, endpoint = self.settings.oauth, token_endpoint(self.context)
         self.dpop.start_login(self.context)
@@ -480,12 +496,6 @@ class AgentOAuth(OAuthProviderHooks):
         finally:
             if self.on_user_wait is not None:
                 self.on_user_wait(False)
-
-
-def _www_auth_error(response: httpx2.Response) -> str | None:
-    from mcp.client.auth.utils import extract_field_from_www_auth
-
-    return extract_field_from_www_auth(response, "error")
 
 
 def auth_factory_for(

@@ -7,7 +7,9 @@ page that tells the user to return to the terminal; anything else gets a 404.
 
 :class:`BrowserLeg` runs one wait: it opens the authorization URL (default: :func:`webbrowser.open`,
 so ``BROWSER`` is honoured), and when no browser opens it asks for the final redirect URL to be
-pasted; the first good or bad answer ends the wait, and so does ``login_timeout``.
+pasted; the first good or bad answer ends the wait, and so does ``login_timeout``. An answer
+whose ``state`` is not this login's (a late redirect of an earlier login on the same port) is
+refused with a 400 and does not end it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -52,7 +54,6 @@ Outcome = AuthorizationCodeResult | AuthError
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 _HEAD_LIMIT = 64 * 1024
 _READ_TIMEOUT = 10.0
@@ -64,6 +65,12 @@ _PAGE = """<!doctype html>
 """
 
 
+_UNKNOWN_LOGIN = (
+    "This answer belongs to no login agent is waiting for (an earlier one?). "
+    "Finish the login in the tab agent opened last."
+)
+
+
 class CallbackListener:
     """A bound loopback socket waiting to receive the authorization redirect."""
 
@@ -72,8 +79,12 @@ class CallbackListener:
         self.port = port
         self.redirect_uri = f"http://127.0.0.1:{port}/callback"
 
-    async def serve(self, judge: Callable[[dict[str, str]], T], send: ObjectSendStream[T]) -> None:
-        """Answer requests until cancelled; send ``judge(params)`` for each callback received."""
+    async def serve(
+        self, judge: Callable[[dict[str, str]], Outcome | None], send: ObjectSendStream[Outcome]
+    ) -> None:
+        """Answer requests until cancelled; send ``judge(params)`` for each callback received.
+        A callback judged None belongs to no login waiting here (a late one from an earlier
+        login on the same port): it gets a 400 and the wait goes on."""
 
         async def handle(stream: anyio.abc.SocketStream) -> None:
             async with stream:
@@ -90,6 +101,9 @@ class CallbackListener:
                         return
                     params = {k: v[0] for k, v in parse_qs(url.query).items()}
                     outcome = judge(params)
+                    if outcome is None:
+                        await stream.send(_response(400, "Unknown login", _UNKNOWN_LOGIN))
+                        return
                     if isinstance(outcome, AgentError):
                         page = _response(400, "Login failed", outcome.message)
                     else:
@@ -180,7 +194,10 @@ class BrowserLeg:
         state = parse_qs(urlsplit(url).query).get("state", [None])[0]
         send, receive = anyio.create_memory_object_stream[Outcome](4)
 
-        def judge(params: dict[str, str]) -> Outcome:
+        def judge(params: dict[str, str]) -> Outcome | None:
+            if params.get("state") != state:
+                logger.info("login callback of %r with an unknown state ignored", self.server)
+                return None  # another login's answer: it does not end this one
             return self.judge(params, state)
 
         with anyio.move_on_after(self.timeout) as scope:
@@ -241,7 +258,7 @@ class BrowserLeg:
     async def _pasted(
         self,
         read_paste: Callable[[], Awaitable[str | None]],
-        judge: Callable[[dict[str, str]], Outcome],
+        judge: Callable[[dict[str, str]], Outcome | None],
         send: ObjectSendStream[Outcome],
     ) -> None:
         async with send:
@@ -253,7 +270,11 @@ class BrowserLeg:
                 if not params:
                     self.notify("that is not the redirect address; paste the whole URL from the address bar:")
                     continue
-                await send.send(judge(params))
+                outcome = judge(params)
+                if outcome is None:
+                    self.notify("that address is from another login; paste the one this login ends on:")
+                    continue
+                await send.send(outcome)
                 return
 
 

@@ -8,6 +8,9 @@ it may be sent again), is the HTTP session gone while the server is up (:func:`s
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +21,8 @@ from agent.errors import AuthError, ServerConnectError, ServerError
 from agent.mcp.listing import ServerTool
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from agent.mcp.connection import Connection
 
 __all__ = [
@@ -28,10 +33,14 @@ __all__ = [
     "Status",
     "exited_error",
     "first_of",
+    "http_detail",
     "never_reached",
     "retryable",
     "session_gone",
+    "start_all",
 ]
+
+log = logging.getLogger(__name__)
 
 # Waits before trying a lost or unreachable server again: 1, 2, 4 … 30 s.
 RETRY_FIRST = 1.0
@@ -121,3 +130,52 @@ def exited_error(conn: Connection) -> ServerError:
     kind = conn.settings.kind
     what = "the server process exited" if kind == "stdio" else "the server closed the session"
     return ServerConnectError(conn.name, f"connection lost: {what}")
+
+
+async def start_all(
+    names: list[str],
+    start: Callable[[str], Awaitable[None]],
+    tg: TaskGroup,
+    *,
+    grace: float | None,
+    usable: Callable[[], bool],
+) -> None:
+    """Start every server in ``tg`` (``start`` returns after its first attempt) and wait: for
+    all of them, or, with ``grace`` (seconds), only until the grace has passed and one server
+    is ``usable``; the rest go on connecting. A start that fails while we wait raises here."""
+    pending = set(names)
+    progress = anyio.Event()
+    failure: list[Exception] = []
+
+    async def one(name: str) -> None:
+        try:
+            await start(name)
+        except Exception as exc:  # a bug, not a server failure (those are in the server's state)
+            log.error("server %s could not be started: %r", name, exc)
+            failure.append(exc)
+        finally:
+            pending.discard(name)
+            progress.set()
+
+    for name in names:
+        tg.start_soon(one, name)
+    deadline = None if grace is None else anyio.current_time() + grace
+    while pending and not failure:
+        now = anyio.current_time()
+        if deadline is not None and now >= deadline and usable():
+            return
+        progress = anyio.Event()
+        with anyio.move_on_after(deadline - now if deadline is not None and now < deadline else math.inf):
+            await progress.wait()
+    if failure:
+        raise failure[0]
+
+
+def http_detail(message: str, conn: Connection) -> str:
+    """What the SDK leaves out of its "Server returned an error response" (an HTTP error with no
+    JSON-RPC error in it): the status, and for a 403 that more access was wanted (a step-up
+    that was denied or failed: agent/mcp/oauth_scopes.py)."""
+    status = conn.last_http_status
+    if status is None or message != "Server returned an error response":
+        return ""
+    return f" (HTTP {status}{': the server wants more access than this login has' if status == 403 else ''})"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -43,6 +44,7 @@ __all__ = [
     "TokenStore",
     "open_token_store",
     "server_key",
+    "stored_urls",
     "token_dir",
 ]
 
@@ -302,12 +304,48 @@ class KeyringTokenStore(TokenStore):
 
     def _write_raw(self, text: str) -> None:
         self._call("set_password", text)
+        _keyring_index(add=self.server_url)
 
     def _delete_raw(self) -> bool:
+        _keyring_index(remove=self.server_url)
         if self._read_raw() is None:
             return False
         self._call("delete_password")
         return True
+
+
+def _keyring_index(*, add: str | None = None, remove: str | None = None) -> list[str]:
+    """The server URLs with a login in the keyring (which cannot list its secrets), kept in a
+    private file beside the lock files: ``agent auth`` lists them. No secret is in it."""
+    path = token_dir() / "keyring-logins.txt"  # one URL a line
+    try:
+        urls = [u for u in path.read_text(encoding="utf-8").splitlines() if u]
+    except (OSError, UnicodeDecodeError):
+        urls = []
+    if add is None and remove is None:
+        return urls
+    changed = [u for u in urls if u != remove] + ([add] if add is not None and add not in urls else [])
+    if changed != urls:
+        _ensure_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{u}\n" for u in changed))
+    return changed
+
+
+def stored_urls(kind: Literal["file", "keyring"] = "file") -> list[str]:
+    """The server URLs of every stored login, configured or not (``agent auth``), sorted."""
+    if kind == "keyring":
+        return sorted(_keyring_index())
+    urls = set()
+    for path in token_dir().glob("*.json"):
+        try:
+            url = json.loads(path.read_text(encoding="utf-8")).get("server_url")
+        except (OSError, ValueError, AttributeError):
+            continue  # unreadable: `agent auth` of its server says so
+        if isinstance(url, str):
+            urls.add(url)
+    return sorted(urls)
 
 
 def open_token_store(

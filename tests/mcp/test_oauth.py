@@ -22,7 +22,7 @@ import pytest
 from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import EXIT_FAILURE, AuthDenied, AuthError, ConfigError
 from agent.mcp.oauth import AgentOAuth, auth_factory_for
-from agent.mcp.token_store import token_dir
+from agent.mcp.token_store import stored_urls, token_dir
 from tests.support.browser import Browser, command, follow
 from tests.support.fixtures_oauth import OAuthStack
 from tests.support.oauth_client import echo
@@ -216,16 +216,43 @@ async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     assert set(stats["refresh_uses"].values()) == {1}
 
 
-@pytest.mark.parametrize(("switch", "words"), [("tamper_state", "state"), ("tamper_iss", "issuer")])
 async def test_tampered_callback_is_rejected_and_nothing_is_stored(
-    oauth_server: OAuthStack, browser: Browser, switch: str, words: str
+    oauth_server: OAuthStack, browser: Browser
 ) -> None:
-    oauth_server.set(**{switch: True})
+    oauth_server.set(tamper_iss=True)
     error = await echo_fails(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser))
-    assert words in str(error) and "rejected" in str(error)
+    assert "issuer" in str(error) and "rejected" in str(error)
     assert "Login failed" in browser.pages[0].text
     assert "tokens" not in stored()
     assert oauth_server.stats()["code_exchanges"] == 0
+
+
+async def test_a_callback_of_no_pending_login_gets_400_and_the_login_goes_on(
+    oauth_server: OAuthStack,
+) -> None:
+    """A late redirect of an earlier login (its state, same port) must not end this one."""
+    stale: list[httpx2.Response] = []
+
+    async def late_callback_first(url: str) -> bool:
+        redirect = await follow(url, stop_before_callback=True)
+        callback = redirect.headers["location"]
+        async with httpx2.AsyncClient() as client:  # an earlier login's answer, at the same port
+            stale.append(await client.get(callback.split("?")[0], params={"state": "old", "code": "x"}))
+        await follow(url)  # then this login's own answer
+        return True
+
+    assert (
+        await echo(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, late_callback_first), "hi") == "hi"
+    )
+    assert stale[0].status_code == 400 and "no login agent is waiting for" in stale[0].text
+    assert oauth_server.stats()["code_exchanges"] == 1
+    oauth_server.set(tamper_state=True)  # only a wrong state ever comes: the login times out
+    for path in stored_files():
+        path.unlink()
+    error = await echo_fails(
+        oauth_server.mcp_url, make_auth(oauth_server.mcp_url, Browser(), login_timeout=1)
+    )
+    assert "not completed within" in str(error)
 
 
 async def test_denied_consent_is_one_line_exit_1_and_no_retry(
@@ -470,6 +497,7 @@ async def test_keyring_store_keeps_the_login_out_of_files(
     assert stored_files() == []
     ((service, user),) = fake.secrets
     assert (service, user) == ("agent-mcp-oauth", oauth_server.mcp_url)
+    assert stored_urls("keyring") == [oauth_server.mcp_url]  # `agent auth` lists it
     assert json.loads(fake.secrets[(service, user)])["tokens"]["refresh_token"]
     again = Browser()
     factory = auth_factory_for(Config(token_store="keyring"), opener=again)

@@ -23,11 +23,11 @@ Tools (names are stable; other areas' tests use them):
 
 Modes: ``--stray`` prints a non-JSON line to stdout before serving (stdio); ``--junk N`` prints N
 log lines to stdout before serving (stdio); ``--hang-listing`` never answers ``tools/list``; ``--odd-tools`` lists
-``structured`` with an output schema its result breaks, and a ``needs_task`` tool that requires
-task-augmented calls; ``--legacy`` refuses ``server/discover`` (clients fall back to the
+``structured`` with an output schema its result breaks, a ``needs_task`` tool that requires
+task-augmented calls and a ``bad_schema`` tool whose input schema is not valid JSON Schema; ``--legacy`` refuses ``server/discover`` (clients fall back to the
 2025-era initialize handshake and HTTP sessions); ``--growing`` adds ``grow(name)``, which adds
 a tool and sends ``notifications/tools/list_changed``; ``--linger`` (stdio) ignores SIGTERM and
-keeps running after its stdin ends; ``--exit-at-once``
+keeps running after its stdin ends; ``--hold FIFO`` starts only once FIFO was written to; ``--exit-at-once``
 writes ``fatal: cannot start`` to stderr and exits with code 3; ``--name NAME`` sets the server's name;
 ``--page-size N`` lists the tools N at a time (paginated ``tools/list``); ``--marker FILE`` writes
 ``started`` to FILE at start (a test sees that the server ran).
@@ -99,7 +99,12 @@ class _PagedServer(MCPServer):
                     description="Only callable as a task.",
                     input_schema={"type": "object", "properties": {}},
                     execution=ToolExecution(task_support="required"),
-                )
+                ),
+                Tool(
+                    name="bad_schema",
+                    description="Its input schema is not valid JSON Schema ('datetime' is no type).",
+                    input_schema={"type": "object", "properties": {"when": {"type": "datetime"}}},
+                ),
             ]
         if not self.page_size:
             return ListToolsResult(tools=tools)
@@ -252,11 +257,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--linger", action="store_true")
     parser.add_argument("--hostile", action="store_true", help="add tools that send escape sequences")
     parser.add_argument("--marker", metavar="FILE", help="write 'started' to FILE at start")
+    parser.add_argument("--hold", metavar="FIFO", help="(stdio) answer nothing until FIFO is written to")
     args = parser.parse_args(argv)
     print(f"test server starting (pid {os.getpid()})", file=sys.stderr, flush=True)
     if args.marker:
         with open(args.marker, "w", encoding="utf-8") as fh:
             fh.write("started\n")
+    if args.hold:  # a slow start that the test ends: open() blocks until a writer comes
+        with open(args.hold, encoding="utf-8") as fifo:
+            fifo.read()
     if args.exit_at_once:
         print("fatal: cannot start", file=sys.stderr, flush=True)
         sys.exit(3)

@@ -22,6 +22,13 @@ Switches, set with ``POST /_test/switches`` (JSON) on the MCP server's port, res
 ``dpop_nonce``      both demand a DPoP nonce (``POST /_test/dpop_rotate_nonce`` makes a new one)
 ``dpop_resource``   how the MCP server asks for DPoP: ``"none"``, ``"challenge"``, ``"metadata"``
 ``dpop_algs``       the DPoP signing algorithms the authorization server lists (``["ES256"]``)
+``extra_scope``     the MCP server now also requires this scope for everything: a token without
+                    it gets 403 ``insufficient_scope`` (naming no scope), and only the protected
+                    resource metadata's ``scopes_supported`` says which (clients may request it)
+``tool_scope``      calling the ``admin_echo`` tool needs this scope (403 ``insufficient_scope``
+                    naming it); everything else works with the scopes a token has
+``tool_scope_status`` 401 instead: ``invalid_token`` with a challenge naming that scope
+``deny_scope``      the authorize step answers ``access_denied`` when this scope is asked for
 
 Actions: ``POST /_test/preregister`` (JSON ``client_id`` and ``client_secret`` or ``public_key``
 PEM: a client for the ``client_credentials`` grant; with ``workload_key``, a PEM public key, a
@@ -36,6 +43,7 @@ rotation revokes its whole grant, as many real servers do.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import socket
 import sys
@@ -84,6 +92,10 @@ DEFAULTS: dict[str, Any] = {
     "down": False,
     "jwt_access": False,
     **DPOP_DEFAULTS,
+    "extra_scope": "",
+    "tool_scope": "",
+    "tool_scope_status": 403,
+    "deny_scope": "",
 }
 
 
@@ -134,7 +146,11 @@ class MemoryAS:
         self.stats["dpop"] = self.dpop.stats
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        return self.clients.get(client_id)
+        client = self.clients.get(client_id)
+        extra = " ".join(s for s in (self.switches["extra_scope"], self.switches["tool_scope"]) if s)
+        if client is None or not extra:
+            return client
+        return client.model_copy(update={"scope": f"{client.scope or 'mcp'} {extra}"})
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         assert client_info.client_id is not None
@@ -144,7 +160,7 @@ class MemoryAS:
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
         self.stats["authorize"] += 1
-        if self.switches["deny"]:
+        if self.switches["deny"] or (self.switches["deny_scope"] in (params.scopes or [])):
             raise AuthorizeError("access_denied", "the user declined")
         code = secrets.token_urlsafe(24)
         assert client.client_id is not None
@@ -321,6 +337,69 @@ class _Verifier:
         return await self.provider.load_access_token(token)
 
 
+class _ScopeRaise:
+    """ASGI middleware of the MCP server for ``extra_scope`` (module doc)."""
+
+    def __init__(self, app: ASGIApp, provider: MemoryAS) -> None:
+        self.app = app
+        self.provider = provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extra, for_tool = self.provider.switches["extra_scope"], self.provider.switches["tool_scope"]
+        if scope["type"] != "http" or not (extra or for_tool):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        header = dict(scope["headers"]).get(b"authorization", b"").decode()
+        entry = self.provider.access.get(header.removeprefix("Bearer "))
+        if for_tool and path == "/mcp" and scope["method"] == "POST":
+            body = await Request(scope, receive).body()
+            try:
+                message = json.loads(body)
+            except ValueError:
+                message = None
+            call = isinstance(message, dict) and message.get("method") == "tools/call"
+            named = call and message["params"].get("name") == "admin_echo"
+            if named and entry is not None and for_tool not in entry[0].scopes:
+                status = int(self.provider.switches["tool_scope_status"])
+                error = "insufficient_scope" if status == 403 else "invalid_token"
+                challenge = f'Bearer error="{error}", scope="{for_tool}"'
+                refusal = Response("", status_code=status, headers={"WWW-Authenticate": challenge})
+                await refusal(scope, receive, send)
+                return
+            replay = [{"type": "http.request", "body": body, "more_body": False}]
+
+            async def again() -> Any:
+                return replay.pop() if replay else await receive()
+
+            await self.app(scope, again, send)
+            return
+        if not extra:
+            await self.app(scope, receive, send)
+            return
+        if path.startswith("/.well-known/oauth-protected-resource"):
+            chunks: list[Any] = []
+            await self.app(scope, receive, lambda message: _append(chunks, message))
+            start, body = chunks[0], b"".join(c.get("body", b"") for c in chunks[1:])
+            document = json.loads(body)
+            document["scopes_supported"] = [*document.get("scopes_supported", []), extra]
+            await JSONResponse(document, status_code=start["status"])(scope, receive, send)
+            return
+        if path == "/mcp" and entry is not None and extra not in entry[0].scopes:
+            port = scope["server"][1]
+            challenge = (
+                'Bearer error="insufficient_scope", error_description="more scope needed", '
+                f'resource_metadata="http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"'
+            )
+            await Response("", status_code=403, headers={"WWW-Authenticate": challenge})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _append(chunks: list[Any], message: Any) -> None:
+    chunks.append(message)
+
+
 class _TokenOutage:
     """ASGI middleware: the token endpoint answers 503 while the switch is on, and it takes the
     ``client_credentials`` grant (which the SDK's token handler lacks) for pre-registered clients;
@@ -440,6 +519,11 @@ async def serve() -> None:
         """Return the text unchanged."""
         return text
 
+    @server.tool()
+    def admin_echo(text: str) -> str:
+        """Return the text unchanged (needs the ``tool_scope`` switch's scope when it is set)."""
+        return text
+
     async with anyio.create_task_group() as tg:
         current: dict[str, Any] = {}
 
@@ -522,7 +606,7 @@ async def serve() -> None:
             ]
         )
         rs_started = anyio.Event()
-        rs_app = DPoPResourceServer(app, provider, mcp_url)
+        rs_app = DPoPResourceServer(_ScopeRaise(app, provider), provider, mcp_url)
         tg.start_soon(_Uvicorn(rs_app, rs_started, lifespan="on").serve, [rs_sock])
         await run_as(as_sock)
         await rs_started.wait()
