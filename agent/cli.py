@@ -59,7 +59,54 @@ def _servers(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="use only this configured server (repeatable)",
     )
-    parser.add_argument("--url", metavar="URL", help="use this MCP server URL instead of the configured ones")
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        action=_Adhoc,
+        dest="adhoc",
+        help="use the MCP server at URL (repeatable; with --server: those only, else instead of the configured ones)",
+    )
+    parser.add_argument(
+        "--stdio",
+        metavar='"CMD ARGS"',
+        action=_Adhoc,
+        dest="adhoc",
+        help="start this command as a stdio MCP server (repeatable; split as a shell would)",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        action="append",
+        dest="adhoc_names",
+        help="name the server of a --url or --stdio (one --name per --url / --stdio, in order)",
+    )
+
+
+class _Adhoc(argparse.Action):
+    """``--url`` / ``--stdio``: one list of both, in the order given (``--name`` pairs by order)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        import shlex
+
+        value = str(values)
+        found = list(getattr(namespace, self.dest, None) or [])
+        if option_string == "--stdio":
+            try:
+                command = tuple(shlex.split(value))
+            except ValueError as exc:
+                parser.error(f"--stdio {value!r}: {exc}")
+            if not command:
+                parser.error("--stdio needs a command, e.g. --stdio 'python3 server.py'")
+            found.append(options.AdhocServer(command=command))
+        else:
+            found.append(options.AdhocServer(url=value))
+        setattr(namespace, self.dest, found)
 
 
 def _model(parser: argparse.ArgumentParser) -> None:
@@ -261,7 +308,19 @@ class Invocation:
 
 def _servers_of(args: argparse.Namespace) -> dict[str, Any]:
     names = getattr(args, "server", None)
-    return {"servers": tuple(names) if names else None, "url": getattr(args, "url", None)}
+    adhoc: list[options.AdhocServer] = getattr(args, "adhoc", None) or []
+    given: list[str] = getattr(args, "adhoc_names", None) or []
+    if given:
+        if len(given) != len(adhoc):
+            raise _Refused(
+                f"{len(given)} --name for {len(adhoc)} --url / --stdio: give one --name per server, in order"
+            )
+        adhoc = [options.AdhocServer(s.url, s.command, name) for s, name in zip(adhoc, given, strict=True)]
+    return {"servers": tuple(names) if names else None, "adhoc": tuple(adhoc)}
+
+
+class _Refused(Exception):
+    """A command line that parsed but does not make sense (reported as argparse reports errors)."""
 
 
 def _options(command: str, args: argparse.Namespace) -> Any:
@@ -331,14 +390,17 @@ _COMMAND_NAMES = frozenset(
 )
 # Options that take a value as the next word (of the global and chat options); --resume's is optional.
 _VALUE_OPTIONS = frozenset(
-    ("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--system", "--resume", "-r")
+    (
+        *("--config", "--mcp-config", "--model", "-m", "--server", "-s", "--url", "--stdio", "--name"),
+        *("--system", "--resume", "-r"),
+    )
 )
 
 
-def _first_word(argv: Sequence[str]) -> str | None:
-    """The first word that is not an option or an option's value: the command, if any."""
+def _first_word(argv: Sequence[str]) -> int | None:
+    """Where the first word is that is not an option or an option's value: the command, if any."""
     value_next = False
-    for token in argv:
+    for at, token in enumerate(argv):
         if value_next and not (token.startswith("-") and token != "-"):
             value_next = False
         elif token == "--":
@@ -346,7 +408,7 @@ def _first_word(argv: Sequence[str]) -> str | None:
         elif token.startswith("-") and token != "-":
             value_next = token in _VALUE_OPTIONS
         else:
-            return token
+            return at
     return None
 
 
@@ -357,23 +419,41 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
     first word that is no command is refused with how to ask one question (``agent run``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    word = _first_word(argv)
-    if word is None and not {"-h", "--help", "--version"} & set(argv):
-        argv = ["chat", *argv]
-    elif word is not None and word not in _COMMAND_NAMES:
+    at = _first_word(argv)
+    if at is None and not {"-h", "--help", "--version"} & set(argv):
+        argv, at = ["chat", *argv], 0
+    elif at is not None and argv[at] not in _COMMAND_NAMES:
         parser.error(
-            f"{word!r} is not a command; to ask one question: agent run {_shell_quote(word)} "
+            f"{argv[at]!r} is not a command; to ask one question: agent run {_shell_quote(argv[at])} "
             "(or start a chat with: agent)"
         )
-    args = parser.parse_args(argv)
+    if at is None or {"-h", "--help", "--version"} & set(argv[:at]):
+        args = parser.parse_args(argv)
+    else:
+        # Options may come after the positional arguments too (agent call TOOL --json ARGS): the
+        # command's parser takes every word but the command name (it knows the global options too).
+        command = _subparser(parser, argv[at])
+        args = command.parse_intermixed_args(argv[:at] + argv[at + 1 :], argparse.Namespace(command=argv[at]))
+    try:
+        typed = _options(args.command, args)
+    except _Refused as exc:
+        (_subparser(parser, args.command) if args.command else parser).error(str(exc))
     return Invocation(
         args.command,
-        _options(args.command, args),
+        typed,
         config=getattr(args, "config", None),
         mcp_config=getattr(args, "mcp_config", None),
         verbose=getattr(args, "verbose", 0) or 0,
         trust_project=getattr(args, "trust_project", False),
     )
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:  # argparse keeps no public handle on its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    raise AssertionError("no subcommands")
 
 
 def _shell_quote(text: str) -> str:

@@ -50,14 +50,11 @@ __all__ = [
     "ToolFilter",
     "ToolSearchSettings",
     "TrustDecision",
-    "adhoc_server",
     "approval_mode",
     "find_config_file",
     "load_config",
     "project_config_file",
     "read_project_file",
-    "server_for_url",
-    "url_server_name",
     "user_config_dir",
     "user_data_dir",
     "user_log_dir",
@@ -459,48 +456,3 @@ def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server:
     if isinstance(chosen, dict):
         chosen = chosen.get(tool, chosen.get("*"))
     return chosen or config.approval
-
-
-def server_for_url(config: Config, url: str) -> tuple[str, ServerSettings] | None:
-    """The configured server at ``url`` (enabled or not), so that ``--url`` with a known server's
-    URL keeps its settings: approval, timeout, auth, include/exclude. URLs are compared with the
-    scheme and host in lower case, the default port made explicit and a trailing slash dropped."""
-    wanted = _same_url_key(url)
-    for name, settings in config.servers.items():
-        if settings.url is not None and _same_url_key(settings.url) == wanted:
-            return name, settings
-    return None
-
-
-def _same_url_key(url: str) -> tuple[str, str, int | None, str, str] | str:
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    except ValueError:
-        return url
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/"), parts.query)
-
-
-def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:
-    """A server for ``--url URL`` with no config file: named after the URL's host, port and path
-    (``http://127.0.0.1:8000/mcp`` is ``localhost-8000-mcp``)."""
-    try:
-        settings = ServerSettings(url=url, timeout=timeout)
-    except ValidationError as exc:
-        _, msg = _describe(exc.errors()[0])
-        raise ConfigError(msg, key="--url") from None
-    return url_server_name(url), settings
-
-
-def url_server_name(url: str) -> str:
-    """A server name made of a URL's host (loopback: ``localhost``), port and path."""
-    parts = urlsplit(url)
-    host = parts.hostname or "server"
-    if host in ("127.0.0.1", "::1") or host.startswith("127."):
-        host = "localhost"
-    try:
-        port = f"-{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}{port}{parts.path}").strip("-")
-    return name[:64].strip("-") or "server"

@@ -178,7 +178,7 @@ async def main(options: RunOptions, config: Config) -> int:
     interactive = options.prompt != "-" and sys.stdin.isatty() and sys.stderr.isatty()
     wanted = SessionOptions(
         servers=options.servers,
-        url=options.url,
+        adhoc=options.adhoc,
         model=options.model,
         max_steps=options.max_steps,
         allow_login=interactive,

@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.events",
         "agent.errors",
         "agent.config",
+        "agent.adhoc",
         "agent.options",
         "agent.terminal",
         "agent.private_files",

@@ -299,14 +299,14 @@ async def test_progress_and_warnings_on_stderr_and_questions_declined_without_a_
     llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from agent.config import Config
-    from agent.options import RunOptions
+    from agent.options import AdhocServer, RunOptions
     from agent.run import main as run_main
     from tests.support.features_server import features_server
 
     llm.script([{"tool_calls": [["work", {"steps": 2}], ["form", {}]]}, {"echo": "tool_results"}])
     async with features_server() as url:
         config = Config(model=PROVIDERS["anthropic"], approval="always")
-        code = await run_main(RunOptions("go", url=url), config)
+        code = await run_main(RunOptions("go", adhoc=(AdhocServer(url=url),)), config)
     out, err = capsys.readouterr()
     assert code == 0
     name = f"localhost-{urlsplit(url).port}-mcp"  # a server added by URL is named from it

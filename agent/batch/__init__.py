@@ -276,7 +276,7 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
     interactive = opts.input != "-" and sys.stdin.isatty() and sys.stderr.isatty()
     wanted = SessionOptions(
         servers=opts.servers,
-        url=opts.url,
+        adhoc=opts.adhoc,
         model=opts.model,
         max_steps=opts.max_steps,
         allow_login=interactive,

@@ -35,6 +35,7 @@ import anyio
 from agent.batch.state import state_path
 from agent.errors import AgentError, UsageError
 from agent.messages import Usage
+from agent.options import AdhocServer
 from agent.private_files import open_user_file
 
 if TYPE_CHECKING:
@@ -328,7 +329,7 @@ class Options:
     max_steps: int
     model: str
     servers: tuple[str, ...] | None
-    url: str | None
+    adhoc: tuple[AdhocServer, ...]  # --url / --stdio servers
     via: Literal["live", "batch-api"] = "live"
     poll: float = 60.0  # batch-api: seconds between status polls
 
@@ -390,7 +391,7 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
         max_steps=args.max_steps or config.max_steps,
         model=args.model or config.model,
         servers=args.servers,
-        url=args.url,
+        adhoc=args.adhoc,
         via="batch-api" if remote else "live",
         poll=args.poll or 60.0,
     )
