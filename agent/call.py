@@ -12,7 +12,6 @@ import base64
 import binascii
 import difflib
 import json
-import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -149,7 +148,7 @@ def _console() -> Any:
     tty = sys.stdout.isatty()
     return terminal_console(
         file=sys.stdout,
-        no_color=bool(os.environ.get("NO_COLOR")) or not tty,
+        no_color=not tty,
         highlight=False,
         soft_wrap=not tty,
         emoji=False,

@@ -56,6 +56,7 @@ __all__ = [
     "ToolError",
     "UnknownToolError",
     "UsageError",
+    "without_error_prefix",
 ]
 
 EXIT_OK = 0
@@ -63,6 +64,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_SERVER = 3
 EXIT_INTERRUPTED = 130
+
+
+def without_error_prefix(text: str) -> str:
+    """``text`` without the ``error:`` it may start with (a tool's error result does, for the
+    model's sake), for a line that says "error" itself: never "error: error: …"."""
+    stripped = text.lstrip()
+    while stripped[:6].lower() == "error:":
+        stripped = stripped[6:].lstrip()
+    return stripped
 
 
 class AgentError(Exception):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 import anyio
 
 from agent.config import Config
-from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError
+from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError, without_error_prefix
 from agent.options import RunOptions
 from agent.terminal import for_stream, say
 
@@ -76,7 +76,7 @@ def _tool_line(done: ToolCallFinished) -> str:
     if done.denied:
         outcome = "denied"
     elif done.is_error:
-        outcome = "error: " + _short(done.result.text or "(no message)", _ERROR_WIDTH)
+        outcome = "error: " + _short(without_error_prefix(done.result.text) or "(no message)", _ERROR_WIDTH)
     else:
         outcome = "ok"
     return f"  tool {done.label} {args} {done.duration_ms:.0f} ms {outcome}"

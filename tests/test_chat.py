@@ -72,6 +72,22 @@ def test_short_args_and_error_lines_fit_on_one_line() -> None:
     )
 
 
+def test_no_line_says_error_twice() -> None:
+    from agent.chat_render import CallRecord, call_line
+    from agent.errors import ToolCallFailed
+    from agent.events import ToolCallFinished
+    from agent.messages import TextPart, ToolResultPart
+    from agent.run import _tool_line
+
+    assert error_line(ToolCallFailed("Error: the tool timed out")) == "error: the tool timed out"
+    text = "error: there is no tool named 'nope'."
+    record = CallRecord("nope", {}, text, is_error=True, duration_ms=1)
+    assert call_line(record).plain.count("error") == 1 and "there is no tool named" in call_line(record).plain
+    result = ToolResultPart("c1", "nope", (TextPart(text),), is_error=True)
+    line = _tool_line(ToolCallFinished("c1", "nope", None, None, {}, result, 1.0))
+    assert line.endswith("error: there is no tool named 'nope'.") and line.count("error") == 1
+
+
 def test_approval_mode_per_server_and_per_tool() -> None:
     config = Config(
         approval="ask",
