@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from agent.config import user_data_dir
+from agent.input_text import utf8_input
 from agent.private_files import private_file
 from agent.terminal import no_color, say
 
@@ -33,11 +34,16 @@ class Input(Protocol):
 class PlainInput:
     """Lines from stdin, for piped input: a trailing backslash continues the message."""
 
+    def __init__(self) -> None:
+        self._offset = 0  # bytes of stdin read so far: where a bad byte is
+
     async def _line(self) -> str:
-        line: str = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
+        data: bytes = await anyio.to_thread.run_sync(sys.stdin.buffer.readline, abandon_on_cancel=True)
+        if not data:
             raise EOFError
-        return line.rstrip("\n")
+        line = utf8_input(data, "stdin", offset=self._offset)
+        self._offset += len(data)
+        return line.removesuffix("\n")
 
     async def read(self) -> str:
         lines = [await self._line()]

@@ -45,7 +45,9 @@ _ERROR_WIDTH = 100
 
 
 def _read_prompt(raw: str) -> str:
-    prompt = sys.stdin.read() if raw == "-" else raw
+    from agent.input_text import utf8_argument, utf8_input
+
+    prompt = utf8_input(sys.stdin.buffer.read(), "stdin") if raw == "-" else utf8_argument(raw, "the prompt")
     if not prompt.strip():
         where = "stdin was empty" if raw == "-" else "the prompt is empty"
         raise UsageError(where, hint='give a prompt: agent run "QUESTION", or pipe one into agent run -')

@@ -428,3 +428,17 @@ async def test_tools_with_words_searches_them_as_the_model_would(mcp_http_url: s
     rows = [line for line in found.splitlines() if line.startswith("  ") and "test" in line]
     assert rows[0].split()[0] == "add" and "Add two integers." in rows[0]
     assert len(rows) < 10  # matches only, not all ten tools
+
+
+async def test_piped_chat_input_that_is_not_utf8_names_the_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from agent.chat_input import PlainInput
+    from agent.errors import UsageError
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"first\\\nsecond\nbad \xff\n")))
+    piped = PlainInput()
+    assert await piped.read() == "first\nsecond"
+    with pytest.raises(UsageError, match="stdin is not UTF-8 text: invalid byte 0xff at byte offset 18"):
+        await piped.read()

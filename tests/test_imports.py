@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.errors",
         "agent.config",
         "agent.adhoc",
+        "agent.input_text",
         "agent.options",
         "agent.terminal",
         "agent.private_files",

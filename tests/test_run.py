@@ -72,10 +72,22 @@ def test_answer_on_stdout_tool_activity_on_stderr(
 def test_prompt_from_stdin(
     llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("piped question\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"piped question\n")))
     llm.script([{"echo": "user"}])
     code, out, _ = run(["-", "--url", mcp_http_url, "-m", PROVIDERS["openai-chat"]], capsys)
     assert (code, out) == (0, "piped question\n\n")
+
+
+def test_a_prompt_that_is_not_utf8_is_an_input_error_naming_the_byte(
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("héllo \xff".encode("latin-1"))))
+    code, _, err = run(["-", "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 2
+    assert "stdin is not UTF-8 text: invalid byte 0xe9 at byte offset 1" in err
+    assert "anthropic" not in err and llm.requests == []
+    code, _, err = run([os.fsdecode(b"caf\xe9"), "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 2 and "the prompt is not UTF-8 text: invalid byte 0xe9 at byte offset 3" in err
 
 
 def test_json_report_fields(llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -157,11 +157,15 @@ def _jsonl_item(text: str, line: int) -> Item:
 
 def read_items(stream: IO[bytes], fmt: Format | None) -> Iterator[Item]:
     """The items of an input stream, one at a time, blank lines skipped."""
+    offset = 0  # of the line in the input, in bytes
     for number, raw in enumerate(stream, start=1):
+        offset += len(raw)
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
-            yield Item(number, number, problem=f"line {number}: not UTF-8 (byte {exc.start})")
+            at = offset - len(raw) + exc.start
+            problem = f"line {number}: not UTF-8 text: invalid byte 0x{raw[exc.start : exc.start + 1].hex()} at byte offset {at}"
+            yield Item(number, number, problem=problem)
             continue
         if not text:
             continue
