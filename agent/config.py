@@ -427,6 +427,8 @@ def load_config(
         raw = _read_toml(file)
     where = str(file) if file else None
     raw = _expand(raw, environ, "", where)
+    extra: dict[str, Any] = {}
+    mcp_path: Path | None = None
     if mcp_config is not None:
         mcp_path = Path(mcp_config).expanduser()
         extra = _expand(_read_mcp_json(mcp_path), environ, "mcpServers", str(mcp_path))
@@ -437,12 +439,35 @@ def load_config(
     try:
         return Config(**raw, source=where)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
-        key, msg = problems[0]
-        rest = [f"{k}: {m}" for k, m in problems[1:_SHOWN_PROBLEMS]]
+        mcp = (str(mcp_path), set(extra)) if mcp_path is not None else None
+        problems = [_source(*_describe(error), where, mcp) for error in exc.errors()]
+        source, key, msg = problems[0]
+        rest = [f"{s + ': ' if s != source else ''}{k}: {m}" for s, k, m in problems[1:_SHOWN_PROBLEMS]]
         hidden = len(problems) - 1 - len(rest)
         hint = "also " + "; ".join(rest) + (f"; and {hidden} more" if hidden else "") if rest else None
-        raise ConfigError(msg, file=where or "environment", key=key, hint=hint) from None
+        raise ConfigError(msg, file=source, key=key, hint=hint) from None
+
+
+def _source(
+    key: str, msg: str, file: str | None, mcp: tuple[str, set[str]] | None
+) -> tuple[str | None, str, str]:
+    """Where a bad value came from, as ``(source, key, message)``: an ``AGENT_*`` variable (which
+    beats the files), the ``--mcp-config`` file (its key spelled as there), or the config file."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        name = "AGENT_" + "__".join(parts[:depth]).upper()
+        found = sorted(
+            v
+            for v in os.environ
+            if v.upper() == name or (depth == len(parts) and v.upper().startswith(name + "__"))
+        )
+        if found:
+            return f"environment variable {', '.join(found)}", key, msg
+    if mcp is not None and len(parts) > 1 and parts[0] == "servers" and parts[1] in mcp[1]:
+        return mcp[0], ".".join(["mcpServers", *parts[1:]]), msg
+    if mcp is not None and parts == ["servers"] and any(f"{n!r}" in msg for n in mcp[1]):
+        return mcp[0], "mcpServers", msg
+    return file, key, msg
 
 
 def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server: str, tool: str) -> Approval:

@@ -310,3 +310,30 @@ def test_adhoc_servers_are_named_and_never_silently_dropped() -> None:
         == "github-mcp-server"
     )
     assert stdio_server_name(["./my-server"]) == "my-server"
+
+
+def test_a_bad_value_names_the_variable_or_the_file_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _write(tmp_path / "c.toml", "max_steps = 3\n")
+    monkeypatch.setenv("AGENT_MAX_STEPS", "abc")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config)
+    assert str(exc.value).startswith("environment variable AGENT_MAX_STEPS: max_steps: ")
+    monkeypatch.delenv("AGENT_MAX_STEPS")
+    monkeypatch.setenv("AGENT_SERVERS__DOCS__TIMEOUT", "3")  # a server of a timeout alone
+    with pytest.raises(
+        ConfigError, match=r"^environment variable AGENT_SERVERS__DOCS__TIMEOUT: servers\.docs: "
+    ):
+        load_config(config)
+    monkeypatch.delenv("AGENT_SERVERS__DOCS__TIMEOUT")
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text(json.dumps({"mcpServers": {"x": {"command": "a", "timeout": "soon"}}}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, mcp_config=mcp)
+    assert str(exc.value).startswith(f"{mcp}: mcpServers.x.timeout: ")
+    _write(config, "max_steps = 0\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, mcp_config=mcp)  # one problem in each file: each named with its own
+    assert str(exc.value).startswith(f"{config}: max_steps: ")
+    assert f"also {mcp}: mcpServers.x.timeout: " in str(exc.value)
