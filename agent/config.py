@@ -442,7 +442,7 @@ def load_config(
         mcp = (str(mcp_path), set(extra)) if mcp_path is not None else None
         problems = [_source(*_describe(error), where, mcp) for error in exc.errors()]
         source, key, msg = problems[0]
-        rest = [f"{s + ': ' if s != source else ''}{k}: {m}" for s, k, m in problems[1:_SHOWN_PROBLEMS]]
+        rest = [f"{f'{s}: ' if s and s != source else ''}{k}: {m}" for s, k, m in problems[1:_SHOWN_PROBLEMS]]
         hidden = len(problems) - 1 - len(rest)
         hint = "also " + "; ".join(rest) + (f"; and {hidden} more" if hidden else "") if rest else None
         raise ConfigError(msg, file=source, key=key, hint=hint) from None
