@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from agent.errors import (
     AgentError,
+    ModelNotFoundError,
     ProviderAuthError,
     ProviderError,
     ProviderRateLimitError,
@@ -248,10 +249,14 @@ def status_error(
         kind = ProviderUnavailableError
         text = f"the service failed{who.after_retries} ({_shown(status, error_type)}: {message})"
         hint = "the provider may be down or overloaded; try again later"
+    elif status == 404:
+        kind = ModelNotFoundError
+        text = f"model {who.model!r} not found (HTTP 404: {message})"
+        hint = "check the model name (agent models lists them) and the provider's base_url"
     else:
         kind = ProviderError
         text = f"request refused ({_shown(status, error_type)}: {message})"
-        hint = f"check the model name {who.model!r}" if status == 404 else None
+        hint = None
     # An error inside a started response (no HTTP status) broke it off; the SDK sends it again never.
     broke_off = status is None and kind is ProviderUnavailableError
     return kind(
