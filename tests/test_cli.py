@@ -38,6 +38,7 @@ def _modules_after(argv: list[str]) -> set[str]:
         ["call", "--help"],
         ["run", "--help"],
         ["chat", "--help"],
+        ["models", "--help"],
     ],
 )
 def test_help_and_version_import_no_sdk(argv: list[str]) -> None:

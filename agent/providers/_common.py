@@ -136,6 +136,22 @@ class SDKAdapter:
     async def aclose(self) -> None:
         await self._client.close()
 
+    @property
+    def base_url(self) -> str | None:
+        """The endpoint set for this provider (None: the SDK's default, the official API)."""
+        return self._who.base_url
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The variable the key came from (None: the endpoint needs none)."""
+        return self._who.api_key_env
+
+    async def list_models(self) -> list[str]:
+        """The ids of the models the API lists (``GET /v1/models``, every page), in its order."""
+        client: Any = self._client
+        with self._errors():
+            return [str(model.id) async for model in client.models.list()]
+
     @staticmethod
     def client_options(
         api_key: str,
