@@ -197,6 +197,7 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
         # Options may come after the positional arguments too (agent call TOOL --json ARGS): the
         # command's parser takes every word but the command name (it knows the global options too).
         command = _subparser(parser, argv[at])
+        _refuse_repeats(command, argv[:at] + argv[at + 1 :])
         args = command.parse_intermixed_args(argv[:at] + argv[at + 1 :], argparse.Namespace(command=argv[at]))
     try:
         typed = _options(args.command, args)
@@ -210,6 +211,29 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
         verbose=getattr(args, "verbose", 0) or 0,
         trust_project=getattr(args, "trust_project", False),
     )
+
+
+def _refuse_repeats(parser: argparse.ArgumentParser, words: Sequence[str]) -> None:
+    """An option of one value given twice is refused (argparse would keep the last silently);
+    the repeatable ones (--server, --url, --stdio, --name, -v) are appended."""
+    once = {
+        name: action
+        for action in parser._actions  # argparse has no public list of its options
+        if type(action) is argparse._StoreAction
+        for name in action.option_strings
+    }
+    given: dict[argparse.Action, str] = {}
+    for word in words:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        action = once.get(name)
+        if action is None:
+            continue
+        if action in given:
+            twice = f"{name} is" if given[action] == name else f"{given[action]} and {name} are one option,"
+            parser.error(f"{twice} given twice: give it once")
+        given[action] = name
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:

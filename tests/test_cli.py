@@ -156,9 +156,12 @@ def test_url_and_stdio_repeat_in_order_with_their_names() -> None:
         ),
         (["tools", "--stdio", "unclosed 'quote"], '--stdio "unclosed \'quote": No closing quotation'),
         (["tools", "--stdio", "  "], "--stdio needs a command"),
+        (["run", "x", "-m", "a", "-m", "b"], "-m is given twice: give it once"),
+        (["--config", "a.toml", "run", "x", "--model=a", "--config", "b.toml"], "--config is given twice"),
+        (["run", "x", "--model=a", "-m", "b"], "--model and -m are one option, given twice"),
     ],
 )
-def test_adhoc_servers_that_do_not_add_up_are_usage_errors(
+def test_options_that_do_not_add_up_are_usage_errors(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
