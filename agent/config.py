@@ -435,6 +435,14 @@ def load_config(
         raw.setdefault("servers", {})
         if not isinstance(raw["servers"], dict):
             raise ConfigError("expected a table", file=where, key="servers")
+        both = sorted(set(raw["servers"]) & set(extra))
+        if both:  # neither is dropped silently
+            raise ConfigError(
+                f"server {both[0]!r} is also in {where}",
+                file=str(mcp_path),
+                key=f"mcpServers.{both[0]}",
+                hint="rename one of them, or leave it out of one file",
+            )
         raw["servers"] = {**raw["servers"], **extra}
     try:
         return Config(**raw, source=where)

@@ -337,3 +337,12 @@ def test_a_bad_value_names_the_variable_or_the_file_it_came_from(
         load_config(config, mcp_config=mcp)  # one problem in each file: each named with its own
     assert str(exc.value).startswith(f"{config}: max_steps: ")
     assert f"also {mcp}: mcpServers.x.timeout: " in str(exc.value)
+
+
+def test_a_server_in_both_the_config_and_the_mcp_config_is_refused(tmp_path: Path) -> None:
+    config = _write(tmp_path / "c.toml", '[servers.docs]\nurl = "http://127.0.0.1:1/mcp"\n')
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text(json.dumps({"mcpServers": {"docs": {"command": "srv"}, "other": {"command": "x"}}}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, mcp_config=mcp)
+    assert str(exc.value).startswith(f"{mcp}: mcpServers.docs: server 'docs' is also in {config}")
