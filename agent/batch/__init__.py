@@ -16,9 +16,12 @@ until a shared resume time (at least the server's ``Retry-After``), and the requ
 
 Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
 lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
-flight (they have no line, so ``--resume`` runs them). Exit codes: 0 all items succeeded, 1 some
-failed (or a usage problem in the input), 2 usage or configuration error, 3 an MCP server could
-not be used, 130 interrupted.
+flight (they have no line, so ``--resume`` runs them). A model the provider does not know (404,
+:class:`~agent.errors.ModelNotFoundError`) stops the run at its first answer, with no line for the
+items it touched: every item would fail alike (``--via live``; an item's own ``model`` fails only
+that item). Exit codes: 0 all items succeeded, 1 some failed (or a usage problem in the input),
+2 usage or configuration error (an unknown model too), 3 an MCP server could not be used,
+130 interrupted.
 """
 
 from __future__ import annotations
