@@ -16,7 +16,8 @@ __all__ = ["build_parser"]
 _EXIT_CODES = """exit codes:
   0    success
   1    failure: a tool or the model reported an error, or the task failed
-  2    usage or configuration error (bad flag, bad config, bad JSON arguments)
+  2    usage or configuration error (bad flag, bad config, bad JSON arguments,
+       input that is not UTF-8, unknown model)
   3    an MCP server could not be used (unreachable, login needed or failed)
   130  interrupted (Ctrl-C)
   143  stopped by SIGTERM (129: SIGHUP), cleaned up as for Ctrl-C
@@ -50,14 +51,14 @@ def _servers(parser: argparse.ArgumentParser) -> None:
         "-s",
         metavar="NAME",
         action="append",
-        help="use only this configured server (repeatable)",
+        help="use this configured server (repeatable); any --server, --url or --stdio: only those",
     )
     parser.add_argument(
         "--url",
         metavar="URL",
         action=_Adhoc,
         dest="adhoc",
-        help="use the MCP server at URL (repeatable; with --server: those only, else instead of the configured ones)",
+        help="use the MCP server at URL (repeatable)",
     )
     parser.add_argument(
         "--stdio",
