@@ -118,10 +118,20 @@ _HINTS = {
 async def not_an_mcp_answer(response: httpx2.Response) -> str | None:
     """What a 200 answer to an MCP request holds when it is no MCP message (a web page, other
     JSON), in one terminal-safe line: status, content type and its first bytes. None when it is
-    an event stream or JSON-RPC (an event stream is never read here: it stays the SDK's)."""
+    an event stream or JSON-RPC (an event stream is never read here: it stays the SDK's), and for
+    an answer to anything but a JSON-RPC POST (a login's requests go through the same client)."""
     import json
 
+    import httpx2
+
     from agent.terminal import visible
+
+    try:
+        asked = response.request.method == "POST" and b'"jsonrpc"' in response.request.content
+    except httpx2.RequestNotRead:
+        asked = False
+    if not asked:
+        return None
 
     content_type = response.headers.get("content-type", "")
     kind = content_type.split(";", 1)[0].strip().lower()
