@@ -12,7 +12,6 @@ import base64
 import binascii
 import difflib
 import json
-import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from agent.errors import (
     UnknownToolError,
     UsageError,
 )
-from agent.options import CallOptions, ToolsOptions
+from agent.options import AdhocServer, CallOptions, ToolsOptions
 from agent.redact import redact_url
 from agent.terminal import for_stream, say, terminal_console
 
@@ -47,12 +46,12 @@ def _warn(error: ServerError) -> None:
     say(f"agent: {line}")
 
 
-def _session_options(servers: tuple[str, ...] | None, url: str | None) -> SessionOptions:
+def _session_options(servers: tuple[str, ...] | None, adhoc: tuple[AdhocServer, ...]) -> SessionOptions:
     """A Session with no model: only the servers (a browser login may start, as with ``agent login``)."""
     from agent.session import SessionOptions
 
     return SessionOptions(
-        servers=servers, url=url, needs_model=False, allow_login=True, on_server_failed=_warn
+        servers=servers, adhoc=adhoc, needs_model=False, allow_login=True, on_server_failed=_warn
     )
 
 
@@ -65,7 +64,7 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
 
     if options.search is not None:
         return await _search_main(options, config)
-    async with Session.open(config, _session_options(options.servers, options.url)) as session:
+    async with Session.open(config, _session_options(options.servers, options.adhoc)) as session:
         tools = session.manager.tools()
         states = dict(session.manager.states)
         servers = session.servers
@@ -86,7 +85,7 @@ async def _search_main(options: ToolsOptions, config: Config) -> int:
 
     if options.limit is not None and options.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {options.limit}")
-    async with Session.open(config, _session_options(options.servers, options.url)) as session:
+    async with Session.open(config, _session_options(options.servers, options.adhoc)) as session:
         search = session.tool_search
         found = search.search(options.search or "", options.limit)
         total = len(session.toolbox)
@@ -149,7 +148,7 @@ def _console() -> Any:
     tty = sys.stdout.isatty()
     return terminal_console(
         file=sys.stdout,
-        no_color=bool(os.environ.get("NO_COLOR")) or not tty,
+        no_color=not tty,
         highlight=False,
         soft_wrap=not tty,
         emoji=False,
@@ -321,9 +320,14 @@ async def call_main(options: CallOptions, config: Config) -> int:
     from agent.session import Session, select_servers
 
     arguments = parse_arguments(options.arguments)
-    server, name = _split_tool(options.tool, select_servers(config, options.servers, options.url))
-    names = (server,) if server is not None and options.url is None else options.servers
-    async with Session.open(config, _session_options(names, options.url)) as session:
+    server, name = _split_tool(options.tool, select_servers(config, options.servers, options.adhoc))
+    names, adhoc = options.servers, options.adhoc
+    if server is not None:  # SERVER.TOOL: connect that server alone
+        from agent.adhoc import adhoc_servers
+
+        specs = tuple(spec for spec in adhoc if server in adhoc_servers(config, [spec]))
+        names, adhoc = (None, specs) if specs else ((server,), ())
+    async with Session.open(config, _session_options(names, adhoc)) as session:
         tool = _find_tool(name, server, session.manager.tools())
         qualified = f"{tool.server}.{tool.name}"
         check_arguments(tool.tool, arguments, qualified)

@@ -168,7 +168,7 @@ class Chat:
         }
         return SessionOptions(
             servers=options.servers,
-            url=options.url,
+            adhoc=options.adhoc,
             model=options.model,
             allow_login=True,
             ask=self.ask_approval,
@@ -187,7 +187,7 @@ class Chat:
         from agent.session import Session, select_servers
 
         status = ConnectStatus(
-            self.console, select_servers(config, options.servers, options.url), enabled=self.fancy
+            self.console, select_servers(config, options.servers, options.adhoc), enabled=self.fancy
         )
         failed: list[AgentError] = []
         opened = False

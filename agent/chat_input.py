@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from agent.config import user_data_dir
+from agent.input_text import utf8_input
 from agent.private_files import private_file
-from agent.terminal import say
+from agent.terminal import no_color, say
 
 if TYPE_CHECKING:
+    from prompt_toolkit.styles import StyleTransformation
+
     from agent.chat import Chat
 
 __all__ = ["Input", "PlainInput", "TerminalInput"]
@@ -31,11 +34,16 @@ class Input(Protocol):
 class PlainInput:
     """Lines from stdin, for piped input: a trailing backslash continues the message."""
 
+    def __init__(self) -> None:
+        self._offset = 0  # bytes of stdin read so far: where a bad byte is
+
     async def _line(self) -> str:
-        line: str = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
+        data: bytes = await anyio.to_thread.run_sync(sys.stdin.buffer.readline, abandon_on_cancel=True)
+        if not data:
             raise EOFError
-        return line.rstrip("\n")
+        line = utf8_input(data, "stdin", offset=self._offset)
+        self._offset += len(data)
+        return line.removesuffix("\n")
 
     async def read(self) -> str:
         lines = [await self._line()]
@@ -75,8 +83,11 @@ class TerminalInput:
             key_bindings=_key_bindings(),
             prompt_continuation=lambda width, line_number, wrap_count: "… ".rjust(width),
             bottom_toolbar=self._toolbar,
+            style_transformation=_plain() if no_color() else None,
         )
-        self._questions: PromptSession[str] = PromptSession()
+        self._questions: PromptSession[str] = PromptSession(
+            style_transformation=_plain() if no_color() else None
+        )
 
     def _toolbar(self) -> str:
         tools = len(self.chat.toolbox)
@@ -85,7 +96,9 @@ class TerminalInput:
     async def read(self) -> str:
         from prompt_toolkit.formatted_text import FormattedText
 
-        line: str = await self.session.prompt_async(FormattedText([("bold ansicyan", "> ")]))
+        line: str = await self.session.prompt_async(
+            FormattedText([("" if no_color() else "bold ansicyan", "> ")])
+        )
         return line
 
     async def ask(self, question: str) -> str:
@@ -119,7 +132,8 @@ class TerminalInput:
         def _end(event: KeyPressEvent) -> None:
             event.app.exit(exception=EOFError)
 
-        session: PromptSession[str] = PromptSession(key_bindings=bindings)
+        plain = _plain() if no_color() else None
+        session: PromptSession[str] = PromptSession(key_bindings=bindings, style_transformation=plain)
         return await session.prompt_async(question, handle_sigint=False)
 
 
@@ -152,3 +166,15 @@ def _key_bindings() -> Any:
             event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
 
     return bindings
+
+
+def _plain() -> StyleTransformation:
+    """For ``NO_COLOR``: every style off (prompt_toolkit drops only the colours; bold, reverse and
+    underline are escape codes too)."""
+    from prompt_toolkit.styles import Attrs, StyleTransformation
+
+    class _Plain(StyleTransformation):
+        def transform_attrs(self, attrs: Attrs) -> Attrs:
+            return Attrs("", "", False, False, False, False, False, False, False, False)
+
+    return _Plain()

@@ -43,7 +43,7 @@ from agent.core import (
     TurnError,
     UsageUpdate,
 )
-from agent.errors import AgentError
+from agent.errors import AgentError, without_error_prefix
 from agent.messages import Usage
 from agent.terminal import for_stream
 
@@ -129,7 +129,7 @@ def format_usage(model: str, usage: Usage, *, steps: int = 0, seconds: float | N
 
 def error_line(exc: AgentError) -> str:
     """An error as one line: what failed, then what to do."""
-    text = " ".join(exc.message.split())
+    text = " ".join(without_error_prefix(exc.message).split())
     if exc.hint:
         text += f" — {' '.join(exc.hint.split())}"
     return f"error: {text}"

@@ -50,14 +50,11 @@ __all__ = [
     "ToolFilter",
     "ToolSearchSettings",
     "TrustDecision",
-    "adhoc_server",
     "approval_mode",
     "find_config_file",
     "load_config",
     "project_config_file",
     "read_project_file",
-    "server_for_url",
-    "url_server_name",
     "user_config_dir",
     "user_data_dir",
     "user_log_dir",
@@ -432,22 +429,55 @@ def load_config(
         raw = _read_toml(file)
     where = str(file) if file else None
     raw = _expand(raw, environ, "", where)
+    extra: dict[str, Any] = {}
+    mcp_path: Path | None = None
     if mcp_config is not None:
         mcp_path = Path(mcp_config).expanduser()
         extra = _expand(_read_mcp_json(mcp_path), environ, "mcpServers", str(mcp_path))
         raw.setdefault("servers", {})
         if not isinstance(raw["servers"], dict):
             raise ConfigError("expected a table", file=where, key="servers")
+        both = sorted(set(raw["servers"]) & set(extra))
+        if both:  # neither is dropped silently
+            raise ConfigError(
+                f"server {both[0]!r} is also in {where}",
+                file=str(mcp_path),
+                key=f"mcpServers.{both[0]}",
+                hint="rename one of them, or leave it out of one file",
+            )
         raw["servers"] = {**raw["servers"], **extra}
     try:
         return Config(**raw, source=where)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
-        key, msg = problems[0]
-        rest = [f"{k}: {m}" for k, m in problems[1:_SHOWN_PROBLEMS]]
+        mcp = (str(mcp_path), set(extra)) if mcp_path is not None else None
+        problems = [_source(*_describe(error), where, mcp) for error in exc.errors()]
+        source, key, msg = problems[0]
+        rest = [f"{f'{s}: ' if s and s != source else ''}{k}: {m}" for s, k, m in problems[1:_SHOWN_PROBLEMS]]
         hidden = len(problems) - 1 - len(rest)
         hint = "also " + "; ".join(rest) + (f"; and {hidden} more" if hidden else "") if rest else None
-        raise ConfigError(msg, file=where or "environment", key=key, hint=hint) from None
+        raise ConfigError(msg, file=source, key=key, hint=hint) from None
+
+
+def _source(
+    key: str, msg: str, file: str | None, mcp: tuple[str, set[str]] | None
+) -> tuple[str | None, str, str]:
+    """Where a bad value came from, as ``(source, key, message)``: an ``AGENT_*`` variable (which
+    beats the files), the ``--mcp-config`` file (its key spelled as there), or the config file."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        name = "AGENT_" + "__".join(parts[:depth]).upper()
+        found = sorted(
+            v
+            for v in os.environ
+            if v.upper() == name or (depth == len(parts) and v.upper().startswith(name + "__"))
+        )
+        if found:
+            return f"environment variable {', '.join(found)}", key, msg
+    if mcp is not None and len(parts) > 1 and parts[0] == "servers" and parts[1] in mcp[1]:
+        return mcp[0], ".".join(["mcpServers", *parts[1:]]), msg
+    if mcp is not None and parts == ["servers"] and any(f"{n!r}" in msg for n in mcp[1]):
+        return mcp[0], "mcpServers", msg
+    return file, key, msg
 
 
 def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server: str, tool: str) -> Approval:
@@ -461,48 +491,3 @@ def approval_mode(config: Config, servers: Mapping[str, ServerSettings], server:
     if isinstance(chosen, dict):
         chosen = chosen.get(tool, chosen.get("*"))
     return chosen or config.approval
-
-
-def server_for_url(config: Config, url: str) -> tuple[str, ServerSettings] | None:
-    """The configured server at ``url`` (enabled or not), so that ``--url`` with a known server's
-    URL keeps its settings: approval, timeout, auth, include/exclude. URLs are compared with the
-    scheme and host in lower case, the default port made explicit and a trailing slash dropped."""
-    wanted = _same_url_key(url)
-    for name, settings in config.servers.items():
-        if settings.url is not None and _same_url_key(settings.url) == wanted:
-            return name, settings
-    return None
-
-
-def _same_url_key(url: str) -> tuple[str, str, int | None, str, str] | str:
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    except ValueError:
-        return url
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/"), parts.query)
-
-
-def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:
-    """A server for ``--url URL`` with no config file: named after the URL's host, port and path
-    (``http://127.0.0.1:8000/mcp`` is ``localhost-8000-mcp``)."""
-    try:
-        settings = ServerSettings(url=url, timeout=timeout)
-    except ValidationError as exc:
-        _, msg = _describe(exc.errors()[0])
-        raise ConfigError(msg, key="--url") from None
-    return url_server_name(url), settings
-
-
-def url_server_name(url: str) -> str:
-    """A server name made of a URL's host (loopback: ``localhost``), port and path."""
-    parts = urlsplit(url)
-    host = parts.hostname or "server"
-    if host in ("127.0.0.1", "::1") or host.startswith("127."):
-        host = "localhost"
-    try:
-        port = f"-{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{host}{port}{parts.path}").strip("-")
-    return name[:64].strip("-") or "server"

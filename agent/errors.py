@@ -19,6 +19,7 @@ The tree, so a caller can catch at any level::
     │   └── ToolCallFailed          the tool ran and reported an error, or timed out
     ├── ProviderError               exit 1: the model provider failed (provider, model, status, retry_after)
     │   ├── ProviderAuthError       401/403 from the provider
+    │   ├── ModelNotFoundError      exit 2: 404, no such model (or no such endpoint) at the provider
     │   ├── ProviderRateLimitError  429 after retries
     │   └── ProviderUnavailableError  5xx or connection failure after retries
     └── Interrupted                 exit 130: the user pressed Ctrl-C
@@ -42,6 +43,7 @@ __all__ = [
     "AuthRequiredError",
     "ConfigError",
     "Interrupted",
+    "ModelNotFoundError",
     "ProviderAuthError",
     "ProviderConfigError",
     "ProviderError",
@@ -56,6 +58,7 @@ __all__ = [
     "ToolError",
     "UnknownToolError",
     "UsageError",
+    "without_error_prefix",
 ]
 
 EXIT_OK = 0
@@ -63,6 +66,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_SERVER = 3
 EXIT_INTERRUPTED = 130
+
+
+def without_error_prefix(text: str) -> str:
+    """``text`` without the ``error:`` it may start with (a tool's error result does, for the
+    model's sake), for a line that says "error" itself: never "error: error: …"."""
+    stripped = text.lstrip()
+    while stripped[:6].lower() == "error:":
+        stripped = stripped[6:].lstrip()
+    return stripped
 
 
 class AgentError(Exception):
@@ -210,6 +222,13 @@ class ProviderError(AgentError):
 
 class ProviderAuthError(ProviderError):
     """The provider rejected the API key (401/403)."""
+
+
+class ModelNotFoundError(ProviderError):
+    """The provider answered 404: it has no such model (or, with a wrong ``base_url``, no such
+    endpoint). Every request to it would fail the same way: a configuration error."""
+
+    exit_code = EXIT_USAGE
 
 
 class ProviderRateLimitError(ProviderError):

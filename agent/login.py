@@ -14,7 +14,8 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent.config import Config, ServerSettings, adhoc_server, server_for_url
+from agent.adhoc import adhoc_server, server_for_url
+from agent.config import Config, ServerSettings
 from agent.errors import EXIT_OK, ConfigError, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions

@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AdhocServer",
     "BatchOptions",
     "CallOptions",
     "ChatOptions",
     "ConformanceOptions",
     "HistoryOptions",
     "LoginOptions",
+    "ModelsOptions",
     "PromptOptions",
     "ReadOptions",
     "ResourcesOptions",
@@ -25,10 +27,25 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class AdhocServer:
+    """A server for this run only: ``--url URL`` or ``--stdio "CMD ARGS"`` (split as a shell
+    would), with the ``--name`` given for it (None: named from the URL or the command)."""
+
+    url: str | None = None
+    command: tuple[str, ...] = ()
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsOptions:
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ChatOptions:
     model: str | None = None
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     resume: str | None = None  # a saved chat's id or a transcript file; "": pick one from a list
     continue_last: bool = False  # --continue: the newest saved chat
     system: str | None = None  # --system TEXT or @FILE
@@ -39,7 +56,7 @@ class RunOptions:
     prompt: str  # the prompt, or "-" to read it from stdin
     model: str | None = None
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     max_steps: int | None = None
     json: bool = False
     system: str | None = None  # --system TEXT or @FILE
@@ -63,7 +80,7 @@ class BatchOptions:
     max_steps: int | None = None
     model: str | None = None
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     via: str = "live"  # "live" or "batch-api" (the providers' Batch APIs, in rounds)
     poll: float | None = None  # batch-api: seconds between status polls
     status: str | None = None  # OUT: show that batch-api job's rounds and provider batches
@@ -73,7 +90,7 @@ class BatchOptions:
 @dataclass(frozen=True, slots=True)
 class ToolsOptions:
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     json: bool = False
     search: str | None = None  # show what the model's search_tools finds for these words
     limit: int | None = None  # with search: how many (default: tools.search_limit)
@@ -84,14 +101,14 @@ class CallOptions:
     tool: str  # TOOL or SERVER.TOOL
     arguments: str = "{}"  # a JSON object
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     json: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ResourcesOptions:  # `agent resources` and `agent prompts`
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     json: bool = False
 
 
@@ -99,7 +116,7 @@ class ResourcesOptions:  # `agent resources` and `agent prompts`
 class ReadOptions:
     uri: str
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     output: str | None = None  # -o FILE: write the content there (needed for binary content)
 
 
@@ -108,7 +125,7 @@ class PromptOptions:
     name: str  # NAME or SERVER.NAME
     arguments: tuple[str, ...] = ()  # key=value words
     servers: tuple[str, ...] | None = None
-    url: str | None = None
+    adhoc: tuple[AdhocServer, ...] = ()  # --url / --stdio servers, with their --name
     json: bool = False
 
 

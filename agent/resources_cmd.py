@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.config import Config
 from agent.errors import EXIT_OK, ServerError, UsageError
-from agent.options import PromptOptions, ReadOptions, ResourcesOptions
+from agent.options import AdhocServer, PromptOptions, ReadOptions, ResourcesOptions
 from agent.terminal import for_stream, say
 
 if TYPE_CHECKING:
@@ -33,11 +33,11 @@ def _warn(error: ServerError) -> None:
     say(f"agent: {error.message}" + (f" ({error.hint})" if error.hint else ""))
 
 
-def _options(servers: tuple[str, ...] | None, url: str | None) -> SessionOptions:
+def _options(servers: tuple[str, ...] | None, adhoc: tuple[AdhocServer, ...]) -> SessionOptions:
     from agent.session import SessionOptions
 
     return SessionOptions(
-        servers=servers, url=url, needs_model=False, allow_login=True, on_server_failed=_warn
+        servers=servers, adhoc=adhoc, needs_model=False, allow_login=True, on_server_failed=_warn
     )
 
 
@@ -55,7 +55,7 @@ async def resources_main(options: ResourcesOptions, config: Config) -> int:
     from agent.mcp.resources import list_resources
     from agent.session import Session
 
-    async with Session.open(config, _options(options.servers, options.url)) as session:
+    async with Session.open(config, _options(options.servers, options.adhoc)) as session:
         resources, templates = await list_resources(session.manager)
     if options.json:
         doc = {
@@ -109,7 +109,7 @@ async def read_main(options: ReadOptions, config: Config) -> int:
     from agent.mcp.resources import read_resource
     from agent.session import Session
 
-    async with Session.open(config, _options(options.servers, options.url)) as session:
+    async with Session.open(config, _options(options.servers, options.adhoc)) as session:
         named = options.servers[0] if options.servers and len(options.servers) == 1 else None
         server = await server_for_uri(session.manager, options.uri, named)
         contents = await read_resource(session.manager, server, options.uri)
@@ -140,7 +140,7 @@ async def prompts_main(options: ResourcesOptions, config: Config) -> int:
     from agent.mcp.prompts import list_prompts
     from agent.session import Session
 
-    async with Session.open(config, _options(options.servers, options.url)) as session:
+    async with Session.open(config, _options(options.servers, options.adhoc)) as session:
         prompts = await list_prompts(session.manager)
     if options.json:
         doc = {"prompts": [_prompt_json(p) for p in prompts]}
@@ -185,7 +185,7 @@ async def prompt_main(options: PromptOptions, config: Config) -> int:
     from agent.session import Session
 
     arguments = parse_arguments(list(options.arguments))
-    async with Session.open(config, _options(options.servers, options.url)) as session:
+    async with Session.open(config, _options(options.servers, options.adhoc)) as session:
         prompt = await find_prompt(session.manager, options.name)
         missing = [a.name for a in prompt.arguments if a.required and a.name not in arguments]
         if missing:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 import anyio
 
 from agent.config import Config
-from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError
+from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError, without_error_prefix
 from agent.options import RunOptions
 from agent.terminal import for_stream, say
 
@@ -45,7 +45,9 @@ _ERROR_WIDTH = 100
 
 
 def _read_prompt(raw: str) -> str:
-    prompt = sys.stdin.read() if raw == "-" else raw
+    from agent.input_text import utf8_argument, utf8_input
+
+    prompt = utf8_input(sys.stdin.buffer.read(), "stdin") if raw == "-" else utf8_argument(raw, "the prompt")
     if not prompt.strip():
         where = "stdin was empty" if raw == "-" else "the prompt is empty"
         raise UsageError(where, hint='give a prompt: agent run "QUESTION", or pipe one into agent run -')
@@ -76,7 +78,7 @@ def _tool_line(done: ToolCallFinished) -> str:
     if done.denied:
         outcome = "denied"
     elif done.is_error:
-        outcome = "error: " + _short(done.result.text or "(no message)", _ERROR_WIDTH)
+        outcome = "error: " + _short(without_error_prefix(done.result.text) or "(no message)", _ERROR_WIDTH)
     else:
         outcome = "ok"
     return f"  tool {done.label} {args} {done.duration_ms:.0f} ms {outcome}"
@@ -179,7 +181,7 @@ async def main(options: RunOptions, config: Config) -> int:
     interactive = options.prompt != "-" and sys.stdin.isatty() and sys.stderr.isatty()
     wanted = SessionOptions(
         servers=options.servers,
-        url=options.url,
+        adhoc=options.adhoc,
         model=options.model,
         max_steps=options.max_steps,
         allow_login=interactive,

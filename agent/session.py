@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from agent.config import Config, ServerSettings, adhoc_server, approval_mode, server_for_url
+from agent.adhoc import adhoc_servers
+from agent.config import Config, ServerSettings, approval_mode
 from agent.core import Agent, Event, events
 from agent.errors import AgentError, ConfigError, ServerError, UsageError
 from agent.messages import Message
+from agent.options import AdhocServer
 from agent.session_prompt import DEFAULT_SYSTEM_PROMPT, load_system_prompt, system_prompt_option
 from agent.session_servers import LateServers, check_tool_limit, dropped_note, no_server_usable
 
@@ -78,7 +80,7 @@ class SessionOptions:
     """What a command wants of its Session."""
 
     servers: Sequence[str] | None = None  # --server NAME…; None: every enabled one
-    url: str | None = None  # --url: this server alone
+    adhoc: Sequence[AdhocServer] = ()  # --url / --stdio: used with the --server ones alone
     model: str | None = None  # PROVIDER:MODEL; None: the config's
     needs_model: bool = True  # False for `tools` and `call`: no provider is made
     use_servers: bool = True  # False: connect no MCP server (`agent batch --status` / `--cancel`)
@@ -100,21 +102,25 @@ class SessionOptions:
 
 
 def select_servers(
-    config: Config, names: Sequence[str] | None = None, url: str | None = None
+    config: Config, names: Sequence[str] | None = None, adhoc: Sequence[AdhocServer] = ()
 ) -> dict[str, ServerSettings]:
-    """The servers a command uses: ``--url`` alone (the configured server at that URL, with its
-    settings, when there is one), else the named ones, else every enabled one, else (none enabled)
-    the bundled demo server (:func:`agent.demo_server.default_servers`)."""
-    if url is not None:
-        name, settings = server_for_url(config, url) or adhoc_server(url)
-        return {name: settings}
+    """The servers a command uses: the ``--url`` / ``--stdio`` ones and the ``--server`` ones when
+    any is given (a configured server's URL keeps its settings), else every enabled one, else
+    (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`). A server
+    given twice is refused, not silently used once."""
+    chosen = adhoc_servers(config, adhoc)
     if not names:
+        if chosen:
+            return chosen
         if not config.enabled_servers:
             # No server configured: the bundled demo server, so a first run has tools.
             from agent.demo_server import default_servers
 
             return default_servers()
         return config.enabled_servers
+    repeated = next((n for i, n in enumerate(names) if n in names[:i] or n in chosen), None)
+    if repeated is not None:
+        raise ConfigError(f"server {repeated!r} is given twice", key="--server", hint="name each server once")
     unknown = [n for n in names if n not in config.servers]
     if unknown:
         known = ", ".join(sorted(config.servers)) or "none configured"
@@ -124,7 +130,7 @@ def select_servers(
             key="--server",
             hint=f"known servers: {known}",
         )
-    return {n: config.servers[n] for n in names}
+    return {**chosen, **{n: config.servers[n] for n in names}}
 
 
 class Session:
@@ -173,7 +179,7 @@ class Session:
 
         if options.max_steps is not None and options.max_steps < 1:
             raise UsageError(f"--max-steps must be at least 1, not {options.max_steps}")
-        servers = select_servers(config, options.servers, options.url) if options.use_servers else {}
+        servers = select_servers(config, options.servers, options.adhoc) if options.use_servers else {}
         # A bad system_prompt_file or --system @FILE is a usage error before anything starts.
         if options.system is not None:
             system_prompt_option(options.system)

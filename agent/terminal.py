@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType
     from rich.segment import Segment
 
-__all__ = ["VisibleFormatter", "for_stream", "is_terminal", "say", "terminal_console", "visible"]
+__all__ = ["VisibleFormatter", "for_stream", "is_terminal", "no_color", "say", "terminal_console", "visible"]
 
 # C0 controls except tab (09) and newline (0a), then DEL and the C1 controls (80-9f).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -67,11 +67,21 @@ class VisibleFormatter(RedactingFormatter):
         return visible(super().format(record))
 
 
+def no_color() -> bool:
+    """``NO_COLOR`` is set (to anything but empty, https://no-color.org)."""
+    import os
+
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def terminal_console(**kwargs: Any) -> Console:
     """A rich ``Console``; when it writes to a terminal, all the text it renders is :func:`visible`.
 
     Rich's own styling and cursor movement are control segments, which pass untouched; the text
     segments (anything a renderable holds, at any depth: tables, Markdown, live areas) are cleaned.
+    With ``NO_COLOR`` it writes no style at all: rich itself drops only the colours and keeps bold,
+    dim and underline, which are escape codes too. Not to a terminal, rich writes none anyway.
+    The one place every command's console is made.
     """
     from rich.console import Console
     from rich.segment import Segment
@@ -90,4 +100,6 @@ def terminal_console(**kwargs: Any) -> Console:
                 else:
                     yield segment
 
+    if no_color():
+        kwargs["color_system"] = None
     return _VisibleConsole(**kwargs)

@@ -73,6 +73,22 @@ def test_short_args_and_error_lines_fit_on_one_line() -> None:
     )
 
 
+def test_no_line_says_error_twice() -> None:
+    from agent.chat_render import CallRecord, call_line
+    from agent.errors import ToolCallFailed
+    from agent.events import ToolCallFinished
+    from agent.messages import TextPart, ToolResultPart
+    from agent.run import _tool_line
+
+    assert error_line(ToolCallFailed("Error: the tool timed out")) == "error: the tool timed out"
+    text = "error: there is no tool named 'nope'."
+    record = CallRecord("nope", {}, text, is_error=True, duration_ms=1)
+    assert call_line(record).plain.count("error") == 1 and "there is no tool named" in call_line(record).plain
+    result = ToolResultPart("c1", "nope", (TextPart(text),), is_error=True)
+    line = _tool_line(ToolCallFinished("c1", "nope", None, None, {}, result, 1.0))
+    assert line.endswith("error: there is no tool named 'nope'.") and line.count("error") == 1
+
+
 def test_approval_mode_per_server_and_per_tool() -> None:
     config = Config(
         approval="ask",
@@ -396,3 +412,17 @@ async def test_tools_with_words_searches_them_as_the_model_would(mcp_http_url: s
     rows = [line for line in found.splitlines() if line.startswith("  ") and "test" in line]
     assert rows[0].split()[0] == "add" and "Add two integers." in rows[0]
     assert len(rows) < 10  # matches only, not all ten tools
+
+
+async def test_piped_chat_input_that_is_not_utf8_names_the_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from agent.chat_input import PlainInput
+    from agent.errors import UsageError
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"first\\\nsecond\nbad \xff\n")))
+    piped = PlainInput()
+    assert await piped.read() == "first\nsecond"
+    with pytest.raises(UsageError, match="stdin is not UTF-8 text: invalid byte 0xff at byte offset 18"):
+        await piped.read()

@@ -38,6 +38,7 @@ def _modules_after(argv: list[str]) -> set[str]:
         ["call", "--help"],
         ["run", "--help"],
         ["chat", "--help"],
+        ["models", "--help"],
     ],
 )
 def test_help_and_version_import_no_sdk(argv: list[str]) -> None:
@@ -83,12 +84,12 @@ def test_bad_config_names_file_and_key(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_bare_agent_takes_every_chat_option() -> None:
     from agent.cli import parse
-    from agent.options import ChatOptions
+    from agent.options import AdhocServer, ChatOptions
 
     invocation = parse(["-m", "openai:gpt-4o", "-s", "demo", "--url", "http://127.0.0.1:9/mcp", "-v"])
     assert invocation.command == "chat" and invocation.verbose == 1
     assert invocation.options == ChatOptions(
-        model="openai:gpt-4o", servers=("demo",), url="http://127.0.0.1:9/mcp", resume=None
+        model="openai:gpt-4o", servers=("demo",), adhoc=(AdhocServer(url="http://127.0.0.1:9/mcp"),)
     )
     assert parse(["--resume", "chat.json"]).options == ChatOptions(resume="chat.json")
     assert parse([]).command == "chat"
@@ -102,3 +103,68 @@ def test_a_prompt_is_not_a_command_and_says_how_to_ask_it(capsys: pytest.Capture
     assert "'what time is it?' is not a command" in err
     assert "agent run 'what time is it?'" in err
     assert "conformance-client" not in err  # hidden commands stay hidden
+
+
+def test_options_are_taken_after_the_positional_arguments() -> None:
+    from agent.cli import parse
+    from agent.options import CallOptions, RunOptions
+
+    assert parse(["call", "echo", "--json", '{"text": "x"}']).options == CallOptions(
+        "echo", '{"text": "x"}', json=True
+    )
+    assert parse(["run", "the prompt", "-m", "openai:x", "--json"]).options == RunOptions(
+        "the prompt", model="openai:x", json=True
+    )
+    # Global options go before the command, after it, or after its arguments.
+    late = parse(["run", "-", "--config", "c.toml", "-v"])
+    assert (late.config, late.verbose, late.options.prompt) == ("c.toml", 1, "-")
+
+
+def test_url_and_stdio_repeat_in_order_with_their_names() -> None:
+    from agent.cli import parse
+    from agent.options import AdhocServer
+
+    invocation = parse(
+        [
+            "tools",
+            "--url",
+            "http://127.0.0.1:9/a",
+            "--stdio",
+            "python3 'my server.py' --fast",
+            "--url",
+            "http://h/b",
+        ]
+    )
+    assert invocation.options.adhoc == (
+        AdhocServer(url="http://127.0.0.1:9/a"),
+        AdhocServer(command=("python3", "my server.py", "--fast")),
+        AdhocServer(url="http://h/b"),
+    )
+    named = parse(["chat", "--stdio", "srv", "--name", "one", "--url", "http://h/b", "--name", "two"])
+    assert [(s.name, s.command or s.url) for s in named.options.adhoc] == [
+        ("one", ("srv",)),
+        ("two", "http://h/b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["tools", "--url", "http://h/a", "--url", "http://h/b", "--name", "x"],
+            "1 --name for 2 --url / --stdio",
+        ),
+        (["tools", "--stdio", "unclosed 'quote"], '--stdio "unclosed \'quote": No closing quotation'),
+        (["tools", "--stdio", "  "], "--stdio needs a command"),
+        (["run", "x", "-m", "a", "-m", "b"], "-m is given twice: give it once"),
+        (["--config", "a.toml", "run", "x", "--model=a", "--config", "b.toml"], "--config is given twice"),
+        (["run", "x", "--model=a", "-m", "b"], "--model and -m are one option, given twice"),
+    ],
+)
+def test_options_that_do_not_add_up_are_usage_errors(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert said in capsys.readouterr().err

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.adhoc import server_for_url
 from agent.cli import main
 from agent.config import (
     Config,
@@ -14,10 +15,10 @@ from agent.config import (
     ServerSettings,
     find_config_file,
     load_config,
-    server_for_url,
     user_config_dir,
 )
 from agent.errors import ConfigError
+from agent.options import AdhocServer
 from agent.session import select_servers
 
 
@@ -224,7 +225,7 @@ def test_a_url_finds_the_configured_server_however_it_is_spelled() -> None:
     )
     for url in ("https://example.test/mcp", "HTTPS://EXAMPLE.test:443/mcp/", "https://example.test/mcp/"):
         assert server_for_url(config, url) == ("a", config.servers["a"])
-        assert select_servers(config, url=url) == {"a": config.servers["a"]}
+        assert select_servers(config, adhoc=[AdhocServer(url=url)]) == {"a": config.servers["a"]}
     for other in ("https://example.test/other", "http://example.test/mcp", "https://example.test:8443/mcp"):
         assert server_for_url(config, other) is None
 
@@ -233,15 +234,19 @@ def test_select_servers_by_name_and_url() -> None:
     config = Config(servers={"a": {"url": "http://127.0.0.1:1/mcp"}, "b": {"command": "x"}})  # type: ignore[dict-item]
     assert list(select_servers(config)) == ["a", "b"]
     assert list(select_servers(config, ["b"])) == ["b"]
-    assert list(select_servers(config, url="http://127.0.0.1:5/mcp")) == ["localhost-5-mcp"]
-    assert list(select_servers(config, url="https://api.example.com/v1/mcp/")) == ["api-example-com-v1-mcp"]
+    assert list(select_servers(config, adhoc=[AdhocServer(url="http://127.0.0.1:5/mcp")])) == [
+        "localhost-5-mcp"
+    ]
+    assert list(select_servers(config, adhoc=[AdhocServer(url="https://api.example.com/v1/mcp/")])) == [
+        "api-example-com-v1-mcp"
+    ]
     with pytest.raises(ConfigError, match="unknown server 'c'"):
         select_servers(config, ["c"])
 
 
 def test_bad_url_flag() -> None:
     with pytest.raises(ConfigError, match="--url"):
-        select_servers(Config(), url="ftp://example")
+        select_servers(Config(), adhoc=[AdhocServer(url="ftp://example")])
 
 
 # --- through the command line: exit code 2, one line, no traceback ----------------------------------
@@ -270,3 +275,74 @@ def test_cli_unknown_server_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     path = _write(tmp_path / "a.toml", '[servers.web]\nurl = "http://127.0.0.1:1/mcp"\n')
     assert main(["--config", str(path), "tools", "--server", "nope"]) == 2
     assert "unknown server 'nope'" in capsys.readouterr().err
+
+
+def test_adhoc_servers_are_named_and_never_silently_dropped() -> None:
+    from agent.adhoc import stdio_server_name
+
+    config = Config(servers={"a": {"url": "http://127.0.0.1:1/mcp"}})  # type: ignore[dict-item]
+    two = [AdhocServer(url="http://127.0.0.1:5/mcp"), AdhocServer(command=("python3", "srv.py", "-v"))]
+    chosen = select_servers(config, adhoc=two)
+    assert list(chosen) == ["localhost-5-mcp", "srv"]
+    assert (chosen["srv"].command, chosen["srv"].args) == ("python3", ["srv.py", "-v"])
+    # --server and --url together: both, and nothing else configured.
+    assert list(select_servers(config, ["a"], two[:1])) == ["localhost-5-mcp", "a"]
+    assert list(select_servers(config, adhoc=[AdhocServer(url="http://127.0.0.1:5/mcp", name="mine")])) == [
+        "mine"
+    ]
+    with pytest.raises(ConfigError, match="two servers named 'localhost-5-mcp'"):
+        select_servers(config, adhoc=[two[0], two[0]])
+    with pytest.raises(ConfigError, match="two servers named 'x'"):
+        select_servers(
+            config, adhoc=[AdhocServer(url="http://h/1", name="x"), AdhocServer(command=("y",), name="x")]
+        )
+    with pytest.raises(ConfigError, match="server 'a' is given twice"):
+        select_servers(config, ["a", "a"])
+    with pytest.raises(ConfigError, match="server 'a' is given twice"):  # its URL and its name
+        select_servers(config, ["a"], [AdhocServer(url="http://127.0.0.1:1/mcp/")])
+    with pytest.raises(ConfigError, match="--name: server name 'a b'"):
+        select_servers(config, adhoc=[AdhocServer(command=("y",), name="a b")])
+    assert stdio_server_name(["npx", "-y", "@modelcontextprotocol/server-everything"]) == "server-everything"
+    assert stdio_server_name(["uvx", "mcp-server-fetch@1.2"]) == "mcp-server-fetch"
+    assert stdio_server_name(["/usr/bin/python3", "-m", "agent.demo_server"]) == "agent-demo_server"
+    assert (
+        stdio_server_name(["docker", "run", "-i", "--rm", "ghcr.io/github/github-mcp-server"])
+        == "github-mcp-server"
+    )
+    assert stdio_server_name(["./my-server"]) == "my-server"
+
+
+def test_a_bad_value_names_the_variable_or_the_file_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _write(tmp_path / "c.toml", "max_steps = 3\n")
+    monkeypatch.setenv("AGENT_MAX_STEPS", "abc")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config)
+    assert str(exc.value).startswith("environment variable AGENT_MAX_STEPS: max_steps: ")
+    monkeypatch.delenv("AGENT_MAX_STEPS")
+    monkeypatch.setenv("AGENT_SERVERS__DOCS__TIMEOUT", "3")  # a server of a timeout alone
+    with pytest.raises(
+        ConfigError, match=r"^environment variable AGENT_SERVERS__DOCS__TIMEOUT: servers\.docs: "
+    ):
+        load_config(config)
+    monkeypatch.delenv("AGENT_SERVERS__DOCS__TIMEOUT")
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text(json.dumps({"mcpServers": {"x": {"command": "a", "timeout": "soon"}}}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, mcp_config=mcp)
+    assert str(exc.value).startswith(f"{mcp}: mcpServers.x.timeout: ")
+    _write(config, "max_steps = 0\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, mcp_config=mcp)  # one problem in each file: each named with its own
+    assert str(exc.value).startswith(f"{config}: max_steps: ")
+    assert f"also {mcp}: mcpServers.x.timeout: " in str(exc.value)
+
+
+def test_a_server_in_both_the_config_and_the_mcp_config_is_refused(tmp_path: Path) -> None:
+    config = _write(tmp_path / "c.toml", '[servers.docs]\nurl = "http://127.0.0.1:1/mcp"\n')
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text(json.dumps({"mcpServers": {"docs": {"command": "srv"}, "other": {"command": "x"}}}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(config, mcp_config=mcp)
+    assert str(exc.value).startswith(f"{mcp}: mcpServers.docs: server 'docs' is also in {config}")

@@ -9,6 +9,7 @@ import pytest
 
 from agent.config import Config, user_data_dir
 from agent.demo_server import CalcError, NoteError, Notes, build_server, calculate, default_servers
+from agent.options import AdhocServer
 from agent.session import select_servers
 
 
@@ -79,7 +80,7 @@ def test_no_configured_server_selects_the_demo_server() -> None:
     assert demo.command == sys.executable
     assert demo.args == ["-m", "agent.demo_server"]
     # A --url or a configured server wins over the demo.
-    assert "demo" not in select_servers(Config(), url="http://127.0.0.1:9/mcp")
+    assert "demo" not in select_servers(Config(), adhoc=[AdhocServer(url="http://127.0.0.1:9/mcp")])
     configured = Config(servers={"mine": {"command": "true"}})
     assert list(select_servers(configured)) == ["mine"]
 

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "agent"
 
 # Top to bottom; a module may import only from its own layer's modules or lower ones.
 LAYERS: list[tuple[str, ...]] = [
-    ("agent.cli", "agent.__main__"),
+    ("agent.cli", "agent.cli_parser", "agent.__main__"),
     (
         "agent.chat",
         "agent.chat_render",
@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.conformance",
         "agent.transcript",
         "agent.history",
+        "agent.models_cmd",
         "agent.records",
         "agent.signals",
     ),
@@ -53,6 +54,8 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.events",
         "agent.errors",
         "agent.config",
+        "agent.adhoc",
+        "agent.input_text",
         "agent.options",
         "agent.terminal",
         "agent.private_files",

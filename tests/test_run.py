@@ -73,10 +73,29 @@ def test_answer_on_stdout_tool_activity_on_stderr(
 def test_prompt_from_stdin(
     llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("piped question\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"piped question\n")))
     llm.script([{"echo": "user"}])
     code, out, _ = run(["-", "--url", mcp_http_url, "-m", PROVIDERS["openai-chat"]], capsys)
     assert (code, out) == (0, "piped question\n\n")
+
+
+def test_a_prompt_that_is_not_utf8_is_an_input_error_naming_the_byte(
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("héllo \xff".encode("latin-1"))))
+    code, _, err = run(["-", "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 2
+    assert "stdin is not UTF-8 text: invalid byte 0xe9 at byte offset 1" in err
+    assert "anthropic" not in err and llm.requests == []
+    code, _, err = run([os.fsdecode(b"caf\xe9"), "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 2 and "the prompt is not UTF-8 text: invalid byte 0xe9 at byte offset 3" in err
+
+
+def test_an_unknown_model_is_a_usage_error(llm: FakeLLM, capsys: pytest.CaptureFixture[str]) -> None:
+    llm.script({"faults": [{"status": 404, "message": "model: claude-test"}], "turns": ["never"]})
+    code, _, err = run(["hi", "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 2
+    assert "model 'claude-test' not found (HTTP 404: model: claude-test)" in err and "agent models" in err
 
 
 def test_json_report_fields(llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -300,14 +319,14 @@ async def test_progress_and_warnings_on_stderr_and_questions_declined_without_a_
     llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from agent.config import Config
-    from agent.options import RunOptions
+    from agent.options import AdhocServer, RunOptions
     from agent.run import main as run_main
     from tests.support.features_server import features_server
 
     llm.script([{"tool_calls": [["work", {"steps": 2}], ["form", {}]]}, {"echo": "tool_results"}])
     async with features_server() as url:
         config = Config(model=PROVIDERS["anthropic"], approval="always")
-        code = await run_main(RunOptions("go", url=url), config)
+        code = await run_main(RunOptions("go", adhoc=(AdhocServer(url=url),)), config)
     out, err = capsys.readouterr()
     assert code == 0
     name = f"localhost-{urlsplit(url).port}-mcp"  # a server added by URL is named from it

@@ -12,6 +12,7 @@ from agent.core import Final, ToolCallFinished
 from agent.errors import ConfigError, ServerConnectError, ServerError, UsageError
 from agent.mcp.manager import ServerState
 from agent.messages import ModelRequest, ModelResponse
+from agent.options import AdhocServer
 from agent.session import DEFAULT_SYSTEM_PROMPT, Session, SessionOptions, load_system_prompt
 from tests.support.fixtures_mcp import RestartableServer
 from tests.support.function_provider import FunctionProvider, call, reply, script
@@ -165,7 +166,9 @@ async def test_url_of_a_configured_server_keeps_its_approval_and_tool_filter(mcp
     config = Config(approval="always", servers={"guarded": guarded})
     model = FunctionProvider(script(reply(call("echo", {"text": "x"})), reply("done")))
     same_url = mcp_http_url.replace("http://", "HTTP://") + "/"  # spelled differently, the same server
-    async with Session.open(config, SessionOptions(url=same_url), provider=model) as session:
+    async with Session.open(
+        config, SessionOptions(adhoc=[AdhocServer(url=same_url)]), provider=model
+    ) as session:
         assert session.servers == {"guarded": guarded}
         assert sorted(e.tool for e in session.toolbox.entries) == ["add", "echo"]
         finished = [e async for e in session.turn("go", []) if isinstance(e, ToolCallFinished)]
@@ -205,8 +208,20 @@ async def test_ask_unless_read_only_runs_annotated_tools_of_configured_servers_a
     # A server the user did not configure (--url) is not believed: "add" is asked about too.
     unconfigured = Config(approval="ask-unless-read-only")
     async with Session.open(
-        unconfigured, SessionOptions(ask=ask, url=mcp_http_url), provider=calls()
+        unconfigured, SessionOptions(ask=ask, adhoc=[AdhocServer(url=mcp_http_url)]), provider=calls()
     ) as session:
         [e async for e in session.turn("go", [])]
     assert [tool for tool, _ in asked] == ["add", "fail"]
     assert asked[0] == ("add", ("read-only",))
+
+
+async def test_a_stdio_server_given_on_the_command_line_is_started() -> None:
+    import sys
+
+    stdio = AdhocServer(command=(sys.executable, "-m", "agent.demo_server"))
+    options = SessionOptions(
+        adhoc=[stdio, AdhocServer(command=stdio.command, name="again")], needs_model=False
+    )
+    async with Session.open(Config(), options) as session:
+        assert list(session.servers) == ["agent-demo_server", "again"]
+        assert {t.server for t in session.manager.tools()} == {"agent-demo_server", "again"}

@@ -190,3 +190,15 @@ def test_chat_on_a_terminal_shows_escapes_as_text_in_answers_tool_lines_last_and
     screen.send("\x04")
     assert screen.wait_exit() == 0
     _no_raw_controls(screen)
+
+
+def test_no_color_means_no_style_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich alone keeps bold and dim under NO_COLOR; our console writes no SGR code at all."""
+    import re
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    console = terminal_console(file=out, force_terminal=True, width=100)
+    console.print(Text.assemble(("bold ", "bold"), ("dim", "dim red"), (" under", "underline reverse")))
+    assert out.getvalue() == "bold dim under\n"
+    assert not re.search(r"\x1b\[[0-9;]*m", out.getvalue())

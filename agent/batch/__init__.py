@@ -16,9 +16,12 @@ until a shared resume time (at least the server's ``Retry-After``), and the requ
 
 Stopping: ``--max-errors K`` stops starting items after K failures. SIGINT stops starting items and
 lets those in flight finish and be written; a second SIGINT, or SIGTERM, abandons the ones in
-flight (they have no line, so ``--resume`` runs them). Exit codes: 0 all items succeeded, 1 some
-failed (or a usage problem in the input), 2 usage or configuration error, 3 an MCP server could
-not be used, 130 interrupted.
+flight (they have no line, so ``--resume`` runs them). A model the provider does not know (404,
+:class:`~agent.errors.ModelNotFoundError`) stops the run at its first answer, with no line for the
+items it touched: every item would fail alike (``--via live``; an item's own ``model`` fails only
+that item). Exit codes: 0 all items succeeded, 1 some failed (or a usage problem in the input),
+2 usage or configuration error (an unknown model too), 3 an MCP server could not be used,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ from agent.batch.io import (
 from agent.batch.item import Outcome, item_record, run_turn
 from agent.batch.report import Counts, Display, ProgressBar, summary_text
 from agent.batch.state import JobState, load_state, state_path
-from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AgentError, ServerError
+from agent.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    AgentError,
+    ModelNotFoundError,
+    ServerError,
+)
 from agent.messages import Usage
 from agent.options import BatchOptions
 from agent.providers.pacing import SharedBackoff
@@ -82,6 +92,7 @@ class _Batch:
         self.interrupted = False
         self.stopped_for_errors = False
         self.in_flight = 0
+        self.no_model: ModelNotFoundError | None = None  # the batch's model is unknown: stopped
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -145,7 +156,9 @@ class _Batch:
             self.display.note(f"stopping: {self.counts.failed} failed item(s) (--max-errors {limit})")
             self.stop_feeding()
 
-    async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage]:
+    async def run_item(self, item: Item) -> tuple[dict[str, Any], Usage] | None:
+        """The item's line and usage; None when the batch's own model proved unknown (the item
+        gets no line, so --resume runs it, and the batch stops: every item would fail alike)."""
         session = self.session
         assert session is not None
         began = time.perf_counter()
@@ -158,17 +171,32 @@ class _Batch:
         outcome = await run_turn(
             str(item.id), lambda: session.turn(item.prompt, [], model=spec, system=item.system)
         )
+        default = session.provider
+        if (
+            isinstance(outcome.error, ModelNotFoundError)
+            and provider.model == default.model
+            and provider.name == default.name
+        ):
+            self.stop_for_model(outcome.error)
+            return None
         return item_record(item, spec, outcome, (time.perf_counter() - began) * 1000)
+
+    def stop_for_model(self, error: ModelNotFoundError) -> None:
+        """The batch's model is unknown to its provider: stop at once, the run exits 2."""
+        if self.no_model is None:
+            self.no_model = error
+            self.abandon()
 
     async def worker(self, items: ObjectReceiveStream[Item]) -> None:
         async with items:
             async for item in items:
                 self.in_flight += 1
                 try:
-                    record, usage = await self.run_item(item)
+                    done = await self.run_item(item)
                 finally:
                     self.in_flight -= 1
-                await self.finish(record, usage)
+                if done is not None:
+                    await self.finish(*done)
 
     async def feed(self, stream: IO[bytes], out: ObjectSendStream[Item], done: set[str]) -> None:
         """Read the input, skip what is done or another shard's, hand the rest to the workers."""
@@ -250,6 +278,10 @@ async def run_batch(args: BatchOptions, config: Config, *, backoff: SharedBackof
         files.close()
     if failure is not None:
         raise _user_error(failure)
+    if batch.no_model is not None:
+        error = batch.no_model
+        error.hint = f"{error.hint}; no item was written for it: fix --model, then run again with --resume"
+        raise error
     where = str(opts.output) if opts.output is not None else "stdout"
     wall = time.perf_counter() - began
     display.note(
@@ -276,7 +308,7 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
     interactive = opts.input != "-" and sys.stdin.isatty() and sys.stderr.isatty()
     wanted = SessionOptions(
         servers=opts.servers,
-        url=opts.url,
+        adhoc=opts.adhoc,
         model=opts.model,
         max_steps=opts.max_steps,
         allow_login=interactive,

@@ -35,6 +35,7 @@ import anyio
 from agent.batch.state import state_path
 from agent.errors import AgentError, UsageError
 from agent.messages import Usage
+from agent.options import AdhocServer
 from agent.private_files import open_user_file
 
 if TYPE_CHECKING:
@@ -156,11 +157,15 @@ def _jsonl_item(text: str, line: int) -> Item:
 
 def read_items(stream: IO[bytes], fmt: Format | None) -> Iterator[Item]:
     """The items of an input stream, one at a time, blank lines skipped."""
+    offset = 0  # of the line in the input, in bytes
     for number, raw in enumerate(stream, start=1):
+        offset += len(raw)
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
-            yield Item(number, number, problem=f"line {number}: not UTF-8 (byte {exc.start})")
+            at = offset - len(raw) + exc.start
+            problem = f"line {number}: not UTF-8 text: invalid byte 0x{raw[exc.start : exc.start + 1].hex()} at byte offset {at}"
+            yield Item(number, number, problem=problem)
             continue
         if not text:
             continue
@@ -328,7 +333,7 @@ class Options:
     max_steps: int
     model: str
     servers: tuple[str, ...] | None
-    url: str | None
+    adhoc: tuple[AdhocServer, ...]  # --url / --stdio servers
     via: Literal["live", "batch-api"] = "live"
     poll: float = 60.0  # batch-api: seconds between status polls
 
@@ -390,7 +395,7 @@ def parse_options(args: BatchOptions, config: Config) -> Options:
         max_steps=args.max_steps or config.max_steps,
         model=args.model or config.model,
         servers=args.servers,
-        url=args.url,
+        adhoc=args.adhoc,
         via="batch-api" if remote else "live",
         poll=args.poll or 60.0,
     )

@@ -42,7 +42,7 @@ import anyio.lowlevel
 from agent import __version__
 from agent.config import ServerSettings, user_log_dir
 from agent.errors import AuthError, AuthRequiredError, ServerConnectError, ServerError
-from agent.mcp.failures import describe_failure, first_message, hint, leaves, request_url
+from agent.mcp.failures import describe_failure, first_message, hint, leaves, not_an_mcp_answer, request_url
 from agent.mcp.stream_watch import watched
 from agent.private_files import open_private
 
@@ -96,12 +96,16 @@ class _HttpTrace:
     status: int | None = None
     reason: str = ""
     url: str = ""
+    sniff: bool = True  # until connected: look at what a 200 answer holds
+    not_mcp: str | None = None  # a 200 answer that is no MCP message: what came back
 
     async def on_response(self, response: httpx2.Response) -> None:
         if response.status_code >= 400:
             self.status = response.status_code
             self.reason = response.reason_phrase
             self.url = str(response.request.url)
+        elif self.sniff and response.status_code == 200 and self.not_mcp is None:
+            self.not_mcp = await not_an_mcp_answer(response)
 
 
 @dataclass(slots=True)
@@ -285,6 +289,7 @@ async def connect(
                 await set_level(client)
                 scope.deadline = math.inf
                 connected = True
+                ctx.trace.sniff = False
                 info = client.server_info
                 yield Connection(
                     name=name,
@@ -398,6 +403,8 @@ def _translate(ctx: _Context, exc: BaseException) -> ServerError:
                     name, f"needs a login (HTTP 401 at {settings.url})", hint=f"run `agent login {name}`"
                 )
             return AuthError(name, f"the server still answers HTTP 401 after login at {settings.url}")
+        if trace.not_mcp is not None:
+            return ServerConnectError(name, trace.not_mcp, hint=hint("not an MCP server"))
         if trace.status is not None:
             reason = f"HTTP {trace.status} {trace.reason} at {trace.url}".replace("  ", " ")
             return ServerConnectError(name, reason, hint=hint(reason))

@@ -11,8 +11,14 @@ import errno
 import socket
 import ssl
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-__all__ = ["describe_failure", "first_message", "hint", "leaves", "request_url"]
+if TYPE_CHECKING:
+    import httpx2
+
+__all__ = ["describe_failure", "first_message", "hint", "leaves", "not_an_mcp_answer", "request_url"]
+
+_SHOWN_BYTES = 120  # of an answer that is no MCP message
 
 
 def leaves(exc: BaseException) -> Iterator[BaseException]:
@@ -104,7 +110,51 @@ _HINTS = {
     "network timeout": "raise the server's 'timeout' if it is just slow",
     "HTTP 404": "check the path in the server's 'url' (servers often answer at /mcp)",
     "HTTP 405": "check the path in the server's 'url'; a legacy SSE server needs transport = \"sse\"",
+    "not an MCP server": "check the URL: MCP servers often answer at /mcp (a legacy SSE one at /sse, "
+    'with transport = "sse")',
 }
+
+
+async def not_an_mcp_answer(response: httpx2.Response) -> str | None:
+    """What a 200 answer to an MCP request holds when it is no MCP message (a web page, other
+    JSON), in one terminal-safe line: status, content type and its first bytes. None when it is
+    an event stream or JSON-RPC (an event stream is never read here: it stays the SDK's), and for
+    an answer to anything but a JSON-RPC POST (a login's requests go through the same client)."""
+    import json
+
+    import httpx2
+
+    from agent.terminal import visible
+
+    try:
+        asked = response.request.method == "POST" and b'"jsonrpc"' in response.request.content
+    except httpx2.RequestNotRead:
+        asked = False
+    if not asked:
+        return None
+
+    content_type = response.headers.get("content-type", "")
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "text/event-stream":
+        return None
+    body = await response.aread()  # not a stream: small, and the SDK reads it whole anyway
+    if kind == "application/json":
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = None
+        messages = message if isinstance(message, list) else [message]
+        if messages and all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in messages):
+            return None
+    text = " ".join(body[: _SHOWN_BYTES * 4].decode("utf-8", errors="replace").split())
+    shown = visible(
+        text[:_SHOWN_BYTES] + ("…" if len(text) > _SHOWN_BYTES or len(body) > _SHOWN_BYTES * 4 else "")
+    )
+    said = f"{visible(content_type)}" if content_type else "no content type"
+    return (
+        f"not an MCP server at {response.request.url}: it answered HTTP {response.status_code} ({said}"
+        f", {len(body)} bytes): {shown or '(empty)'}"
+    )
 
 
 def hint(reason: str) -> str | None:

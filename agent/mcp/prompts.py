@@ -74,6 +74,8 @@ def parse_arguments(words: list[str]) -> dict[str, str]:
         key, eq, value = word.partition("=")
         if not eq or not key:
             raise UsageError(f"prompt arguments are key=value, not {word!r}", hint="e.g. topic=cats")
+        if key in arguments:
+            raise UsageError(f"prompt argument {key!r} is given twice", hint="give each argument once")
         arguments[key] = value
     return arguments
 

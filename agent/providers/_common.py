@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from agent.errors import (
     AgentError,
+    ModelNotFoundError,
     ProviderAuthError,
     ProviderError,
     ProviderRateLimitError,
@@ -135,6 +136,22 @@ class SDKAdapter:
     async def aclose(self) -> None:
         await self._client.close()
 
+    @property
+    def base_url(self) -> str | None:
+        """The endpoint set for this provider (None: the SDK's default, the official API)."""
+        return self._who.base_url
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The variable the key came from (None: the endpoint needs none)."""
+        return self._who.api_key_env
+
+    async def list_models(self) -> list[str]:
+        """The ids of the models the API lists (``GET /v1/models``, every page), in its order."""
+        client: Any = self._client
+        with self._errors():
+            return [str(model.id) async for model in client.models.list()]
+
     @staticmethod
     def client_options(
         api_key: str,
@@ -248,10 +265,14 @@ def status_error(
         kind = ProviderUnavailableError
         text = f"the service failed{who.after_retries} ({_shown(status, error_type)}: {message})"
         hint = "the provider may be down or overloaded; try again later"
+    elif status == 404:
+        kind = ModelNotFoundError
+        text = f"model {who.model!r} not found (HTTP 404: {message})"
+        hint = "check the model name (agent models lists them) and the provider's base_url"
     else:
         kind = ProviderError
         text = f"request refused ({_shown(status, error_type)}: {message})"
-        hint = f"check the model name {who.model!r}" if status == 404 else None
+        hint = None
     # An error inside a started response (no HTTP status) broke it off; the SDK sends it again never.
     broke_off = status is None and kind is ProviderUnavailableError
     return kind(

@@ -292,6 +292,28 @@ async def test_max_errors_stops_starting_items(config: Config, fake_llm: FakeLLM
     assert all(r["error"]["type"] == "ProviderError" for r in records)
 
 
+async def test_an_unknown_model_stops_the_batch_at_once_with_exit_2(
+    config: Config, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    from agent.errors import ModelNotFoundError
+
+    not_found = {"status": 404, "message": "model: fake-model"}
+    fake_llm.script({"turns": [{"echo": "user"}], "faults": [not_found] * 50})
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("".join(f"prompt {i}\n" for i in range(20)))
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ModelNotFoundError) as exc:
+        await run_batch(_args(str(prompts), "-o", str(out), "-c", "2"), config)
+    assert exc.value.exit_code == 2
+    assert "model 'fake-model' not found (HTTP 404: model: fake-model)" in str(exc.value)
+    assert "--resume" in str(exc.value)
+    assert len(fake_llm.requests) <= 2  # the items in flight at most, not one request per item
+    assert _lines(out) == []  # no item written as failed: --resume runs them all
+    fake_llm.reset([{"echo": "user"}])
+    assert await run_batch(_args(str(prompts), "-o", str(out), "--resume"), config) == EXIT_OK
+    assert len(_lines(out)) == 20
+
+
 async def test_resume_runs_exactly_the_missing_items(
     config: Config, fake_llm: FakeLLM, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -82,7 +82,8 @@ def test_bad_lines_become_failed_items_naming_their_line() -> None:
     assert problems[5] == (5, "line 5: 'id' must be a non-empty string or an integer")
     assert problems[6] == ("sys", "line 6: 'system' must be a string")
     assert problems[7] == (7, "line 7: 'id' must be a non-empty string or an integer")
-    assert problems[8] == (8, "line 8: not UTF-8 (byte 0)")
+    offset = len(text.encode()) + 1  # line 8 starts after the text and its newline
+    assert problems[8] == (8, f"line 8: not UTF-8 text: invalid byte 0xff at byte offset {offset}")
 
 
 def test_format_comes_from_the_suffix_else_from_the_first_line() -> None:

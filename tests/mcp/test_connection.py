@@ -199,3 +199,33 @@ async def test_401_with_a_configured_authorization_header_says_so() -> None:
                 pytest.fail("connected to a 401")
     assert "configured Authorization header was refused" in str(info.value)
     assert info.value.hint == "check the server's 'headers'"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "said"),
+    [
+        (
+            "text/html; charset=utf-8",
+            b"<!DOCTYPE html>\n<html><title>Welcome</title>\x1b]0;pwned\x07" + b"x" * 500,
+            "it answered HTTP 200 (text/html; charset=utf-8, 554 bytes): <!DOCTYPE html> <html><title>Welcome"
+            "</title>\\x1b]0;pwned\\x07xxx",
+        ),
+        (
+            "application/json",
+            b'{"hello": "world"}',
+            'HTTP 200 (application/json, 18 bytes): {"hello": "world"}',
+        ),
+    ],
+)
+async def test_a_url_that_is_no_mcp_server_says_what_came_back(
+    content_type: str, body: bytes, said: str
+) -> None:
+    async with status_server(200, "OK", {"Content-Type": content_type}, body=body) as url:
+        with pytest.raises(ServerConnectError) as caught:
+            async with connect("web", ServerSettings(url=url)):
+                pytest.fail("connected to a web page")
+    text = str(caught.value)
+    assert f"not an MCP server at {url}: " in text and said in text
+    assert "\x1b" not in text and "validation error" not in text and "refused" not in text
+    assert len(text.splitlines()) == 2  # the reason, and the hint
+    assert "often answer at /mcp" in str(caught.value.hint)

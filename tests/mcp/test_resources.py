@@ -63,3 +63,5 @@ def test_prompt_arguments_are_key_value_words() -> None:
     assert parse_arguments(["topic=a=b", "style="]) == {"topic": "a=b", "style": ""}
     with pytest.raises(UsageError, match="key=value"):
         parse_arguments(["cats"])
+    with pytest.raises(UsageError, match="'topic' is given twice"):
+        parse_arguments(["topic=cats", "topic=dogs"])

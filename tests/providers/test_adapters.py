@@ -467,6 +467,22 @@ async def test_other_refusals_carry_the_api_message(provider: Provider, fake_llm
     assert caught.value.provider == provider.name
 
 
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_404_is_an_unknown_model_a_usage_error(kind: str, fake_llm: FakeLLM) -> None:
+    from agent.errors import ModelNotFoundError
+
+    fake_llm.script({"faults": [{"status": 404, "message": "model: nope"}], "turns": ["never"]})
+    provider = build(kind, fake_llm.base_url, max_retries=3)
+    try:
+        with pytest.raises(ModelNotFoundError) as caught:
+            await run(provider, ask())
+    finally:
+        await provider.aclose()
+    assert caught.value.exit_code == 2 and "not found (HTTP 404: model: nope)" in str(caught.value)
+    assert "agent models" in str(caught.value.hint)
+    assert len(fake_llm.requests) == 1  # not retried
+
+
 async def test_a_stream_cut_midway_is_unavailable_and_no_sdk_type_leaks(
     provider: Provider, fake_llm: FakeLLM
 ) -> None:

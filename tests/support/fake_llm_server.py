@@ -32,6 +32,28 @@ _API_PATHS: dict[str, API] = {
 }
 
 
+DEFAULT_MODELS = ("fake-model-a", "fake-model-b")
+
+
+def _model_list(ids: list[str]) -> dict[str, Any]:
+    """A model list both SDKs read: Anthropic's page (``has_more``, ``first_id``, ``created_at``,
+    ``display_name``) and OpenAI's list (``object``, ``created``, ``owned_by``) in one body."""
+    data = [
+        {
+            "id": model,
+            "type": "model",
+            "object": "model",
+            "display_name": model,
+            "created_at": "2026-01-01T00:00:00Z",
+            "created": 1767225600,
+            "owned_by": "fake",
+        }
+        for model in ids
+    ]
+    first, last = (ids[0], ids[-1]) if ids else (None, None)
+    return {"object": "list", "data": data, "has_more": False, "first_id": first, "last_id": last}
+
+
 class _ScriptExhausted(Exception):
     pass
 
@@ -54,6 +76,7 @@ class FakeLLM:
         self._scope: anyio.CancelScope | None = None
         self._in_flight = 0
         self._batch_service = BatchService(self)
+        self.models: list[str] = list(DEFAULT_MODELS)  # what GET /v1/models lists (tests may change it)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -64,6 +87,7 @@ class FakeLLM:
         # In flight is a live gauge, kept: a past test's requests may still be running.
         self._max_in_flight = self._in_flight
         self._disconnects = 0
+        self.models = list(DEFAULT_MODELS)
         self._batch_service.reset()
 
     # -- the test's side --
@@ -239,6 +263,8 @@ class FakeLLM:
                 status, data, content_type = self._batch_service.respond(method, path, headers, raw)
                 self._cond.notify_all()
             await send_bytes(stream, status, data, content_type)
+        elif path.split("?", 1)[0] in ("/v1/models", "/models") and method == "GET":
+            await send_json(stream, 200, _model_list(self.models))
         elif path == "/_fake/requests" and method == "GET":
             await send_json(stream, 200, [r.to_json() for r in self.requests])
         elif path == "/_fake/stats" and method == "GET":

@@ -49,11 +49,17 @@ async def _serve(handle: Callable[[SocketStream], Awaitable[None]]) -> AsyncIter
 
 @asynccontextmanager
 async def status_server(
-    status: int, reason: str, headers: dict[str, str] | None = None, *, seen: list[bytes] | None = None
+    status: int,
+    reason: str,
+    headers: dict[str, str] | None = None,
+    *,
+    seen: list[bytes] | None = None,
+    body: bytes = b"",
 ) -> AsyncIterator[str]:
-    """Answer every request with ``status`` (empty body); yields the URL. Requests go to ``seen``."""
+    """Answer every request with ``status`` and ``body``; yields the URL. Requests go to ``seen``."""
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    response = f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n".encode()
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n{extra}\r\n"
+    response = head.encode() + body
 
     async def handle(stream: SocketStream) -> None:
         async with stream:
