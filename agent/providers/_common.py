@@ -10,10 +10,11 @@ import importlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Iterator, Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from agent.errors import (
     AgentError,
@@ -22,12 +23,22 @@ from agent.errors import (
     ProviderRateLimitError,
     ProviderUnavailableError,
 )
-from agent.messages import ImagePart, ModelRequest, ModelResponse, StreamEvent, ToolCallPart
+from agent.messages import (
+    ImagePart,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    StreamEvent,
+    ToolCallPart,
+    ToolSpec,
+)
 
 __all__ = [
     "TOOL_ERROR_PREFIX",
+    "PerMessage",
     "ProviderIdentity",
     "SDKAdapter",
+    "ToolDefinitions",
     "api_errors",
     "connection_error",
     "data_url",
@@ -42,6 +53,76 @@ log = logging.getLogger("agent.providers")
 
 # APIs without an is_error flag on tool results (both OpenAI APIs) see this before the text.
 TOOL_ERROR_PREFIX = "Error: "
+
+
+T = TypeVar("T")
+
+
+class PerMessage(Generic[T]):
+    """Each message's API form, converted once: a request of a long conversation converts only
+    the messages it has not seen (the answer and the tool results of the last step), not the
+    whole history again.
+
+    Keyed by the message's identity (messages are frozen), an entry lives as long as its message
+    (a weak reference drops it), so one adapter serves any number of conversations (batch) and a
+    history shortened by compaction frees what it dropped. The converted values are shared by
+    every request that holds the message: nobody may change them (the SDKs copy a body before
+    they send it).
+    """
+
+    __slots__ = ("_convert", "_items")
+
+    def __init__(self, convert: Callable[[Message], T]) -> None:
+        self._convert = convert
+        self._items: dict[int, tuple[weakref.ref[Message], T]] = {}
+
+    def __call__(self, message: Message) -> T:
+        key = id(message)
+        entry = self._items.get(key)
+        if entry is not None and entry[0]() is message:
+            return entry[1]
+        value = self._convert(message)
+        items = self._items  # not self: the callback must not keep the cache alive
+
+        def forget(ref: weakref.ref[Message]) -> None:
+            if (held := items.get(key)) is not None and held[0] is ref:
+                del items[key]
+
+        items[key] = (weakref.ref(message, forget), value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ToolDefinitions:
+    """The API's tool definitions of a request's tools, built once per tool set: the same list
+    again as long as the request offers the same specs (the toolbox's tuple, or a tool-search
+    offer of the same tools), and on a change (``list_changed``, tool search finding more) only
+    the specs not seen before are converted."""
+
+    __slots__ = ("_convert", "_each", "_key", "_out")
+
+    def __init__(self, convert: Callable[[ToolSpec], dict[str, Any]]) -> None:
+        self._convert = convert
+        self._key: Sequence[ToolSpec] = ()
+        self._out: list[dict[str, Any]] = []
+        self._each: dict[int, tuple[ToolSpec, dict[str, Any]]] = {}
+
+    def __call__(self, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+        key = self._key
+        if tools is key or (len(tools) == len(key) and all(a is b for a, b in zip(tools, key, strict=True))):
+            self._key = tools
+            return self._out
+        each: dict[int, tuple[ToolSpec, dict[str, Any]]] = {}
+        for spec in tools:
+            entry = self._each.get(id(spec))
+            if entry is None or entry[0] is not spec:
+                entry = (spec, self._convert(spec))
+            each[id(spec)] = entry
+        self._each, self._key = each, tools
+        self._out = [each[id(spec)][1] for spec in tools]
+        return self._out
 
 
 class _Closable(Protocol):

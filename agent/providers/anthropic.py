@@ -15,7 +15,8 @@ the client CPU of a streamed response.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.messages import (
@@ -32,12 +33,15 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
     UserPart,
 )
 from agent.providers._common import (
+    PerMessage,
     SDKAdapter,
+    ToolDefinitions,
     connection_error,
     tool_call,
     unexpected_response,
@@ -119,20 +123,30 @@ def _assistant_content(parts: Sequence[AssistantPart]) -> list[dict[str, Any]]:
     return blocks
 
 
-def to_api_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The conversation as Messages API ``messages``; tool results lead their user message."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        match message:
-            case UserMessage():
-                content = _user_content(message.parts)
-            case AssistantMessage():
-                content = _assistant_content(message.parts)
-            case _:
-                assert_never(message)
-        if content:
-            out.append({"role": message.role, "content": content})
-    return out
+def _api_message(message: Message) -> dict[str, Any] | None:
+    """One message as a Messages API message; None for one with nothing the API takes."""
+    match message:
+        case UserMessage():
+            content = _user_content(message.parts)
+        case AssistantMessage():
+            content = _assistant_content(message.parts)
+        case _:
+            assert_never(message)
+    return {"role": message.role, "content": content} if content else None
+
+
+def to_api_messages(
+    messages: Sequence[Message], convert: Callable[[Message], dict[str, Any] | None] = _api_message
+) -> list[dict[str, Any]]:
+    """The conversation as Messages API ``messages``; tool results lead their user message.
+    ``convert`` converts one message (the adapter's :class:`PerMessage` cache)."""
+    return [m for m in map(convert, messages) if m is not None]
+
+
+def _tool_definition(t: ToolSpec) -> dict[str, Any]:
+    if t.description:
+        return {"name": t.name, "description": t.description, "input_schema": dict(t.input_schema)}
+    return {"name": t.name, "input_schema": dict(t.input_schema)}
 
 
 class _Block:
@@ -168,19 +182,22 @@ class AnthropicProvider(SDKAdapter):
         params: dict[str, Any] = {
             "model": self._who.model,
             "max_tokens": self._max_tokens or request.max_tokens,
-            "messages": to_api_messages(request.messages),
+            "messages": to_api_messages(request.messages, self._converted),
             "cache_control": {"type": "ephemeral"},
         }
         if request.system:
             params["system"] = request.system
         if request.tools:
-            params["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": dict(t.input_schema)}
-                if t.description
-                else {"name": t.name, "input_schema": dict(t.input_schema)}
-                for t in request.tools
-            ]
+            params["tools"] = self._tool_definitions(request.tools)
         return params
+
+    @cached_property
+    def _converted(self) -> PerMessage[dict[str, Any] | None]:
+        return PerMessage(_api_message)
+
+    @cached_property
+    def _tool_definitions(self) -> ToolDefinitions:
+        return ToolDefinitions(_tool_definition)
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         return {**self.request_body(request), "stream": self._streaming}

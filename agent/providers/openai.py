@@ -14,7 +14,8 @@ final response).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.messages import (
@@ -31,13 +32,16 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
     UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
+    PerMessage,
     SDKAdapter,
+    ToolDefinitions,
     connection_error,
     data_url,
     error_from_event,
@@ -118,18 +122,35 @@ def _user_items(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     return results + ([{"role": "user", "content": content}] if content else [])
 
 
-def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The conversation as Responses ``input`` items; tool outputs come right after their calls."""
+def _message_items(message: Message) -> list[dict[str, Any]]:
+    match message:
+        case UserMessage():
+            return _user_items(message.parts)
+        case AssistantMessage():
+            return _assistant_items(message.parts)
+        case _:
+            assert_never(message)
+
+
+def to_input_items(
+    messages: Sequence[Message], convert: Callable[[Message], list[dict[str, Any]]] = _message_items
+) -> list[dict[str, Any]]:
+    """The conversation as Responses ``input`` items; tool outputs come right after their calls.
+    ``convert`` converts one message (the adapter's :class:`PerMessage` cache)."""
     items: list[dict[str, Any]] = []
     for message in messages:
-        match message:
-            case UserMessage():
-                items += _user_items(message.parts)
-            case AssistantMessage():
-                items += _assistant_items(message.parts)
-            case _:
-                assert_never(message)
+        items += convert(message)
     return items
+
+
+def _tool_definition(t: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": t.name,
+        "description": t.description,
+        "parameters": dict(t.input_schema),
+        "strict": False,
+    }
 
 
 class OpenAIResponsesProvider(SDKAdapter):
@@ -149,24 +170,23 @@ class OpenAIResponsesProvider(SDKAdapter):
         """The Responses API body of ``request`` (without ``stream``): also a Batch API line's ``body``."""
         params: dict[str, Any] = {
             "model": self._who.model,
-            "input": to_input_items(request.messages),
+            "input": to_input_items(request.messages, self._converted),
             "max_output_tokens": self._max_tokens or request.max_tokens,
             "store": False,
         }
         if request.system:
             params["instructions"] = request.system
         if request.tools:
-            params["tools"] = [
-                {
-                    "type": "function",
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": dict(t.input_schema),
-                    "strict": False,
-                }
-                for t in request.tools
-            ]
+            params["tools"] = self._tool_definitions(request.tools)
         return params
+
+    @cached_property
+    def _converted(self) -> PerMessage[list[dict[str, Any]]]:
+        return PerMessage(_message_items)
+
+    @cached_property
+    def _tool_definitions(self) -> ToolDefinitions:
+        return ToolDefinitions(_tool_definition)
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         return {**self.request_body(request), "stream": self._streaming}

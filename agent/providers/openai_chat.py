@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, assert_never
 from urllib.parse import urlsplit
@@ -34,13 +34,16 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
     UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
+    PerMessage,
     SDKAdapter,
+    ToolDefinitions,
     connection_error,
     data_url,
     tool_call,
@@ -113,18 +116,32 @@ def _user(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     return [*tool_messages, {"role": "user", "content": content}]
 
 
-def to_chat_messages(system: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The conversation as Chat Completions ``messages`` (plain string content where possible)."""
+def _chat_messages(message: Message) -> list[dict[str, Any]]:
+    match message:
+        case UserMessage():
+            return _user(message.parts)
+        case AssistantMessage():
+            return [_assistant(message.parts)]
+        case _:
+            assert_never(message)
+
+
+def to_chat_messages(
+    system: str,
+    messages: Sequence[Message],
+    convert: Callable[[Message], list[dict[str, Any]]] = _chat_messages,
+) -> list[dict[str, Any]]:
+    """The conversation as Chat Completions ``messages`` (plain string content where possible).
+    ``convert`` converts one message (the adapter's :class:`PerMessage` cache)."""
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
-        match message:
-            case UserMessage():
-                out += _user(message.parts)
-            case AssistantMessage():
-                out.append(_assistant(message.parts))
-            case _:
-                assert_never(message)
+        out += convert(message)
     return out
+
+
+def _tool_definition(t: ToolSpec) -> dict[str, Any]:
+    function = {"name": t.name, "description": t.description, "parameters": dict(t.input_schema)}
+    return {"type": "function", "function": function}
 
 
 class _Call:
@@ -161,22 +178,20 @@ class OpenAIChatProvider(SDKAdapter):
         """The Chat Completions body of ``request`` (not streamed): also a Batch API line's ``body``."""
         params: dict[str, Any] = {
             "model": self._who.model,
-            "messages": to_chat_messages(request.system, request.messages),
+            "messages": to_chat_messages(request.system, request.messages, self._converted),
             self._max_tokens_key: self._max_tokens or request.max_tokens,
         }
         if request.tools:
-            params["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": dict(t.input_schema),
-                    },
-                }
-                for t in request.tools
-            ]
+            params["tools"] = self._tool_definitions(request.tools)
         return params
+
+    @cached_property
+    def _converted(self) -> PerMessage[list[dict[str, Any]]]:
+        return PerMessage(_chat_messages)
+
+    @cached_property
+    def _tool_definitions(self) -> ToolDefinitions:
+        return ToolDefinitions(_tool_definition)
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params = self.request_body(request)
