@@ -6,18 +6,18 @@ Tool calls stream in fragments keyed by ``index`` and are put together here. Too
 ``user`` message of ``image_url`` parts, and each tool message says so. Usage comes in the last
 chunk (``stream_options.include_usage``).
 
-With ``streaming=False`` (batch runs) one whole completion is asked for and read as plain JSON
-(``with_raw_response``, no SDK models); the same events come out (the text as one delta, then the
-final response).
+Requests and answers are plain JSON through the SDK client (``SDKAdapter._post_json``): chunks
+are the parsed SSE ``data`` objects, no SDK models. With ``streaming=False`` (batch runs) one whole
+completion is asked for; the same events come out (the text as one delta, then the final response).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, ClassVar, assert_never
 from urllib.parse import urlsplit
 
 from agent.messages import (
@@ -52,7 +52,6 @@ from agent.providers._common import (
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, AsyncStream
-    from openai.types.chat import ChatCompletionChunk
 
 __all__ = ["OpenAIChatProvider", "to_chat_messages"]
 
@@ -144,6 +143,12 @@ def _tool_definition(t: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def _usage(u: dict[str, Any]) -> Usage:
+    """A ``usage`` object of a completion (or of the last chunk of a stream)."""
+    cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
+
+
 class _Call:
     __slots__ = ("id", "name", "pieces")
 
@@ -160,6 +165,9 @@ class OpenAIChatProvider(SDKAdapter):
     DEFAULT_KEY_ENV = "OPENAI_API_KEY"
     SDK = "openai"
     _client: AsyncOpenAI
+    _POST_OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "security": {"bearer_auth": True}
+    }  # as chat.completions.create sends it
 
     def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
         import openai
@@ -202,8 +210,8 @@ class OpenAIChatProvider(SDKAdapter):
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         with self._errors():
-            chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
-                **self._params(request)
+            chunks: AsyncStream[object] = await self._post_json(
+                "/chat/completions", self._params(request), stream=True
             )
         text: list[str] = []
         calls: dict[int, _Call] = {}
@@ -214,41 +222,43 @@ class OpenAIChatProvider(SDKAdapter):
         with self._errors(in_stream=True):
             async with chunks:
                 async for chunk in chunks:
-                    model = chunk.model or model
-                    if chunk.usage is not None:
-                        u = chunk.usage
-                        details = u.prompt_tokens_details
-                        cached = (details.cached_tokens or 0) if details else 0
-                        usage = Usage(u.prompt_tokens - cached, u.completion_tokens, cached, 0)
-                    if not chunk.choices:
+                    if not isinstance(chunk, dict):
                         continue
-                    choice = chunk.choices[0]
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        yield TextDelta(delta.content)
-                    if delta.refusal:
+                    model = str(chunk.get("model") or model)
+                    if isinstance(u := chunk.get("usage"), dict):
+                        usage = _usage(u)
+                    choices = chunk.get("choices")
+                    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+                        continue
+                    choice = choices[0]
+                    delta = choice.get("delta") or {}
+                    if isinstance(content := delta.get("content"), str) and content:
+                        text.append(content)
+                        yield TextDelta(content)
+                    if isinstance(refusal := delta.get("refusal"), str) and refusal:
                         refused = True
-                        text.append(delta.refusal)
-                        yield TextDelta(delta.refusal)
-                    for fragment in delta.tool_calls or ():
-                        call = calls.setdefault(fragment.index, _Call())
-                        call.id = fragment.id or call.id
-                        if fragment.function is not None:
-                            call.name = fragment.function.name or call.name
-                            if fragment.function.arguments:
-                                call.pieces.append(fragment.function.arguments)
-                    finish = choice.finish_reason or finish
+                        text.append(refusal)
+                        yield TextDelta(refusal)
+                    for fragment in delta.get("tool_calls") or ():
+                        index = fragment.get("index")
+                        call = calls.setdefault(index if isinstance(index, int) else 0, _Call())
+                        call.id = str(fragment.get("id") or call.id)
+                        function = fragment.get("function")
+                        if isinstance(function, dict):
+                            call.name = str(function.get("name") or call.name)
+                            if arguments := function.get("arguments"):
+                                call.pieces.append(str(arguments))
+                    finish = choice.get("finish_reason") or finish
             if finish is None:
                 raise connection_error(who, "the response stream ended before the answer was complete")
             ordered = [calls[index] for index in sorted(calls)]
-            yield ResponseDone(self._response("".join(text), ordered, finish, refused, usage, model))
+            yield ResponseDone(self._response("".join(text), ordered, str(finish), refused, usage, model))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed completion, as the events :meth:`stream` promises."""
         with self._errors():
-            raw = await self._client.chat.completions.with_raw_response.create(**self._params(request))
-            response = self.response_from_json(raw.http_response.json())  # the legacy raw response
+            body = await self._post_json("/chat/completions", self._params(request), stream=False)
+            response = self.response_from_json(body)
         if response.message.text:
             yield TextDelta(response.message.text)
         yield ResponseDone(response)
@@ -270,9 +280,7 @@ class OpenAIChatProvider(SDKAdapter):
             call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
             call.pieces.append(str(function.get("arguments") or ""))
             calls.append(call)
-        u = body.get("usage") or {}
-        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
+        usage = _usage(body.get("usage") or {})
         finish = str(choice.get("finish_reason") or "stop")
         model = str(body.get("model") or self._who.model)
         return self._response(text, calls, finish, bool(refusal), usage, model)

@@ -22,6 +22,7 @@ from agent.providers._common import SDKAdapter
 from agent.providers.anthropic import AnthropicProvider, to_api_messages
 from agent.providers.openai import OpenAIResponsesProvider, to_input_items
 from agent.providers.openai_chat import OpenAIChatProvider, to_chat_messages
+from tests.support.fake_llm import FakeLLM
 
 KINDS = {"anthropic": AnthropicProvider, "openai": OpenAIResponsesProvider, "openai-chat": OpenAIChatProvider}
 SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}}
@@ -93,3 +94,36 @@ def test_tool_definitions_are_built_once_per_tool_set(adapter: tuple[str, SDKAda
     assert three is not one and len(three) == 3
     assert three[0] is one[0] and three[1] is one[1]  # kept specs keep their definitions
     assert "t9" in str(three[2])
+
+
+@pytest.mark.parametrize("kind", ["openai", "openai-chat"])
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_openai_requests_are_what_the_sdks_own_method_sends(
+    kind: str, streaming: bool, fake_llm: FakeLLM
+) -> None:
+    """The OpenAI adapters post their plain JSON through the client without the SDK's TypedDict
+    walk of the body (``_post_json``): the same body and the same headers (the API key) go out
+    as from ``responses.create`` / ``chat.completions.create``."""
+    fake_llm.script({"turns": ["hello"], "repeat_last": True})
+    provider = KINDS[kind](
+        model="m", api_key="sk-test", base_url=fake_llm.base_url + "/v1", streaming=streaming
+    )
+    request = ModelRequest("sys", tuple(history(2)), (ToolSpec("find", "Find.", SCHEMA),))
+    try:
+        async for _ in provider.stream(request):
+            pass
+        client: Any = provider._client
+        method = client.responses.create if kind == "openai" else client.chat.completions.create
+        answer = await method(**provider._params(request))  # type: ignore[attr-defined]
+        if streaming:
+            async for _ in answer:
+                pass
+    finally:
+        await provider.aclose()
+    ours, sdk = fake_llm.requests
+    assert ours.body == sdk.body
+    assert ours.headers.get("authorization") == "Bearer sk-test"
+    volatile = {"x-stainless-retry-count", "x-stainless-read-timeout", "content-length"}
+    assert {k: v for k, v in ours.headers.items() if k not in volatile} == {
+        k: v for k, v in sdk.headers.items() if k not in volatile
+    }
