@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -43,6 +43,8 @@ __all__ = [
     "connection_error",
     "data_url",
     "error_from_event",
+    "json_array",
+    "json_body",
     "retry_after",
     "status_error",
     "tool_call",
@@ -95,19 +97,46 @@ class PerMessage(Generic[T]):
         return len(self._items)
 
 
+def dumps(value: object) -> str:
+    """JSON as the SDKs send it (httpx's defaults: compact, not ASCII-escaped)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_array(fragments: Iterable[str]) -> str:
+    """A JSON array of the comma-joined ``fragments`` (each zero or more serialized items)."""
+    return "[" + ",".join(f for f in fragments if f) + "]"
+
+
+def json_body(head: Mapping[str, Any], **serialized: str) -> bytes:
+    """A request body: the small fields of ``head``, and each of ``serialized`` (a field's JSON
+    text, made once and kept: the conversation and the tools) put in as it is."""
+    text = dumps(head)
+    assert text.endswith("}") and len(text) > 2, "the head holds at least the model"
+    return (text[:-1] + "".join(f',"{key}":{value}' for key, value in serialized.items()) + "}").encode()
+
+
 class ToolDefinitions:
     """The API's tool definitions of a request's tools, built once per tool set: the same list
     again as long as the request offers the same specs (the toolbox's tuple, or a tool-search
     offer of the same tools), and on a change (``list_changed``, tool search finding more) only
     the specs not seen before are converted."""
 
-    __slots__ = ("_convert", "_each", "_key", "_out")
+    __slots__ = ("_convert", "_each", "_json", "_json_of", "_key", "_out")
 
     def __init__(self, convert: Callable[[ToolSpec], dict[str, Any]]) -> None:
         self._convert = convert
         self._key: Sequence[ToolSpec] = ()
         self._out: list[dict[str, Any]] = []
+        self._json = "[]"
+        self._json_of: list[dict[str, Any]] | None = None
         self._each: dict[int, tuple[ToolSpec, dict[str, Any]]] = {}
+
+    def json(self, tools: Sequence[ToolSpec]) -> str:
+        """The definitions as one JSON text, serialized once per tool set."""
+        out = self(tools)
+        if out is not self._json_of:
+            self._json, self._json_of = dumps(out), out
+        return self._json
 
     def __call__(self, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
         key = self._key
@@ -182,21 +211,29 @@ class SDKAdapter:
     # What the SDK's own method passes as request options (OpenAI: which credentials it sends).
     _POST_OPTIONS: ClassVar[Mapping[str, Any]] = {}
 
-    async def _post_json(self, path: str, body: dict[str, Any], *, stream: bool) -> Any:
-        """POST ``body`` through the SDK client (its retries, headers, auth and error types), and
-        read the answer as plain JSON: the parsed body, or with ``stream`` the SDK's stream of
-        parsed SSE ``data`` objects. No SDK models: no per-event model building, and no walk of
-        the whole body against the SDK's TypedDicts, which the OpenAI SDK does on every request
-        (240 ms of CPU at 200 history steps in bench/history_steps.py) and which changes nothing in
-        the plain JSON the adapters build."""
+    async def _post_json(self, path: str, body: bytes, *, stream: bool) -> Any:
+        """POST the JSON ``body`` through the SDK client (its retries, headers, auth and error
+        types), and read the answer as plain JSON: the parsed body, or with ``stream`` the SDK's
+        stream of parsed SSE ``data`` objects.
+
+        No SDK models, and no SDK pass over the body: the OpenAI SDK walks every request against
+        its TypedDicts (240 ms of CPU at 200 history steps in bench/history_steps.py), the
+        Anthropic SDK copies the whole tree, and both serialize it again; the adapters send JSON
+        they put together from pieces serialized once (:meth:`_wire`), so a step costs about the
+        same at any history length and tool count."""
         client: Any = self._client
         options = dict(self._POST_OPTIONS)
         if stream:
             stream_cls = self._sdk.AsyncStream[object]
             return await client.post(
-                path, body=body, cast_to=object, options=options, stream=True, stream_cls=stream_cls
+                path, content=body, cast_to=object, options=options, stream=True, stream_cls=stream_cls
             )
-        return await client.post(path, body=body, cast_to=object, options=options)
+        return await client.post(path, content=body, cast_to=object, options=options)
+
+    def _wire(self, request: ModelRequest) -> bytes:
+        """The JSON body sent for ``request`` (:meth:`request_body` with the streaming switches),
+        from the JSON of each message and of the tool set, each serialized once."""
+        raise NotImplementedError
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One response as events (text deltas, then a ``ResponseDone``): streamed from the API,

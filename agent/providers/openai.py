@@ -46,7 +46,10 @@ from agent.providers._common import (
     ToolDefinitions,
     connection_error,
     data_url,
+    dumps,
     error_from_event,
+    json_array,
+    json_body,
     tool_call,
     unexpected_response,
 )
@@ -174,19 +177,35 @@ class OpenAIResponsesProvider(SDKAdapter):
 
         return openai.AsyncOpenAI(**options)
 
-    def request_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The Responses API body of ``request`` (without ``stream``): also a Batch API line's ``body``."""
+    def _head(self, request: ModelRequest) -> dict[str, Any]:
+        """The body's small fields: all but the input items and the tools."""
         params: dict[str, Any] = {
             "model": self._who.model,
-            "input": to_input_items(request.messages, self._converted),
             "max_output_tokens": self._max_tokens or request.max_tokens,
             "store": False,
         }
         if request.system:
             params["instructions"] = request.system
+        return params
+
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Responses API body of ``request`` (without ``stream``): also a Batch API line's ``body``."""
+        params = self._head(request)
+        params["input"] = to_input_items(request.messages, self._converted)
         if request.tools:
             params["tools"] = self._tool_definitions(request.tools)
         return params
+
+    def _wire(self, request: ModelRequest) -> bytes:
+        serialized = {"input": json_array(map(self._fragments, request.messages))}
+        if request.tools:
+            serialized["tools"] = self._tool_definitions.json(request.tools)
+        return json_body({**self._head(request), "stream": self._streaming}, **serialized)
+
+    @cached_property
+    def _fragments(self) -> PerMessage[str]:
+        converted = self._converted
+        return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
 
     @cached_property
     def _converted(self) -> PerMessage[list[dict[str, Any]]]:
@@ -196,14 +215,11 @@ class OpenAIResponsesProvider(SDKAdapter):
     def _tool_definitions(self) -> ToolDefinitions:
         return ToolDefinitions(_tool_definition)
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
-        return {**self.request_body(request), "stream": self._streaming}
-
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         with self._errors():
             events: AsyncStream[object] = await self._post_json(
-                "/responses", self._params(request), stream=True
+                "/responses", self._wire(request), stream=True
             )
         items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
         final: dict[str, Any] | None = None
@@ -238,7 +254,7 @@ class OpenAIResponsesProvider(SDKAdapter):
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed response, as the events :meth:`stream` promises."""
         with self._errors():
-            body = await self._post_json("/responses", self._params(request), stream=False)
+            body = await self._post_json("/responses", self._wire(request), stream=False)
             response = self.response_from_json(body)
         if response.message.text:
             yield TextDelta(response.message.text)

@@ -46,6 +46,9 @@ from agent.providers._common import (
     ToolDefinitions,
     connection_error,
     data_url,
+    dumps,
+    json_array,
+    json_body,
     tool_call,
     unexpected_response,
 )
@@ -182,16 +185,32 @@ class OpenAIChatProvider(SDKAdapter):
         host = urlsplit(base_url).hostname if base_url else "api.openai.com"
         return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
+    def _head(self, request: ModelRequest) -> dict[str, Any]:
+        """The body's small fields: all but the messages and the tools."""
+        return {"model": self._who.model, self._max_tokens_key: self._max_tokens or request.max_tokens}
+
     def request_body(self, request: ModelRequest) -> dict[str, Any]:
         """The Chat Completions body of ``request`` (not streamed): also a Batch API line's ``body``."""
-        params: dict[str, Any] = {
-            "model": self._who.model,
-            "messages": to_chat_messages(request.system, request.messages, self._converted),
-            self._max_tokens_key: self._max_tokens or request.max_tokens,
-        }
+        params = self._head(request)
+        params["messages"] = to_chat_messages(request.system, request.messages, self._converted)
         if request.tools:
             params["tools"] = self._tool_definitions(request.tools)
         return params
+
+    def _wire(self, request: ModelRequest) -> bytes:
+        system = [dumps({"role": "system", "content": request.system})] if request.system else []
+        serialized = {"messages": json_array([*system, *map(self._fragments, request.messages)])}
+        if request.tools:
+            serialized["tools"] = self._tool_definitions.json(request.tools)
+        head = self._head(request)
+        if self._streaming:
+            head.update(stream=True, stream_options={"include_usage": True})
+        return json_body(head, **serialized)
+
+    @cached_property
+    def _fragments(self) -> PerMessage[str]:
+        converted = self._converted
+        return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
 
     @cached_property
     def _converted(self) -> PerMessage[list[dict[str, Any]]]:
@@ -201,17 +220,11 @@ class OpenAIChatProvider(SDKAdapter):
     def _tool_definitions(self) -> ToolDefinitions:
         return ToolDefinitions(_tool_definition)
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
-        params = self.request_body(request)
-        if self._streaming:
-            params.update(stream=True, stream_options={"include_usage": True})
-        return params
-
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         with self._errors():
             chunks: AsyncStream[object] = await self._post_json(
-                "/chat/completions", self._params(request), stream=True
+                "/chat/completions", self._wire(request), stream=True
             )
         text: list[str] = []
         calls: dict[int, _Call] = {}
@@ -257,7 +270,7 @@ class OpenAIChatProvider(SDKAdapter):
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed completion, as the events :meth:`stream` promises."""
         with self._errors():
-            body = await self._post_json("/chat/completions", self._params(request), stream=False)
+            body = await self._post_json("/chat/completions", self._wire(request), stream=False)
             response = self.response_from_json(body)
         if response.message.text:
             yield TextDelta(response.message.text)

@@ -4,6 +4,7 @@ tool set (agent/providers/_common.py ``PerMessage``, ``ToolDefinitions``)."""
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any
 
 import pytest
@@ -96,25 +97,28 @@ def test_tool_definitions_are_built_once_per_tool_set(adapter: tuple[str, SDKAda
     assert "t9" in str(three[2])
 
 
-@pytest.mark.parametrize("kind", ["openai", "openai-chat"])
+@pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("streaming", [True, False])
-async def test_openai_requests_are_what_the_sdks_own_method_sends(
+async def test_requests_are_what_the_sdks_own_method_sends(
     kind: str, streaming: bool, fake_llm: FakeLLM
 ) -> None:
-    """The OpenAI adapters post their plain JSON through the client without the SDK's TypedDict
-    walk of the body (``_post_json``): the same body and the same headers (the API key) go out
-    as from ``responses.create`` / ``chat.completions.create``."""
+    """The adapters post the JSON they put together through the client (``_post_json``),
+    without the SDK's walk of the body: the same body and the same headers (the API key) go out
+    as from ``messages.create`` / ``responses.create`` / ``chat.completions.create`` given the
+    same parameters."""
     fake_llm.script({"turns": ["hello"], "repeat_last": True})
-    provider = KINDS[kind](
-        model="m", api_key="sk-test", base_url=fake_llm.base_url + "/v1", streaming=streaming
-    )
+    base_url = fake_llm.base_url + ("" if kind == "anthropic" else "/v1")
+    provider = KINDS[kind](model="m", api_key="sk-test", base_url=base_url, streaming=streaming)
     request = ModelRequest("sys", tuple(history(2)), (ToolSpec("find", "Find.", SCHEMA),))
     try:
         async for _ in provider.stream(request):
             pass
         client: Any = provider._client
-        method = client.responses.create if kind == "openai" else client.chat.completions.create
-        answer = await method(**provider._params(request))  # type: ignore[attr-defined]
+        resource = {"anthropic": "messages", "openai": "responses", "openai-chat": "chat.completions"}[kind]
+        for name in resource.split("."):
+            client = getattr(client, name)
+        method = client.create
+        answer = await method(**json.loads(provider._wire(request)))
         if streaming:
             async for _ in answer:
                 pass
@@ -122,7 +126,7 @@ async def test_openai_requests_are_what_the_sdks_own_method_sends(
         await provider.aclose()
     ours, sdk = fake_llm.requests
     assert ours.body == sdk.body
-    assert ours.headers.get("authorization") == "Bearer sk-test"
+    assert "sk-test" in ours.headers.get("x-api-key", "") + ours.headers.get("authorization", "")
     volatile = {"x-stainless-retry-count", "x-stainless-read-timeout", "content-length"}
     assert {k: v for k, v in ours.headers.items() if k not in volatile} == {
         k: v for k, v in sdk.headers.items() if k not in volatile
