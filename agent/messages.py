@@ -118,7 +118,7 @@ UserPart = Annotated[TextPart | ImagePart | ToolResultPart, Field(discriminator=
 AssistantPart = Annotated[TextPart | ToolCallPart, Field(discriminator="kind")]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # weak: providers cache their API form
 class UserMessage:
     """The user's side of a turn: the prompt (text, images), or the results of the tool calls the
     assistant message before it asked for."""
@@ -136,7 +136,7 @@ class UserMessage:
         return cls(tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # weak: providers cache their API form
 class AssistantMessage:
     """The model's answer: text, and the tool calls it asks for."""
 

@@ -26,6 +26,7 @@ user: "y", "n" or "a" for always in this session); with no one to ask, the call 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,6 +220,11 @@ class Session:
                     if options.needs_model:
                         await session._find_resources()
                         late.on_ready = lambda _: tg.start_soon(session._find_resources)
+                    # What is loaded now (modules, SDKs, the tool schemas) lives as long as the
+                    # session: frozen, the collector stops walking it in every full collection
+                    # (at 1000 tools those landed inside the loop); thawed again at the end.
+                    gc.freeze()
+                    stack.callback(gc.unfreeze)
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc

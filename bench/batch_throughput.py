@@ -1,6 +1,6 @@
 """How close ``agent batch`` gets to the ideal throughput, and whether its memory stays flat (issue 7).
 
-    uv run python bench/batch_throughput.py [--items 200] [--concurrency 1 8 32] [--latency 0.1]
+    uv run python bench/batch_throughput.py [--items 200] [--concurrency 8 32 64] [--latency 0.1] [--repeats 3]
                                             [--memory-items 200 2000] [--memory-concurrency 32]
                                             [--shards 2] [--raw]
 
@@ -30,10 +30,12 @@ requests. Ideal wall time = items x 3 x latency / concurrency. Columns:
 ``--shards K`` adds rows with K ``agent batch --shard I/K`` processes at once (each with
 concurrency / K), the same input split by id: how sharding uses more cores.
 
-``--raw`` adds, after every ``agent batch`` row, the same run of bench/raw_batch.py: the thinnest
-hand-written batch on the raw SDKs (anthropic client + ``mcp.Client``, the same concurrency, no
-retries, checks, resume or fsync). Its ``eff`` is the most these SDKs reach on this machine;
-``agent batch`` / raw compares the two, run in turn in the same session.
+Every configuration runs ``--repeats`` times. ``--raw`` adds the same runs of bench/raw_batch.py,
+interleaved with ``agent batch`` (ABAB, the order swapped every repeat): the thinnest hand-written
+batch on the raw SDKs (anthropic client + ``mcp.Client``, tools listed once, whole responses read
+as plain JSON as ``agent batch`` reads them, the same concurrency, no retries, checks, resume or
+fsync). Its ``eff`` is the most these SDKs reach on this machine; the last table compares the two
+per concurrency, median and min-max of the repeats, with the machine's load.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import argparse
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -181,13 +184,41 @@ class Bench:
             latency=self.latency,
         )
 
+    def per_item_ms(self, r: Result) -> float:
+        return (r.cpu - self.startup_cpu[r.kind] * r.shards) / r.items * 1000
+
+    def compare(self, rows: list[Result], concurrency: list[int]) -> None:
+        """agent batch next to the raw batch, per concurrency: median (min-max) of the repeats."""
+        print(
+            f"\nagent batch / raw batch, median (min-max) of the interleaved runs; load {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"{'conc':>5} {'agent phase s':>20} {'raw phase s':>20} {'ratio':>6} {'agent CPU/item ms':>22} {'raw CPU/item ms':>22} {'ratio':>6}"
+        )
+
+        def spread(values: list[float], digits: int) -> str:
+            return (
+                f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+            )
+
+        for c in concurrency:
+            mine = [r for r in rows if r.concurrency == c and r.shards == 1]
+            phase = {k: [r.phase for r in mine if r.kind == k] for k in ("agent", "raw")}
+            cpu = {k: [self.per_item_ms(r) for r in mine if r.kind == k] for k in ("agent", "raw")}
+            print(
+                f"{c:>5} {spread(phase['agent'], 2):>20} {spread(phase['raw'], 2):>20}"
+                f" {statistics.median(phase['agent']) / statistics.median(phase['raw']):>5.2f}x"
+                f" {spread(cpu['agent'], 1):>22} {spread(cpu['raw'], 1):>22}"
+                f" {statistics.median(cpu['agent']) / statistics.median(cpu['raw']):>5.2f}x"
+            )
+
     def show(self, results: list[Result]) -> None:
         print(
             f"{'run':>11} {'items':>6} {'conc':>5} {'procs':>5} {'ideal s':>8} {'phase s':>8} {'eff':>5} {'best s':>7} {'of best':>7} {'program s':>9} "
             f"{'CPU s':>6} {'CPU/item ms':>11} {'MCP s':>6} {'fake s':>6} {'RSS MB':>7} {'lines':>6} {'exit':>5}"
         )
         for r in results:
-            per_item = (r.cpu - self.startup_cpu[r.kind] * r.shards) / r.items * 1000
+            per_item = self.per_item_ms(r)
             name = "agent batch" if r.kind == "agent" else "raw SDKs"
             print(
                 f"{name:>11} {r.items:>6} {r.concurrency:>5} {r.shards:>5} {r.ideal:>8.2f} {r.phase:>8.2f} "
@@ -200,7 +231,8 @@ class Bench:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration, interleaved")
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--memory-items", type=int, nargs="*", default=[200, 2000])
     parser.add_argument("--memory-concurrency", type=int, default=32)
@@ -222,10 +254,17 @@ def main() -> int:
             print(
                 f"\nthroughput: {args.items} items, 2 tool calls each, model latency {args.latency * 1000:.0f} ms"
             )
-            rows = [bench.run(args.items, c, kind=p) for c in args.concurrency for p in programs]
+            rows: list[Result] = []
+            for c in args.concurrency:
+                for r in range(args.repeats):  # ABAB: the order swapped every repeat
+                    rows += [
+                        bench.run(args.items, c, kind=p) for p in (programs if r % 2 == 0 else programs[::-1])
+                    ]
             if args.shards > 1:
                 rows += [bench.run(args.items, max(args.concurrency), args.shards)]
             bench.show(rows)
+            if args.raw:
+                bench.compare(rows, args.concurrency)
             if args.memory_items:
                 print(f"\nmemory: concurrency {args.memory_concurrency}")
                 bench.show([bench.run(n, args.memory_concurrency) for n in args.memory_items])

@@ -3,8 +3,8 @@
 ``python bench/raw_batch.py MCP_URL PROMPTS_FILE OUTPUT CONCURRENCY``: one ``anthropic.AsyncAnthropic``
 client (``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_API_KEY`` from the environment) and one ``mcp.Client``
 session shared by CONCURRENCY workers; each worker takes the next prompt and runs the loop of
-bench/raw_loop.py on it (whole JSON responses, as ``agent batch`` asks for), then appends
-``{"id", "answer"}`` to OUTPUT. No retries beyond the SDK's, no validation, no resume, no fsync:
+bench/raw_loop.py on it (whole responses read as plain JSON, as ``agent batch`` asks for and reads
+them), then appends ``{"id", "answer"}`` to OUTPUT. No retries beyond the SDK's, no validation, no resume, no fsync:
 what is left is the SDKs' and the HTTP stack's own cost.
 """
 
@@ -15,23 +15,27 @@ import sys
 from typing import Any, TextIO
 
 import anyio
-from raw_loop import anthropic_tools, call
+from raw_loop import run_calls
 
 
 async def one(client: Any, session: Any, tools: list[Any], prompt: str) -> str:
     messages: list[Any] = [{"role": "user", "content": prompt}]
     while True:
-        response = await client.messages.create(
+        raw = await client.messages.with_raw_response.create(
             model="claude-test", max_tokens=8192, system="sys", messages=messages, tools=tools
         )
-        messages.append({"role": "assistant", "content": [b.model_dump() for b in response.content]})
-        uses = [b for b in response.content if b.type == "tool_use"]
+        content = (await raw.json())["content"]  # plain JSON, as agent batch reads it: no SDK models
+        messages.append({"role": "assistant", "content": content})
+        uses = [b for b in content if b["type"] == "tool_use"]
         if not uses:
-            return "".join(b.text for b in response.content if b.type == "text")
-        results: list[Any] = [None] * len(uses)
-        async with anyio.create_task_group() as tg:
-            for i, use in enumerate(uses):
-                tg.start_soon(call, session, use, results, i)
+            return "".join(b["text"] for b in content if b["type"] == "text")
+        texts = await run_calls(
+            session, {u["name"]: u["name"] for u in uses}, [(u["name"], u["input"]) for u in uses]
+        )
+        results = [
+            {"type": "tool_result", "tool_use_id": u["id"], "content": [{"type": "text", "text": t}]}
+            for u, t in zip(uses, texts, strict=True)
+        ]
         messages.append({"role": "user", "content": results})
 
 
@@ -42,7 +46,11 @@ async def main(url: str, prompts: list[str], out: TextIO, concurrency: int) -> N
     queue = iter(enumerate(prompts))
     client = anthropic.AsyncAnthropic()
     async with Client(url) as session:
-        tools = await anthropic_tools(session)
+        listed = (await session.list_tools()).tools
+        tools = [
+            {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
+            for t in listed
+        ]
 
         async def worker() -> None:
             for i, prompt in queue:

@@ -139,7 +139,7 @@ class _Batch:
             await self.writer.write(record)
         failed = record["error"] is not None
         self.counts.usage = self.counts.usage + usage
-        log.info("batch: item %s %s", record["id"], "failed" if failed else "done")
+        log.debug("batch: item %s %s", record["id"], "failed" if failed else "done")
         if failed:
             self.count_failure()
         else:
@@ -275,6 +275,10 @@ async def run_batch(args: BatchOptions, config: Config, *, backoff: SharedBackof
                 watcher.cancel_scope.cancel()
     finally:
         display.stop()
+        try:
+            writer.sync()
+        except AgentError as exc:
+            failure = failure or exc
         files.close()
     if failure is not None:
         raise _user_error(failure)

@@ -10,10 +10,11 @@ import importlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Iterator, Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from agent.errors import (
     AgentError,
@@ -23,16 +24,28 @@ from agent.errors import (
     ProviderRateLimitError,
     ProviderUnavailableError,
 )
-from agent.messages import ImagePart, ModelRequest, ModelResponse, StreamEvent, ToolCallPart
+from agent.messages import (
+    ImagePart,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    StreamEvent,
+    ToolCallPart,
+    ToolSpec,
+)
 
 __all__ = [
     "TOOL_ERROR_PREFIX",
+    "PerMessage",
     "ProviderIdentity",
     "SDKAdapter",
+    "ToolDefinitions",
     "api_errors",
     "connection_error",
     "data_url",
     "error_from_event",
+    "json_array",
+    "json_body",
     "retry_after",
     "status_error",
     "tool_call",
@@ -43,6 +56,103 @@ log = logging.getLogger("agent.providers")
 
 # APIs without an is_error flag on tool results (both OpenAI APIs) see this before the text.
 TOOL_ERROR_PREFIX = "Error: "
+
+
+T = TypeVar("T")
+
+
+class PerMessage(Generic[T]):
+    """Each message's API form, converted once: a request of a long conversation converts only
+    the messages it has not seen (the answer and the tool results of the last step), not the
+    whole history again.
+
+    Keyed by the message's identity (messages are frozen), an entry lives as long as its message
+    (a weak reference drops it), so one adapter serves any number of conversations (batch) and a
+    history shortened by compaction frees what it dropped. The converted values are shared by
+    every request that holds the message: nobody may change them (the SDKs copy a body before
+    they send it).
+    """
+
+    __slots__ = ("_convert", "_items")
+
+    def __init__(self, convert: Callable[[Message], T]) -> None:
+        self._convert = convert
+        self._items: dict[int, tuple[weakref.ref[Message], T]] = {}
+
+    def __call__(self, message: Message) -> T:
+        key = id(message)
+        entry = self._items.get(key)
+        if entry is not None and entry[0]() is message:
+            return entry[1]
+        value = self._convert(message)
+        items = self._items  # not self: the callback must not keep the cache alive
+
+        def forget(ref: weakref.ref[Message]) -> None:
+            if (held := items.get(key)) is not None and held[0] is ref:
+                del items[key]
+
+        items[key] = (weakref.ref(message, forget), value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def dumps(value: object) -> str:
+    """JSON as the SDKs send it (httpx's defaults: compact, not ASCII-escaped)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_array(fragments: Iterable[str]) -> str:
+    """A JSON array of the comma-joined ``fragments`` (each zero or more serialized items)."""
+    return "[" + ",".join(f for f in fragments if f) + "]"
+
+
+def json_body(head: Mapping[str, Any], **serialized: str) -> bytes:
+    """A request body: the small fields of ``head``, and each of ``serialized`` (a field's JSON
+    text, made once and kept: the conversation and the tools) put in as it is."""
+    text = dumps(head)
+    assert text.endswith("}") and len(text) > 2, "the head holds at least the model"
+    return (text[:-1] + "".join(f',"{key}":{value}' for key, value in serialized.items()) + "}").encode()
+
+
+class ToolDefinitions:
+    """The API's tool definitions of a request's tools, built once per tool set: the same list
+    again as long as the request offers the same specs (the toolbox's tuple, or a tool-search
+    offer of the same tools), and on a change (``list_changed``, tool search finding more) only
+    the specs not seen before are converted."""
+
+    __slots__ = ("_convert", "_each", "_json", "_json_of", "_key", "_out")
+
+    def __init__(self, convert: Callable[[ToolSpec], dict[str, Any]]) -> None:
+        self._convert = convert
+        self._key: Sequence[ToolSpec] = ()
+        self._out: list[dict[str, Any]] = []
+        self._json = "[]"
+        self._json_of: list[dict[str, Any]] | None = None
+        self._each: dict[int, tuple[ToolSpec, dict[str, Any]]] = {}
+
+    def json(self, tools: Sequence[ToolSpec]) -> str:
+        """The definitions as one JSON text, serialized once per tool set."""
+        out = self(tools)
+        if out is not self._json_of:
+            self._json, self._json_of = dumps(out), out
+        return self._json
+
+    def __call__(self, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+        key = self._key
+        if tools is key or (len(tools) == len(key) and all(a is b for a, b in zip(tools, key, strict=True))):
+            self._key = tools
+            return self._out
+        each: dict[int, tuple[ToolSpec, dict[str, Any]]] = {}
+        for spec in tools:
+            entry = self._each.get(id(spec))
+            if entry is None or entry[0] is not spec:
+                entry = (spec, self._convert(spec))
+            each[id(spec)] = entry
+        self._each, self._key = each, tools
+        self._out = [each[id(spec)][1] for spec in tools]
+        return self._out
 
 
 class _Closable(Protocol):
@@ -97,6 +207,33 @@ class SDKAdapter:
 
     def _make_client(self, options: dict[str, Any]) -> Any:
         """The SDK's async client, from :meth:`client_options` (imports the SDK)."""
+        raise NotImplementedError
+
+    # What the SDK's own method passes as request options (OpenAI: which credentials it sends).
+    _POST_OPTIONS: ClassVar[Mapping[str, Any]] = {}
+
+    async def _post_json(self, path: str, body: bytes, *, stream: bool) -> Any:
+        """POST the JSON ``body`` through the SDK client (its retries, headers, auth and error
+        types), and read the answer as plain JSON: the parsed body, or with ``stream`` the SDK's
+        stream of parsed SSE ``data`` objects.
+
+        No SDK models, and no SDK pass over the body: the OpenAI SDK walks every request against
+        its TypedDicts (240 ms of CPU at 200 history steps in bench/history_steps.py), the
+        Anthropic SDK copies the whole tree, and both serialize it again; the adapters send JSON
+        they put together from pieces serialized once (:meth:`_wire`), so a step costs about the
+        same at any history length and tool count."""
+        client: Any = self._client
+        options = dict(self._POST_OPTIONS)
+        if stream:
+            stream_cls = self._sdk.AsyncStream[object]
+            return await client.post(
+                path, content=body, cast_to=object, options=options, stream=True, stream_cls=stream_cls
+            )
+        return await client.post(path, content=body, cast_to=object, options=options)
+
+    def _wire(self, request: ModelRequest) -> bytes:
+        """The JSON body sent for ``request`` (:meth:`request_body` with the streaming switches),
+        from the JSON of each message and of the tool set, each serialized once."""
         raise NotImplementedError
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:

@@ -7,15 +7,17 @@ their user message as the API requires. The raw event stream (``message_start``,
 response. Prompt caching is on (top-level ``cache_control``), so each step of a tool loop reads
 the conversation so far from the cache.
 
-With ``streaming=False`` (batch runs, where nobody watches the text arrive) one whole JSON
-response is asked for and read as plain JSON (``with_raw_response``), not as SDK models: the same
-events come out (each text block as one delta, then the final response) for about two thirds of
-the client CPU of a streamed response.
+Requests go through the SDK client (retries, headers, error types) and answers are read as plain
+JSON (``SDKAdapter._post_json``): streamed events are the parsed SSE ``data`` objects, not SDK
+models. With ``streaming=False`` (batch runs, where nobody watches the text arrive) one whole JSON
+response is asked for: the same events come out (each text block as one delta, then the final
+response) for about two thirds of the client CPU of a streamed response.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, assert_never
 
 from agent.messages import (
@@ -32,20 +34,25 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
     UserPart,
 )
 from agent.providers._common import (
+    PerMessage,
     SDKAdapter,
+    ToolDefinitions,
     connection_error,
+    dumps,
+    json_array,
+    json_body,
     tool_call,
     unexpected_response,
 )
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic, AsyncStream
-    from anthropic.types import RawMessageStreamEvent
 
 __all__ = ["AnthropicProvider"]
 
@@ -119,20 +126,46 @@ def _assistant_content(parts: Sequence[AssistantPart]) -> list[dict[str, Any]]:
     return blocks
 
 
-def to_api_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The conversation as Messages API ``messages``; tool results lead their user message."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        match message:
-            case UserMessage():
-                content = _user_content(message.parts)
-            case AssistantMessage():
-                content = _assistant_content(message.parts)
-            case _:
-                assert_never(message)
-        if content:
-            out.append({"role": message.role, "content": content})
-    return out
+def _api_message(message: Message) -> dict[str, Any] | None:
+    """One message as a Messages API message; None for one with nothing the API takes."""
+    match message:
+        case UserMessage():
+            content = _user_content(message.parts)
+        case AssistantMessage():
+            content = _assistant_content(message.parts)
+        case _:
+            assert_never(message)
+    return {"role": message.role, "content": content} if content else None
+
+
+def to_api_messages(
+    messages: Sequence[Message], convert: Callable[[Message], dict[str, Any] | None] = _api_message
+) -> list[dict[str, Any]]:
+    """The conversation as Messages API ``messages``; tool results lead their user message.
+    ``convert`` converts one message (the adapter's :class:`PerMessage` cache)."""
+    return [m for m in map(convert, messages) if m is not None]
+
+
+def _tool_definition(t: ToolSpec) -> dict[str, Any]:
+    if t.description:
+        return {"name": t.name, "description": t.description, "input_schema": dict(t.input_schema)}
+    return {"name": t.name, "input_schema": dict(t.input_schema)}
+
+
+def _usage(u: dict[str, Any], before: Usage) -> Usage:
+    """A ``usage`` object (of a message, or of a ``message_delta``, which may leave counts out:
+    those stay as ``before`` had them)."""
+
+    def count(key: str, old: int) -> int:
+        value = u.get(key)
+        return value if isinstance(value, int) else old
+
+    return Usage(
+        count("input_tokens", before.input_tokens),
+        count("output_tokens", before.output_tokens),
+        count("cache_read_input_tokens", before.cache_read_tokens),
+        count("cache_creation_input_tokens", before.cache_write_tokens),
+    )
 
 
 class _Block:
@@ -163,32 +196,48 @@ class AnthropicProvider(SDKAdapter):
 
         return anthropic.AsyncAnthropic(**options)
 
-    def request_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The Messages API body of ``request`` (without ``stream``): also a Message Batches ``params``."""
+    def _head(self, request: ModelRequest) -> dict[str, Any]:
+        """The body's small fields: all but the messages and the tools."""
         params: dict[str, Any] = {
             "model": self._who.model,
             "max_tokens": self._max_tokens or request.max_tokens,
-            "messages": to_api_messages(request.messages),
             "cache_control": {"type": "ephemeral"},
         }
         if request.system:
             params["system"] = request.system
-        if request.tools:
-            params["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": dict(t.input_schema)}
-                if t.description
-                else {"name": t.name, "input_schema": dict(t.input_schema)}
-                for t in request.tools
-            ]
         return params
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
-        return {**self.request_body(request), "stream": self._streaming}
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Messages API body of ``request`` (without ``stream``): also a Message Batches ``params``."""
+        params = self._head(request)
+        params["messages"] = to_api_messages(request.messages, self._converted)
+        if request.tools:
+            params["tools"] = self._tool_definitions(request.tools)
+        return params
+
+    def _wire(self, request: ModelRequest) -> bytes:
+        serialized = {"messages": json_array(map(self._fragments, request.messages))}
+        if request.tools:
+            serialized["tools"] = self._tool_definitions.json(request.tools)
+        return json_body({**self._head(request), "stream": self._streaming}, **serialized)
+
+    @cached_property
+    def _fragments(self) -> PerMessage[str]:
+        converted = self._converted
+        return PerMessage(lambda m: "" if (c := converted(m)) is None else dumps(c))
+
+    @cached_property
+    def _converted(self) -> PerMessage[dict[str, Any] | None]:
+        return PerMessage(_api_message)
+
+    @cached_property
+    def _tool_definitions(self) -> ToolDefinitions:
+        return ToolDefinitions(_tool_definition)
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         with self._errors():
-            events: AsyncStream[RawMessageStreamEvent] = await self._client.messages.create(
-                **self._params(request)
+            events: AsyncStream[object] = await self._post_json(
+                "/v1/messages", self._wire(request), stream=True
             )
         blocks: dict[int, _Block] = {}
         usage = Usage()
@@ -198,46 +247,42 @@ class AnthropicProvider(SDKAdapter):
         with self._errors(in_stream=True):
             async with events:
                 async for event in events:
-                    match event.type:
+                    if not isinstance(event, dict):
+                        continue
+                    match event.get("type"):
                         case "content_block_delta":
-                            delta = event.delta
-                            if delta.type == "text_delta":
-                                blocks[event.index].pieces.append(delta.text)
-                                yield TextDelta(delta.text)
-                            elif delta.type == "input_json_delta":
-                                blocks[event.index].pieces.append(delta.partial_json)
+                            delta = event.get("delta") or {}
+                            block = blocks.get(event.get("index", -1))
+                            if block is None:
+                                continue
+                            if delta.get("type") == "text_delta":
+                                text = str(delta.get("text") or "")
+                                block.pieces.append(text)
+                                yield TextDelta(text)
+                            elif delta.get("type") == "input_json_delta":
+                                block.pieces.append(str(delta.get("partial_json") or ""))
                         case "content_block_start":
-                            block = event.content_block
-                            if block.type == "text":
-                                blocks[event.index] = _Block("text", text=block.text)
-                                if block.text:
-                                    yield TextDelta(block.text)
-                            elif block.type == "tool_use":
-                                blocks[event.index] = _Block("tool", block.id, block.name, block.input)
+                            index, start = event.get("index"), event.get("content_block") or {}
+                            if not isinstance(index, int):
+                                continue
+                            if start.get("type") == "text":
+                                text = str(start.get("text") or "")
+                                blocks[index] = _Block("text", text=text)
+                                if text:
+                                    yield TextDelta(text)
+                            elif start.get("type") == "tool_use":
+                                blocks[index] = _Block(
+                                    "tool", str(start.get("id")), str(start.get("name")), start.get("input")
+                                )
                             else:  # thinking and server-tool blocks: not part of the neutral model
-                                blocks[event.index] = _Block("other")
+                                blocks[index] = _Block("other")
                         case "message_start":
-                            u = event.message.usage
-                            model = event.message.model or model
-                            usage = Usage(
-                                u.input_tokens,
-                                u.output_tokens,
-                                u.cache_read_input_tokens or 0,
-                                u.cache_creation_input_tokens or 0,
-                            )
+                            message = event.get("message") or {}
+                            model = str(message.get("model") or model)
+                            usage = _usage(message.get("usage") or {}, Usage())
                         case "message_delta":
-                            api_stop = event.delta.stop_reason or api_stop
-                            d = event.usage
-                            usage = Usage(
-                                d.input_tokens if d.input_tokens is not None else usage.input_tokens,
-                                d.output_tokens,
-                                d.cache_read_input_tokens
-                                if d.cache_read_input_tokens is not None
-                                else usage.cache_read_tokens,
-                                d.cache_creation_input_tokens
-                                if d.cache_creation_input_tokens is not None
-                                else usage.cache_write_tokens,
-                            )
+                            api_stop = (event.get("delta") or {}).get("stop_reason") or api_stop
+                            usage = _usage(event.get("usage") or {}, usage)
                         case "message_stop":
                             complete = True
             if not complete:
@@ -249,8 +294,8 @@ class AnthropicProvider(SDKAdapter):
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed response, as the events :meth:`stream` promises."""
         with self._errors():
-            raw = await self._client.messages.with_raw_response.create(**self._params(request))
-            response = self.response_from_json(await raw.json())
+            body = await self._post_json("/v1/messages", self._wire(request), stream=False)
+            response = self.response_from_json(body)
         for part in response.message.parts:
             if isinstance(part, TextPart):
                 yield TextDelta(part.text)
@@ -268,13 +313,7 @@ class AnthropicProvider(SDKAdapter):
                 blocks[index] = _Block("text", text=str(block.get("text") or ""))
             elif kind == "tool_use":
                 blocks[index] = _Block("tool", str(block["id"]), str(block["name"]), block.get("input"))
-        u = body.get("usage") or {}
-        usage = Usage(
-            u.get("input_tokens") or 0,
-            u.get("output_tokens") or 0,
-            u.get("cache_read_input_tokens") or 0,
-            u.get("cache_creation_input_tokens") or 0,
-        )
+        usage = _usage(body.get("usage") or {}, Usage())
         model = str(body.get("model") or self._who.model)
         return self._response(blocks, usage, body.get("stop_reason"), model)
 

@@ -6,16 +6,19 @@ are ``function_call`` items, results ``function_call_output`` items whose output
 list of ``input_text`` / ``input_image`` parts when the result holds images. Function tools go
 with ``strict: false``: schemas pass unchanged, as ``agent/tools.py`` made them.
 
-With ``streaming=False`` (batch runs) one whole response is asked for and read as plain JSON
-(``with_raw_response``, no SDK models); the same events come out (the text as one delta, then the
+Requests go through the SDK client (its retries, auth, error types) as the plain JSON built here,
+and answers are read as plain JSON (``SDKAdapter._post_json``): streamed events as the parsed SSE
+``data`` objects, no SDK models and no per-event ``to_dict()``. With ``streaming=False`` (batch
+runs) one whole response is asked for; the same events come out (the text as one delta, then the
 final response).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, assert_never
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, assert_never
 
 from agent.messages import (
     AssistantMessage,
@@ -31,23 +34,28 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
     UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
+    PerMessage,
     SDKAdapter,
+    ToolDefinitions,
     connection_error,
     data_url,
+    dumps,
     error_from_event,
+    json_array,
+    json_body,
     tool_call,
     unexpected_response,
 )
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, AsyncStream
-    from openai.types.responses import Response, ResponseStreamEvent
 
 __all__ = ["OpenAIResponsesProvider", "to_input_items"]
 
@@ -118,18 +126,39 @@ def _user_items(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     return results + ([{"role": "user", "content": content}] if content else [])
 
 
-def to_input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The conversation as Responses ``input`` items; tool outputs come right after their calls."""
+def _message_items(message: Message) -> list[dict[str, Any]]:
+    match message:
+        case UserMessage():
+            return _user_items(message.parts)
+        case AssistantMessage():
+            return _assistant_items(message.parts)
+        case _:
+            assert_never(message)
+
+
+def to_input_items(
+    messages: Sequence[Message], convert: Callable[[Message], list[dict[str, Any]]] = _message_items
+) -> list[dict[str, Any]]:
+    """The conversation as Responses ``input`` items; tool outputs come right after their calls.
+    ``convert`` converts one message (the adapter's :class:`PerMessage` cache)."""
     items: list[dict[str, Any]] = []
     for message in messages:
-        match message:
-            case UserMessage():
-                items += _user_items(message.parts)
-            case AssistantMessage():
-                items += _assistant_items(message.parts)
-            case _:
-                assert_never(message)
+        items += convert(message)
     return items
+
+
+def _tool_definition(t: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": t.name,
+        "description": t.description,
+        "parameters": dict(t.input_schema),
+        "strict": False,
+    }
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
 
 
 class OpenAIResponsesProvider(SDKAdapter):
@@ -139,71 +168,94 @@ class OpenAIResponsesProvider(SDKAdapter):
     DEFAULT_KEY_ENV = "OPENAI_API_KEY"
     SDK = "openai"
     _client: AsyncOpenAI
+    _POST_OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "security": {"bearer_auth": True}
+    }  # as responses.create sends it
 
     def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
         import openai
 
         return openai.AsyncOpenAI(**options)
 
-    def request_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The Responses API body of ``request`` (without ``stream``): also a Batch API line's ``body``."""
+    def _head(self, request: ModelRequest) -> dict[str, Any]:
+        """The body's small fields: all but the input items and the tools."""
         params: dict[str, Any] = {
             "model": self._who.model,
-            "input": to_input_items(request.messages),
             "max_output_tokens": self._max_tokens or request.max_tokens,
             "store": False,
         }
         if request.system:
             params["instructions"] = request.system
-        if request.tools:
-            params["tools"] = [
-                {
-                    "type": "function",
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": dict(t.input_schema),
-                    "strict": False,
-                }
-                for t in request.tools
-            ]
         return params
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
-        return {**self.request_body(request), "stream": self._streaming}
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Responses API body of ``request`` (without ``stream``): also a Batch API line's ``body``."""
+        params = self._head(request)
+        params["input"] = to_input_items(request.messages, self._converted)
+        if request.tools:
+            params["tools"] = self._tool_definitions(request.tools)
+        return params
+
+    def _wire(self, request: ModelRequest) -> bytes:
+        serialized = {"input": json_array(map(self._fragments, request.messages))}
+        if request.tools:
+            serialized["tools"] = self._tool_definitions.json(request.tools)
+        return json_body({**self._head(request), "stream": self._streaming}, **serialized)
+
+    @cached_property
+    def _fragments(self) -> PerMessage[str]:
+        converted = self._converted
+        return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
+
+    @cached_property
+    def _converted(self) -> PerMessage[list[dict[str, Any]]]:
+        return PerMessage(_message_items)
+
+    @cached_property
+    def _tool_definitions(self) -> ToolDefinitions:
+        return ToolDefinitions(_tool_definition)
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         with self._errors():
-            events: AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
-                **self._params(request)
+            events: AsyncStream[object] = await self._post_json(
+                "/responses", self._wire(request), stream=True
             )
         items: dict[int, dict[str, Any]] = {}  # finished output items by output_index
-        final: Response | None = None
+        final: dict[str, Any] | None = None
         with self._errors(in_stream=True):
             async with events:
                 async for event in events:
-                    match event.type:
+                    if not isinstance(event, dict):
+                        continue
+                    match event.get("type"):
                         case "response.output_text.delta" | "response.refusal.delta":
-                            yield TextDelta(event.delta)
+                            if isinstance(delta := event.get("delta"), str) and delta:
+                                yield TextDelta(delta)
                         case "response.output_item.done":
-                            items[event.output_index] = dict(event.item.to_dict())
+                            item, index = event.get("item"), event.get("output_index")
+                            if isinstance(item, dict) and isinstance(index, int):
+                                items[index] = item
                         case "response.completed" | "response.incomplete":
-                            final = event.response
+                            response = event.get("response")
+                            final = response if isinstance(response, dict) else {}
                         case "response.failed":
-                            error = event.response.error
-                            message = error.message if error else "the response failed"
-                            raise error_from_event(who, error.code if error else None, message)
+                            response = event.get("response")
+                            error = (response.get("error") if isinstance(response, dict) else None) or {}
+                            message = str(error.get("message") or "the response failed")
+                            raise error_from_event(who, _text(error.get("code")), message)
                         case "error":
-                            raise error_from_event(who, event.code, event.message)
+                            message = str(event.get("message") or "the response failed")
+                            raise error_from_event(who, _text(event.get("code")), message)
             if final is None:
                 raise connection_error(who, "the response stream ended before the response was complete")
-            yield ResponseDone(self._response(dict(final.to_dict()), items))
+            yield ResponseDone(self._response(final, items))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed response, as the events :meth:`stream` promises."""
         with self._errors():
-            raw = await self._client.responses.with_raw_response.create(**self._params(request))
-            response = self.response_from_json(raw.http_response.json())  # the legacy raw response
+            body = await self._post_json("/responses", self._wire(request), stream=False)
+            response = self.response_from_json(body)
         if response.message.text:
             yield TextDelta(response.message.text)
         yield ResponseDone(response)

@@ -6,18 +6,18 @@ Tool calls stream in fragments keyed by ``index`` and are put together here. Too
 ``user`` message of ``image_url`` parts, and each tool message says so. Usage comes in the last
 chunk (``stream_options.include_usage``).
 
-With ``streaming=False`` (batch runs) one whole completion is asked for and read as plain JSON
-(``with_raw_response``, no SDK models); the same events come out (the text as one delta, then the
-final response).
+Requests and answers are plain JSON through the SDK client (``SDKAdapter._post_json``): chunks
+are the parsed SSE ``data`` objects, no SDK models. With ``streaming=False`` (batch runs) one whole
+completion is asked for; the same events come out (the text as one delta, then the final response).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, ClassVar, assert_never
 from urllib.parse import urlsplit
 
 from agent.messages import (
@@ -34,22 +34,27 @@ from agent.messages import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
     UserMessage,
     UserPart,
 )
 from agent.providers._common import (
     TOOL_ERROR_PREFIX,
+    PerMessage,
     SDKAdapter,
+    ToolDefinitions,
     connection_error,
     data_url,
+    dumps,
+    json_array,
+    json_body,
     tool_call,
     unexpected_response,
 )
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, AsyncStream
-    from openai.types.chat import ChatCompletionChunk
 
 __all__ = ["OpenAIChatProvider", "to_chat_messages"]
 
@@ -113,18 +118,38 @@ def _user(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
     return [*tool_messages, {"role": "user", "content": content}]
 
 
-def to_chat_messages(system: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The conversation as Chat Completions ``messages`` (plain string content where possible)."""
+def _chat_messages(message: Message) -> list[dict[str, Any]]:
+    match message:
+        case UserMessage():
+            return _user(message.parts)
+        case AssistantMessage():
+            return [_assistant(message.parts)]
+        case _:
+            assert_never(message)
+
+
+def to_chat_messages(
+    system: str,
+    messages: Sequence[Message],
+    convert: Callable[[Message], list[dict[str, Any]]] = _chat_messages,
+) -> list[dict[str, Any]]:
+    """The conversation as Chat Completions ``messages`` (plain string content where possible).
+    ``convert`` converts one message (the adapter's :class:`PerMessage` cache)."""
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
-        match message:
-            case UserMessage():
-                out += _user(message.parts)
-            case AssistantMessage():
-                out.append(_assistant(message.parts))
-            case _:
-                assert_never(message)
+        out += convert(message)
     return out
+
+
+def _tool_definition(t: ToolSpec) -> dict[str, Any]:
+    function = {"name": t.name, "description": t.description, "parameters": dict(t.input_schema)}
+    return {"type": "function", "function": function}
+
+
+def _usage(u: dict[str, Any]) -> Usage:
+    """A ``usage`` object of a completion (or of the last chunk of a stream)."""
+    cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
 
 
 class _Call:
@@ -143,6 +168,9 @@ class OpenAIChatProvider(SDKAdapter):
     DEFAULT_KEY_ENV = "OPENAI_API_KEY"
     SDK = "openai"
     _client: AsyncOpenAI
+    _POST_OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "security": {"bearer_auth": True}
+    }  # as chat.completions.create sends it
 
     def _make_client(self, options: dict[str, Any]) -> AsyncOpenAI:
         import openai
@@ -157,38 +185,46 @@ class OpenAIChatProvider(SDKAdapter):
         host = urlsplit(base_url).hostname if base_url else "api.openai.com"
         return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
+    def _head(self, request: ModelRequest) -> dict[str, Any]:
+        """The body's small fields: all but the messages and the tools."""
+        return {"model": self._who.model, self._max_tokens_key: self._max_tokens or request.max_tokens}
+
     def request_body(self, request: ModelRequest) -> dict[str, Any]:
         """The Chat Completions body of ``request`` (not streamed): also a Batch API line's ``body``."""
-        params: dict[str, Any] = {
-            "model": self._who.model,
-            "messages": to_chat_messages(request.system, request.messages),
-            self._max_tokens_key: self._max_tokens or request.max_tokens,
-        }
+        params = self._head(request)
+        params["messages"] = to_chat_messages(request.system, request.messages, self._converted)
         if request.tools:
-            params["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": dict(t.input_schema),
-                    },
-                }
-                for t in request.tools
-            ]
+            params["tools"] = self._tool_definitions(request.tools)
         return params
 
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
-        params = self.request_body(request)
+    def _wire(self, request: ModelRequest) -> bytes:
+        system = [dumps({"role": "system", "content": request.system})] if request.system else []
+        serialized = {"messages": json_array([*system, *map(self._fragments, request.messages)])}
+        if request.tools:
+            serialized["tools"] = self._tool_definitions.json(request.tools)
+        head = self._head(request)
         if self._streaming:
-            params.update(stream=True, stream_options={"include_usage": True})
-        return params
+            head.update(stream=True, stream_options={"include_usage": True})
+        return json_body(head, **serialized)
+
+    @cached_property
+    def _fragments(self) -> PerMessage[str]:
+        converted = self._converted
+        return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
+
+    @cached_property
+    def _converted(self) -> PerMessage[list[dict[str, Any]]]:
+        return PerMessage(_chat_messages)
+
+    @cached_property
+    def _tool_definitions(self) -> ToolDefinitions:
+        return ToolDefinitions(_tool_definition)
 
     async def _streamed(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         who = self._who.in_stream()  # the SDK does not retry failures inside a started stream
         with self._errors():
-            chunks: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
-                **self._params(request)
+            chunks: AsyncStream[object] = await self._post_json(
+                "/chat/completions", self._wire(request), stream=True
             )
         text: list[str] = []
         calls: dict[int, _Call] = {}
@@ -199,41 +235,43 @@ class OpenAIChatProvider(SDKAdapter):
         with self._errors(in_stream=True):
             async with chunks:
                 async for chunk in chunks:
-                    model = chunk.model or model
-                    if chunk.usage is not None:
-                        u = chunk.usage
-                        details = u.prompt_tokens_details
-                        cached = (details.cached_tokens or 0) if details else 0
-                        usage = Usage(u.prompt_tokens - cached, u.completion_tokens, cached, 0)
-                    if not chunk.choices:
+                    if not isinstance(chunk, dict):
                         continue
-                    choice = chunk.choices[0]
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        yield TextDelta(delta.content)
-                    if delta.refusal:
+                    model = str(chunk.get("model") or model)
+                    if isinstance(u := chunk.get("usage"), dict):
+                        usage = _usage(u)
+                    choices = chunk.get("choices")
+                    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+                        continue
+                    choice = choices[0]
+                    delta = choice.get("delta") or {}
+                    if isinstance(content := delta.get("content"), str) and content:
+                        text.append(content)
+                        yield TextDelta(content)
+                    if isinstance(refusal := delta.get("refusal"), str) and refusal:
                         refused = True
-                        text.append(delta.refusal)
-                        yield TextDelta(delta.refusal)
-                    for fragment in delta.tool_calls or ():
-                        call = calls.setdefault(fragment.index, _Call())
-                        call.id = fragment.id or call.id
-                        if fragment.function is not None:
-                            call.name = fragment.function.name or call.name
-                            if fragment.function.arguments:
-                                call.pieces.append(fragment.function.arguments)
-                    finish = choice.finish_reason or finish
+                        text.append(refusal)
+                        yield TextDelta(refusal)
+                    for fragment in delta.get("tool_calls") or ():
+                        index = fragment.get("index")
+                        call = calls.setdefault(index if isinstance(index, int) else 0, _Call())
+                        call.id = str(fragment.get("id") or call.id)
+                        function = fragment.get("function")
+                        if isinstance(function, dict):
+                            call.name = str(function.get("name") or call.name)
+                            if arguments := function.get("arguments"):
+                                call.pieces.append(str(arguments))
+                    finish = choice.get("finish_reason") or finish
             if finish is None:
                 raise connection_error(who, "the response stream ended before the answer was complete")
             ordered = [calls[index] for index in sorted(calls)]
-            yield ResponseDone(self._response("".join(text), ordered, finish, refused, usage, model))
+            yield ResponseDone(self._response("".join(text), ordered, str(finish), refused, usage, model))
 
     async def _whole(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """One non-streamed completion, as the events :meth:`stream` promises."""
         with self._errors():
-            raw = await self._client.chat.completions.with_raw_response.create(**self._params(request))
-            response = self.response_from_json(raw.http_response.json())  # the legacy raw response
+            body = await self._post_json("/chat/completions", self._wire(request), stream=False)
+            response = self.response_from_json(body)
         if response.message.text:
             yield TextDelta(response.message.text)
         yield ResponseDone(response)
@@ -255,9 +293,7 @@ class OpenAIChatProvider(SDKAdapter):
             call.id, call.name = str(item.get("id") or ""), str(function.get("name") or "")
             call.pieces.append(str(function.get("arguments") or ""))
             calls.append(call)
-        u = body.get("usage") or {}
-        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        usage = Usage((u.get("prompt_tokens") or 0) - cached, u.get("completion_tokens") or 0, cached, 0)
+        usage = _usage(body.get("usage") or {})
         finish = str(choice.get("finish_reason") or "stop")
         model = str(body.get("model") or self._who.model)
         return self._response(text, calls, finish, bool(refusal), usage, model)

@@ -444,7 +444,7 @@ def slow_fake(fake_llm_process: FakeLLMProcess) -> Iterator[FakeLLMProcess]:
 def _agent_batch(config_file: Path, *argv: str) -> subprocess.Popen[str]:
     env = {**os.environ, "FAKE_KEY": "test-key", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "agent", "--config", str(config_file), "-v", "batch", *argv],
+        [sys.executable, "-m", "agent", "--config", str(config_file), "-vv", "batch", *argv],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -454,7 +454,8 @@ def _agent_batch(config_file: Path, *argv: str) -> subprocess.Popen[str]:
 
 
 def _wait_for_items(proc: subprocess.Popen[str], count: int) -> None:
-    """Read the program's log until ``count`` items were written (each line comes after its fsync)."""
+    """Read the program's debug log until ``count`` items were written (each log line comes after
+    its output line was written and flushed)."""
     assert proc.stderr is not None
     written = 0
     for line in proc.stderr:

@@ -614,7 +614,7 @@ async def test_chat_completions_names_the_token_limit_as_each_server_knows_it(fa
     # OpenAI itself (its reasoning models refuse max_tokens); nothing is sent to it here.
     official = OpenAIChatProvider(model="gpt-5.5", api_key="k", max_tokens=77)
     try:
-        params = official._params(ask())
+        params = official.request_body(ask())
     finally:
         await official.aclose()
     assert params["max_completion_tokens"] == 77 and "max_tokens" not in params
