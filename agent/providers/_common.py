@@ -99,8 +99,9 @@ class PerMessage(Generic[T]):
 
 
 def dumps(value: object) -> str:
-    """JSON as the SDKs send it (httpx's defaults: compact, not ASCII-escaped)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, ASCII-escaped: a lone surrogate in a tool's text (valid in JSON, not in
+    UTF-8) cannot break the request."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def json_array(fragments: Iterable[str]) -> str:

@@ -131,3 +131,16 @@ async def test_requests_are_what_the_sdks_own_method_sends(
     assert {k: v for k, v in ours.headers.items() if k not in volatile} == {
         k: v for k, v in sdk.headers.items() if k not in volatile
     }
+
+
+def test_a_lone_surrogate_in_a_tool_result_still_makes_a_request(adapter: tuple[str, SDKAdapter]) -> None:
+    kind, provider = adapter
+    odd = "half a pair: \ud800, and é"
+    call = ToolCallPart("c1", "find", {"q": odd})
+    messages: list[Message] = [
+        UserMessage.of("go"),
+        AssistantMessage((call,)),
+        UserMessage((ToolResultPart("c1", "find", (TextPart(odd),)),)),
+    ]
+    body = json.loads(provider._wire(ModelRequest("sys", tuple(messages))))
+    assert conversation(kind, body) == uncached(kind, messages)
