@@ -31,7 +31,6 @@ discovery, dynamic client registration, PKCE and the token exchange. What this m
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import sys
@@ -74,7 +73,7 @@ from agent.mcp.oauth_records import (
     registration_auth_method,
 )
 from agent.mcp.oauth_refresh import adopt_refresh_response, refresh_request, token_endpoint, token_error
-from agent.mcp.oauth_revoke import revocation_endpoint, revoke_token
+from agent.mcp.oauth_revoke import revoke_replaced
 from agent.mcp.oauth_scopes import keep_login, needs_more_scope, union
 from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
@@ -177,7 +176,7 @@ class AgentOAuth(OAuthProviderHooks):
         self._listener: CallbackListener | None = None
         self._auth_url: str | None = None
         self._dead_refresh: set[str] = set()
-        self._force_login = False
+        self.force_login = False  # agent login: a login at the first 401, whatever is stored
         self._granted: str | None = None  # during a step-up: the scopes the login already has
         self._started = False
         self.obtained_at: float | None = None  # when the current tokens were issued
@@ -261,12 +260,12 @@ class AgentOAuth(OAuthProviderHooks):
             if not self._started:
                 self._start()
             self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
-            if not self._force_login and self.context.current_tokens is not None and not self._fresh():
+            if not self.force_login and self.context.current_tokens is not None and not self._fresh():
                 async with self.store.locked(wait=self._lock_timeout()):
                     self._reread()
                     if not self._fresh() and self._can_refresh():
                         await self._refresh()
-            sent = self.context.current_tokens if not self._force_login else None
+            sent = self.context.current_tokens if not self.force_login else None
             if sent is not None:
                 self._add_bearer(request)
 
@@ -279,7 +278,7 @@ class AgentOAuth(OAuthProviderHooks):
             return
 
         async with self._flow_lock, self.store.locked(wait=self._lock_timeout()):
-            if response.status_code == 401 and not self._force_login and not step_up:
+            if response.status_code == 401 and not self.force_login and not step_up:
                 self._reread()
                 current = self.context.current_tokens
                 changed = current is not None and (sent is None or current.access_token != sent.access_token)
@@ -413,60 +412,15 @@ class AgentOAuth(OAuthProviderHooks):
         return True
 
     async def _revoke_replaced(self, before: OAuthContext) -> None:
-        """After a new login, revoke the refresh token it replaced (RFC 7009), as the client that
-        got it, best effort: a superseded grant should not stay usable from an old copy of the
-        token file. A token the server already rejected is left alone."""
-        old = before.current_tokens.refresh_token if before.current_tokens is not None else None
-        new = self.context.current_tokens.refresh_token if self.context.current_tokens is not None else None
-        endpoint = revocation_endpoint(before)
-        if not old or old == new or old in self._dead_refresh or endpoint is None:
-            return
-        async with httpx2.AsyncClient(timeout=_AS_TIMEOUT, verify=tls_context()) as http:
-            outcome, why = await revoke_token(http, before, endpoint, old, "refresh_token")
-        if outcome != "revoked":
-            logger.info("%s: the refresh token the new login replaced is not revoked: %s", self.name, why)
+        """After a new login, revoke the refresh token it replaced (:func:`revoke_replaced`)."""
+        await revoke_replaced(self.name, before, self.context, self._dead_refresh)
 
     async def login(self, http: httpx2.AsyncClient) -> StoredLogin:
-        """A fresh browser login now, whatever is stored (``agent login``): POSTs an MCP
-        ``initialize`` to trigger the server's challenge, and returns the stored record."""
-        self._force_login = True
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "agent", "version": "login"},
-            },
-        }
-        headers = {"Accept": "application/json, text/event-stream", MCP_PROTOCOL_VERSION_HEADER: "2025-06-18"}
-        assert self.settings.url is not None
-        try:
-            response = await http.post(self.settings.url, json=body, headers=headers, auth=self)
-        except httpx2.TransportError as exc:
-            # The failed request's own URL: the MCP server, or the authorization server.
-            raise AuthError(
-                self.name, f"cannot reach {exc.request.url}: {exc or type(exc).__name__}"
-            ) from None
-        finally:
-            self._force_login = False
-        session = response.headers.get("mcp-session-id")
-        if session:
-            with contextlib.suppress(httpx2.TransportError):
-                await http.delete(
-                    self.settings.url, headers={**headers, "mcp-session-id": session}, auth=self
-                )
-        record = self.store.load()
-        if self.logins == 0 or record is None or record.tokens is None:
-            raise AuthError(
-                self.name,
-                f"the server at {self.settings.url} did not ask for a login (HTTP {response.status_code})",
-                hint="it may not need OAuth",
-            )
-        if response.status_code in (401, 403):
-            raise AuthError(self.name, f"the server still answers HTTP {response.status_code} after login")
-        return record
+        """A fresh browser login now, whatever is stored (``agent login``): see
+        :func:`agent.mcp.oauth_login.login_now`."""
+        from agent.mcp.oauth_login import login_now
+
+        return await login_now(self, http)
 
     # -- the browser leg -----------------------------------------------------------------------
 

@@ -10,14 +10,17 @@ tokens answer for those: the access token then simply runs out at its expiry.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Literal
 
 import httpx2
 
+from agent.mcp.connection import tls_context
+
 if TYPE_CHECKING:
     from mcp.client.auth.oauth2 import OAuthContext
 
-__all__ = ["Outcome", "revocation_endpoint", "revoke_token"]
+__all__ = ["Outcome", "revocation_endpoint", "revoke_replaced", "revoke_token"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +63,18 @@ def _error(response: httpx2.Response) -> str | None:
         return None
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, str) else None
+
+
+async def revoke_replaced(name: str, before: OAuthContext, now: OAuthContext, dead: Collection[str]) -> None:
+    """After a new login, revoke the refresh token it replaced (RFC 7009), as the client that
+    got it, best effort: a superseded grant should not stay usable from an old copy of the
+    token file. A token the server already rejected (in ``dead``) is left alone."""
+    old = before.current_tokens.refresh_token if before.current_tokens is not None else None
+    new = now.current_tokens.refresh_token if now.current_tokens is not None else None
+    endpoint = revocation_endpoint(before)
+    if not old or old == new or old in dead or endpoint is None:
+        return
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), verify=tls_context()) as http:
+        outcome, why = await revoke_token(http, before, endpoint, old, "refresh_token")
+    if outcome != "revoked":
+        logger.info("%s: the refresh token the new login replaced is not revoked: %s", name, why)
