@@ -23,6 +23,7 @@ from agent.errors import (
     ProviderError,
     ProviderRateLimitError,
     ProviderUnavailableError,
+    without_error_prefix,
 )
 from agent.messages import (
     ImagePart,
@@ -49,6 +50,7 @@ __all__ = [
     "retry_after",
     "status_error",
     "tool_call",
+    "tool_error_text",
     "unexpected_response",
 ]
 
@@ -56,6 +58,11 @@ log = logging.getLogger("agent.providers")
 
 # APIs without an is_error flag on tool results (both OpenAI APIs) see this before the text.
 TOOL_ERROR_PREFIX = "Error: "
+
+
+def tool_error_text(text: str) -> str:
+    """A tool's error text as those APIs see it: the prefix once, never "Error: error: …"."""
+    return TOOL_ERROR_PREFIX + without_error_prefix(text)
 
 
 T = TypeVar("T")

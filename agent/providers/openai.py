@@ -51,6 +51,7 @@ from agent.providers._common import (
     json_array,
     json_body,
     tool_call,
+    tool_error_text,
     unexpected_response,
 )
 
@@ -65,7 +66,7 @@ _INCOMPLETE: dict[str, StopReason] = {"max_output_tokens": "max_tokens", "conten
 def _result_output(result: ToolResultPart) -> str | list[dict[str, Any]]:
     prefix = TOOL_ERROR_PREFIX if result.is_error else ""
     if not any(isinstance(p, ImagePart) for p in result.content):
-        return prefix + result.text
+        return tool_error_text(result.text) if result.is_error else result.text
     output: list[dict[str, Any]] = [{"type": "input_text", "text": prefix}] if prefix else []
     for item in result.content:
         match item:

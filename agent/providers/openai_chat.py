@@ -40,7 +40,6 @@ from agent.messages import (
     UserPart,
 )
 from agent.providers._common import (
-    TOOL_ERROR_PREFIX,
     PerMessage,
     SDKAdapter,
     ToolDefinitions,
@@ -50,6 +49,7 @@ from agent.providers._common import (
     json_array,
     json_body,
     tool_call,
+    tool_error_text,
     unexpected_response,
 )
 
@@ -101,7 +101,7 @@ def _user(parts: Sequence[UserPart]) -> list[dict[str, Any]]:
             case ImagePart():
                 content.append(_image_part(part))
             case ToolResultPart():
-                text = (TOOL_ERROR_PREFIX if part.is_error else "") + part.text
+                text = tool_error_text(part.text) if part.is_error else part.text
                 images = [_image_part(p) for p in part.content if isinstance(p, ImagePart)]
                 if images:
                     text += f"\n[{len(images)} image(s) from this result follow in the next user message]"

@@ -618,3 +618,11 @@ async def test_chat_completions_names_the_token_limit_as_each_server_knows_it(fa
     finally:
         await official.aclose()
     assert params["max_completion_tokens"] == 77 and "max_tokens" not in params
+
+
+def test_a_tool_error_that_says_error_itself_is_not_prefixed_twice() -> None:
+    from agent.providers._common import tool_error_text
+
+    assert tool_error_text("boom") == "Error: boom"
+    assert tool_error_text("error: kaput") == "Error: kaput"
+    assert tool_error_text("  Error:  error: kaput") == "Error: kaput"
