@@ -291,6 +291,13 @@ class SDKAdapter:
         """The variable the key came from (None: the endpoint needs none)."""
         return self._who.api_key_env
 
+    async def check_model(self) -> None:
+        """Raise :class:`ModelNotFoundError` now if the API does not know this adapter's model
+        (``GET /v1/models/ID``): a run that would fail on its first request fails before it."""
+        client: Any = self._client
+        with self._errors():
+            await client.models.retrieve(self.model)
+
     async def list_models(self) -> list[str]:
         """The ids of the models the API lists (``GET /v1/models``, every page), in its order."""
         client: Any = self._client

@@ -22,7 +22,7 @@ from agent.batch.control import control_job
 from agent.batch.state import load_state, state_path
 from agent.cli import parse
 from agent.config import Config
-from agent.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from agent.errors import EXIT_FAILURE, EXIT_OK, ModelNotFoundError, UsageError
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -226,6 +226,20 @@ async def test_usage_errors(config: Config, tmp_path: Path) -> None:
         await control_job(_args("--status", str(tmp_path / "other.jsonl")), config)
     with pytest.raises(UsageError, match="needs an INPUT"):
         await run_batch(_args("--via", "batch-api"), config)
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+async def test_an_unknown_model_stops_the_job_before_anything_is_submitted(
+    kind: str, fake_llm: FakeLLM, mcp_http_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_KEY", "test-key")
+    fake_llm.unknown_models = {"fake-model"}
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ModelNotFoundError) as exc:
+        await run_batch(_remote(_prompts(tmp_path, 3), out), _config(fake_llm.base_url, mcp_http_url, kind))
+    assert exc.value.exit_code == 2 and "fake-model" in str(exc.value)
+    assert [r.path for r in fake_llm.requests if r.path.startswith("batch:")] == []
+    assert not out.exists() or out.read_text() == ""  # no item written as failed: --resume runs them all
 
 
 # --- the real program, killed mid-job -------------------------------------------------------------

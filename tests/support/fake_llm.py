@@ -8,6 +8,7 @@ Endpoints (one base URL serves every SDK: give it as ``base_url`` to anthropic *
     POST /v1/responses         (or /responses)     Responses (SSE events, or JSON)
     /v1/messages/batches…, /v1/files…, /v1/batches…   both Batch APIs (tests/support/fake_llm_batch.py)
     GET  /v1/models            (or /models)        the model list, as both APIs give it (``FakeLLM.models``)
+    GET  /v1/models/ID         (or /models/ID)     that model, or 404 if in ``FakeLLM.unknown_models``
     GET  /_fake/requests   every recorded request, as JSON       (for out-of-process use)
     GET  /_fake/stats      {"requests", "in_flight", "max_in_flight", "disconnects"}
     POST /_fake/script     replace the script (JSON body, the format below)

@@ -88,6 +88,7 @@ class FakeLLM:
         self._max_in_flight = self._in_flight
         self._disconnects = 0
         self.models = list(DEFAULT_MODELS)
+        self.unknown_models: set[str] = set()  # GET /v1/models/ID: 404 for these, 200 for any other
         self._batch_service.reset()
 
     # -- the test's side --
@@ -265,6 +266,13 @@ class FakeLLM:
             await send_bytes(stream, status, data, content_type)
         elif path.split("?", 1)[0] in ("/v1/models", "/models") and method == "GET":
             await send_json(stream, 200, _model_list(self.models))
+        elif path.startswith(("/v1/models/", "/models/")) and method == "GET":
+            model = path.rsplit("/", 1)[1]
+            if model in self.unknown_models:
+                error = {"type": "not_found_error", "code": "model_not_found", "message": f"model: {model}"}
+                await send_json(stream, 404, {"type": "error", "error": error})
+            else:
+                await send_json(stream, 200, _model_list([model])["data"][0])
         elif path == "/_fake/requests" and method == "GET":
             await send_json(stream, 200, [r.to_json() for r in self.requests])
         elif path == "/_fake/stats" and method == "GET":
