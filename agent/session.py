@@ -110,28 +110,27 @@ def select_servers(
     (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`). A server
     given twice is refused, not silently used once."""
     chosen = adhoc_servers(config, adhoc)
-    if not names:
-        if chosen:
-            return chosen
-        if not config.enabled_servers:
-            # No server configured: the bundled demo server, so a first run has tools.
-            from agent.demo_server import default_servers
+    pool = config.servers
+    if not config.enabled_servers:
+        # No server configured: the bundled demo server, so a first run has tools (and `-s demo`).
+        from agent.demo_server import default_servers
 
-            return default_servers()
-        return config.enabled_servers
+        pool = {**default_servers(), **config.servers}
+    if not names:
+        return chosen or (config.enabled_servers or pool)
     repeated = next((n for i, n in enumerate(names) if n in names[:i] or n in chosen), None)
     if repeated is not None:
         raise ConfigError(f"server {repeated!r} is given twice", key="--server", hint="name each server once")
-    unknown = [n for n in names if n not in config.servers]
+    unknown = [n for n in names if n not in pool]
     if unknown:
-        known = ", ".join(sorted(config.servers)) or "none configured"
+        known = ", ".join(sorted(pool))
         raise ConfigError(
             f"unknown server {unknown[0]!r}",
             file=config.source,
             key="--server",
             hint=f"known servers: {known}",
         )
-    return {**chosen, **{n: config.servers[n] for n in names}}
+    return {**chosen, **{n: pool[n] for n in names}}
 
 
 class Session:

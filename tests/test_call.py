@@ -108,6 +108,12 @@ async def test_no_server_configured_uses_the_bundled_demo(capsys: pytest.Capture
     out = capsys.readouterr().out
     assert out.startswith("demo (")
     assert "calculate" in out
+    # ... and it answers to its name, as `agent tools` shows it.
+    assert await _run(["call", "demo.calculate", '{"expression": "6 * 7"}']) == 0
+    assert capsys.readouterr().out.strip() == "42"
+    with pytest.raises(ConfigError, match="unknown server 'nope'") as info:
+        await _run(["tools", "--server", "nope"])
+    assert info.value.hint == "known servers: demo"
 
 
 async def test_unknown_server(mcp_http_url: str, write_config: Callable[..., Path]) -> None:
