@@ -159,13 +159,25 @@ class ContextManager:
         self.window = window
         self.reserve = min(reserve, window // 4)
         self.notice = notice
+        self._tools: tuple[Sequence[ToolSpec], int] = ((), 0)  # the last tool set and its tokens
+
+    def _tools_tokens(self, tools: Sequence[ToolSpec]) -> int:
+        """The estimate of ``tools``, worked out once per tool set (every step offers the same
+        set; at 5000 tools serializing every schema again cost ~60 ms a step)."""
+        seen, tokens = self._tools
+        if tools is not seen and not (
+            len(tools) == len(seen) and all(a is b for a, b in zip(tools, seen, strict=True))
+        ):
+            tokens = _tools_tokens(tools)
+        self._tools = (tools, tokens)
+        return tokens
 
     def budget(self, system: str, tools: Sequence[ToolSpec], history: Sequence[Message]) -> Budget:
         return Budget(
             self.window,
             self.reserve,
             estimate_tokens(system) + _PART_OVERHEAD,
-            _tools_tokens(tools),
+            self._tools_tokens(tools),
             sum(message_tokens(m) for m in history),
             len(history),
         )
