@@ -212,13 +212,16 @@ class Session:
                     await stack.enter_async_context(manager)
                     late.opened(manager)  # servers still connecting (connect_grace): one line each
                     session._check_servers()
-                    session._set_toolbox(
-                        await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
-                    )
-                    session.toolbox.on_change = options.on_notice
+                    resources = anyio.Event()  # listed alongside the tools (no exception group here)
                     if options.needs_model:
-                        await session._find_resources()
+                        tg.start_soon(session._find_resources, resources)
                         late.on_ready = lambda _: tg.start_soon(session._find_resources)
+                    else:
+                        resources.set()
+                    toolbox = await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
+                    await resources.wait()
+                    session._set_toolbox(toolbox)
+                    session.toolbox.on_change = options.on_notice
                     # What is loaded now (modules, SDKs, the tool schemas) lives as long as the
                     # session: frozen, the collector stops walking it in every full collection
                     # (at 1000 tools those landed inside the loop); thawed again at the end.
@@ -437,10 +440,14 @@ class Session:
             return tools
         return ResourceTools(tools, self.manager, servers, max_chars=self.toolbox.max_result_chars)
 
-    async def _find_resources(self) -> None:
+    async def _find_resources(self, done: anyio.Event | None = None) -> None:
         from agent.mcp.resources import servers_with_resources
 
-        self.resource_servers = await servers_with_resources(self.manager)
+        try:
+            self.resource_servers = await servers_with_resources(self.manager)
+        finally:
+            if done is not None:
+                done.set()
 
     def _set_toolbox(self, toolbox: Toolbox) -> None:
         self.toolbox = toolbox

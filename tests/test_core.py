@@ -158,7 +158,7 @@ async def test_unknown_tool_and_tool_error_become_results_the_model_sees(loop_se
 async def test_tool_timeout_is_an_error_result(loop_server: LoopServer) -> None:
     t = tag()
     provider = FunctionProvider(script(reply(call("slow", {"seconds": 60, "tag": t})), reply("gave up")))
-    async with toolbox(loop_server, server_timeout=1.0) as box:
+    async with toolbox(loop_server, server_timeout=2.0) as box:
         events = await collect(Agent(provider, box, system="s"), "go")
     (result,) = last_results(provider.requests[1])
     assert result.is_error and "timed out" in result.text
