@@ -15,6 +15,23 @@ pytest_plugins = sorted(
     f"tests.support.{p.stem}" for p in (Path(__file__).parent / "support").glob("fixtures_*.py")
 )
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the bytecode of ``agent/`` and ``tests/`` once, before any worker starts: the
+    ``agent`` processes and servers the tests start would otherwise each compile what they import
+    from source again (PYTHONDONTWRITEBYTECODE is set on these machines, and uv's
+    compile-bytecode covers only the installed packages). Measured on a fresh clone: the suite
+    took 255 s of CPU without it, 222 s with it."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
+        return
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("agent", "tests"):
+        compileall.compile_dir(root / folder, quiet=1)
+
+
 _SCRUBBED = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
