@@ -16,7 +16,6 @@ pytest_plugins = sorted(
 )
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     """Compile the bytecode of ``agent/`` and ``tests/`` once, before any worker starts: the
     ``agent`` processes and servers the tests start would otherwise each compile what they import

@@ -36,6 +36,7 @@ from agent.errors import (
 )
 from tests.support.fixtures_mcp import RestartableServer, stdio_settings
 from tests.support.http_edge import refused_port, status_server
+from tests.support.inproc import run_agent
 
 
 async def _run(argv: list[str], config_path: Path | None = None) -> int:
@@ -287,13 +288,12 @@ def _agent(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-@pytest.mark.e2e
-def test_e2e_tools_and_call_by_url(mcp_http_url: str) -> None:
-    listed = _agent("tools", "--url", mcp_http_url)
+def test_tools_and_call_by_url_from_the_command_line(mcp_http_url: str) -> None:
+    listed = run_agent("tools", "--url", mcp_http_url)
     assert listed.returncode == 0, listed.stderr
     assert "echo  Echo the text back." in listed.stdout
     assert "add  [read-only] Add two integers." in listed.stdout  # the server's annotations, in words
-    called = _agent("call", "--url", mcp_http_url, "echo", '{"text":"hi"}')
+    called = run_agent("call", "--url", mcp_http_url, "echo", '{"text":"hi"}')
     assert (called.returncode, called.stdout, called.stderr) == (0, "hi\n", "")
 
 

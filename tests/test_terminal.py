@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from rich.text import Text
 from agent.terminal import for_stream, terminal_console, visible
 from tests.support.fake_llm import FakeLLM
 from tests.support.fixtures_mcp import stdio_settings
+from tests.support.inproc import Ran, run_agent
 from tests.support.mcp_server import HOSTILE
 from tests.test_chat_e2e import Screen
 
@@ -126,19 +125,12 @@ def test_tools_and_call_on_a_terminal_show_escape_sequences_as_text(
     _no_raw_controls(failed)
 
 
-@pytest.mark.e2e
-def test_a_pipe_and_json_keep_the_exact_content(hostile_config: Path, tmp_path: Path) -> None:
-    def agent(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agent", "--config", str(hostile_config), *argv],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
+def test_a_pipe_and_json_keep_the_exact_content(hostile_config: Path) -> None:
+    def agent(*argv: str) -> Ran:  # stdout not a terminal (in-process: tests/support/inproc.py)
+        return run_agent("--config", str(hostile_config), *argv)
 
     plain = agent("call", "sneaky\x1b]0;title\x07")
-    assert (plain.returncode, plain.stdout) == (0, HOSTILE.replace("\r", "\n") + "\n")  # text mode: \r
+    assert (plain.returncode, plain.stdout) == (0, HOSTILE + "\n")
     as_json = agent("call", "--json", "sneaky\x1b]0;title\x07")
     assert json.loads(as_json.stdout)["content"][0]["text"] == HOSTILE
 
