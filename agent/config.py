@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.errors import ConfigError
+from agent.paths import user_config_dir, user_data_dir, user_log_dir
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -60,28 +61,9 @@ __all__ = [
     "user_log_dir",
 ]
 
-APP_NAME = "agent"
 DEFAULT_MODEL = "anthropic:claude-sonnet-4-6"
 Approval = Literal["always", "never", "ask", "ask-unless-read-only"]
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def user_config_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME))
-
-
-def user_data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME))
-
-
-def user_log_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir(APP_NAME))
 
 
 class _Strict(BaseModel):

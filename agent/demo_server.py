@@ -28,11 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import ServerSettings, user_data_dir
+from agent.paths import user_data_dir
 from agent.private_files import open_private
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+
+    from agent.config import ServerSettings
 
 __all__ = ["CalcError", "NoteError", "Notes", "build_server", "calculate", "default_servers", "main"]
 
@@ -42,8 +44,10 @@ _MAX_POWER = 10_000
 _MAX_NOTE_BYTES = 100_000
 
 
-def default_servers() -> dict[str, ServerSettings]:
+def default_servers() -> "dict[str, ServerSettings]":
     """The servers used when none are configured: this demo server, as a stdio subprocess."""
+    from agent.config import ServerSettings
+
     return {"demo": ServerSettings(command=sys.executable, args=["-m", "agent.demo_server"])}
 
 

@@ -54,6 +54,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.events",
         "agent.errors",
         "agent.config",
+        "agent.paths",
         "agent.adhoc",
         "agent.input_text",
         "agent.options",
