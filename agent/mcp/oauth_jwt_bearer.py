@@ -15,7 +15,6 @@ differs, built here. An error from the authorization server (``invalid_grant``, 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx2
@@ -24,11 +23,11 @@ from mcp.shared.auth import OAuthClientInformationFull
 
 from agent.config import OAuthSettings
 from agent.errors import AuthError, ConfigError
+from agent.mcp.oauth_command import command_output
 
 __all__ = ["JWT_BEARER_GRANT", "jwt_bearer_client", "jwt_bearer_request", "read_assertion"]
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_COMMAND_TIMEOUT = 60.0
 
 
 def jwt_bearer_client(server: str, oauth: OAuthSettings) -> OAuthClientInformationFull:
@@ -70,17 +69,7 @@ def read_assertion(server: str, oauth: OAuthSettings) -> str:
         return value
     command = oauth.assertion_command
     assert command
-    try:
-        done = subprocess.run(  # the user's own command, no shell
-            command, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuthError(server, f"cannot run assertion_command {command[0]!r}: {exc}") from None
-    value = done.stdout.strip()
-    if done.returncode != 0 or not value:
-        detail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        raise AuthError(server, f"assertion_command {command[0]!r} printed no JWT ({detail[0]})")
-    return value
+    return command_output(server, command, "assertion_command", "JWT")
 
 
 def jwt_bearer_request(

@@ -19,7 +19,6 @@ process exchanges again (no person is involved, so that costs two requests).
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncGenerator
 from urllib.parse import quote
 
@@ -37,6 +36,7 @@ from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_serv
 
 from agent.config import OAuthSettings
 from agent.errors import AuthError, ConfigError
+from agent.mcp.oauth_command import command_output
 
 __all__ = [
     "ID_JAG_TOKEN_TYPE",
@@ -52,7 +52,6 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 ID_JAG_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
 
 _TIMEOUT = httpx2.Timeout(30.0)
-_COMMAND_TIMEOUT = 60.0
 
 
 class _MemoryStorage:
@@ -117,21 +116,13 @@ def read_id_token(server: str, oauth: OAuthSettings) -> str:
         return value
     command = oauth.id_token_command
     assert command
-    try:
-        done = subprocess.run(  # the user's own command, no shell
-            command, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuthError(server, f"cannot run id_token_command {command[0]!r}: {exc}") from None
-    value = done.stdout.strip()
-    if done.returncode != 0 or not value:
-        detail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        raise AuthError(
-            server,
-            f"id_token_command {command[0]!r} printed no ID token ({detail[0]})",
-            hint="sign in with your enterprise SSO tool, then try again",
-        )
-    return value
+    return command_output(
+        server,
+        command,
+        "id_token_command",
+        "ID token",
+        hint="sign in with your enterprise SSO tool, then try again",
+    )
 
 
 async def exchange_id_token(server: str, oauth: OAuthSettings, audience: str, resource: str) -> str:
