@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import httpx2
 
 from agent.mcp.connection import tls_context
+from agent.mcp.oauth_refresh import token_error
 
 if TYPE_CHECKING:
     from mcp.client.auth.oauth2 import OAuthContext
@@ -49,20 +50,11 @@ async def revoke_token(
         return "unreachable", f"cannot reach {endpoint} ({exc or type(exc).__name__})"
     if response.status_code == 200:
         return "revoked", ""
-    error = _error(response)
+    error = token_error(response)
     if response.status_code == 400 and error == "unsupported_token_type":
         return "unsupported", f"{endpoint} does not revoke {kind.replace('_', ' ')}s"
     logger.info("revoking a %s at %s: HTTP %s %s", kind, endpoint, response.status_code, error or "")
     return "failed", f"{endpoint} answered HTTP {response.status_code}" + (f" ({error})" if error else "")
-
-
-def _error(response: httpx2.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, str) else None
 
 
 async def revoke_replaced(name: str, before: OAuthContext, now: OAuthContext, dead: Collection[str]) -> None:
