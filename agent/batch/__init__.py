@@ -338,11 +338,9 @@ async def _run(batch: _Batch, in_fh: IO[bytes], done: set[str]) -> None:
             return
         if job is not None:
             from agent.batch.remote import RoundEngine
-            from agent.providers.models import check_model
 
             # An unknown model: exit 2 before anything is submitted, not every item failed later.
-            await check_model(batch.config, f"{session.provider.name}:{session.provider.model}")
-
+            await session.batch_api_for(None).check_model()
             await RoundEngine(batch, job, path, poll=opts.poll).run_job(in_fh, done)
             return
         send, receive = anyio.create_memory_object_stream[Item](0)

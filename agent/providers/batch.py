@@ -76,6 +76,10 @@ class BatchAPI(Protocol):
 
     limits: BatchLimits
 
+    async def check_model(self) -> None:
+        """Raise ModelNotFoundError now if the provider does not know the model (before a submit)."""
+        ...
+
     def encode(self, custom_id: str, request: ModelRequest) -> bytes:
         """One request as the JSON line the provider takes (its length counts against ``max_bytes``)."""
         ...

@@ -46,6 +46,9 @@ class OpenAIBatchAPI:
     def model(self) -> str:
         return self._adapter.model
 
+    async def check_model(self) -> None:
+        await self._adapter.check_model()  # the adapter's own client: GET /v1/models/ID
+
     def encode(self, custom_id: str, request: ModelRequest) -> bytes:
         line = {
             "custom_id": check_custom_id(custom_id),

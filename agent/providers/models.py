@@ -19,7 +19,7 @@ from agent.errors import AgentError, ProviderConfigError
 from agent.providers._common import SDKAdapter
 from agent.providers.registry import BUILTIN_PROVIDERS, DEFAULT_MODELS, known_providers, make_provider
 
-__all__ = ["ProviderModels", "check_model", "list_provider_models"]
+__all__ = ["ProviderModels", "list_provider_models"]
 
 _LIST_TIMEOUT = 30.0  # seconds for one provider's list (its SDK retries inside)
 _PLACEHOLDER = "(listing models)"  # the model an adapter is made with, to list; never sent
@@ -100,15 +100,3 @@ def _configured(config: Config, name: str) -> ProviderModels:
     if config.model.startswith(prefix):
         named.append(config.model.removeprefix(prefix))
     return ProviderModels(name, kind, default=default, configured=list(dict.fromkeys(m for m in named if m)))
-
-
-async def check_model(config: Config, spec: str) -> None:
-    """Raise :class:`~agent.errors.ModelNotFoundError` if ``spec``'s provider does not know its
-    model (what ``agent batch --via batch-api`` asks before it submits anything)."""
-    made = make_provider(config, spec)
-    try:
-        if isinstance(made, SDKAdapter):
-            with anyio.fail_after(_LIST_TIMEOUT):
-                await made.check_model()
-    finally:
-        await made.aclose()
