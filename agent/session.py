@@ -110,14 +110,15 @@ def select_servers(
     (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`). A server
     given twice is refused, not silently used once."""
     chosen = adhoc_servers(config, adhoc)
-    pool = config.servers
+    demo: dict[str, ServerSettings] = {}
     if not config.enabled_servers:
-        # No server configured: the bundled demo server, so a first run has tools (and `-s demo`).
+        # No server enabled: the bundled demo server, so a first run has tools (and `-s demo`).
         from agent.demo_server import default_servers
 
-        pool = {**default_servers(), **config.servers}
+        demo = default_servers()
     if not names:
-        return chosen or (config.enabled_servers or pool)
+        return chosen or config.enabled_servers or demo
+    pool = {**demo, **config.servers}
     repeated = next((n for i, n in enumerate(names) if n in names[:i] or n in chosen), None)
     if repeated is not None:
         raise ConfigError(f"server {repeated!r} is given twice", key="--server", hint="name each server once")

@@ -244,6 +244,13 @@ def test_select_servers_by_name_and_url() -> None:
         select_servers(config, ["c"])
 
 
+def test_with_no_server_enabled_the_demo_is_used_and_named_but_a_disabled_one_only_when_named() -> None:
+    config = Config(servers={"off": {"command": "x", "enabled": False}})  # type: ignore[dict-item]
+    assert list(select_servers(config)) == ["demo"]
+    assert list(select_servers(config, ["off"])) == ["off"]
+    assert list(select_servers(config, ["demo"])) == ["demo"]
+
+
 def test_bad_url_flag() -> None:
     with pytest.raises(ConfigError, match="--url"):
         select_servers(Config(), adhoc=[AdhocServer(url="ftp://example")])
