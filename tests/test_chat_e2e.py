@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import pytest
 
 from agent.config import ServerSettings
 from tests.support.fake_llm import FakeLLM, SeenRequest
+from tests.support.inproc import run_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -297,15 +297,8 @@ def test_piped_chat_is_plain_text_and_uses_the_demo_server(
     chat_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
     lines = ['/call calculate {"expression": "6*7"}', "hello", "/nope", "/tools", ""]
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent"],
-        input="\n".join(lines),
-        cwd=tmp_path,
-        env=chat_env(AGENT_MODEL="anthropic:claude-sonnet-4-6"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # In this process (tests/support/inproc.py): a pipe needs no terminal of its own.
+    proc = run_agent(input="\n".join(lines), env=chat_env(AGENT_MODEL="anthropic:claude-sonnet-4-6"))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "\x1b" not in out
@@ -317,8 +310,13 @@ def test_piped_chat_is_plain_text_and_uses_the_demo_server(
 
 
 def test_chats_are_kept_continued_and_picked_and_a_second_ctrl_c_does_not_exit(
-    fake_llm: FakeLLM, chat_env: Callable[..., dict[str, str]], tmp_path: Path
+    fake_llm: FakeLLM,
+    chat_env: Callable[..., dict[str, str]],
+    mcp_http_url: str,
+    write_config: Callable[..., Path],
+    tmp_path: Path,
 ) -> None:
+    write_config({"test": ServerSettings(url=mcp_http_url)})  # a running server: no demo to start
     env = chat_env(AGENT_MODEL="anthropic:claude-sonnet-4-6", XDG_DATA_HOME=str(tmp_path / "data"))
     screen = Screen([], tmp_path, env)
     screen.prompt()
@@ -340,26 +338,19 @@ def test_chats_are_kept_continued_and_picked_and_a_second_ctrl_c_does_not_exit(
     chats = list((tmp_path / "data" / "agent" / "chats").glob("*.json"))
     assert len(chats) == 1 and oct(chats[0].stat().st_mode & 0o777) == "0o600"
 
-    # --continue: the newest chat, its last exchanges shown.
-    screen = Screen(["chat", "--continue"], tmp_path, env)
-    screen.expect(f"resumed {chats[0].stem}: ")
-    screen.expect("> still here?")
-    screen.expect("You said: still here?")
-    screen.prompt()
-    screen.line("and again")
-    screen.expect("You said: and again")
+    # --continue: the newest chat, its last exchanges shown. Piped (in this process: no terminal
+    # needed), like the picking below.
+    cont = run_agent("chat", "--continue", input="and again\n", env=env)
+    assert cont.returncode == 0, cont.stderr
+    out = cont.stdout + cont.stderr
+    assert f"resumed {chats[0].stem}: " in out
+    assert out.index("> still here?") < out.index("You said: still here?") < out.index("You said: and again")
     assert "hello there" in fake_llm.requests[-1].conversation.user_texts
-    screen.prompt()
-    screen.send("\x04")
-    assert screen.wait_exit() == 0
     assert len(list(chats[0].parent.glob("*.json"))) == 1  # the same chat went on
 
     # --resume with no id: pick from a list.
-    screen = Screen(["--resume"], tmp_path, env)
-    screen.expect("1  " + chats[0].stem)
-    screen.expect("resume which?")
-    screen.line("1")
-    screen.expect("> and again")
-    screen.prompt()
-    screen.send("\x04")
-    assert screen.wait_exit() == 0
+    picked = run_agent("--resume", input="1\n", env=env)
+    assert picked.returncode == 0, picked.stderr
+    out = picked.stdout + picked.stderr
+    assert "1  " + chats[0].stem in out and "resume which?" in out
+    assert "> and again" in out

@@ -187,16 +187,21 @@ async def test_slash_context_shows_the_budget_and_compact_summarizes(mcp_http_ur
 
 
 def test_system_option_takes_text_or_a_file(
-    fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+    fake_llm: FakeLLM,
+    mcp_http_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
 ) -> None:
     fake_llm.script({"turns": ["ok"], "repeat_last": True})
     for key, value in fake_llm.env().items():
         monkeypatch.setenv(key, value)
     (tmp_path / "prompt.md").write_text("You are a pirate.", encoding="utf-8")
-    assert main(["run", "hi", "--system", "Answer in French."]) == 0
-    assert main(["run", "hi", "--system", "@prompt.md"]) == 0
-    # The given system prompt, then what the (demo) server says of its tools.
+    url = ["--url", mcp_http_url]
+    assert main(["run", "hi", *url, "--system", "Answer in French."]) == 0
+    assert main(["run", "hi", *url, "--system", "@prompt.md"]) == 0
+    # The given system prompt, then what the server says of its tools.
     systems = [r.body["system"].split("\n\n# Instructions from")[0] for r in fake_llm.requests]
     assert systems == ["Answer in French.", "You are a pirate."]
-    assert main(["run", "hi", "--system", "@missing.md"]) == 2
+    assert main(["run", "hi", *url, "--system", "@missing.md"]) == 2
     assert "--system: cannot read 'missing.md'" in capsys.readouterr().err

@@ -96,8 +96,6 @@ def test_logs_server_logs_and_notes_are_private_under_umask_000(
     demo = {"command": sys.executable, "args": ["-m", "agent.demo_server"]}
     demo["env"] = {"XDG_DATA_HOME": os.environ["XDG_DATA_HOME"]}
     config = write_config({"s": stdio_settings(), "demo": demo}, path=tmp_path / "stdio.toml")
-    listed = _agent("--config", str(config), "tools")
-    assert listed.returncode == 0, listed.stderr
     noted = _agent(
         "--config", str(config), "call", "write_note", json.dumps({"name": "n", "text": "private"})
     )
@@ -114,11 +112,12 @@ def test_logs_server_logs_and_notes_are_private_under_umask_000(
 
 @pytest.mark.e2e
 def test_chat_history_and_a_saved_transcript_are_private_under_umask_000(
-    tmp_path: Path, fake_llm: FakeLLM
+    tmp_path: Path, fake_llm: FakeLLM, mcp_http_url: str
 ) -> None:
     fake_llm.script({"turns": [{"echo": "user"}], "repeat_last": True})
     env = {**os.environ, **fake_llm.env(), "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    screen = Screen(["chat", "--model", "anthropic:claude-sonnet-4-6"], tmp_path, env, umask=0)
+    args = ["chat", "--url", mcp_http_url, "--model", "anthropic:claude-sonnet-4-6"]
+    screen = Screen(args, tmp_path, env, umask=0)
     screen.prompt()
     screen.line("my secret plan")
     screen.expect("my secret plan")
@@ -145,7 +144,7 @@ def test_a_token_record_is_private_and_its_loose_folder_tightened() -> None:
 
 @pytest.mark.usefixtures("open_umask")
 async def test_batch_output_is_created_private(
-    fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_llm: FakeLLM, mcp_http_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_KEY", "test-key")
     config = Config(
@@ -156,7 +155,10 @@ async def test_batch_output_is_created_private(
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("one\n")
     assert (
-        await run_batch(parse(["batch", str(prompts), "-o", str(tmp_path / "out.jsonl")]).options, config)
+        await run_batch(
+            parse(["batch", str(prompts), "--url", mcp_http_url, "-o", str(tmp_path / "out.jsonl")]).options,
+            config,
+        )
         == EXIT_OK
     )
     assert mode(tmp_path / "out.jsonl") == 0o600

@@ -92,9 +92,11 @@ def test_a_prompt_that_is_not_utf8_is_an_input_error_naming_the_byte(
     assert code == 2 and "the prompt is not UTF-8 text: invalid byte 0xe9 at byte offset 3" in err
 
 
-def test_an_unknown_model_is_a_usage_error(llm: FakeLLM, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_model_is_a_usage_error(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     llm.script({"faults": [{"status": 404, "message": "model: claude-test"}], "turns": ["never"]})
-    code, _, err = run(["hi", "-m", PROVIDERS["anthropic"]], capsys)
+    code, _, err = run(["hi", "--url", mcp_http_url, "-m", PROVIDERS["anthropic"]], capsys)
     assert code == 2
     assert "model 'claude-test' not found (HTTP 404: model: claude-test)" in err and "agent models" in err
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
+from agent.config import ServerSettings
 from agent.terminal import for_stream, terminal_console, visible
 from tests.support.fake_llm import FakeLLM
-from tests.support.fixtures_mcp import stdio_settings
 from tests.support.inproc import Ran, run_agent
 from tests.support.mcp_server import HOSTILE
 from tests.test_chat_e2e import Screen
@@ -88,8 +88,8 @@ def test_the_rich_console_cleans_what_it_renders_and_keeps_its_own_styles() -> N
 
 
 @pytest.fixture
-def hostile_config(tmp_path: Path, write_config: Callable[..., Path]) -> Path:
-    return write_config({"h": stdio_settings("--hostile")}, path=tmp_path / "hostile.toml")
+def hostile_config(tmp_path: Path, write_config: Callable[..., Path], mcp_hostile_url: str) -> Path:
+    return write_config({"h": ServerSettings(url=mcp_hostile_url)}, path=tmp_path / "hostile.toml")
 
 
 def _in_terminal(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Screen:

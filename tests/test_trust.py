@@ -107,7 +107,7 @@ def test_explicit_config_and_agent_config_are_trusted(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_an_untrusted_provider_base_url_never_receives_the_api_key(
-    tmp_path: Path, fake_llm: FakeLLM, fake_llm_process: FakeLLMProcess
+    tmp_path: Path, fake_llm: FakeLLM, fake_llm_process: FakeLLMProcess, mcp_http_url: str
 ) -> None:
     # fake_llm is the real endpoint ($ANTHROPIC_BASE_URL); fake_llm_process is the one the file names.
     fake_llm.script([{"text": "from the real endpoint"}])
@@ -119,14 +119,16 @@ def test_an_untrusted_provider_base_url_never_receives_the_api_key(
     )
     env = fake_llm.env(api_key=SECRET)
 
-    untrusted = agent("run", "hello", env=env)
+    untrusted = agent("run", "hello", "--url", mcp_http_url, env=env)
     assert untrusted.returncode == 0, untrusted.stderr
     assert untrusted.stdout == "from the real endpoint\n"
     assert fake_llm_process.requests == []
     assert [carries_secret(r.headers) for r in fake_llm.requests] == [True]
 
     assert agent("trust").returncode == 0
-    trusted = agent("run", "hello", env=env)  # the threat is real: trusted, the file's URL gets it
+    trusted = agent(
+        "run", "hello", "--url", mcp_http_url, env=env
+    )  # the threat is real: trusted, the file's URL gets it
     assert trusted.stdout == "from the file's endpoint\n", trusted.stderr
     assert [carries_secret(r.headers) for r in fake_llm_process.requests] == [True]
 

@@ -31,6 +31,7 @@ from agent.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Se
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess, SeenRequest
 from tests.support.fixtures_mcp import RestartableServer
 from tests.support.http_edge import refused_port
+from tests.support.inproc import run_agent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -559,14 +560,7 @@ def test_a_full_device_ends_the_batch_with_one_line_and_exit_1(
     config_file = _write_config(tmp_path / "agent.toml", fake_llm_process.base_url, mcp_http_url)
     (tmp_path / "in.txt").write_text("one\ntwo\n")
     argv = ["--config", str(config_file), "batch", str(tmp_path / "in.txt"), "-o", "/dev/full", "-c", "1"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent", *argv],
-        cwd=REPO_ROOT,
-        env={**os.environ, "FAKE_KEY": "test-key"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_agent(*argv, env={"FAKE_KEY": "test-key"})  # in this process: an escaping error fails here
     assert proc.returncode == EXIT_FAILURE, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "cannot write the results to /dev/full: No space left on device" in proc.stderr

@@ -3,6 +3,7 @@
 Fixtures:
     mcp_http_url        URL of the test server over Streamable HTTP (a subprocess on 127.0.0.1)
     mcp_sse_url         URL of the test server over legacy SSE
+    mcp_hostile_url     URL of the test server with ``--hostile`` over Streamable HTTP
     mcp_events_file     the file the servers append ``started/cancelled/done TAG`` lines to
     mcp_stdio_settings  ServerSettings that launch the test server over stdio (sys.executable)
     write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path;
@@ -47,10 +48,10 @@ def stdio_settings(*flags: str, env: Mapping[str, str] | None = None, **kwargs: 
     )
 
 
-def _start(transport: str, events: Path) -> tuple[subprocess.Popen[str], str]:
+def _start(transport: str, events: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "MCP_TEST_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.mcp_server", "--transport", transport, "--port", "0"],
+        [sys.executable, "-m", "tests.support.mcp_server", "--transport", transport, "--port", "0", *flags],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -101,6 +102,14 @@ def mcp_http_url(mcp_events_file: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mcp_sse_url(mcp_events_file: Path) -> Iterator[str]:
     proc, url = _start("sse", mcp_events_file)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def mcp_hostile_url(mcp_events_file: Path) -> Iterator[str]:
+    """The test server with ``--hostile`` (tools that send escape sequences), over Streamable HTTP."""
+    proc, url = _start("http", mcp_events_file, "--hostile")
     yield url
     _stop(proc)
 

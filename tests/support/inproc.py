@@ -3,7 +3,7 @@
 Each ``python -m agent`` a test starts pays the SDK imports again (1.5-2.5 s of CPU on these
 machines); a test that needs no process of its own (no terminal, no signal, no crash, no
 import check) calls ``agent.cli.main`` here instead: same argv, the environment given, stdin
-empty and not a terminal, stdout and stderr captured, the exit code returned. What ``main``
+a pipe (empty unless given), stdout and stderr captured, the exit code returned. What ``main``
 changes in the process (log handlers, environment variables) is put back afterwards.
 """
 
@@ -55,8 +55,9 @@ def _logging_restored() -> Iterator[None]:
         root.setLevel(level)
 
 
-def run_agent(*argv: str, env: Mapping[str, str] | None = None) -> Ran:
-    """``agent ARGV`` in this process, in the current working directory, with no terminal."""
+def run_agent(*argv: str, env: Mapping[str, str] | None = None, input: str = "") -> Ran:
+    """``agent ARGV`` in this process, in the current working directory, with no terminal;
+    ``input`` is what a pipe gives on stdin."""
     from agent.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -66,7 +67,7 @@ def run_agent(*argv: str, env: Mapping[str, str] | None = None) -> Ran:
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
-        stdin, sys.stdin = sys.stdin, io.StringIO("")
+        stdin, sys.stdin = sys.stdin, io.TextIOWrapper(io.BytesIO(input.encode()), encoding="utf-8")
         try:
             code = main(list(argv))
         except SystemExit as exc:  # argparse's own errors
