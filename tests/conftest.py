@@ -17,7 +17,7 @@ pytest_plugins = sorted(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the bytecode of ``agent/`` and ``tests/`` once, before any worker starts: the
+    """Compile the bytecode of ``agent/``, ``tests/`` and ``bench/`` once, before any worker starts: the
     ``agent`` processes and servers the tests start would otherwise each compile what they import
     from source again (PYTHONDONTWRITEBYTECODE is set on these machines, and uv's
     compile-bytecode covers only the installed packages). Measured on a fresh clone: the suite
@@ -27,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
     import compileall
 
     root = Path(__file__).resolve().parent.parent
-    for folder in ("agent", "tests"):
+    for folder in ("agent", "tests", "bench"):
         compileall.compile_dir(root / folder, quiet=1)
 
 

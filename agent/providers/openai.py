@@ -64,18 +64,22 @@ _INCOMPLETE: dict[str, StopReason] = {"max_output_tokens": "max_tokens", "conten
 
 
 def _result_output(result: ToolResultPart) -> str | list[dict[str, Any]]:
-    prefix = TOOL_ERROR_PREFIX if result.is_error else ""
     if not any(isinstance(p, ImagePart) for p in result.content):
         return tool_error_text(result.text) if result.is_error else result.text
-    output: list[dict[str, Any]] = [{"type": "input_text", "text": prefix}] if prefix else []
+    output: list[dict[str, Any]] = []
+    prefixed = not result.is_error  # an error's first text carries the prefix, once
     for item in result.content:
         match item:
             case TextPart():
-                output.append({"type": "input_text", "text": item.text})
+                text = item.text if prefixed else tool_error_text(item.text)
+                prefixed = True
+                output.append({"type": "input_text", "text": text})
             case ImagePart():
                 output.append({"type": "input_image", "image_url": data_url(item), "detail": "auto"})
             case _:
                 assert_never(item)
+    if not prefixed:  # an error of images only
+        output.insert(0, {"type": "input_text", "text": TOOL_ERROR_PREFIX})
     return output
 
 

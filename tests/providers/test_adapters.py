@@ -626,3 +626,15 @@ def test_a_tool_error_that_says_error_itself_is_not_prefixed_twice() -> None:
     assert tool_error_text("boom") == "Error: boom"
     assert tool_error_text("error: kaput") == "Error: kaput"
     assert tool_error_text("  Error:  error: kaput") == "Error: kaput"
+
+
+def test_a_responses_tool_error_with_an_image_is_prefixed_once() -> None:
+    from agent.providers.openai import _result_output
+
+    failed = ToolResultPart("c", "shot", (TextPart("error: no screen"), PNG), is_error=True)
+    output = _result_output(failed)
+    assert isinstance(output, list)
+    assert output[0] == {"type": "input_text", "text": "Error: no screen"}
+    assert output[1]["type"] == "input_image" and len(output) == 2
+    only_image = _result_output(ToolResultPart("c", "shot", (PNG,), is_error=True))
+    assert isinstance(only_image, list) and only_image[0] == {"type": "input_text", "text": "Error: "}
