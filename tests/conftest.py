@@ -25,10 +25,32 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
         return
     import compileall
+    import os
+    import tempfile
+
+    from tests.support.fixtures_mcp import SHARED_ENV
+
+    # The servers every worker shares (tests/support/fixtures_mcp.py) live in this folder; the
+    # workers inherit the variable.
+    os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="agent-tests-")
 
     root = Path(__file__).resolve().parent.parent
     for folder in ("agent", "tests", "bench"):
         compileall.compile_dir(root / folder, quiet=1)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The main process stops the servers the workers shared, and removes their folder."""
+    import os
+    import shutil
+
+    from tests.support.fixtures_mcp import SHARED_ENV, stop_shared_servers
+
+    folder = os.environ.get(SHARED_ENV)
+    if hasattr(config, "workerinput") or not folder:
+        return
+    stop_shared_servers(Path(folder))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 _SCRUBBED = (

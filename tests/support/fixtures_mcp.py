@@ -23,7 +23,7 @@ import selectors
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,33 +85,62 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
+# --- servers shared by every xdist worker ------------------------------------------------------
+# The session's read-only HTTP servers are started once for the whole run, not once per worker: the
+# first worker to need one starts it (under a file lock) in the folder the main pytest process made
+# (``$MCP_TEST_SHARED``, tests/conftest.py), and the main process stops them all at the end
+# (:func:`stop_shared_servers`). Tests tell their calls apart by unique tags, never by the server.
+SHARED_ENV = "MCP_TEST_SHARED"
+_STARTED: list[subprocess.Popen[str]] = []  # kept: a collected Popen of a live process warns
+
+
+def _shared() -> Path:
+    return Path(os.environ[SHARED_ENV])
+
+
+def _shared_server(key: str, *flags: str, transport: str = "http") -> str:
+    from filelock import FileLock
+
+    folder = _shared()
+    record = folder / f"{key}.server"
+    with FileLock(folder / f"{key}.lock"):
+        if record.exists():
+            return record.read_text(encoding="utf-8").split()[1]
+        proc, url = _start(transport, folder / "events.txt", *flags)
+        _STARTED.append(proc)
+        record.write_text(f"{proc.pid} {url}\n", encoding="utf-8")  # its process group, its URL
+        return url
+
+
+def stop_shared_servers(folder: Path) -> None:
+    """Stop every server the workers started in ``folder`` (the main process, at the end)."""
+    for record in folder.glob("*.server"):
+        pgid = int(record.read_text(encoding="utf-8").split()[0])
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+
+
 @pytest.fixture(scope="session")
-def mcp_events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("mcp") / "events.txt"
+def mcp_events_file() -> Path:
+    path = _shared() / "events.txt"
     path.touch()
     return path
 
 
 @pytest.fixture(scope="session")
-def mcp_http_url(mcp_events_file: Path) -> Iterator[str]:
-    proc, url = _start("http", mcp_events_file)
-    yield url
-    _stop(proc)
+def mcp_http_url(mcp_events_file: Path) -> str:
+    return _shared_server("http")
 
 
 @pytest.fixture(scope="session")
-def mcp_sse_url(mcp_events_file: Path) -> Iterator[str]:
-    proc, url = _start("sse", mcp_events_file)
-    yield url
-    _stop(proc)
+def mcp_sse_url(mcp_events_file: Path) -> str:
+    return _shared_server("sse", transport="sse")
 
 
 @pytest.fixture(scope="session")
-def mcp_hostile_url(mcp_events_file: Path) -> Iterator[str]:
+def mcp_hostile_url(mcp_events_file: Path) -> str:
     """The test server with ``--hostile`` (tools that send escape sequences), over Streamable HTTP."""
-    proc, url = _start("http", mcp_events_file, "--hostile")
-    yield url
-    _stop(proc)
+    return _shared_server("hostile", "--hostile")
 
 
 @pytest.fixture(scope="session")
