@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from agent.cli import main
 from agent.config import ServerSettings
 from tests.support.fake_llm import FakeLLM, SeenRequest
+from tests.support.fixtures_mcp import shared_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = {
@@ -29,33 +30,32 @@ PROVIDERS = {
 }
 
 
-def _start(*args: str) -> Iterator[str]:
+def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "bench/catalog_server.py", "--http", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the server prints READY (or exits)
-    try:
-        assert line.startswith("READY "), f"catalog server did not start: {line!r}"
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"catalog server did not start: {line!r}")
+    return proc, line.split()[1]
 
 
-@pytest.fixture(scope="module")
-def time_url() -> Iterator[str]:
-    yield from _start("--snapshot", "time")
+# One of each for the whole run (every xdist worker shares them: tests/support/fixtures_mcp.py).
+@pytest.fixture(scope="session")
+def time_url() -> str:
+    return shared_server("catalog-time", lambda: _start("--snapshot", "time"))
 
 
-@pytest.fixture(scope="module")
-def gateway_url() -> Iterator[str]:
-    yield from _start("--distractors", "4998")
+@pytest.fixture(scope="session")
+def gateway_url() -> str:
+    return shared_server("catalog-gateway", lambda: _start("--distractors", "4998"))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""MCP test servers, started once per test session (see tests/support/mcp_server.py for the tools).
+"""MCP test servers, started once per test run and shared by the xdist workers (see
+tests/support/mcp_server.py for the tools).
 
 Fixtures:
     mcp_http_url        URL of the test server over Streamable HTTP (a subprocess on 127.0.0.1)
@@ -98,7 +99,9 @@ def _shared() -> Path:
     return Path(os.environ[SHARED_ENV])
 
 
-def _shared_server(key: str, *flags: str, transport: str = "http") -> str:
+def shared_server(key: str, start: Callable[[], tuple[subprocess.Popen[str], str]]) -> str:
+    """The URL of the run's one server called ``key``; ``start`` (in its own process group) makes
+    it, in the first worker that asks."""
     from filelock import FileLock
 
     folder = _shared()
@@ -106,10 +109,14 @@ def _shared_server(key: str, *flags: str, transport: str = "http") -> str:
     with FileLock(folder / f"{key}.lock"):
         if record.exists():
             return record.read_text(encoding="utf-8").split()[1]
-        proc, url = _start(transport, folder / "events.txt", *flags)
+        proc, url = start()
         _STARTED.append(proc)
         record.write_text(f"{proc.pid} {url}\n", encoding="utf-8")  # its process group, its URL
         return url
+
+
+def _shared_server(key: str, *flags: str, transport: str = "http") -> str:
+    return shared_server(key, lambda: _start(transport, _shared() / "events.txt", *flags))
 
 
 def stop_shared_servers(folder: Path) -> None:
