@@ -332,9 +332,9 @@ def test_e2e_library_tracebacks_go_to_the_log_not_the_terminal(
 
 
 async def test_a_result_that_breaks_its_output_schema_is_one_clear_line(
-    write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+    write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str], mcp_odd_url: str
 ) -> None:
-    path = write_config({"odd": stdio_settings("--odd-tools")})
+    path = write_config({"odd": ServerSettings(url=mcp_odd_url)})
     with pytest.raises(ToolCallFailed, match="the result breaks the tool's own output schema"):
         await _run(["call", "structured"], path)
 

@@ -19,7 +19,6 @@ import pytest
 from agent.cli import main
 from agent.config import ServerSettings
 from tests.support.fake_llm import FakeLLM
-from tests.support.fixtures_mcp import stdio_settings
 from tests.support.http_edge import refused_port
 from tests.support.inproc import Ran, run_agent
 
@@ -334,9 +333,9 @@ async def test_progress_and_warnings_on_stderr_and_questions_declined_without_a_
 
 
 def test_a_tool_with_a_broken_schema_is_left_out_with_one_line_on_stderr(
-    llm: FakeLLM, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], mcp_odd_url: str
 ) -> None:
-    config = write_config({"odd": stdio_settings("--odd-tools")})
+    config = write_config({"odd": ServerSettings(url=mcp_odd_url)})
     llm.script([{"tool_calls": [["echo", {"text": "fine"}]]}, {"echo": "tool_results"}])
     code, out, err = run(["go", "--config", str(config), "-m", PROVIDERS["openai"]], capsys)
     assert (code, out) == (0, "fine\n")

@@ -107,8 +107,8 @@ async def test_a_late_server_that_fails_is_reported_like_one_that_failed_at_the_
     assert [e.server for e in failed] == ["slow"]
 
 
-async def test_a_tool_with_a_broken_schema_is_left_out_with_one_line() -> None:
-    config = Config(servers={"odd": stdio_settings("--odd-tools")})
+async def test_a_tool_with_a_broken_schema_is_left_out_with_one_line(mcp_odd_url: str) -> None:
+    config = Config(servers={"odd": ServerSettings(url=mcp_odd_url)})
     notices: list[str] = []
     async with Session.open(config, SessionOptions(needs_model=False, on_notice=notices.append)) as session:
         assert session.toolbox.resolve("bad_schema") is None

@@ -66,8 +66,8 @@ async def test_a_file_that_fails_its_digest_or_frontmatter_is_rejected(tmp_path:
     assert _reads(events) == ["skill://tampered/SKILL.md", "skill://impostor/SKILL.md"]
 
 
-async def test_a_server_without_the_extension_offers_no_skills(mcp_stdio_settings: ServerSettings) -> None:
-    async with ServerManager({"plain": mcp_stdio_settings}) as manager:
+async def test_a_server_without_the_extension_offers_no_skills(mcp_http_url: str) -> None:
+    async with ServerManager({"plain": ServerSettings(url=mcp_http_url)}) as manager:
         assert not manager.offers_skills("plain")
 
 

@@ -5,6 +5,7 @@ Fixtures:
     mcp_http_url        URL of the test server over Streamable HTTP (a subprocess on 127.0.0.1)
     mcp_sse_url         URL of the test server over legacy SSE
     mcp_hostile_url     URL of the test server with ``--hostile`` over Streamable HTTP
+    mcp_odd_url         URL of the test server with ``--odd-tools`` over Streamable HTTP
     mcp_events_file     the file the servers append ``started/cancelled/done TAG`` lines to
     mcp_stdio_settings  ServerSettings that launch the test server over stdio (sys.executable)
     write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path;
@@ -148,6 +149,12 @@ def mcp_sse_url(mcp_events_file: Path) -> str:
 def mcp_hostile_url(mcp_events_file: Path) -> str:
     """The test server with ``--hostile`` (tools that send escape sequences), over Streamable HTTP."""
     return _shared_server("hostile", "--hostile")
+
+
+@pytest.fixture(scope="session")
+def mcp_odd_url(mcp_events_file: Path) -> str:
+    """The test server with ``--odd-tools`` (a broken output, a task-only tool, a broken schema)."""
+    return _shared_server("odd", "--odd-tools")
 
 
 @pytest.fixture(scope="session")
