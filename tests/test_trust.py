@@ -17,6 +17,7 @@ import pexpect
 import pytest
 
 from agent.config import load_config
+from agent.paths import user_config_dir
 from agent.trust import summary, trust_file
 from tests.support.fake_llm import FakeLLM, FakeLLMProcess
 from tests.support.fixtures_mcp import REPO_ROOT, toml_config
@@ -79,13 +80,23 @@ def test_an_untrusted_project_config_starts_nothing_until_agent_trust_and_again_
     assert "changed since you answered" in changed.stderr and "agent trust" in changed.stderr
 
 
+def user_server(url: str) -> None:
+    """A server in the user's own config (trusted), so a run without the project's server starts
+    no demo server in its place."""
+    user_config_dir().mkdir(parents=True, exist_ok=True)
+    (user_config_dir() / "config.toml").write_text(toml_config({"web": {"url": url}}), encoding="utf-8")
+
+
 @pytest.mark.e2e
-def test_trust_project_uses_the_file_for_one_run_and_remembers_nothing(tmp_path: Path) -> None:
+def test_trust_project_uses_the_file_for_one_run_and_remembers_nothing(
+    tmp_path: Path, mcp_http_url: str
+) -> None:
+    user_server(mcp_http_url)
     marker = tmp_path / "marker.txt"
     (tmp_path / "agent.toml").write_text(marker_config(marker), encoding="utf-8")
     once = agent("--trust-project", "tools")
     assert once.returncode == 0, once.stderr
-    assert marker.exists() and "echo" in once.stdout
+    assert marker.exists() and "marked" in once.stdout and "echo" in once.stdout
     assert not trust_file().exists()
     marker.unlink()
     assert agent("tools").returncode == 0
@@ -172,7 +183,8 @@ def test_on_a_terminal_the_question_shows_what_the_file_would_do_and_y_trusts_it
 
 
 @pytest.mark.e2e
-def test_on_a_terminal_no_is_remembered_until_agent_trust(tmp_path: Path) -> None:
+def test_on_a_terminal_no_is_remembered_until_agent_trust(tmp_path: Path, mcp_http_url: str) -> None:
+    user_server(mcp_http_url)
     marker = tmp_path / "marker.txt"
     (tmp_path / "agent.toml").write_text(marker_config(marker), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
