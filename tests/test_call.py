@@ -357,14 +357,17 @@ async def test_tools_that_need_task_calls_or_have_a_broken_schema_are_not_offere
 
 
 async def test_tools_json_shows_a_failed_listing_and_the_last_error_with_its_time(
-    mcp_http_url: str, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+    mcp_http_url: str,
+    mcp_mute_url: str,
+    write_config: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = write_config(
-        {"web": ServerSettings(url=mcp_http_url), "mute": stdio_settings("--hang-listing", timeout=6)}
+        {"web": ServerSettings(url=mcp_http_url), "mute": ServerSettings(url=mcp_mute_url, timeout=2)}
     )
     assert await _run(["tools", "--json"], path) == 0
     captured = capsys.readouterr()
-    assert "server 'mute': listing tools timed out after 6 s" in captured.err
+    assert "server 'mute': listing tools timed out after 2 s" in captured.err
     servers = {s["name"]: s for s in json.loads(captured.out)["servers"]}
     assert servers["web"]["status"] == "connected"
     mute = servers["mute"]

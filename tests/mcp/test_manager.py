@@ -451,12 +451,12 @@ async def test_a_stdio_server_writing_logs_on_stdout_fails_at_once_naming_a_line
             assert manager.tools("web")
 
 
-async def test_a_server_whose_listing_never_answers_is_a_failed_server() -> None:
-    settings = stdio_settings("--hang-listing", timeout=6)
+async def test_a_server_whose_listing_never_answers_is_a_failed_server(mcp_mute_url: str) -> None:
+    settings = ServerSettings(url=mcp_mute_url, timeout=2)  # running already: 2 s is for the listing
     async with ServerManager({"mute": settings}) as manager:
         state = manager.states["mute"]
         assert state.status == "failed"
-        assert "listing tools timed out after 6 s" in str(state.error)
+        assert "listing tools timed out after 2 s" in str(state.error)
         assert manager.connected == [] and manager.tools() == []
 
 

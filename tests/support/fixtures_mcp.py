@@ -6,6 +6,7 @@ Fixtures:
     mcp_sse_url         URL of the test server over legacy SSE
     mcp_hostile_url     URL of the test server with ``--hostile`` over Streamable HTTP
     mcp_odd_url         URL of the test server with ``--odd-tools`` over Streamable HTTP
+    mcp_mute_url        URL of the test server with ``--hang-listing`` over Streamable HTTP
     mcp_events_file     the file the servers append ``started/cancelled/done TAG`` lines to
     mcp_stdio_settings  ServerSettings that launch the test server over stdio (sys.executable)
     write_config        ``write_config(servers, path=...)`` writes an agent.toml and returns its path;
@@ -155,6 +156,12 @@ def mcp_hostile_url(mcp_events_file: Path) -> str:
 def mcp_odd_url(mcp_events_file: Path) -> str:
     """The test server with ``--odd-tools`` (a broken output, a task-only tool, a broken schema)."""
     return _shared_server("odd", "--odd-tools")
+
+
+@pytest.fixture(scope="session")
+def mcp_mute_url(mcp_events_file: Path) -> str:
+    """The test server with ``--hang-listing`` (``tools/list`` never answers), over Streamable HTTP."""
+    return _shared_server("mute", "--hang-listing")
 
 
 @pytest.fixture(scope="session")
