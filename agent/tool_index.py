@@ -3,7 +3,8 @@
 tantivy (imported when the first index is built) over five fields: the tool's name split into
 words (``read_text_file``, ``getFileInfo``, ``API-post-search``), its description, its parameter
 names, the parameters' descriptions and enum values, and its server's names; stemmed
-(``files`` finds ``file``). A query becomes weighted words first (:mod:`agent.tool_words`: its
+(``files`` finds ``file``); and, for words no tool uses, a semantic bonus from word vectors
+(:mod:`agent.tool_vectors`: "altitude" finds ``maps_elevation``). A query becomes weighted words first (:mod:`agent.tool_words`: its
 common words left out, values such as ``notes.txt`` named for what they are, the usual words for
 the same thing added). :meth:`ToolIndex.update` re-indexes only
 the servers whose tools changed.
@@ -15,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agent.tool_vectors import ToolVectors
 from agent.tool_words import query_terms
 from agent.tools import ToolEntry
 
@@ -52,6 +54,10 @@ def _parameter_text(schema: Mapping[str, Any]) -> str:
     return " ".join(out)
 
 
+# BM25 hits looked at per query (their scores are added to the semantic bonus of every tool).
+BM25_CANDIDATES = 50
+
+
 class ToolIndex:
     """A BM25 index of tools (tantivy, in memory), keyed by ``(server, tool)``.
 
@@ -83,6 +89,7 @@ class ToolIndex:
         self._by_server: dict[str, tuple[int, dict[int, tuple[str, str]]]] = {}  # fingerprint, docs
         self._next_id = 0
         self._searcher: Any = None
+        self._vectors = ToolVectors()
         self.update(entries, server_names)
 
     def __len__(self) -> int:
@@ -101,6 +108,7 @@ class ToolIndex:
             writer.delete_documents_by_term("server_key", server)
             for doc_id in self._by_server.pop(server)[1]:
                 del self._keys[doc_id]
+            self._vectors.drop(server)
         for server, tools in grouped.items():
             params = [_parameter_names(e.spec.input_schema) for e in tools]
             fingerprint = hash(
@@ -115,7 +123,8 @@ class ToolIndex:
                     del self._keys[doc_id]
             server_words = f"{split_words(server)} {split_words(names.get(server, ''))}"
             docs: dict[int, tuple[str, str]] = {}
-            for entry, entry_params in zip(tools, params, strict=True):
+            name_words = [split_words(e.tool) for e in tools]
+            for entry, entry_name, entry_params in zip(tools, name_words, params, strict=True):
                 doc_id = self._next_id
                 self._next_id += 1
                 docs[doc_id] = self._keys[doc_id] = (entry.server, entry.tool)
@@ -123,7 +132,7 @@ class ToolIndex:
                     self._tantivy.Document(
                         id=doc_id,
                         server_key=server,
-                        name=split_words(entry.tool),
+                        name=entry_name,
                         description=entry.spec.description,
                         params=entry_params,
                         param_text=_parameter_text(entry.spec.input_schema),
@@ -131,6 +140,14 @@ class ToolIndex:
                     )
                 )
             self._by_server[server] = (fingerprint, docs)
+            self._vectors.set(
+                server,
+                [(e.server, e.tool) for e in tools],
+                [
+                    (f"{name} {e.spec.description} {server_words}", p)
+                    for e, name, p in zip(tools, name_words, params, strict=True)
+                ],
+            )
             changed += len(tools)
         writer.commit()
         self._index.reload()
@@ -138,7 +155,10 @@ class ToolIndex:
         return changed
 
     def search(self, query: str, limit: int) -> list[tuple[str, str]]:
-        """The ``(server, tool)`` keys that best match ``query``, best first."""
+        """The ``(server, tool)`` keys that best match ``query``, best first: BM25 (divided by
+        the query's best BM25 score) plus the semantic bonus of :mod:`agent.tool_vectors`."""
+        import numpy as np
+
         terms = query_terms(query)
         if not terms or limit < 1:
             return []
@@ -147,10 +167,14 @@ class ToolIndex:
             text, list(self._FIELDS), field_boosts=dict(self._BOOSTS)
         )
         searcher = self._searcher
-        found = []
-        for _score, address in searcher.search(parsed, limit, count=False).hits:
-            doc_id = searcher.doc(address)["id"][0]
-            key = self._keys.get(doc_id)
-            if key is not None:
-                found.append(key)
-        return found
+        keys, positions, _matrix = self._vectors.stacked()
+        scores = self._vectors.bonus(terms)
+        hits = searcher.search(parsed, max(limit, BM25_CANDIDATES), count=False).hits
+        best = hits[0][0] if hits else 0.0
+        for score, address in hits:
+            key = self._keys.get(searcher.doc(address)["id"][0])
+            if key is not None and best > 0:
+                scores[positions[key]] += score / best
+        top = np.argpartition(-scores, limit)[:limit] if len(scores) > limit else range(len(scores))
+        ranked = sorted((i for i in top if scores[i] > 0), key=lambda i: -scores[i])
+        return [keys[i] for i in ranked]

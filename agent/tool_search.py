@@ -15,7 +15,8 @@ those tools are offered with their full schemas, so the model calls them as usua
 offered is worked out from the history alone (:meth:`ToolOffer.specs_for`), so a resumed
 conversation gets the same tools back. Below the threshold nothing changes.
 
-Ranking: :mod:`agent.tool_index` (BM25 over names, descriptions, parameters and server names).
+Ranking: :mod:`agent.tool_index` (BM25 over names, descriptions, parameters and server names,
+plus a semantic bonus from word vectors, :mod:`agent.tool_vectors`).
 The index is built on the first search and updated per server when the tools are loaded again.
 
 Layers: this module sits beside :mod:`agent.tools` (it wraps a :class:`~agent.tools.Toolbox`);

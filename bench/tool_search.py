@@ -8,13 +8,17 @@
   tool among the first k results. The queries are split for honest tuning: ``dev`` (CRC-32 of the
   query text even) is what ranking changes are tried on, and only its misses are printed;
   ``held-out`` (odd) is only counted. A ranking change that helps dev but not held-out is
-  fitting the queries, not ranking better.
-- Bytes: the first request's JSON as each provider adapter builds it (``_params``: system,
+  fitting the queries, not ranking better. Two more groups are only counted: ``blind`` (the
+  queries marked so, written after the thesaurus and before running them) and ``fresh``
+  (bench/data/tool_queries_fresh.json, written before the word vectors, never tuned on or
+  edited; they are not part of dev / held-out / all).
+- Bytes: the first request's JSON as each provider adapter posts it (``_wire``: system,
   messages, tools), with tool search and with every tool, for 1000 and 5000 tools.
 - CPU per step: our side of one step with search on: the ``search_tools`` call, working out the
   step's tools from the history, and the adapter's conversion of the request (median).
-- Index build: the CPU time of building the tantivy index of 1000 / 5000 tools (median), and the
-  wall time of ``import tantivy``.
+- Index build: the CPU time of building the index of 1000 / 5000 tools (median: tantivy's and
+  the tools' vectors), the wall time of ``import tantivy`` and ``import numpy``, and the CPU time
+  of reading the word vectors (once per process, on the first build).
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ t0 = time.perf_counter()
 import tantivy  # noqa: E402, F401
 
 IMPORT_MS = (time.perf_counter() - t0) * 1000
+t0 = time.perf_counter()
+import numpy  # noqa: E402, F401
+
+NUMPY_IMPORT_MS = (time.perf_counter() - t0) * 1000
 
 import mcp_types  # noqa: E402
 from distractors import distractors  # noqa: E402
@@ -45,6 +53,7 @@ from agent.mcp.manager import ServerTool  # noqa: E402
 from agent.messages import AssistantMessage, ModelRequest, ToolCallPart, UserMessage  # noqa: E402
 from agent.tool_index import ToolIndex  # noqa: E402
 from agent.tool_search import ToolSearch  # noqa: E402
+from agent.tool_vectors import TABLE, word_vectors  # noqa: E402
 from agent.tools import Toolbox  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
@@ -82,27 +91,41 @@ def recall(search: ToolSearch, queries: list[dict[str, Any]]) -> tuple[float, fl
     return at1 / len(queries), at5 / len(queries), misses
 
 
-def quality(real: list[ServerTool], queries: list[dict[str, Any]], show_held_out: bool) -> None:
+def quality(
+    real: list[ServerTool], queries: list[dict[str, Any]], fresh: list[dict[str, Any]], show_held_out: bool
+) -> None:
     dev = [q for q in queries if is_dev(q)]
     held_out = [q for q in queries if not is_dev(q)]
-    print(f"queries: {len(dev)} dev, {len(held_out)} held-out (split by CRC-32 of the text)\n")
+    blind = [q for q in queries if q.get("group") == "blind"]
+    print(f"queries: {len(dev)} dev, {len(held_out)} held-out (split by CRC-32 of the text)")
+    print(
+        f"  of them {len(blind)} 'blind' (written after the thesaurus); {len(fresh)} 'fresh' apart (never tuned on)\n"
+    )
     print("| tools | recall@1 dev | held-out | all | recall@5 dev | held-out | all |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     shown: list[tuple[str, list[str]]] = []
     counts: list[str] = []
+    groups: list[str] = []
     for n_fake in (0, 5000):
         box = Toolbox(None, [*real, *gateway(n_fake)], namespaced=True)
         search = ToolSearch(box, ToolSearchSettings())
         d1, d5, dev_misses = recall(search, dev)
         h1, h5, held_misses = recall(search, held_out)
         a1, a5, _ = recall(search, queries)
+        b1, b5, _ = recall(search, blind)
+        f1, f5, _ = recall(search, fresh)
         label = f"{len(real)} real" + (f" + {n_fake} distractors" if n_fake else "")
         print(f"| {label} | {d1:.2f} | {h1:.2f} | {a1:.2f} | {d5:.2f} | {h5:.2f} | {a5:.2f} |")
+        groups.append(f"| {label} | {b1:.2f} | {f1:.2f} | {b5:.2f} | {f5:.2f} |")
         counts.append(
             f"{label}: @5 hits dev {round(d5 * len(dev))}/{len(dev)}, "
-            f"held-out {round(h5 * len(held_out))}/{len(held_out)}, all {round(a5 * len(queries))}/{len(queries)}"
+            f"held-out {round(h5 * len(held_out))}/{len(held_out)}, all {round(a5 * len(queries))}/{len(queries)}, "
+            f"blind {round(b5 * len(blind))}/{len(blind)}, fresh {round(f5 * len(fresh))}/{len(fresh)}"
         )
         shown = [("dev", dev_misses)] + ([("held-out", held_misses)] if show_held_out else [])
+    print("\n| tools | recall@1 blind | fresh | recall@5 blind | fresh |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(groups))
     print("\n" + "\n".join(counts))
     for part, misses in shown:
         if misses:
@@ -123,7 +146,7 @@ def providers() -> dict[str, Any]:
 
 
 def body(provider: Any, request: ModelRequest) -> int:
-    return len(json.dumps(provider._params(request), default=str).encode())
+    return len(provider._wire(request))
 
 
 def main() -> None:
@@ -137,13 +160,20 @@ def main() -> None:
     real, about = real_tools()
     queries = json.loads((DATA / "tool_queries.json").read_text(encoding="utf-8"))["queries"]
     known = {f"{t.server}.{t.tool.name}" for t in real}
-    unknown = [name for q in queries for name in q["expect"] if name not in known]
+    fresh = json.loads((DATA / "tool_queries_fresh.json").read_text(encoding="utf-8"))["queries"]
+    unknown = [name for q in [*queries, *fresh] for name in q["expect"] if name not in known]
     assert not unknown, f"queries expect unknown tools: {unknown}"
-    print(f"tool search bench: {len(real)} tools of {len(about)} published servers, {len(queries)} queries")
+    print(
+        f"tool search bench: {len(real)} tools of {len(about)} published servers, {len(queries)} queries + {len(fresh)} fresh"
+    )
     print("servers: " + ", ".join(about))
-    print(f"tantivy import: {IMPORT_MS:.1f} ms\n")
+    start = time.process_time()
+    word_vectors()
+    table_ms = (time.process_time() - start) * 1000
+    print(f"tantivy import: {IMPORT_MS:.1f} ms, numpy import: {NUMPY_IMPORT_MS:.1f} ms (wall)")
+    print(f"word vectors ({TABLE.stat().st_size / 1e6:.1f} MB) read once: {table_ms:.0f} ms of CPU\n")
 
-    quality(real, queries, args.show_held_out)
+    quality(real, queries, fresh, args.show_held_out)
     if args.quality_only:
         return
 
@@ -178,7 +208,7 @@ def main() -> None:
 
                 result = anyio.run(offer.call, "search_tools", call.arguments)
                 steps.append(UserMessage((result,)))
-                provider._params(ModelRequest(system, steps, offer.specs_for(steps)))
+                provider._wire(ModelRequest(system, steps, offer.specs_for(steps)))
                 cpu.append((time.process_time() - start) * 1000)
             print(
                 f"| {total} | {name} | {everything / 1000:,.0f} kB | {first / 1000:,.1f} kB | "

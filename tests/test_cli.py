@@ -11,7 +11,7 @@ import pytest
 from agent import __version__
 from agent.cli import build_parser, main
 
-_HEAVY = ("mcp", "mcp_types", "anthropic", "openai", "httpx2", "rich", "prompt_toolkit", "pydantic")
+_HEAVY = ("mcp", "mcp_types", "anthropic", "openai", "httpx2", "rich", "prompt_toolkit", "pydantic", "numpy")
 
 
 def _modules_after(argv: list[str]) -> set[str]:

@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.tools",
         "agent.tool_search",
         "agent.tool_index",
+        "agent.tool_vectors",
         "agent.tool_words",
         "agent.tool_thesaurus",
         "agent.resource_tool",
