@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -187,6 +188,7 @@ class Session:
         else:
             load_system_prompt(config)
         failure: BaseException | None = None
+        imported: anyio.Event | None = None
         async with anyio.create_task_group() as tg:
             try:
                 async with contextlib.AsyncExitStack() as stack:
@@ -209,7 +211,11 @@ class Session:
                         session._default = f"{provider.name}:{provider.model}"
                         session._providers[session._default] = provider
                     elif options.needs_model:
-                        session.provider_for(None)  # no API key, unknown model: before connecting
+                        # No API key, unknown model: before connecting. The SDK (a second or more
+                        # of CPU) is imported meanwhile, in a worker thread, while we wait on the
+                        # servers; the provider is made once they are ready.
+                        imported = anyio.Event()
+                        tg.start_soon(_import_ahead, session._check_provider(), imported)
                     await stack.enter_async_context(manager)
                     late.opened(manager)  # servers still connecting (connect_grace): one line each
                     session._check_servers()
@@ -221,6 +227,9 @@ class Session:
                         resources.set()
                     toolbox = await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
                     await resources.wait()
+                    if imported is not None:
+                        await imported.wait()
+                        session.provider_for(None)
                     session._set_toolbox(toolbox)
                     session.toolbox.on_change = options.on_notice
                     # What is loaded now (modules, SDKs, the tool schemas) lives as long as the
@@ -271,6 +280,13 @@ class Session:
         """``provider:model`` of the default provider."""
         provider = self.provider
         return f"{provider.name}:{provider.model}"
+
+    def _check_provider(self) -> tuple[str, ...]:
+        """Raise what making the default provider would raise before it imports anything (unknown
+        provider, no API key); the modules it will import (:func:`~agent.providers.registry.check_provider`)."""
+        from agent.providers.registry import check_provider
+
+        return check_provider(self.config, self._default)
 
     def provider_for(self, spec: str | None) -> Provider:
         """The provider for ``spec`` (default: the session's model), made once and kept; a bad
@@ -474,3 +490,20 @@ def _tool_search(config: Config, servers: Mapping[str, ServerSettings], toolbox:
 
 def _ignore(seconds: float) -> None:
     pass
+
+
+async def _import_ahead(modules: Sequence[str], done: anyio.Event) -> None:
+    """Import ``modules`` in a worker thread: the GIL is free while the event loop waits on the
+    servers. A failure is left to the import that needs the module, which raises it again."""
+    try:
+        await anyio.to_thread.run_sync(_import_quietly, modules)
+    finally:
+        done.set()
+
+
+def _import_quietly(modules: Sequence[str]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            return
