@@ -55,6 +55,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.errors",
         "agent.config",
         "agent.paths",
+        "agent.tls",
         "agent.adhoc",
         "agent.input_text",
         "agent.options",
