@@ -112,7 +112,7 @@ def select_servers(
     given twice is refused, not silently used once."""
     chosen = adhoc_servers(config, adhoc)
     demo: dict[str, ServerSettings] = {}
-    if not config.enabled_servers:
+    if not config.enabled_servers and (names or not chosen):
         # No server enabled: the bundled demo server, so a first run has tools (and `-s demo`).
         from agent.demo_server import default_servers
 
