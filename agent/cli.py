@@ -318,6 +318,16 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``agent`` console script."""
+    from agent.startup import pause_collector, resume_collector
+
+    pause_collector()  # until the command is ready (agent/startup.py)
+    try:
+        return _main(argv)
+    finally:
+        resume_collector()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     invocation = parse(argv)
     _setup_logging(invocation.verbose)
 

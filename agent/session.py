@@ -43,6 +43,7 @@ from agent.messages import Message
 from agent.options import AdhocServer
 from agent.session_prompt import DEFAULT_SYSTEM_PROMPT, load_system_prompt, system_prompt_option
 from agent.session_servers import LateServers, check_tool_limit, dropped_note, no_server_usable
+from agent.startup import resume_collector
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -237,6 +238,7 @@ class Session:
                     # (at 1000 tools those landed inside the loop); thawed again at the end.
                     gc.freeze()
                     stack.callback(gc.unfreeze)
+                    resume_collector()  # off while the command started (agent/startup.py)
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc

@@ -56,6 +56,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.config",
         "agent.paths",
         "agent.tls",
+        "agent.startup",
         "agent.adhoc",
         "agent.input_text",
         "agent.options",
