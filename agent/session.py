@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from agent.messages import Message
 from agent.options import AdhocServer
 from agent.session_prompt import DEFAULT_SYSTEM_PROMPT, load_system_prompt, system_prompt_option
 from agent.session_servers import LateServers, check_tool_limit, dropped_note, no_server_usable
-from agent.startup import resume_collector
+from agent.startup import import_ahead, resume_collector
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -216,7 +215,7 @@ class Session:
                         # of CPU) is imported meanwhile, in a worker thread, while we wait on the
                         # servers; the provider is made once they are ready.
                         imported = anyio.Event()
-                        tg.start_soon(_import_ahead, session._check_provider(), imported)
+                        tg.start_soon(import_ahead, session._check_provider(), imported)
                     await stack.enter_async_context(manager)
                     late.opened(manager)  # servers still connecting (connect_grace): one line each
                     session._check_servers()
@@ -492,20 +491,3 @@ def _tool_search(config: Config, servers: Mapping[str, ServerSettings], toolbox:
 
 def _ignore(seconds: float) -> None:
     pass
-
-
-async def _import_ahead(modules: Sequence[str], done: anyio.Event) -> None:
-    """Import ``modules`` in a worker thread: the GIL is free while the event loop waits on the
-    servers. A failure is left to the import that needs the module, which raises it again."""
-    try:
-        await anyio.to_thread.run_sync(_import_quietly, modules)
-    finally:
-        done.set()
-
-
-def _import_quietly(modules: Sequence[str]) -> None:
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            return
