@@ -182,11 +182,15 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
     Bare ``agent`` is ``agent chat`` and takes every chat option (``agent -m openai:gpt-4o``). A
     first word that is no command is refused with how to ask one question (``agent run``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     at = _first_word(argv)
     if at is None and not {"-h", "--help", "--version"} & set(argv):
         argv, at = ["chat", *argv], 0
-    elif at is not None and argv[at] not in _COMMAND_NAMES:
+    # Running a command needs only its own parser (help and errors about the command: all of them).
+    named = (
+        at is not None and argv[at] in _COMMAND_NAMES and not {"-h", "--help", "--version"} & set(argv[:at])
+    )
+    parser = build_parser(argv[at] if named and at is not None else None)
+    if at is not None and argv[at] not in _COMMAND_NAMES:
         parser.error(
             f"{argv[at]!r} is not a command; to ask one question: agent run {_shell_quote(argv[at])} "
             "(or start a chat with: agent)"
@@ -314,6 +318,16 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``agent`` console script."""
+    from agent.startup import pause_collector, resume_collector
+
+    pause_collector()  # until the command is ready (agent/startup.py)
+    try:
+        return _main(argv)
+    finally:
+        resume_collector()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     invocation = parse(argv)
     _setup_logging(invocation.verbose)
 

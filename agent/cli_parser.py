@@ -6,7 +6,7 @@ Import-light, as :mod:`agent.cli`: ``agent --help`` imports no SDK.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent import __version__, options
@@ -115,7 +115,9 @@ def _system(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole grammar; with ``command``, only that command's parser under the top level (what
+    parsing one command line needs: building all of them costs about 10 ms of start-up)."""
     parser = argparse.ArgumentParser(
         prog="agent",
         description="Talk to a language model that can use the tools of MCP servers.",
@@ -134,7 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         return p
 
-    p = add("chat", "interactive chat (the default)", "Chat with the model in the terminal.")
+    for name, help_text, description, define in _COMMANDS:
+        if command is None or name == command:
+            define(add(name, help_text, description))
+    return parser
+
+
+def _cmd_chat(p: argparse.ArgumentParser) -> None:
     _model(p)
     _servers(p)
     p.add_argument(
@@ -150,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _system(p)
 
-    p = add("run", "answer one prompt and exit", "Answer one prompt, using tools as needed, and exit.")
+
+def _cmd_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", metavar="PROMPT", help="the prompt, or - to read it from stdin")
     _model(p)
     _servers(p)
@@ -158,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
     _system(p)
 
-    p = add("batch", "run many prompts from a file", "Run a file of prompts, resumably, N at a time.")
+
+def _cmd_batch(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "input", metavar="INPUT", nargs="?", help="text file (a prompt a line), JSONL file, or - for stdin"
     )
@@ -195,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model(p)
     _servers(p)
 
-    p = add("tools", "list the servers' tools", "List each server's tools with descriptions and parameters.")
+
+def _cmd_tools(p: argparse.ArgumentParser) -> None:
     _servers(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
@@ -207,57 +218,134 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, metavar="N", help="with --search: how many (default: tools.search_limit)"
     )
 
-    p = add("call", "call one tool directly", "Call one tool and print its result.")
+
+def _cmd_call(p: argparse.ArgumentParser) -> None:
     p.add_argument("tool", metavar="TOOL", help="tool name, or SERVER.TOOL")
     p.add_argument("arguments", metavar="JSON", nargs="?", default="{}", help="arguments as a JSON object")
     _servers(p)
     p.add_argument("--json", action="store_true", help="print the raw result as JSON")
 
-    p = add(
-        "models",
-        "list each provider's models",
-        "List, per provider, the models its API lists and the ones the config names. A provider "
-        "without an API key is shown as such.",
-    )
+
+def _cmd_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add("history", "list saved chats", "List the saved chats, newest first (agent chat --resume ID).")
+
+def _cmd_history(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", "-n", type=int, metavar="N", help="only the newest N")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add(
-        "resources", "list the servers' resources", "List each server's resources and resource templates."
-    )
+
+def _cmd_resources(p: argparse.ArgumentParser) -> None:
     _servers(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("read", "print a resource", "Print a text resource; write any resource to a file with -o.")
+
+
+def _cmd_read(p: argparse.ArgumentParser) -> None:
     p.add_argument("uri", metavar="URI")
     _servers(p)
     p.add_argument("-o", "--output", metavar="FILE", help="write the content to FILE (needed for binary)")
-    p = add("prompts", "list the servers' prompts", "List each server's prompts and their arguments.")
+
+
+def _cmd_prompts(p: argparse.ArgumentParser) -> None:
     _servers(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("prompt", "print a prompt's messages", "Get a prompt with its arguments and print its messages.")
+
+
+def _cmd_prompt(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="prompt name, or SERVER.NAME")
     p.add_argument("arguments", metavar="KEY=VALUE", nargs="*", help="the prompt's arguments")
     _servers(p)
     p.add_argument("--json", action="store_true", help="print the messages as JSON")
 
-    p = add(
-        "login", "log in to an OAuth-protected server", "Log in to a server (OAuth) and store the tokens."
-    )
+
+def _cmd_login(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="NAME|URL")
-    p = add("logout", "forget a server's tokens", "Revoke (where supported) and delete a server's tokens.")
+
+
+def _cmd_logout(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="NAME|URL")
-    add("auth", "show login status per server", "Show, per server, whether you are logged in (no tokens).")
-    p = add(
+
+
+def _cmd_auth(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _cmd_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", nargs="?", help="the file (default: ./agent.toml)")
+
+
+def _cmd_conformance_client(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", metavar="URL")
+
+
+# Each command: (name, help in the command list (None: not listed), description, its arguments).
+_COMMANDS: tuple[tuple[str, str | None, str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("chat", "interactive chat (the default)", "Chat with the model in the terminal.", _cmd_chat),
+    ("run", "answer one prompt and exit", "Answer one prompt, using tools as needed, and exit.", _cmd_run),
+    ("batch", "run many prompts from a file", "Run a file of prompts, resumably, N at a time.", _cmd_batch),
+    (
+        "tools",
+        "list the servers' tools",
+        "List each server's tools with descriptions and parameters.",
+        _cmd_tools,
+    ),
+    ("call", "call one tool directly", "Call one tool and print its result.", _cmd_call),
+    (
+        "models",
+        "list each provider's models",
+        "List, per provider, the models its API lists and the ones the config names. A provider "
+        "without an API key is shown as such.",
+        _cmd_models,
+    ),
+    (
+        "history",
+        "list saved chats",
+        "List the saved chats, newest first (agent chat --resume ID).",
+        _cmd_history,
+    ),
+    (
+        "resources",
+        "list the servers' resources",
+        "List each server's resources and resource templates.",
+        _cmd_resources,
+    ),
+    ("read", "print a resource", "Print a text resource; write any resource to a file with -o.", _cmd_read),
+    ("prompts", "list the servers' prompts", "List each server's prompts and their arguments.", _cmd_prompts),
+    (
+        "prompt",
+        "print a prompt's messages",
+        "Get a prompt with its arguments and print its messages.",
+        _cmd_prompt,
+    ),
+    (
+        "login",
+        "log in to an OAuth-protected server",
+        "Log in to a server (OAuth) and store the tokens.",
+        _cmd_login,
+    ),
+    (
+        "logout",
+        "forget a server's tokens",
+        "Revoke (where supported) and delete a server's tokens.",
+        _cmd_logout,
+    ),
+    (
+        "auth",
+        "show login status per server",
+        "Show, per server, whether you are logged in (no tokens).",
+        _cmd_auth,
+    ),
+    (
         "trust",
         "trust a project's config file",
         "Show what a project config (./agent.toml) would do, and trust it as it is now. A project "
         "config is used only once trusted; when it changes, it needs trust again.",
-    )
-    p.add_argument("path", metavar="PATH", nargs="?", help="the file (default: ./agent.toml)")
-
-    p = add("conformance-client", None, "Client driven by the MCP conformance suite (for CI).")
-    p.add_argument("url", metavar="URL")
-    return parser
+        _cmd_trust,
+    ),
+    (
+        "conformance-client",
+        None,
+        "Client driven by the MCP conformance suite (for CI).",
+        _cmd_conformance_client,
+    ),
+)

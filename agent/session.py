@@ -42,6 +42,7 @@ from agent.messages import Message
 from agent.options import AdhocServer
 from agent.session_prompt import DEFAULT_SYSTEM_PROMPT, load_system_prompt, system_prompt_option
 from agent.session_servers import LateServers, check_tool_limit, dropped_note, no_server_usable
+from agent.startup import import_ahead, resume_collector
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -111,7 +112,7 @@ def select_servers(
     given twice is refused, not silently used once."""
     chosen = adhoc_servers(config, adhoc)
     demo: dict[str, ServerSettings] = {}
-    if not config.enabled_servers:
+    if not config.enabled_servers and (names or not chosen):
         # No server enabled: the bundled demo server, so a first run has tools (and `-s demo`).
         from agent.demo_server import default_servers
 
@@ -187,6 +188,7 @@ class Session:
         else:
             load_system_prompt(config)
         failure: BaseException | None = None
+        imported: anyio.Event | None = None
         async with anyio.create_task_group() as tg:
             try:
                 async with contextlib.AsyncExitStack() as stack:
@@ -209,7 +211,11 @@ class Session:
                         session._default = f"{provider.name}:{provider.model}"
                         session._providers[session._default] = provider
                     elif options.needs_model:
-                        session.provider_for(None)  # no API key, unknown model: before connecting
+                        # No API key, unknown model: before connecting. The SDK (a second or more
+                        # of CPU) is imported meanwhile, in a worker thread, while we wait on the
+                        # servers; the provider is made once they are ready.
+                        imported = anyio.Event()
+                        tg.start_soon(import_ahead, session._check_provider(), imported)
                     await stack.enter_async_context(manager)
                     late.opened(manager)  # servers still connecting (connect_grace): one line each
                     session._check_servers()
@@ -221,6 +227,9 @@ class Session:
                         resources.set()
                     toolbox = await Toolbox.load(manager, max_result_tokens=config.max_tool_result_tokens)
                     await resources.wait()
+                    if imported is not None:
+                        await imported.wait()
+                        session.provider_for(None)
                     session._set_toolbox(toolbox)
                     session.toolbox.on_change = options.on_notice
                     # What is loaded now (modules, SDKs, the tool schemas) lives as long as the
@@ -228,6 +237,7 @@ class Session:
                     # (at 1000 tools those landed inside the loop); thawed again at the end.
                     gc.freeze()
                     stack.callback(gc.unfreeze)
+                    resume_collector()  # off while the command started (agent/startup.py)
                     yield session
             except BaseException as exc:  # raised as is below, not wrapped in an exception group
                 failure = exc
@@ -271,6 +281,13 @@ class Session:
         """``provider:model`` of the default provider."""
         provider = self.provider
         return f"{provider.name}:{provider.model}"
+
+    def _check_provider(self) -> tuple[str, ...]:
+        """Raise what making the default provider would raise before it imports anything (unknown
+        provider, no API key); the modules it will import (:func:`~agent.providers.registry.check_provider`)."""
+        from agent.providers.registry import check_provider
+
+        return check_provider(self.config, self._default)
 
     def provider_for(self, spec: str | None) -> Provider:
         """The provider for ``spec`` (default: the session's model), made once and kept; a bad

@@ -18,7 +18,6 @@ with them before each model request (``refresh``), and offers three things to th
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import re
@@ -482,6 +481,8 @@ class Toolbox:
         return converted, None
 
     def _unknown(self, name: str) -> str:
+        import difflib  # only here: not a cost of every start
+
         text = f"error: there is no tool named {name!r}."
         close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.6)
         if close:

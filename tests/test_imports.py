@@ -56,6 +56,8 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.errors",
         "agent.config",
         "agent.paths",
+        "agent.tls",
+        "agent.startup",
         "agent.adhoc",
         "agent.input_text",
         "agent.options",

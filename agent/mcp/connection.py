@@ -23,12 +23,10 @@ transport keeps it (the SDK offers no setting), so a bigger result there loses t
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
 import shutil
-import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -45,6 +43,7 @@ from agent.errors import AuthError, AuthRequiredError, ServerConnectError, Serve
 from agent.mcp.failures import describe_failure, first_message, hint, leaves, not_an_mcp_answer, request_url
 from agent.mcp.stream_watch import watched
 from agent.private_files import open_private
+from agent.tls import tls_context
 
 if TYPE_CHECKING:
     import httpx2
@@ -122,16 +121,6 @@ class _Context:
 def server_log_path(name: str) -> Path:
     """Where a stdio server's stderr goes."""
     return user_log_dir() / "servers" / f"{name}.log"
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One TLS context for every server connection of this process (httpx2's default, with the
-    environment's SSL_CERT_FILE / SSL_CERT_DIR): loading the CA bundle costs 20-50 ms of CPU, and
-    a connection, a reconnect and each login would each load it again."""
-    import httpx2
-
-    return httpx2.create_ssl_context()
 
 
 def _http_client(ctx: _Context, headers: dict[str, Any] | None = None) -> httpx2.AsyncClient:

@@ -51,7 +51,6 @@ from pydantic import AnyUrl, ValidationError
 
 from agent.config import Config, ServerSettings
 from agent.errors import AgentError, AuthError, AuthRequiredError, ServerError
-from agent.mcp.connection import tls_context
 from agent.mcp.oauth_browser import (
     BrowserLeg,
     CallbackListener,
@@ -78,6 +77,7 @@ from agent.mcp.oauth_scopes import keep_login, needs_more_scope, union
 from agent.mcp.oauth_sdk_private import OAuthProviderHooks
 from agent.mcp.oauth_unattended import client_credentials_client, client_credentials_request
 from agent.mcp.token_store import StoredLogin, TokenStore, open_token_store, server_key
+from agent.tls import tls_context
 
 if TYPE_CHECKING:
     from mcp.client.auth.oauth2 import OAuthContext

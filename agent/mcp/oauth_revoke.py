@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx2
 
-from agent.mcp.connection import tls_context
 from agent.mcp.oauth_refresh import token_error
+from agent.tls import tls_context
 
 if TYPE_CHECKING:
     from mcp.client.auth.oauth2 import OAuthContext

@@ -34,6 +34,7 @@ from agent.providers.api_errors import (
     status_error,
     unexpected_response,
 )
+from agent.tls import tls_context
 
 __all__ = [
     "TOOL_ERROR_PREFIX",
@@ -209,9 +210,11 @@ class SDKAdapter:
         self._max_tokens = max_tokens
         self._streaming = streaming
         self._sdk = importlib.import_module(self.SDK)
-        self._client = self._make_client(
-            self.client_options(api_key, base_url, max_retries, timeout, headers)
-        )
+        options = self.client_options(api_key, base_url, max_retries, timeout, headers)
+        # The SDK's own HTTP client and defaults, with the process's one TLS context: not a
+        # second load of the CA bundle (agent/tls.py).
+        options["http_client"] = self._sdk.DefaultAsyncHttpxClient(timeout=timeout, verify=tls_context())
+        self._client = self._make_client(options)
 
     def _make_client(self, options: dict[str, Any]) -> Any:
         """The SDK's async client, from :meth:`client_options` (imports the SDK)."""

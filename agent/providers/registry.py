@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
 from agent.config import DEFAULT_MODEL, Config, ProviderSettings
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_PROVIDERS",
     "DEFAULT_MODELS",
+    "check_provider",
     "known_providers",
     "make_batch_api",
     "make_provider",
@@ -142,9 +144,37 @@ def make_batch_api(
     return api
 
 
-def _make(
-    config: Config, spec: str | None, env: Mapping[str, str] | None, streaming: bool
-) -> tuple[Provider, ProviderType, ProviderSettings]:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What :func:`make_provider` builds, worked out before anything is imported."""
+
+    name: str
+    kind: ProviderType
+    settings: ProviderSettings
+    model: str
+    api_key: str
+    key_env: str | None
+    base_url: str | None
+
+
+# The adapter module of each type and the SDK it imports (what building one costs: seconds).
+_MODULES: dict[ProviderType, tuple[str, str]] = {
+    "anthropic": ("agent.providers.anthropic", "anthropic"),
+    "openai": ("agent.providers.openai", "openai"),
+    "openai-chat": ("agent.providers.openai_chat", "openai"),
+}
+
+
+def check_provider(
+    config: Config, spec: str | None = None, *, env: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Raise what :func:`make_provider` would raise for ``spec`` before it imports anything (an
+    unknown provider, no model, no API key), and name the modules it will import: the adapter and
+    its SDK, for a caller that imports them ahead (``Session.open``, while servers connect)."""
+    return _MODULES[_plan(config, spec, env).kind]
+
+
+def _plan(config: Config, spec: str | None, env: Mapping[str, str] | None) -> _Plan:
     environ = os.environ if env is None else env
     name, model = parse_model_spec(config, spec)
     settings = config.providers.get(name)
@@ -172,6 +202,14 @@ def _make(
             hint=f"export {key_env}=<your key>, or pick another provider with --model PROVIDER:MODEL "
             f"or model = ... in the config (known providers: {', '.join(others)})",
         )
+    return _Plan(name, kind, settings, model, api_key, key_env, base_url)
+
+
+def _make(
+    config: Config, spec: str | None, env: Mapping[str, str] | None, streaming: bool
+) -> tuple[Provider, ProviderType, ProviderSettings]:
+    plan = _plan(config, spec, env)
+    kind, settings = plan.kind, plan.settings
     factory: Callable[..., Provider]
     if kind == "anthropic":
         from agent.providers.anthropic import AnthropicProvider
@@ -186,11 +224,11 @@ def _make(
 
         factory = OpenAIChatProvider
     made = factory(
-        model=model,
-        api_key=api_key or _NO_KEY,
-        name=name,
-        api_key_env=key_env,
-        base_url=base_url,
+        model=plan.model,
+        api_key=plan.api_key or _NO_KEY,
+        name=plan.name,
+        api_key_env=plan.key_env,
+        base_url=plan.base_url,
         max_tokens=settings.max_tokens if "max_tokens" in settings.model_fields_set else None,
         headers=settings.headers,
         max_retries=settings.max_retries,

@@ -16,7 +16,7 @@ from agent.config import DEFAULT_MODEL, Config
 from agent.errors import EXIT_USAGE, ProviderConfigError
 from agent.messages import ModelRequest, ResponseDone, UserMessage
 from agent.providers.base import Provider
-from agent.providers.registry import DEFAULT_MODELS, make_provider, parse_model_spec
+from agent.providers.registry import DEFAULT_MODELS, check_provider, make_provider, parse_model_spec
 from tests.support.fake_llm import FakeLLM
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,11 +85,12 @@ def test_the_default_models_are_current_models_of_the_installed_sdks() -> None:
 def test_a_missing_key_names_the_variable_and_how_to_pick_another_provider(
     spec: str | None, variable: str
 ) -> None:
-    with pytest.raises(ProviderConfigError) as caught:
-        make_provider(config(), spec, env={})
-    assert caught.value.exit_code == EXIT_USAGE
-    assert f"{variable} is not set" in str(caught.value)
-    assert "--model PROVIDER:MODEL" in str(caught.value.hint)
+    for make in (make_provider, check_provider):  # the check (Session.open, before servers) says the same
+        with pytest.raises(ProviderConfigError) as caught:
+            make(config(), spec, env={})
+        assert caught.value.exit_code == EXIT_USAGE
+        assert f"{variable} is not set" in str(caught.value)
+        assert "--model PROVIDER:MODEL" in str(caught.value.hint)
 
 
 def test_a_declared_provider_reads_its_own_key_variable() -> None:
@@ -183,10 +184,13 @@ def test_registry_imports_no_sdk_and_a_provider_only_its_own() -> None:
     code = (
         "import sys\n"
         "from agent.config import Config\n"
-        "from agent.providers.registry import make_provider\n"
+        "from agent.providers.registry import check_provider, make_provider\n"
         "assert 'openai' not in sys.modules and 'anthropic' not in sys.modules, 'registry imported an SDK'\n"
-        "p = make_provider(Config(), 'openai:gpt-5.5', env={'OPENAI_API_KEY': 'k'})\n"
-        "assert 'openai' in sys.modules\n"
+        "ahead = check_provider(Config(), 'openai-chat:gpt-5.5', env={'OPENAI_API_KEY': 'k'})\n"
+        "assert ahead == ('agent.providers.openai_chat', 'openai'), ahead\n"
+        "assert 'openai' not in sys.modules, 'the check imported the SDK'\n"
+        "p = make_provider(Config(), 'openai-chat:gpt-5.5', env={'OPENAI_API_KEY': 'k'})\n"
+        "assert all(name in sys.modules for name in ahead), 'the check named other modules'\n"
         "assert 'anthropic' not in sys.modules, 'choosing openai imported anthropic'\n"
         "print('ok')\n"
     )
