@@ -86,6 +86,7 @@ class ToolIndex:
         self._index = tantivy.Index(builder.build())
         self._writer = self._index.writer(15_000_000, 1)
         self._keys: dict[int, tuple[str, str]] = {}  # document id -> (server, tool)
+        self._name_words: dict[int, tuple[str, ...]] = {}  # document id -> its name's words
         self._by_server: dict[str, tuple[int, dict[int, tuple[str, str]]]] = {}  # fingerprint, docs
         self._next_id = 0
         self._searcher: Any = None
@@ -107,7 +108,7 @@ class ToolIndex:
         for server in [s for s in self._by_server if s not in grouped]:
             writer.delete_documents_by_term("server_key", server)
             for doc_id in self._by_server.pop(server)[1]:
-                del self._keys[doc_id]
+                del self._keys[doc_id], self._name_words[doc_id]
             self._vectors.drop(server)
         for server, tools in grouped.items():
             params = [_parameter_names(e.spec.input_schema) for e in tools]
@@ -120,7 +121,7 @@ class ToolIndex:
             if previous is not None:
                 writer.delete_documents_by_term("server_key", server)
                 for doc_id in previous[1]:
-                    del self._keys[doc_id]
+                    del self._keys[doc_id], self._name_words[doc_id]
             server_words = f"{split_words(server)} {split_words(names.get(server, ''))}"
             docs: dict[int, tuple[str, str]] = {}
             name_words = [split_words(e.tool) for e in tools]
@@ -128,6 +129,7 @@ class ToolIndex:
                 doc_id = self._next_id
                 self._next_id += 1
                 docs[doc_id] = self._keys[doc_id] = (entry.server, entry.tool)
+                self._name_words[doc_id] = tuple(entry_name.lower().split())
                 writer.add_document(
                     self._tantivy.Document(
                         id=doc_id,
@@ -177,4 +179,15 @@ class ToolIndex:
                 scores[positions[key]] += score / best
         top = np.argpartition(-scores, limit)[:limit] if len(scores) > limit else range(len(scores))
         ranked = sorted((i for i in top if scores[i] > 0), key=lambda i: -scores[i])
-        return [keys[i] for i in ranked]
+        return [keys[i] for i in ranked] or self._by_prefix(query, limit)
+
+    def _by_prefix(self, query: str, limit: int) -> list[tuple[str, str]]:
+        """When nothing matched a whole word: the tools with a name word that starts with one of
+        the query's (``calc`` finds ``calculate``, ``repo`` ``list_repositories``), those with
+        the most such words first."""
+        starts = {w for w in re.findall(r"[a-z0-9]+", query.lower()) if len(w) >= 3}
+        found = [
+            (-sum(any(w.startswith(s) for w in words) for s in starts), doc_id)
+            for doc_id, words in self._name_words.items()
+        ]
+        return [self._keys[doc_id] for n, doc_id in sorted(f for f in found if f[0] < 0)[:limit]]

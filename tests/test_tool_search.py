@@ -212,3 +212,10 @@ def test_a_query_gains_the_usual_words_for_the_same_thing() -> None:
 def test_stemming_synonyms_and_values_find_the_tool(query: str, expected: tuple[str, str]) -> None:
     search = search_for("filesystem", "git", "kubernetes", "playwright", "github")
     assert expected in [(e.server, e.tool) for e in search.search(query, 5)]
+
+
+def test_a_word_that_matches_nothing_whole_finds_the_names_it_begins() -> None:
+    index = ToolIndex(toolbox("time", "git").entries)
+    assert index.search("conv", 5) == [("time", "convert_time")]
+    assert index.search("curr tim", 5)[0] == ("time", "get_current_time")  # two words begin it
+    assert index.search("zzqx", 5) == []
