@@ -44,13 +44,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import os
     import shutil
 
-    from tests.support.fixtures_mcp import SHARED_ENV, stop_shared_servers
+    from tests.support.fixtures_mcp import SHARED_ENV, release_shared_servers, stop_shared_servers
 
     folder = os.environ.get(SHARED_ENV)
-    if hasattr(config, "workerinput") or not folder:
-        return
-    stop_shared_servers(Path(folder))
-    shutil.rmtree(folder, ignore_errors=True)
+    if not hasattr(config, "workerinput") and folder:
+        stop_shared_servers(Path(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+    release_shared_servers()
 
 
 _SCRUBBED = (

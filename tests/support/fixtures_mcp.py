@@ -121,6 +121,18 @@ def _shared_server(key: str, *flags: str, transport: str = "http") -> str:
     return shared_server(key, lambda: _start(transport, _shared() / "events.txt", *flags))
 
 
+def release_shared_servers() -> None:
+    """Let go of the servers this process started for the run (at its end): the main process
+    stops them (:func:`stop_shared_servers`); a worker's Popen must not wait for them, nor warn
+    at exit that they still run."""
+    for proc in _STARTED:
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc.poll() is None:
+            proc.returncode = 0  # handed over to the main process, not ours to wait for
+    _STARTED.clear()
+
+
 def stop_shared_servers(folder: Path) -> None:
     """Stop every server the workers started in ``folder`` (the main process, at the end)."""
     for record in folder.glob("*.server"):
