@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.providers",
         "agent.mcp",
         "agent.tools",
+        "agent.tool_schema",
         "agent.tool_search",
         "agent.tool_index",
         "agent.tool_vectors",

@@ -142,13 +142,13 @@ def test_nested_objects_enums_anyof_and_refs_pass_unchanged() -> None:
 def test_missing_or_invalid_schema_becomes_an_empty_object(
     raw: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, "agent.tools"):
+    with caplog.at_level(logging.WARNING, "agent.tool_schema"):
         assert convert_schema(raw, "t") == {"type": "object", "properties": {}}
     assert "no valid input schema" in caplog.text
 
 
 def test_non_object_top_level_is_replaced_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, "agent.tools"):
+    with caplog.at_level(logging.WARNING, "agent.tool_schema"):
         assert convert_schema({"type": "string"}, "t") == {"type": "object", "properties": {}}
     assert "not an object" in caplog.text
 
@@ -184,7 +184,7 @@ def test_top_level_anyof_is_merged(caplog: pytest.LogCaptureFixture) -> None:
             },
         ]
     }
-    with caplog.at_level(logging.INFO, "agent.tools"):
+    with caplog.at_level(logging.INFO, "agent.tool_schema"):
         out = convert_schema(raw, "t")
     assert out == {
         "type": "object",

@@ -4,7 +4,7 @@ Stateless: every request sends the whole conversation as ``input`` items (``stor
 ``previous_response_id``), so the neutral message list stays the one source of truth. Tool calls
 are ``function_call`` items, results ``function_call_output`` items whose output is a string, or a
 list of ``input_text`` / ``input_image`` parts when the result holds images. Function tools go
-with ``strict: false``: schemas pass unchanged, as ``agent/tools.py`` made them.
+with ``strict: false``: schemas pass unchanged, as ``agent/tool_schema.py`` made them.
 
 Requests go through the SDK client (its retries, auth, error types) as the plain JSON built here,
 and answers are read as plain JSON (``SDKAdapter._post_json``): streamed events as the parsed SSE
