@@ -21,6 +21,10 @@ without the tools the user chose would mislead.
 Approval is one policy: the server's per-tool or whole-server setting, else the global
 ``approval``. "always" runs, "never" denies, "ask" asks ``options.ask`` (a UI's question to the
 user: "y", "n" or "a" for always in this session); with no one to ask, the call is denied.
+
+Around it: :mod:`agent.session_options` (the options and the servers they select),
+:mod:`agent.session_providers` (the providers, made once each and kept), :mod:`agent.session_servers`
+(servers late or failing once open) and :mod:`agent.session_prompt` (the system prompt).
 """
 
 from __future__ import annotations
@@ -28,19 +32,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agent.adhoc import adhoc_servers
 from agent.config import Config, ServerSettings, approval_mode
 from agent.core import Agent, Event, events
-from agent.errors import AgentError, ConfigError, ServerError, UsageError
+from agent.errors import UsageError
 from agent.messages import Message
-from agent.options import AdhocServer
+from agent.session_options import Answer, AskFn, SessionOptions, select_servers
 from agent.session_prompt import DEFAULT_SYSTEM_PROMPT, load_system_prompt, system_prompt_option
+from agent.session_providers import Providers
 from agent.session_servers import LateServers, check_tool_limit, dropped_note, no_server_usable
 from agent.startup import import_ahead, resume_collector
 
@@ -49,14 +52,11 @@ if TYPE_CHECKING:
 
     from agent.context import Budget, ContextManager
     from agent.core import Tools
-    from agent.mcp.elicitation import ElicitationHandler
     from agent.mcp.manager import ServerManager, ServerState
-    from agent.mcp.server_log import ServerLog
     from agent.providers.base import Provider
     from agent.providers.batch import BatchAPI
-    from agent.providers.pacing import SharedBackoff
     from agent.tool_search import ToolOffer, ToolSearch
-    from agent.tools import Toolbox, ToolProgress
+    from agent.tools import Toolbox
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -71,68 +71,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The user's answer to an approval question: yes, no, always (this tool, this session).
-Answer = Literal["y", "n", "a"]
-# (server, tool, arguments, hints: the tool's annotations in words, e.g. ("read-only",)) -> answer
-AskFn = Callable[[str, str, Mapping[str, Any], tuple[str, ...]], Awaitable[Answer]]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    """What a command wants of its Session."""
-
-    servers: Sequence[str] | None = None  # --server NAME…; None: every enabled one
-    adhoc: Sequence[AdhocServer] = ()  # --url / --stdio: used with the --server ones alone
-    model: str | None = None  # PROVIDER:MODEL; None: the config's
-    needs_model: bool = True  # False for `tools` and `call`: no provider is made
-    use_servers: bool = True  # False: connect no MCP server (`agent batch --status` / `--cancel`)
-    max_steps: int | None = None  # None: the config's
-    allow_login: bool = False  # someone is at the terminal: a browser login may start
-    ask: AskFn | None = None  # approval "ask" asks this; None: such calls are denied
-    streaming: bool = True  # False: whole responses (batch)
-    backoff: SharedBackoff | None = None  # batch: one shared 429 pause, requests sent again
-    on_pause: Callable[[float], None] | None = None  # told of each shared pause (seconds)
-    on_server_state: Callable[[ServerState], Any] | None = None  # connect progress
-    on_server_failed: Callable[[ServerError], None] | None = None  # a server that could not be used
-    elicitation: ElicitationHandler | None = None  # a server's mid-call form questions
-    on_notice: Callable[[str], None] | None = None  # one-line notes for the user (denied: no one to ask)
-    open_browser: Callable[[str], Awaitable[bool]] | None = None  # the login's browser (None: the system's)
-    on_progress: Callable[[ToolProgress], None] | None = None  # a server's progress on a running call
-    on_server_log: Callable[[ServerLog], None] | None = None  # a server's log message, warning or above
-    system: str | None = None  # --system TEXT or @FILE: replaces the configured system prompt
-    connect_grace: float | None = None  # open with the servers ready by then; None: wait for all
-
-
-def select_servers(
-    config: Config, names: Sequence[str] | None = None, adhoc: Sequence[AdhocServer] = ()
-) -> dict[str, ServerSettings]:
-    """The servers a command uses: the ``--url`` / ``--stdio`` ones and the ``--server`` ones when
-    any is given (a configured server's URL keeps its settings), else every enabled one, else
-    (none enabled) the bundled demo server (:func:`agent.demo_server.default_servers`). A server
-    given twice is refused, not silently used once."""
-    chosen = adhoc_servers(config, adhoc)
-    demo: dict[str, ServerSettings] = {}
-    if not config.enabled_servers and (names or not chosen):
-        # No server enabled: the bundled demo server, so a first run has tools (and `-s demo`).
-        from agent.demo_server import default_servers
-
-        demo = default_servers()
-    if not names:
-        return chosen or config.enabled_servers or demo
-    pool = {**demo, **config.servers}
-    repeated = next((n for i, n in enumerate(names) if n in names[:i] or n in chosen), None)
-    if repeated is not None:
-        raise ConfigError(f"server {repeated!r} is given twice", key="--server", hint="name each server once")
-    unknown = [n for n in names if n not in pool]
-    if unknown:
-        known = ", ".join(sorted(pool))
-        raise ConfigError(
-            f"unknown server {unknown[0]!r}",
-            file=config.source,
-            key="--server",
-            hint=f"known servers: {known}",
-        )
-    return {**chosen, **{n: pool[n] for n in names}}
+_NO_OPTIONS = SessionOptions()  # Session.open's default: every enabled server, the config's model
 
 
 class Session:
@@ -159,9 +98,7 @@ class Session:
         self.max_steps = options.max_steps if options.max_steps is not None else config.max_steps
         self.always: set[tuple[str, str]] = set()  # tools the user allowed for this session
         self._tg = task_group
-        self._providers: dict[str, Provider | AgentError] = {}
-        self._batch_apis: dict[str, BatchAPI | AgentError] = {}
-        self._default: str = options.model or config.model
+        self._providers = Providers(config, options)
         self.resource_servers: list[str] = []  # the servers with resources: read_resource reads them
 
     # -- opening -------------------------------------------------------------------------------
@@ -169,7 +106,7 @@ class Session:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, config: Config, options: SessionOptions = SessionOptions(), *, provider: Provider | None = None
+        cls, config: Config, options: SessionOptions = _NO_OPTIONS, *, provider: Provider | None = None
     ) -> AsyncIterator[Session]:
         """Select and connect the servers, load their tools, make the provider; closes all of it.
 
@@ -206,16 +143,15 @@ class Session:
                     manager.grace = options.connect_grace
                     if options.on_notice is not None:
                         manager.dropped.on_dropped = dropped_note(options.on_notice)
-                    stack.push_async_callback(session._close_providers)
+                    stack.push_async_callback(session._providers.aclose)
                     if provider is not None:
-                        session._default = f"{provider.name}:{provider.model}"
-                        session._providers[session._default] = provider
+                        session._providers.use(provider)
                     elif options.needs_model:
                         # No API key, unknown model: before connecting. The SDK (a second or more
                         # of CPU) is imported meanwhile, in a worker thread, while we wait on the
                         # servers; the provider is made once they are ready.
                         imported = anyio.Event()
-                        tg.start_soon(import_ahead, session._check_provider(), imported)
+                        tg.start_soon(import_ahead, session._providers.check(), imported)
                     await stack.enter_async_context(manager)
                     late.opened(manager)  # servers still connecting (connect_grace): one line each
                     session._check_servers()
@@ -263,12 +199,6 @@ class Session:
                 if self.options.on_server_failed is not None:
                     self.options.on_server_failed(state.error)
 
-    async def _close_providers(self) -> None:
-        with anyio.CancelScope(shield=True):
-            for made in [*self._providers.values(), *self._batch_apis.values()]:
-                if not isinstance(made, AgentError):
-                    await made.aclose()
-
     # -- providers -----------------------------------------------------------------------------
 
     @property
@@ -282,63 +212,19 @@ class Session:
         provider = self.provider
         return f"{provider.name}:{provider.model}"
 
-    def _check_provider(self) -> tuple[str, ...]:
-        """Raise what making the default provider would raise before it imports anything (unknown
-        provider, no API key); the modules it will import (:func:`~agent.providers.registry.check_provider`)."""
-        from agent.providers.registry import check_provider
-
-        return check_provider(self.config, self._default)
-
     def provider_for(self, spec: str | None) -> Provider:
         """The provider for ``spec`` (default: the session's model), made once and kept; a bad
         spec raises the same error every time it is asked for."""
-        spec = spec or self._default
-        if spec not in self._providers:
-            from agent.providers.registry import make_provider
-
-            try:
-                made: Provider = make_provider(self.config, spec, streaming=self.options.streaming)
-                if self.options.backoff is not None:
-                    from agent.providers.pacing import PacedProvider
-
-                    made = PacedProvider(made, self.options.backoff, self.options.on_pause or _ignore)
-                self._providers[spec] = made
-            except AgentError as exc:
-                self._providers[spec] = exc
-        found = self._providers[spec]
-        if isinstance(found, AgentError):
-            raise found
-        return found
+        return self._providers.provider_for(spec)
 
     def batch_api_for(self, spec: str | None) -> BatchAPI:
         """The provider Batch API for ``spec`` (``agent batch --via batch-api``), made once and
         kept, like :meth:`provider_for`."""
-        spec = spec or self._default
-        if spec not in self._batch_apis:
-            from agent.providers.registry import make_batch_api
-
-            try:
-                self._batch_apis[spec] = make_batch_api(self.config, spec)
-            except AgentError as exc:
-                self._batch_apis[spec] = exc
-        found = self._batch_apis[spec]
-        if isinstance(found, AgentError):
-            raise found
-        return found
+        return self._providers.batch_api_for(spec)
 
     async def switch_model(self, spec: str) -> Provider:
         """Make ``spec`` the default model (``PROVIDER:MODEL``, or a model of the current provider)."""
-        if ":" not in spec:
-            spec = f"{self.provider.name}:{spec}"
-        provider = self.provider_for(spec)
-        old = self._default
-        self._default = f"{provider.name}:{provider.model}"
-        if old != self._default and old in self._providers:
-            previous = self._providers.pop(old)
-            self._providers[self._default] = provider
-            if not isinstance(previous, AgentError) and previous is not provider:
-                await previous.aclose()
-        return provider
+        return await self._providers.switch(spec)
 
     # -- approval ------------------------------------------------------------------------------
 
@@ -487,7 +373,3 @@ def _tool_search(config: Config, servers: Mapping[str, ServerSettings], toolbox:
 
     pins = {name: settings.tools.pin for name, settings in servers.items() if settings.tools.pin}
     return ToolSearch(toolbox, config.tools, pins)
-
-
-def _ignore(seconds: float) -> None:
-    pass

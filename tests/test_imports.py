@@ -35,7 +35,13 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.records",
         "agent.signals",
     ),
-    ("agent.session", "agent.session_prompt", "agent.session_servers"),
+    (
+        "agent.session",
+        "agent.session_options",
+        "agent.session_prompt",
+        "agent.session_providers",
+        "agent.session_servers",
+    ),
     ("agent.core",),
     (
         "agent.providers",

@@ -1,0 +1,104 @@
+"""The Session's providers: each model spec's provider (and provider Batch API) made on first
+use and kept, the default one switched by ``/model``, all closed with the Session."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from agent.errors import AgentError
+
+if TYPE_CHECKING:
+    from agent.config import Config
+    from agent.providers.base import Provider
+    from agent.providers.batch import BatchAPI
+    from agent.session_options import SessionOptions
+
+__all__ = ["Providers"]
+
+
+class Providers:
+    """The providers of one Session, by ``provider:model`` spec; ``default`` is the session's
+    model (``--model``, else the config's ``model``). A spec that cannot be made keeps its error:
+    asked for again, it raises the same error."""
+
+    def __init__(self, config: Config, options: SessionOptions) -> None:
+        self.config = config
+        self.options = options
+        self.default: str = options.model or config.model
+        self._providers: dict[str, Provider | AgentError] = {}
+        self._batch_apis: dict[str, BatchAPI | AgentError] = {}
+
+    def use(self, provider: Provider) -> None:
+        """Make an already made provider the default (``Session.open(provider=...)``)."""
+        self.default = f"{provider.name}:{provider.model}"
+        self._providers[self.default] = provider
+
+    def check(self) -> tuple[str, ...]:
+        """Raise what making the default provider would raise before it imports anything (unknown
+        provider, no API key); the modules it will import (:func:`~agent.providers.registry.check_provider`)."""
+        from agent.providers.registry import check_provider
+
+        return check_provider(self.config, self.default)
+
+    def provider_for(self, spec: str | None) -> Provider:
+        """The provider for ``spec`` (default: the session's model), made once and kept; a bad
+        spec raises the same error every time it is asked for."""
+        spec = spec or self.default
+        if spec not in self._providers:
+            from agent.providers.registry import make_provider
+
+            try:
+                made: Provider = make_provider(self.config, spec, streaming=self.options.streaming)
+                if self.options.backoff is not None:
+                    from agent.providers.pacing import PacedProvider
+
+                    made = PacedProvider(made, self.options.backoff, self.options.on_pause or _ignore)
+                self._providers[spec] = made
+            except AgentError as exc:
+                self._providers[spec] = exc
+        found = self._providers[spec]
+        if isinstance(found, AgentError):
+            raise found
+        return found
+
+    def batch_api_for(self, spec: str | None) -> BatchAPI:
+        """The provider Batch API for ``spec`` (``agent batch --via batch-api``), made once and
+        kept, like :meth:`provider_for`."""
+        spec = spec or self.default
+        if spec not in self._batch_apis:
+            from agent.providers.registry import make_batch_api
+
+            try:
+                self._batch_apis[spec] = make_batch_api(self.config, spec)
+            except AgentError as exc:
+                self._batch_apis[spec] = exc
+        found = self._batch_apis[spec]
+        if isinstance(found, AgentError):
+            raise found
+        return found
+
+    async def switch(self, spec: str) -> Provider:
+        """Make ``spec`` the default model (``PROVIDER:MODEL``, or a model of the current provider)."""
+        if ":" not in spec:
+            spec = f"{self.provider_for(None).name}:{spec}"
+        provider = self.provider_for(spec)
+        old = self.default
+        self.default = f"{provider.name}:{provider.model}"
+        if old != self.default and old in self._providers:
+            previous = self._providers.pop(old)
+            self._providers[self.default] = provider
+            if not isinstance(previous, AgentError) and previous is not provider:
+                await previous.aclose()
+        return provider
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for made in [*self._providers.values(), *self._batch_apis.values()]:
+                if not isinstance(made, AgentError):
+                    await made.aclose()
+
+
+def _ignore(seconds: float) -> None:
+    pass
