@@ -3,7 +3,8 @@ use and kept, the default one switched by ``/model``, all closed with the Sessio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -16,6 +17,22 @@ if TYPE_CHECKING:
     from agent.session_options import SessionOptions
 
 __all__ = ["Providers"]
+
+T = TypeVar("T")
+
+
+def _once(made: dict[str, T | AgentError], spec: str, make: Callable[[str], T]) -> T:
+    """``made[spec]``, made by ``make(spec)`` the first time; an error it raised is kept and
+    raised again every time ``spec`` is asked for."""
+    if spec not in made:
+        try:
+            made[spec] = make(spec)
+        except AgentError as exc:
+            made[spec] = exc
+    found = made[spec]
+    if isinstance(found, AgentError):
+        raise found
+    return found
 
 
 class Providers:
@@ -45,39 +62,24 @@ class Providers:
     def provider_for(self, spec: str | None) -> Provider:
         """The provider for ``spec`` (default: the session's model), made once and kept; a bad
         spec raises the same error every time it is asked for."""
-        spec = spec or self.default
-        if spec not in self._providers:
-            from agent.providers.registry import make_provider
-
-            try:
-                made: Provider = make_provider(self.config, spec, streaming=self.options.streaming)
-                if self.options.backoff is not None:
-                    from agent.providers.pacing import PacedProvider
-
-                    made = PacedProvider(made, self.options.backoff, self.options.on_pause or _ignore)
-                self._providers[spec] = made
-            except AgentError as exc:
-                self._providers[spec] = exc
-        found = self._providers[spec]
-        if isinstance(found, AgentError):
-            raise found
-        return found
+        return _once(self._providers, spec or self.default, self._make_provider)
 
     def batch_api_for(self, spec: str | None) -> BatchAPI:
         """The provider Batch API for ``spec`` (``agent batch --via batch-api``), made once and
         kept, like :meth:`provider_for`."""
-        spec = spec or self.default
-        if spec not in self._batch_apis:
-            from agent.providers.registry import make_batch_api
+        from agent.providers.registry import make_batch_api
 
-            try:
-                self._batch_apis[spec] = make_batch_api(self.config, spec)
-            except AgentError as exc:
-                self._batch_apis[spec] = exc
-        found = self._batch_apis[spec]
-        if isinstance(found, AgentError):
-            raise found
-        return found
+        return _once(self._batch_apis, spec or self.default, lambda s: make_batch_api(self.config, s))
+
+    def _make_provider(self, spec: str) -> Provider:
+        from agent.providers.registry import make_provider
+
+        made: Provider = make_provider(self.config, spec, streaming=self.options.streaming)
+        if self.options.backoff is not None:
+            from agent.providers.pacing import PacedProvider
+
+            made = PacedProvider(made, self.options.backoff, self.options.on_pause or _ignore)
+        return made
 
     async def switch(self, spec: str) -> Provider:
         """Make ``spec`` the default model (``PROVIDER:MODEL``, or a model of the current provider)."""
