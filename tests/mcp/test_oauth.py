@@ -25,7 +25,7 @@ from agent.mcp.oauth import AgentOAuth, auth_factory_for
 from agent.mcp.token_store import stored_urls, token_dir
 from tests.support.browser import Browser, command, follow
 from tests.support.fixtures_oauth import OAuthStack
-from tests.support.oauth_client import echo
+from tests.support.oauth_client import echo, find
 
 
 def make_auth(
@@ -39,19 +39,6 @@ def make_auth(
     auth = auth_factory_for(Config(), opener=opener, notify=sink.append)("demo", settings)
     assert isinstance(auth, AgentOAuth)
     return auth
-
-
-def find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first ``kind`` inside an exception group / cause chain (the SDK wraps transport errors)."""
-    todo: list[BaseException] = [exc]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, kind):
-            return item
-        if isinstance(item, BaseExceptionGroup):
-            todo.extend(item.exceptions)
-        todo.extend(x for x in (item.__cause__, item.__context__) if x is not None)
-    return None
 
 
 async def echo_fails(url: str, auth: httpx2.Auth, kind: type[BaseException] = AuthError) -> BaseException:

@@ -20,7 +20,7 @@ from agent.mcp.token_store import token_dir
 from agent.options import LoginOptions
 from tests.support.browser import Browser
 from tests.support.fixtures_oauth import OAuthStack
-from tests.support.oauth_client import echo
+from tests.support.oauth_client import echo, find
 
 
 def _auth(url: str, browser: Browser | None = None, **oauth: Any) -> AgentOAuth:
@@ -38,18 +38,6 @@ def _stored() -> tuple[Path, dict[str, Any]]:
 def _dpop(oauth_server: OAuthStack) -> dict[str, Any]:
     stats: dict[str, Any] = oauth_server.stats()["dpop"]
     return stats
-
-
-def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    todo: list[BaseException] = [exc]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, kind):
-            return item
-        if isinstance(item, BaseExceptionGroup):
-            todo.extend(item.exceptions)
-        todo.extend(x for x in (item.__cause__, item.__context__) if x is not None)
-    return None
 
 
 @pytest.mark.parametrize("asks", ["challenge", "metadata"])
@@ -103,7 +91,7 @@ async def test_dpop_true_fails_the_login_when_the_server_issues_a_bearer_token(
     # the authorization server does not do DPoP: it ignores the proof and issues a Bearer token
     with pytest.raises(BaseException) as caught:
         await echo(oauth_server.mcp_url, _auth(oauth_server.mcp_url, dpop=True), "x")
-    error = _find(caught.value, AuthError)
+    error = find(caught.value, AuthError)
     assert error is not None and "issued a Bearer token" in str(error)
     assert "dpop = false" in (error.hint or "")
 
@@ -216,6 +204,6 @@ async def test_dpop_true_refuses_a_server_that_takes_no_es256_proofs(oauth_serve
     oauth_server.set(dpop=True, dpop_algs=["RS256"])
     with pytest.raises(BaseException) as caught:
         await echo(oauth_server.mcp_url, _auth(oauth_server.mcp_url, dpop=True), "x")
-    error = _find(caught.value, AuthError)
+    error = find(caught.value, AuthError)
     assert error is not None and "does not take DPoP proofs signed with ES256" in str(error)
     assert oauth_server.stats()["authorize"] == 0  # refused before the browser

@@ -13,6 +13,7 @@ import pytest
 
 from agent.config import Config, OAuthSettings, ServerSettings
 from agent.errors import AuthError, ConfigError
+from agent.mcp.failures import leaves
 from agent.mcp.oauth import AgentOAuth, auth_factory_for
 from tests.support.browser import Browser
 from tests.support.fixtures_oauth import OAuthStack
@@ -120,10 +121,4 @@ def test_jwt_bearer_settings_are_checked(oauth: dict[str, Any], message: str) ->
 
 
 def _all_text(exc: BaseException) -> str:
-    parts = [str(exc)]
-    if isinstance(exc, BaseExceptionGroup):
-        parts += [_all_text(e) for e in exc.exceptions]
-    for linked in (exc.__cause__, exc.__context__):
-        if linked is not None:
-            parts.append(_all_text(linked))
-    return " ".join(parts)
+    return " ".join(map(str, leaves(exc)))

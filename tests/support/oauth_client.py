@@ -10,6 +10,7 @@ line on stdin first, so a test can start several processes at the same moment.
 from __future__ import annotations
 
 import sys
+from typing import TypeVar
 
 import anyio
 import httpx2
@@ -18,20 +19,16 @@ from mcp.client.streamable_http import streamable_http_client
 
 from agent.config import Config, ServerSettings
 from agent.errors import AgentError
+from agent.mcp.failures import leaves
 from agent.mcp.oauth import auth_factory_for
 from tests.support.tls import tls_context
 
+E = TypeVar("E", bound=BaseException)
 
-def _agent_error(exc: BaseException) -> AgentError | None:
-    todo = [exc]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, AgentError):
-            return item
-        if isinstance(item, BaseExceptionGroup):
-            todo.extend(item.exceptions)
-        todo.extend(x for x in (item.__cause__, item.__context__) if x is not None)
-    return None
+
+def find(exc: BaseException, kind: type[E]) -> E | None:
+    """The first ``kind`` inside an exception group / cause chain (the SDK wraps transport errors)."""
+    return next((e for e in leaves(exc) if isinstance(e, kind)), None)
 
 
 async def echo(url: str, auth: httpx2.Auth | None, text: str = "hello") -> str:
@@ -54,7 +51,7 @@ async def run(url: str, text: str, go: bool) -> int:
     try:
         answer = await echo(url, auth, text)
     except Exception as exc:
-        error = _agent_error(exc)
+        error = find(exc, AgentError)
         print(f"ERROR {error if error else repr(exc)}", flush=True)
         return 1
     print(f"ECHO {answer}", flush=True)
