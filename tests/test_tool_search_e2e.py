@@ -20,9 +20,8 @@ import pytest
 from agent.cli import main
 from agent.config import ServerSettings
 from tests.support.fake_llm import FakeLLM, SeenRequest
-from tests.support.fixtures_mcp import shared_server
+from tests.support.fixtures_mcp import shared_server, start_server
 
-ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = {
     "anthropic": "anthropic:claude-test",
     "openai": "openai:gpt-test",
@@ -31,20 +30,7 @@ PROVIDERS = {
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "bench/catalog_server.py", "--http", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # blocks until the server prints READY (or exits)
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"catalog server did not start: {line!r}")
-    return proc, line.split()[1]
+    return start_server([sys.executable, "bench/catalog_server.py", "--http", *args], "catalog server")
 
 
 # One of each for the whole run (every xdist worker shares them: tests/support/fixtures_mcp.py).

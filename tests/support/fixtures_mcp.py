@@ -51,12 +51,15 @@ def stdio_settings(*flags: str, env: Mapping[str, str] | None = None, **kwargs: 
     )
 
 
-def _start(transport: str, events: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "MCP_TEST_EVENTS": str(events), "PYTHONUNBUFFERED": "1"}
+def start_server(
+    argv: list[str], what: str, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start a server (in its own process group, from the repository's root) that prints one line
+    ``READY <url>`` once it accepts connections; return it and the URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.mcp_server", "--transport", transport, "--port", "0", *flags],
+        argv,
         cwd=REPO_ROOT,
-        env=env,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -67,12 +70,17 @@ def _start(transport: str, events: Path, *flags: str) -> tuple[subprocess.Popen[
         sel.register(proc.stdout, selectors.EVENT_READ)
         if not sel.select(_READY_TIMEOUT):
             _stop(proc)
-            raise RuntimeError(f"MCP test server ({transport}) did not print READY")
+            raise RuntimeError(f"{what} did not print READY")
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):
         _stop(proc)
-        raise RuntimeError(f"MCP test server ({transport}) failed to start: {line!r}")
+        raise RuntimeError(f"{what} failed to start: {line!r}")
     return proc, line.split(" ", 1)[1]
+
+
+def _start(transport: str, events: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    argv = [sys.executable, "-m", "tests.support.mcp_server", "--transport", transport, "--port", "0"]
+    return start_server([*argv, *flags], f"MCP test server ({transport})", {"MCP_TEST_EVENTS": str(events)})
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
