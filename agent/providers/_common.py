@@ -46,6 +46,7 @@ __all__ = [
     "connection_error",
     "data_url",
     "error_from_event",
+    "item_fragments",
     "json_array",
     "json_body",
     "retry_after",
@@ -115,6 +116,12 @@ def dumps(value: object) -> str:
 def json_array(fragments: Iterable[str]) -> str:
     """A JSON array of the comma-joined ``fragments`` (each zero or more serialized items)."""
     return "[" + ",".join(f for f in fragments if f) + "]"
+
+
+def item_fragments(converted: PerMessage[list[dict[str, Any]]]) -> PerMessage[str]:
+    """Each message's fragment for :func:`json_array` when it becomes a list of API items (both
+    OpenAI APIs): its items serialized and comma-joined, once per message."""
+    return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
 
 
 def json_body(head: Mapping[str, Any], **serialized: str) -> bytes:

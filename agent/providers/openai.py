@@ -46,8 +46,8 @@ from agent.providers._common import (
     ToolDefinitions,
     connection_error,
     data_url,
-    dumps,
     error_from_event,
+    item_fragments,
     json_array,
     json_body,
     tool_call,
@@ -209,8 +209,7 @@ class OpenAIResponsesProvider(SDKAdapter):
 
     @cached_property
     def _fragments(self) -> PerMessage[str]:
-        converted = self._converted
-        return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
+        return item_fragments(self._converted)
 
     @cached_property
     def _converted(self) -> PerMessage[list[dict[str, Any]]]:

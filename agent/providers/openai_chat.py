@@ -46,6 +46,7 @@ from agent.providers._common import (
     connection_error,
     data_url,
     dumps,
+    item_fragments,
     json_array,
     json_body,
     tool_call,
@@ -209,8 +210,7 @@ class OpenAIChatProvider(SDKAdapter):
 
     @cached_property
     def _fragments(self) -> PerMessage[str]:
-        converted = self._converted
-        return PerMessage(lambda m: ",".join(map(dumps, converted(m))))
+        return item_fragments(self._converted)
 
     @cached_property
     def _converted(self) -> PerMessage[list[dict[str, Any]]]:
