@@ -10,8 +10,13 @@
   ``held-out`` (odd) is only counted. A ranking change that helps dev but not held-out is
   fitting the queries, not ranking better. Two more groups are only counted: ``blind`` (the
   queries marked so, written after the thesaurus and before running them) and ``fresh``
-  (bench/data/tool_queries_fresh.json, written before the word vectors, never tuned on or
-  edited; they are not part of dev / held-out / all).
+  (bench/data/tool_queries_fresh.json, written before the word vectors) and ``fresh2``
+  (bench/data/tool_queries_fresh2.json, written blind in session 6, before its ranking changes);
+  they are not part of dev / held-out / all, and no ranking choice was made on fresh2.
+- Model-written queries: in use, the model writes the ``search_tools`` query, not the user.
+  bench/data/tool_queries_model.json holds, for every request of the three sets, the first query
+  an LLM playing the assistant sent, knowing only the system prompt's tool-search paragraph and
+  the user's message; recall of those is reported per set beside the user's own words.
 - Bytes: the first request's JSON as each provider adapter posts it (``_wire``: system,
   messages, tools), with tool search and with every tool, for 1000 and 5000 tools.
 - CPU per step: our side of one step with search on: the ``search_tools`` call, working out the
@@ -92,20 +97,24 @@ def recall(search: ToolSearch, queries: list[dict[str, Any]]) -> tuple[float, fl
 
 
 def quality(
-    real: list[ServerTool], queries: list[dict[str, Any]], fresh: list[dict[str, Any]], show_held_out: bool
+    real: list[ServerTool],
+    queries: list[dict[str, Any]],
+    fresh: dict[str, list[dict[str, Any]]],
+    model: list[dict[str, Any]],
+    show_held_out: bool,
 ) -> None:
     dev = [q for q in queries if is_dev(q)]
     held_out = [q for q in queries if not is_dev(q)]
     blind = [q for q in queries if q.get("group") == "blind"]
     print(f"queries: {len(dev)} dev, {len(held_out)} held-out (split by CRC-32 of the text)")
-    print(
-        f"  of them {len(blind)} 'blind' (written after the thesaurus); {len(fresh)} 'fresh' apart (never tuned on)\n"
-    )
+    apart = ", ".join(f"{len(items)} '{name}'" for name, items in fresh.items())
+    print(f"  of them {len(blind)} 'blind' (written after the thesaurus); apart: {apart}\n")
     print("| tools | recall@1 dev | held-out | all | recall@5 dev | held-out | all |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     shown: list[tuple[str, list[str]]] = []
     counts: list[str] = []
     groups: list[str] = []
+    written: list[str] = []
     for n_fake in (0, 5000):
         box = Toolbox(None, [*real, *gateway(n_fake)], namespaced=True)
         search = ToolSearch(box, ToolSearchSettings())
@@ -113,19 +122,42 @@ def quality(
         h1, h5, held_misses = recall(search, held_out)
         a1, a5, _ = recall(search, queries)
         b1, b5, _ = recall(search, blind)
-        f1, f5, _ = recall(search, fresh)
+        apart = {name: recall(search, items)[:2] for name, items in fresh.items()}
         label = f"{len(real)} real" + (f" + {n_fake} distractors" if n_fake else "")
         print(f"| {label} | {d1:.2f} | {h1:.2f} | {a1:.2f} | {d5:.2f} | {h5:.2f} | {a5:.2f} |")
-        groups.append(f"| {label} | {b1:.2f} | {f1:.2f} | {b5:.2f} | {f5:.2f} |")
+        groups.append(
+            f"| {label} | {b1:.2f} | "
+            + " | ".join(f"{r1:.2f}" for r1, _ in apart.values())
+            + f" | {b5:.2f} | "
+            + " | ".join(f"{r5:.2f}" for _, r5 in apart.values())
+            + " |"
+        )
         counts.append(
             f"{label}: @5 hits dev {round(d5 * len(dev))}/{len(dev)}, "
             f"held-out {round(h5 * len(held_out))}/{len(held_out)}, all {round(a5 * len(queries))}/{len(queries)}, "
-            f"blind {round(b5 * len(blind))}/{len(blind)}, fresh {round(f5 * len(fresh))}/{len(fresh)}"
+            f"blind {round(b5 * len(blind))}/{len(blind)}, "
+            + ", ".join(
+                f"{name} {round(r5 * len(fresh[name]))}/{len(fresh[name])}" for name, (_, r5) in apart.items()
+            )
         )
+        row = []
+        for source in ("tool_queries.json", *(f"tool_queries_{name}.json" for name in fresh)):
+            items = [q for q in model if q["set"] == source]
+            users = [{"q": q["request"], "expect": q["expect"]} for q in items]
+            u1, u5, _ = recall(search, users)
+            m1, m5, _ = recall(search, items)
+            row.append(f"{u1:.2f} -> {m1:.2f} | {u5:.2f} -> {m5:.2f}")
+        written.append(f"| {label} | " + " | ".join(row) + " |")
         shown = [("dev", dev_misses)] + ([("held-out", held_misses)] if show_held_out else [])
-    print("\n| tools | recall@1 blind | fresh | recall@5 blind | fresh |")
-    print("|---|---:|---:|---:|---:|")
+    names = " | ".join(fresh)
+    print(f"\n| tools | recall@1 blind | {names} | recall@5 blind | {names} |")
+    print("|---|---:|" + "---:|" * len(fresh) + "---:|" + "---:|" * len(fresh))
     print("\n".join(groups))
+    print("\nthe user's words -> the model's query (tool_queries_model.json), per set:")
+    sets = " | ".join(f"{name} @1 | {name} @5" for name in ("all", *fresh))
+    print(f"\n| tools | {sets} |")
+    print("|---|" + "---:|" * (2 + 2 * len(fresh)))
+    print("\n".join(written))
     print("\n" + "\n".join(counts))
     for part, misses in shown:
         if misses:
@@ -160,11 +192,18 @@ def main() -> None:
     real, about = real_tools()
     queries = json.loads((DATA / "tool_queries.json").read_text(encoding="utf-8"))["queries"]
     known = {f"{t.server}.{t.tool.name}" for t in real}
-    fresh = json.loads((DATA / "tool_queries_fresh.json").read_text(encoding="utf-8"))["queries"]
-    unknown = [name for q in [*queries, *fresh] for name in q["expect"] if name not in known]
+    fresh = {
+        name: json.loads((DATA / f"tool_queries_{name}.json").read_text(encoding="utf-8"))["queries"]
+        for name in ("fresh", "fresh2")
+    }
+    model = json.loads((DATA / "tool_queries_model.json").read_text(encoding="utf-8"))["queries"]
+    everything = [*queries, *(q for items in fresh.values() for q in items)]
+    assert [q["request"] for q in model] == [q["q"] for q in everything], "tool_queries_model.json is stale"
+    unknown = [name for q in everything for name in q["expect"] if name not in known]
     assert not unknown, f"queries expect unknown tools: {unknown}"
     print(
-        f"tool search bench: {len(real)} tools of {len(about)} published servers, {len(queries)} queries + {len(fresh)} fresh"
+        f"tool search bench: {len(real)} tools of {len(about)} published servers, {len(queries)} queries + "
+        + " + ".join(f"{len(items)} {name}" for name, items in fresh.items())
     )
     print("servers: " + ", ".join(about))
     start = time.process_time()
@@ -173,7 +212,7 @@ def main() -> None:
     print(f"tantivy import: {IMPORT_MS:.1f} ms, numpy import: {NUMPY_IMPORT_MS:.1f} ms (wall)")
     print(f"word vectors ({TABLE.stat().st_size / 1e6:.1f} MB) read once: {table_ms:.0f} ms of CPU\n")
 
-    quality(real, queries, fresh, args.show_held_out)
+    quality(real, queries, fresh, model, args.show_held_out)
     if args.quality_only:
         return
 
