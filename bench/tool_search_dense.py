@@ -12,7 +12,10 @@ comparison). Each fusion's weights are the best on dev (recall@5, then @1; ``--t
 grid); the other groups are only counted, and the last column counts the queries each ranking
 finds (+) and loses (-) at @5 against the current one.
 
-Measured (Dec 2026): WordLlama alone ranks far better than GloVe alone, but fused with BM25 it
+"GloVe" below is the shipped word table (agent/tool_vectors.py), GloVe's own vectors when this
+was measured; since session 6 it holds all-MiniLM-L6-v2's (bench/build_word_vectors.py).
+
+Measured (Dec 2026, with GloVe): WordLlama alone ranks far better than GloVe alone, but fused with BM25 it
 gains at most a few fresh queries and loses one or two held-out and blind ones, and embedding
 5000 tools takes ~300-400 ms of CPU (mostly the tokenizer), past the index-build budget: not
 shipped. Options: ``--dims`` (64/128: Matryoshka truncation), ``--lower``, ``--no-params``,
