@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from sentence_model import SentenceModel, model_dir  # noqa: E402
 from tool_search import DATA, gateway, is_dev, real_tools  # noqa: E402
-from tool_search_dense import recall, scores  # noqa: E402
+from tool_search_dense import cells, recall, scores  # noqa: E402
 
 from agent.tool_index import ToolIndex, split_words  # noqa: E402
 from agent.tools import Toolbox  # noqa: E402
@@ -105,13 +105,7 @@ def main() -> None:
         label = f"{len(real)} real" + (f" + {n_fake}" if n_fake else "")
         for ranking, fn in rankings.items():
             at = {name: recall([(fn(r), e) for r, e in items]) for name, items in rows.items()}
-            print(
-                f"| {label} | {ranking} | "
-                + " | ".join(f"{at[n][0]:.2f}" for n in sets)
-                + " | "
-                + " | ".join(f"{at[n][1]:.2f}" for n in sets)
-                + " |"
-            )
+            print(f"| {label} | {ranking} | {cells(at, sets)} |")
         print(f"| {label} | embedding the {len(keys)} tools: {wall:.1f} s wall, {cpu:.1f} s CPU |")
 
 

@@ -130,6 +130,11 @@ def recall(rows: list[tuple[Any, set[int]]]) -> tuple[float, float]:
     return at1 / len(rows), at5 / len(rows)
 
 
+def cells(at: dict[str, tuple[float, float]], names: Any) -> str:
+    """Table cells: recall@1 of each group in ``names``, then recall@5 of each."""
+    return " | ".join(f"{at[n][0]:.2f}" for n in names) + " | " + " | ".join(f"{at[n][1]:.2f}" for n in names)
+
+
 def paired(before: list[bool], after: list[bool]) -> str:
     """Queries gained and lost at @5 against the current ranking."""
     gained = sum(a and not b for b, a in zip(before, after, strict=True))
@@ -254,11 +259,7 @@ def main() -> None:
     for label, fn in variants.items():
         at = {n: recall([(fn(r, None), e) for r, e in rows]) for n, rows in data.items()}
         print(
-            f"| {label} | "
-            + " | ".join(f"{at[n][0]:.2f}" for n in groups)
-            + " | "
-            + " | ".join(f"{at[n][1]:.2f}" for n in groups)
-            + " | "
+            f"| {label} | {cells(at, groups)} | "
             + ", ".join(
                 paired(current[n], hits5([(fn(r, None), e) for r, e in data[n]]))
                 for n in ("held-out", "blind", "fresh")
