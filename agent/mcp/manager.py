@@ -8,7 +8,9 @@ whatever its outcome), then holds the session until it is told to stop or the se
 A server that is lost (its stdio process exited, its HTTP transport failed, its HTTP session is
 gone) or could not be reached is tried again while the program runs, after 1, 2, 4 … 30 s (or
 at once when a call needs it); a server that needs a login is not (that is the user's move).
-Leaving the manager stops every task and waits for it: sessions close, stdio processes end.
+Leaving the manager stops every task and waits for it: sessions close, stdio processes end. A
+server still connecting then (a slow start, a login in the browser) is not waited for: its
+attempt is cancelled, its process ended, and nothing is reported as a failure (we are leaving).
 
 The requests made of running servers are mixed in: tool listings and calls from
 agent/mcp/manager_tools.py, skills from agent/mcp/manager_skills.py.
@@ -108,6 +110,7 @@ class ServerManager(SkillRequests, ToolRequests):
         self._done: dict[str, anyio.Event] = {}
         self._wakes: dict[str, anyio.Event] = {}
         self._attempts: dict[str, anyio.Event] = {}  # set when an attempt to connect ends
+        self._connecting: dict[str, anyio.CancelScope] = {}  # an attempt not yet holding a session
         self._tg: TaskGroup | None = None
         self.generation = 0  # changes whenever a server's tools do (connected, relisted)
         self.grace: float | None = None  # seconds: enter with the servers ready by then (start_all)
@@ -133,8 +136,9 @@ class ServerManager(SkillRequests, ToolRequests):
     async def _close(self) -> None:
         """Stop every server task and wait for it: sessions close, stdio processes end.
 
-        The caller's exception is not handed to the task group (anyio would wrap it in an
-        exception group); it propagates unchanged once everything is closed.
+        A server still connecting is cancelled, not waited for (its connect timeout may be
+        minutes away). The caller's exception is not handed to the task group (anyio would wrap
+        it in an exception group); it propagates unchanged once everything is closed.
         """
         for name in list(self._stops):
             self._stop(name)
@@ -146,6 +150,9 @@ class ServerManager(SkillRequests, ToolRequests):
         for events in (self._stops, self._wakes):
             if name in events:
                 events[name].set()
+        connecting = self._connecting.pop(name, None)
+        if connecting is not None:
+            connecting.cancel()
         held = self._held.get(name)
         if held is not None:
             held.release.set()
@@ -202,7 +209,14 @@ class ServerManager(SkillRequests, ToolRequests):
         try:
             while not stop.is_set():
                 up_since = time.monotonic()
-                connected = await self._attempt(name, ready)
+                # Cancelled by _stop while connecting; a held session is released instead.
+                connecting = self._connecting[name] = anyio.CancelScope()
+                connected = False
+                with connecting:
+                    connected = await self._attempt(name, ready)
+                self._connecting.pop(name, None)
+                if connecting.cancelled_caught:
+                    self._attempt_ended(name)  # a call waiting on this attempt hears it ended
                 ready()
                 if stop.is_set() or not retryable(state.error):
                     break
@@ -215,6 +229,7 @@ class ServerManager(SkillRequests, ToolRequests):
                 self._wakes[name] = anyio.Event()
                 state.retry_at = None
         finally:
+            self._connecting.pop(name, None)
             state.retry_at = None
             done.set()
             ready()
@@ -240,6 +255,7 @@ class ServerManager(SkillRequests, ToolRequests):
             ) as conn:
                 listing = await list_server_tools(conn)
                 held = self._held[name] = Held(conn)
+                self._connecting.pop(name, None)  # from now on, stopping releases it
                 if self._stops[name].is_set():
                     held.release.set()
                 back = state.ever_connected
@@ -283,6 +299,9 @@ class ServerManager(SkillRequests, ToolRequests):
             held.error = held.error or error
         else:
             self._attempt_ended(name)
+        if self._stops[name].is_set():  # being stopped (leaving, reconnecting): no failure
+            log.debug("server %s stopped: %s", name, error)
+            return held is not None
         if held is not None or state.status != "failed":
             self._fail(state, error)
             await self._notify(state)
