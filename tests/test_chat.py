@@ -39,6 +39,7 @@ from agent.transcript import load_transcript, save_transcript
 from tests.support.elicit_server import elicit_server
 from tests.support.fixtures_mcp import RestartableServer
 from tests.support.function_provider import FunctionProvider, call, last_results, reply
+from tests.support.http_edge import silent_server
 from tests.support.scripted_input import ScriptedInput
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -403,6 +404,20 @@ async def test_a_server_restarted_mid_chat_is_said_gone_and_back_and_works_again
     assert text.count("server test is back") == 1
     assert '✓ test.echo(text="three") → three' in text
     assert "last error" in text and "connection refused" in text.split("/servers")[-1]
+
+
+async def test_quit_while_a_server_is_still_connecting_is_at_once_and_reports_nothing(
+    mcp_http_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that never answers (timeout 30 s) does not hold /quit back, and is not said to
+    have failed or to be tried again on the way out."""
+    monkeypatch.setattr("agent.session_servers.CHAT_GRACE", 0.1)  # the chat opens without it sooner
+    async with silent_server() as url:
+        hang = {"hang": ServerSettings(url=url, timeout=30)}
+        with anyio.fail_after(10):  # a hang guard, far below the server's timeout
+            text, _, code = await run_chat(mcp_http_url, ["hi", "/quit"], more_servers=hang)
+    assert code == 0 and "You said: hi" in text
+    assert "trying again" not in text and "could not be used" not in text and "timed out" not in text
 
 
 async def test_tools_with_words_searches_them_as_the_model_would(mcp_http_url: str) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -189,6 +190,28 @@ def test_a_failed_server_is_reported_and_the_run_goes_on(
     code, out, err = run(["go", "--config", str(config), "-m", PROVIDERS["anthropic"]], capsys)
     assert (code, out) == (0, "still here\n")
     assert len([line for line in err.splitlines() if "'down'" in line]) == 1
+
+
+def test_a_server_still_connecting_does_not_hold_back_the_exit(
+    llm: FakeLLM,
+    mcp_http_url: str,
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that accepts connections and never answers (timeout 30 s) is still connecting
+    when the answer is out: the run ends then, with no failure of it reported on the way out
+    (before the fix: a wait for the timeout, then "server 'hang': timed out after 30 s")."""
+    monkeypatch.setattr("agent.session_servers.RUN_GRACE", 0.1)  # the run opens without it sooner
+    with socket.create_server(("127.0.0.1", 0)) as mute:  # listens, never accepts: the kernel connects
+        hang = ServerSettings(url=f"http://127.0.0.1:{mute.getsockname()[1]}/mcp", timeout=30)
+        config = write_config({"up": ServerSettings(url=mcp_http_url), "hang": hang})
+        llm.script([{"echo": "user"}])
+        code, out, err = run(["hi", "--config", str(config), "-m", PROVIDERS["anthropic"]], capsys)
+    assert (code, out) == (0, "hi\n")
+    assert [line for line in err.splitlines() if "hang" in line] == [
+        "agent: server hang is still connecting; its tools are added when it is ready"
+    ]
 
 
 def test_no_usable_server_exits_3_without_asking_the_model(
