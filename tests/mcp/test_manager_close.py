@@ -20,7 +20,7 @@ import pytest
 
 from agent.config import Config, ServerSettings
 from agent.mcp.connection import server_log_path
-from agent.mcp.manager import ServerManager, ServerState
+from agent.mcp.manager import AuthFactory, ServerManager, ServerState
 from agent.mcp.oauth import auth_factory_for
 from tests.support.fixtures_mcp import stdio_settings
 from tests.support.fixtures_oauth import OAuthStack
@@ -36,12 +36,13 @@ def _new(log: Path, before: str) -> str:
 
 
 def _manager(
-    up_url: str, hang: ServerSettings, seen: list[tuple[str, str]], **kwargs: object
+    up_url: str, hang: ServerSettings, seen: list[tuple[str, str]], auth_factory: AuthFactory | None = None
 ) -> ServerManager:
     def on_state(state: ServerState) -> None:
         seen.append((state.name, state.status))
 
-    manager = ServerManager({"up": ServerSettings(url=up_url), "hang": hang}, on_state=on_state, **kwargs)  # type: ignore[arg-type]
+    servers = {"up": ServerSettings(url=up_url), "hang": hang}
+    manager = ServerManager(servers, on_state=on_state, auth_factory=auth_factory)
     manager.grace = 0  # open once "up" is usable; "hang" goes on connecting
     return manager
 
