@@ -338,14 +338,14 @@ class Chat:
                                 view.handle(event)
                         tg.cancel_scope.cancel()
             finally:
+                if scope.cancelled_caught:
+                    self._cancelled_at = time.monotonic()
+                    view.cancelled()  # names the calls still running, then closes the view
                 view.close()
                 self._view = self._turn_scope = None
                 if view.last_call is not None:
                     self.last_call = view.last_call
                 self.autosave()
-            if scope.cancelled_caught:
-                self._cancelled_at = time.monotonic()
-                view.cancelled()
 
     # -- what servers send during a turn ---------------------------------------------------------
 

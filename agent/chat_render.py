@@ -388,10 +388,11 @@ class TurnView:
     def _final(self, event: Final) -> None:
         self._flush_text()
         self.status = None
-        self.close()
         if event.stop_reason == "cancelled":
-            self.cancelled()
-        elif event.stop_reason == "max_tokens":
+            self.cancelled()  # it closes the view, after naming the calls still running
+        else:
+            self.close()
+        if event.stop_reason == "max_tokens":
             self._print(Text("the answer was cut off at the model's max_tokens limit", style="yellow"))
         usage = event.usage if event.usage.total_tokens else self.usage
         line = format_usage(self.model, usage, steps=event.steps, seconds=time.monotonic() - self.started)
@@ -399,6 +400,8 @@ class TurnView:
             self._print(Text(line, style="dim"))
 
     def cancelled(self) -> None:
+        """The turn was cancelled: one line naming the calls still running (their servers were
+        told to stop them). Call it before :meth:`close`, which forgets them."""
         stopped = [call_label(s, s.name) for s in self.running.values()]
         self.close()
         if self._cancel_shown:

@@ -441,3 +441,34 @@ async def test_piped_chat_input_that_is_not_utf8_names_the_byte(monkeypatch: pyt
     assert await piped.read() == "first\nsecond"
     with pytest.raises(UsageError, match="stdin is not UTF-8 text: invalid byte 0xff at byte offset 18"):
         await piped.read()
+
+
+async def test_ctrl_c_during_a_tool_call_names_the_call_it_stopped(mcp_http_url: str) -> None:
+    """Cancelling a turn while a call runs (as Ctrl-C does): the cancel line names the call the
+    server was told to stop; the next turn works."""
+
+    def ask_then_talk(request: ModelRequest) -> ModelResponse:
+        if request.messages[-1].text == "ask me":
+            return reply("Asking.", call("asker__ask", {}))
+        return reply(f"You said: {request.messages[-1].text}")
+
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=False, color_system=None)
+    chat = Chat(console, fancy=False)
+
+    async def cancel_the_turn(request: ElicitationRequest) -> ElicitationAnswer:
+        assert chat._turn_scope is not None  # the call is running: cancel its turn, as Ctrl-C does
+        chat._turn_scope.cancel()
+        return ElicitationAnswer("cancel")
+
+    async with elicit_server() as asker_url:
+        servers = {"test": ServerSettings(url=mcp_http_url), "asker": ServerSettings(url=asker_url)}
+        chat.input = ScriptedInput(["ask me", "still there?"])
+        wanted = chat.session_options(elicitation=cancel_the_turn)
+        with anyio.fail_after(20):
+            assert (
+                await chat.run(Config(servers=servers), wanted, provider=FunctionProvider(ask_then_talk)) == 0
+            )
+    text = out.getvalue()
+    assert "cancelled (told the server to stop asker.ask) — the conversation so far is kept" in text
+    assert "You said: still there?" in text
