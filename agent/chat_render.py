@@ -159,6 +159,7 @@ class CallRecord:
     is_error: bool
     duration_ms: float
     denied: bool = False
+    cancelled: bool = False
 
 
 def call_label(started: ToolCallStarted | None, name: str) -> str:
@@ -169,7 +170,9 @@ def call_label(started: ToolCallStarted | None, name: str) -> str:
 
 def render_call_detail(record: CallRecord) -> RenderableType:
     """The full detail of one call: tool, arguments, duration, status and the whole result."""
-    status = "denied" if record.denied else "error" if record.is_error else "ok"
+    status = "error" if record.is_error else "ok"
+    if record.denied or record.cancelled:
+        status = "denied" if record.denied else "cancelled"
     head = Text.assemble(
         ("tool  ", "dim"),
         (record.label, "bold"),
@@ -183,9 +186,10 @@ def render_call_detail(record: CallRecord) -> RenderableType:
 
 
 def call_line(record: CallRecord) -> Text:
-    """``✓ demo.calculate(expression="2+2") → 4  12 ms``: one line per call."""
-    if record.denied:
-        mark, style, outcome = "⊘", "yellow", "denied"
+    """``✓ demo.calculate(expression="2+2") → 4  12 ms``: one line per call; ⊘ for a call that was
+    denied or cancelled."""
+    if record.denied or record.cancelled:
+        mark, style, outcome = "⊘", "yellow", "denied" if record.denied else "cancelled"
     elif record.is_error:
         mark, style, outcome = "✗", "red", _clip(record.text, 60) or "error"
     else:
@@ -195,7 +199,7 @@ def call_line(record: CallRecord) -> Text:
         (record.label, "bold"),
         (f"({short_args(record.arguments)})", "dim"),
         (" → ", "dim"),
-        (outcome, style if record.is_error or record.denied else ""),
+        (outcome, style if record.is_error or record.denied or record.cancelled else ""),
         (f"  {record.duration_ms:.0f} ms", "dim"),
     )
 
@@ -254,6 +258,7 @@ class TurnView:
         self.text = ""  # the answer segment being streamed
         self.status: str | None = "thinking"
         self.running: dict[str, ToolCallStarted] = {}
+        self.started_at: dict[str, float] = {}  # call id -> when it started (monotonic)
         self.progress_of: dict[str, str] = {}  # call id -> the server's latest progress, in words
         self.usage = Usage()
         self.last_call: CallRecord | None = None  # the last call shown
@@ -344,6 +349,7 @@ class TurnView:
         elif isinstance(event, ToolCallStarted):
             self._flush_text()
             self.running[event.call_id] = event
+            self.started_at[event.call_id] = time.monotonic()
             self._set_tool_status()
         elif isinstance(event, ToolCallFinished):
             self._show_call(event)
@@ -378,6 +384,7 @@ class TurnView:
     def _show_call(self, event: ToolCallFinished) -> None:
         """A call's line, the moment it finishes (events come in completion order)."""
         self.running.pop(event.call_id, None)
+        self.started_at.pop(event.call_id, None)
         self.progress_of.pop(event.call_id, None)
         self.last_call = CallRecord(
             event.label, event.arguments, event.result.text, event.is_error, event.duration_ms, event.denied
@@ -400,13 +407,19 @@ class TurnView:
             self._print(Text(line, style="dim"))
 
     def cancelled(self) -> None:
-        """The turn was cancelled: one line naming the calls still running (their servers were
-        told to stop them). Call it before :meth:`close`, which forgets them."""
-        stopped = [call_label(s, s.name) for s in self.running.values()]
+        """The turn was cancelled: a ⊘ line for each call still running (its server was told to
+        stop it), then one line naming them. Call it before :meth:`close`, which forgets them."""
+        running = dict(self.running)
         self.close()
         if self._cancel_shown:
             return
         self._cancel_shown = True
+        now = time.monotonic()
+        for call_id, started in running.items():
+            label = call_label(started, started.name)
+            ms = (now - self.started_at.get(call_id, now)) * 1000
+            self._print(call_line(CallRecord(label, started.arguments, "", False, ms, cancelled=True)))
+        stopped = [call_label(s, s.name) for s in running.values()]
         told = f" (told the server to stop {', '.join(stopped)})" if stopped else ""
         self._print(
             Text(f"cancelled{told} — the conversation so far is kept; type your next message", style="yellow")

@@ -444,8 +444,8 @@ async def test_piped_chat_input_that_is_not_utf8_names_the_byte(monkeypatch: pyt
 
 
 async def test_ctrl_c_during_a_tool_call_names_the_call_it_stopped(mcp_http_url: str) -> None:
-    """Cancelling a turn while a call runs (as Ctrl-C does): the cancel line names the call the
-    server was told to stop; the next turn works."""
+    """Cancelling a turn while a call runs (as Ctrl-C does): the running call gets its ⊘ line and
+    the cancel line names the call the server was told to stop; the next turn works."""
 
     def ask_then_talk(request: ModelRequest) -> ModelResponse:
         if request.messages[-1].text == "ask me":
@@ -470,5 +470,6 @@ async def test_ctrl_c_during_a_tool_call_names_the_call_it_stopped(mcp_http_url:
                 await chat.run(Config(servers=servers), wanted, provider=FunctionProvider(ask_then_talk)) == 0
             )
     text = out.getvalue()
+    assert re.search(r"  ⊘ asker\.ask\(\) → cancelled  \d+ ms\n", text), text
     assert "cancelled (told the server to stop asker.ask) — the conversation so far is kept" in text
     assert "You said: still there?" in text
