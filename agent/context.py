@@ -200,8 +200,8 @@ class ContextManager:
 
     async def compact(self, history: list[Message], *, current_turn: bool = False) -> int:
         """Summarize the older turns with the model and put the summary in their place; returns how
-        many messages were replaced (0: nothing to summarize, or the model failed: then the history
-        is as it was). With ``current_turn`` (a request is about to go out), the turn under way is
+        many messages were replaced (0: nothing to summarize, the model failed, or its summary
+        would not be smaller: then the history is as it was). With ``current_turn`` (a request is about to go out), the turn under way is
         kept whole; else (``/compact`` between turns) the last exchange is kept."""
         starts = [i for i, m in enumerate(history) if _is_prompt(m)]
         cut = starts[-1] if starts else 0
@@ -219,7 +219,18 @@ class ContextManager:
         except AgentError as exc:
             self._say(f"context: could not summarize the earlier conversation: {exc.message}")
             return 0
-        history[:cut] = [UserMessage.of(SUMMARY_PREFIX + summary), AssistantMessage.of(_SUMMARY_ACK)]
+        replacement: list[Message] = [
+            UserMessage.of(SUMMARY_PREFIX + summary),
+            AssistantMessage.of(_SUMMARY_ACK),
+        ]
+        after = sum(message_tokens(m) for m in replacement)
+        if after >= before:  # a short conversation: its summary would only make it bigger
+            self._say(
+                f"context: a summary (≈{_k(after)} tokens) would not be smaller than the {cut} earlier "
+                f"messages (≈{_k(before)} tokens); they are kept as they were"
+            )
+            return 0
+        history[:cut] = replacement
         self._say(
             f"context: summarized {cut} earlier messages (≈{_k(before)} tokens) "
             f"into ≈{_k(estimate_tokens(summary))} tokens"

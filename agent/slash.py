@@ -243,7 +243,7 @@ async def _compact(chat: Chat, arg: str) -> None:
     before = chat.session.context_budget(chat.history).history
     replaced = await chat.session.context_for().compact(chat.history)
     if not replaced:
-        chat.say("nothing to compact", "dim")
+        chat.say(f"nothing to compact: the history is as it was (≈{before:,} tokens)", "dim")
         return
     after = chat.session.context_budget(chat.history).history
     chat.say(f"compacted: the history went from ≈{before:,} to ≈{after:,} tokens", "green")

@@ -7,6 +7,7 @@ The fake model refuses a request over its ``context_window`` exactly as the real
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -163,7 +164,8 @@ async def test_slash_context_shows_the_budget_and_compact_summarizes(mcp_http_ur
 
     out = io.StringIO()
     chat = Chat(Console(file=out, width=120, color_system=None), fancy=False)
-    lines = ["/context", "hi", "there", "/compact", "/context", "after"]
+    long = "hello " * 100  # an exchange worth summarizing
+    lines = ["/context", "first", "second", "/compact", long, "there", "/compact", "/context", "after"]
 
     class Lines:
         async def read(self) -> str:
@@ -182,6 +184,13 @@ async def test_slash_context_shows_the_budget_and_compact_summarizes(mcp_http_ur
     assert "a 128,000-token window" in text
     assert "compacted: the history went from ≈" in text
     assert "history (4 messages)" in text  # summary, its acknowledgement, the last exchange
+    # The first /compact: a short exchange ("first") is smaller than any summary of it, so the
+    # history stays as it was; the second summarizes the long one.
+    short, _ = text.split("You said: " + long.strip())
+    assert re.search(r"a summary \(≈\d+ tokens\) would not be smaller than the 2 earlier messages", short)
+    assert re.search(r"nothing to compact: the history is as it was \(≈\d+ tokens\)\n$", short)
+    assert "compacted" not in short
+    assert "context: summarized 6 earlier messages" in text
     assert chat.history[0].text == SUMMARY_PREFIX + "Earlier: greetings."
     assert [m.text for m in chat.history[2:]] == ["there", "You said: there", "after", "You said: after"]
 
