@@ -17,11 +17,18 @@ __all__ = ["load_transcript", "save_transcript"]
 
 
 def save_transcript(file: str, messages: list[Message], *, model: str) -> Path:
-    """Write the conversation as JSON (see :func:`load_transcript`); returns the path written."""
+    """Write the conversation as JSON (see :func:`load_transcript`); returns the path written. The
+    file's folder must exist: a mistyped one is an error, never created."""
     path = Path(file).expanduser()
     data = encode_transcript(messages, model=model)
+    folder = path.parent
+    if not folder.is_dir():  # a typo must not make folders: say so instead
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(
+            f"cannot write {str(path)!r}: the folder {str(folder)!r} {what}",
+            hint="create it first, or choose another file",
+        )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with open_user_file(path, "wb") as fh:  # a new file is 0600: a conversation is private
             fh.write(data)
     except OSError as exc:

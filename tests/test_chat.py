@@ -116,11 +116,19 @@ def test_transcript_round_trip_and_bad_files(tmp_path: Path) -> None:
         UserMessage((ToolResultPart("c1", "calc", (TextPart("42"),)),)),
         AssistantMessage((TextPart("**42**"),)),
     ]
-    path = save_transcript(str(tmp_path / "sub" / "chat.json"), messages, model="anthropic:claude-sonnet-4-6")
+    path = save_transcript(str(tmp_path / "chat.json"), messages, model="anthropic:claude-sonnet-4-6")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["format"] == "agent-transcript"
     assert data["model"] == "anthropic:claude-sonnet-4-6"
     assert load_transcript(str(path)) == messages
+    # A missing folder (a typo, say) is an error naming it, and is not created.
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(UsageError, match=f"the folder '{missing}' does not exist") as caught:
+        save_transcript(str(missing / "chat.json"), messages, model="m")
+    assert caught.value.hint == "create it first, or choose another file"
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(UsageError, match=f"the folder '{path}' is not a folder"):
+        save_transcript(str(path / "chat.json"), messages, model="m")
     with pytest.raises(UsageError, match="not found"):
         load_transcript(str(tmp_path / "missing.json"))
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")

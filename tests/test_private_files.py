@@ -117,6 +117,7 @@ def test_chat_history_and_a_saved_transcript_are_private_under_umask_000(
     fake_llm.script({"turns": [{"echo": "user"}], "repeat_last": True})
     env = {**os.environ, **fake_llm.env(), "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
     args = ["chat", "--url", mcp_http_url, "--model", "anthropic:claude-sonnet-4-6"]
+    (tmp_path / "saved").mkdir()  # /save makes no folders
     screen = Screen(args, tmp_path, env, umask=0)
     screen.prompt()
     screen.line("my secret plan")
