@@ -209,6 +209,9 @@ def _clock(seconds: float) -> str:
 
 
 async def _reconnect(chat: Chat, name: str) -> None:
+    known = chat.session.manager.states
+    if name not in known:  # before saying "reconnecting": there is nothing to reconnect
+        raise UsageError(f"no server named {name!r}", hint=f"known servers: {', '.join(known) or 'none'}")
     chat.say(f"reconnecting {name}…", "dim")
     state = await chat.session.reconnect(name)
     if state.status == "connected":

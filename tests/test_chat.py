@@ -225,6 +225,7 @@ async def test_slash_commands(mcp_http_url: str, tmp_path: Path) -> None:
         "/last",
         "/servers",
         "/servers reconnect test",
+        "/servers reconnect nosuch",
         "/servers reconnect",
         "/frobnicate",
         "echo before save",
@@ -253,6 +254,8 @@ async def test_slash_commands(mcp_http_url: str, tmp_path: Path) -> None:
     assert re.search(r"test +connected +http +10 +test-server \d+ ms", text)  # /servers
     assert "test: connected, 10 tools" in text  # reconnect
     assert "error: /servers reconnect needs one server name" in text
+    assert "error: no server named 'nosuch' — known servers: test" in text
+    assert "reconnecting nosuch" not in text  # the name is checked first
     assert "error: unknown command '/frobnicate' — /help lists the commands" in text
     assert f"saved 4 messages to {saved}" in text
     assert "conversation cleared" in text
