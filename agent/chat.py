@@ -39,7 +39,7 @@ from rich.text import Text
 
 from agent import __version__
 from agent.chat_input import Input, PlainInput, TerminalInput
-from agent.chat_render import CallRecord, ConnectStatus, TurnView, error_line, short_args
+from agent.chat_render import CallRecord, ConnectStatus, TurnView, error_line, short_args, tool_count
 from agent.chat_resume import SECOND_CTRL_C, pick_chat, show_recent
 from agent.config import Config
 from agent.errors import AgentError, UsageError
@@ -259,7 +259,7 @@ class Chat:
 
     def banner(self, failed: list[AgentError]) -> None:
         connected = self.session.manager.connected
-        tools = f"{len(self.toolbox)} tools from {', '.join(connected)}" if connected else "no tools"
+        tools = f"{tool_count(len(self.toolbox))} from {', '.join(connected)}" if connected else "no tools"
         self.say(f"agent {__version__} · {self.model} · {tools}", "bold")
         for error in failed:
             self.error(error)

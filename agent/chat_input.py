@@ -90,8 +90,9 @@ class TerminalInput:
         )
 
     def _toolbar(self) -> str:
-        tools = len(self.chat.toolbox)
-        return f" {self.chat.model} · {tools} tools · Esc+Enter: new line · /help"
+        n = len(self.chat.toolbox)
+        tools = f"{n} tool" if n == 1 else f"{n} tools"
+        return f" {self.chat.model} · {tools} · Esc+Enter: new line · /help"
 
     async def read(self) -> str:
         from prompt_toolkit.formatted_text import FormattedText

@@ -61,6 +61,7 @@ __all__ = [
     "format_usage",
     "render_call_detail",
     "short_args",
+    "tool_count",
 ]
 
 # USD per million tokens (input, output) for well-known models, matched by the longest prefix of
@@ -125,6 +126,11 @@ def format_usage(model: str, usage: Usage, *, steps: int = 0, seconds: float | N
     if seconds is not None and bits:
         bits.append(f"{seconds:.1f} s")
     return " · ".join(bits)
+
+
+def tool_count(n: int) -> str:
+    """``1 tool``, ``7 tools``."""
+    return f"{n} tool" if n == 1 else f"{n} tools"
 
 
 def error_line(exc: AgentError) -> str:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agent.errors import UsageError
-from agent.messages import AssistantMessage, Message, ToolResultPart, UserMessage
+from agent.messages import AssistantMessage, Message, TextPart, ToolCallPart, ToolResultPart, UserMessage
 
 if TYPE_CHECKING:
     from agent.chat import Chat
@@ -57,6 +57,22 @@ def _clip(text: str) -> str:
     )
 
 
+def _show_answer(console: Console, message: AssistantMessage) -> None:
+    """An answer's text and tool calls, in the order the model gave them."""
+    text = ""
+    for part in (*message.parts, None):
+        if isinstance(part, TextPart):
+            text += part.text
+            continue
+        if text.strip():
+            console.print(Text(_clip(text)), soft_wrap=True)
+        text = ""
+        if isinstance(part, ToolCallPart):
+            args = json.dumps(part.arguments, ensure_ascii=False)
+            args = args if len(args) <= 60 else args[:59] + "…"
+            console.print(Text(f"  · {part.name} {args}", style="dim"), soft_wrap=True)
+
+
 def show_recent(console: Console, history: list[Message]) -> None:
     """The last few exchanges: each prompt, the tools the model called and its answers (cut short)."""
     starts = [i for i, m in enumerate(history) if _is_prompt(m)]
@@ -66,10 +82,5 @@ def show_recent(console: Console, history: list[Message]) -> None:
         if _is_prompt(message):
             console.print(Text.assemble(("> ", "bold cyan"), (_clip(message.text), "bold")), soft_wrap=True)
         elif isinstance(message, AssistantMessage):
-            for call in message.tool_calls:
-                args = json.dumps(call.arguments, ensure_ascii=False)
-                args = args if len(args) <= 60 else args[:59] + "…"
-                console.print(Text(f"  · {call.name} {args}", style="dim"), soft_wrap=True)
-            if message.text.strip():
-                console.print(Text(_clip(message.text)), soft_wrap=True)
+            _show_answer(console, message)
     console.print(Text("─" * 20 + " resumed: your turn " + "─" * 20, style="dim"))

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
 from agent.chat_mcp import prompt_cmd, prompts_cmd, resources_cmd, server_completions
-from agent.chat_render import CallRecord, call_line, render_call_detail
+from agent.chat_render import CallRecord, call_line, render_call_detail, tool_count
 from agent.errors import AgentError, ToolArgumentsError, UnknownToolError, UsageError
 from agent.providers.registry import known_providers
 
@@ -69,6 +70,14 @@ def _params(entry: ToolEntry) -> str:
     return ", ".join(names)
 
 
+_NARROW = 24  # below this many columns left for /tools' descriptions, they wrap
+_WRAPPED = 120  # characters of a wrapped description
+
+
+def _hints(entry: ToolEntry) -> str:
+    return f"[{', '.join(entry.hints)}] " if entry.hints else ""
+
+
 async def _tools(chat: Chat, arg: str) -> None:
     entries = chat.toolbox.entries
     if not entries:
@@ -80,16 +89,25 @@ async def _tools(chat: Chat, arg: str) -> None:
         if not entries:
             chat.say(f"no tools match {arg.strip()!r}", "yellow")
             return
-    table = Table(box=None, padding=(0, 2), show_edge=False)
-    table.add_column("tool", style="bold", no_wrap=True)
-    table.add_column("server", style="cyan", no_wrap=True)
-    table.add_column("parameters", style="dim")
-    table.add_column("description")
-    for entry in entries:
-        hints = f"[{', '.join(entry.hints)}] " if entry.hints else ""
+    rows = [
         # Text, not markup: a server's names and descriptions are shown as they are, never styled by it.
-        cells = (entry.name, entry.server, _params(entry), hints + _first_line(entry.spec.description))
-        table.add_row(*(Text(cell) for cell in cells))
+        (entry.name, entry.server, _params(entry), _hints(entry) + " ".join(entry.spec.description.split()))
+        for entry in entries
+    ]
+    columns = (("tool", "bold"), ("server", "cyan"), ("parameters", "dim"))
+    widths = [min(max(len(h), *(cell_len(row[i]) for row in rows)), 40) for i, (h, _) in enumerate(columns)]
+    # One line per tool: the description is cut, with "…", where the screen ends (each column is
+    # padded by 2 on either side). On a narrow screen it wraps instead, cut at _WRAPPED characters.
+    room = chat.console.width - sum(widths) - 4 * (len(widths) + 1)
+    one_line = room >= _NARROW
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    for i, ((header, style), width) in enumerate(zip(columns, widths, strict=True)):
+        table.add_column(header, style=style, no_wrap=i < 2, width=width if one_line else None)
+    table.add_column("description", no_wrap=one_line)
+    for *cells, description in rows:
+        shown = Text(description)
+        shown.truncate(room if one_line else _WRAPPED, overflow="ellipsis")
+        table.add_row(*(Text(cell) for cell in cells), shown)
     chat.console.print(table)
 
 
@@ -216,7 +234,7 @@ async def _reconnect(chat: Chat, name: str) -> None:
     state = await chat.session.reconnect(name)
     if state.status == "connected":
         count = sum(1 for e in chat.toolbox.entries if e.server == name)
-        chat.say(f"{name}: connected, {count} tools", "green")
+        chat.say(f"{name}: connected, {tool_count(count)}", "green")
     elif state.error is not None:
         chat.error(state.error)
 

@@ -484,3 +484,32 @@ async def test_ctrl_c_during_a_tool_call_names_the_call_it_stopped(mcp_http_url:
     assert re.search(r"  ⊘ asker\.ask\(\) → cancelled  \d+ ms\n", text), text
     assert "cancelled (told the server to stop asker.ask) — the conversation so far is kept" in text
     assert "You said: still there?" in text
+
+
+async def test_one_tool_is_singular_tools_rows_are_one_line_and_resumed_parts_keep_their_order(
+    mcp_http_url: str,
+) -> None:
+    from agent.chat_resume import show_recent
+    from agent.config import ToolFilter
+
+    settings = ServerSettings(url=mcp_http_url, tools=ToolFilter(include=["slow"]))
+    out = io.StringIO()
+    chat = Chat(Console(file=out, width=70, color_system=None), fancy=False)
+    chat.input = ScriptedInput(["/tools", "/servers reconnect test"])
+    assert (
+        await chat.run(
+            Config(servers={"test": settings}), chat.session_options(), provider=FunctionProvider(model)
+        )
+        == 0
+    )
+    text = out.getvalue()
+    assert "· 1 tool from test\n" in text and "test: connected, 1 tool\n" in text
+    # /tools: one line per tool, the description cut where the screen ends, marked with "…"
+    row = next(line for line in text.splitlines() if line.startswith("  slow "))
+    assert row.rstrip().endswith("…") and "Sleep for a while;" in row
+    assert len(row) <= 70
+
+    out = io.StringIO()
+    answer = AssistantMessage((TextPart("Let me wait."), call("slow", {"seconds": 1}), TextPart("Done.")))
+    show_recent(Console(file=out, width=100, color_system=None), [UserMessage.of("wait"), answer])
+    assert out.getvalue().splitlines()[1:4] == ["Let me wait.", '  · slow {"seconds": 1}', "Done."]
