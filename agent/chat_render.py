@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallRecord",
+    "ChatMarkdown",
     "ConnectStatus",
     "TurnView",
     "call_line",
@@ -210,6 +211,20 @@ def call_line(record: CallRecord) -> Text:
     )
 
 
+class ChatMarkdown(Markdown):
+    """Markdown where a single newline is a line break, as the model wrote it (CommonMark would
+    join the lines into one paragraph). A chat answer is text to read as written: an address, a
+    poem, lines of steps or values lose their shape when joined, and piped output (the raw text)
+    keeps them; the terminal wraps long lines anyway, so nothing is lost by not reflowing."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__(markup)
+        for token in self.parsed:
+            for child in token.children or ():
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
+
+
 class ConnectStatus:
     """A transient line naming the servers still connecting; updated by the manager's ``on_state``."""
 
@@ -280,7 +295,7 @@ class TurnView:
         parts: list[RenderableType] = []
         height = max(3, self.console.height - 3)
         if self.text:
-            parts.append(_Tail(Markdown(self.text), height))
+            parts.append(_Tail(ChatMarkdown(self.text), height))
         if self.status:
             self._spinner.update(text=Text(self.status, style="dim"))
             parts.append(self._spinner)
@@ -328,7 +343,7 @@ class TurnView:
         if not self.text:
             return
         if self.fancy:
-            self._print(Markdown(self.text))
+            self._print(ChatMarkdown(self.text))
         elif not self.text.endswith("\n"):
             self.console.file.write("\n")
             self.console.file.flush()

@@ -513,3 +513,15 @@ async def test_one_tool_is_singular_tools_rows_are_one_line_and_resumed_parts_ke
     answer = AssistantMessage((TextPart("Let me wait."), call("slow", {"seconds": 1}), TextPart("Done.")))
     show_recent(Console(file=out, width=100, color_system=None), [UserMessage.of("wait"), answer])
     assert out.getvalue().splitlines()[1:4] == ["Let me wait.", '  · slow {"seconds": 1}', "Done."]
+
+
+def test_a_single_newline_in_an_answer_is_a_line_break_on_a_terminal() -> None:
+    from agent.chat_render import TurnView
+    from agent.messages import TextDelta
+
+    out = io.StringIO()
+    view = TurnView(Console(file=out, width=60, color_system=None), model="m", fancy=True)
+    view.handle(TextDelta("line one\nline two\n\n**bold\nend**"))
+    view.close()
+    lines = [line.rstrip() for line in out.getvalue().splitlines() if line.strip()]
+    assert lines == ["line one", "line two", "bold", "end"]
