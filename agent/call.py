@@ -28,7 +28,7 @@ from agent.errors import (
 )
 from agent.options import AdhocServer, CallOptions, ToolsOptions
 from agent.redact import redact_url
-from agent.terminal import for_stream, say, terminal_console
+from agent.terminal import for_stream, say, terminal_console, visible
 
 if TYPE_CHECKING:
     import mcp_types
@@ -102,15 +102,14 @@ async def _search_main(options: ToolsOptions, config: Config) -> int:
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return EXIT_OK
-    from rich.markup import escape
-
     console = _console()
+    escape = _shown
     state = "on" if active else "off: the model gets every tool"
     console.print(
         f"[dim]{len(found)} of {total} tools match {escape(repr(options.search))} (tool search {state})[/dim]"
     )
     for rank, entry in enumerate(found, 1):
-        description = " ".join(entry.spec.description.split())
+        description = " ".join(visible(entry.spec.description).split())  # before split(): \r, \x1c
         short = description if len(description) <= 100 else description[:99] + "…"
         console.print(
             f"{rank:>3}. [bold cyan]{escape(entry.server)}.{escape(entry.tool)}[/bold cyan]  {escape(short)}".rstrip()
@@ -155,15 +154,22 @@ def _console() -> Any:
     )
 
 
+def _shown(text: str) -> str:
+    """Untrusted text for a rich markup string: every control character made visible, always (a
+    pipe may end in a terminal: ``| less -R``), then markup-escaped."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
 def _print_tools(
     servers: Mapping[str, ServerSettings],
     states: Mapping[str, ServerState],
     by_server: Mapping[str, list[ServerTool]],
 ) -> None:
-    from rich.markup import escape
-
     from agent.tools import tool_hints
 
+    escape = _shown
     console = _console()
     for name, settings in servers.items():
         state = states[name]
@@ -177,7 +183,7 @@ def _print_tools(
         console.print(f"[bold]{escape(name)}[/bold] [dim]({escape(where)})[/dim] — {count}")
         for server_tool in tools:
             tool = server_tool.tool
-            description = " ".join((tool.description or "").split())
+            description = " ".join(visible(tool.description or "").split())  # before split(): \r, \x1c
             if hints := tool_hints(tool):
                 description = f"[{', '.join(hints)}] {description}"
             console.print(f"  [bold cyan]{escape(tool.name)}[/bold cyan]  {escape(description)}".rstrip())
@@ -210,7 +216,7 @@ def parameters(schema: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                 "name": str(name),
                 "type": _type_name(prop, defs),
                 "required": name in required,
-                "description": " ".join(str(description).split()),
+                "description": " ".join(visible(str(description)).split()),  # before split(): \r
             }
         )
     return out
