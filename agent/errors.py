@@ -152,9 +152,8 @@ class AuthError(ServerError):
 
 
 class AuthDenied(AuthError):
-    """The authorization server reported that consent was denied (``access_denied``)."""
-
-    exit_code = EXIT_FAILURE
+    """The authorization server reported that consent was denied (``access_denied``): a login that
+    failed, exit 3 like every other (README's exit-code table)."""
 
 
 class SkillRejected(ServerError):
