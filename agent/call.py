@@ -349,7 +349,13 @@ async def call_main(options: CallOptions, config: Config) -> int:
     from agent.session import Session, select_servers
 
     arguments = parse_arguments(options.arguments)
-    server, name = _split_tool(options.tool, select_servers(config, options.servers, options.adhoc))
+    selected = select_servers(config, options.servers, options.adhoc)
+    server, name = _split_tool(options.tool, selected)
+    off = config.servers.get(options.tool.partition(".")[0])
+    if server is None and "." in options.tool and off is not None and not off.enabled:
+        from agent.session_options import disabled_server
+
+        raise disabled_server(config, options.tool.partition(".")[0])
     names, adhoc = options.servers, options.adhoc
     if server is not None:  # SERVER.TOOL: connect that server alone
         from agent.adhoc import adhoc_servers

@@ -417,3 +417,24 @@ async def test_did_you_mean_shows_a_hostile_name_as_its_visible_form(mcp_hostile
         await _run(["call", "--url", mcp_hostile_url, "sneaky", "{}"])
     assert "did you mean: sneaky\\x1b]0;title\\x07" in str(info.value)
     assert "\x1b" not in str(info.value)
+
+
+async def test_a_disabled_server_is_named_as_disabled_with_how_to_enable_it(
+    mcp_http_url: str, write_config: Callable[..., Path]
+) -> None:
+    path = write_config({"hidden": ServerSettings(url=mcp_http_url, enabled=False)})
+    for argv in (["call", "hidden.echo", '{"text": "hi"}'], ["tools", "-s", "hidden"]):
+        with pytest.raises(ConfigError) as info:
+            await _run(argv, path)
+        assert "server 'hidden' is disabled" in str(info.value) and str(path) in str(info.value)
+        assert "servers.hidden.enabled" in str(info.value) and "enabled = true" in str(info.value)
+
+
+async def test_call_server_dot_tool_among_several_urls_does_not_say_only_one_was_selected(
+    mcp_http_url: str,
+) -> None:
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
+    name = f"localhost-{dead.split(':')[2].split('/')[0]}-mcp"
+    with pytest.raises(ServerConnectError) as info:
+        await _run(["call", "--url", dead, "--url", mcp_http_url, f"{name}.echo", '{"text": "hi"}'])
+    assert "only server selected" not in str(info.value) and "the one server in use" in str(info.value)
