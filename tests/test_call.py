@@ -437,4 +437,6 @@ async def test_call_server_dot_tool_among_several_urls_does_not_say_only_one_was
     name = f"localhost-{dead.split(':')[2].split('/')[0]}-mcp"
     with pytest.raises(ServerConnectError) as info:
         await _run(["call", "--url", dead, "--url", mcp_http_url, f"{name}.echo", '{"text": "hi"}'])
-    assert "only server selected" not in str(info.value) and "the one server in use" in str(info.value)
+    assert "only server selected" not in str(info.value) and "the one server in use could not be used" in str(
+        info.value
+    )
