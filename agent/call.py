@@ -28,7 +28,7 @@ from agent.errors import (
 )
 from agent.options import AdhocServer, CallOptions, ToolsOptions
 from agent.redact import redact_url
-from agent.terminal import for_stream, say, terminal_console
+from agent.terminal import for_stream, say, terminal_console, visible
 
 if TYPE_CHECKING:
     import mcp_types
@@ -64,6 +64,8 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
 
     if options.search is not None:
         return await _search_main(options, config)
+    if options.limit is not None:
+        raise UsageError("--limit works only with --search", hint="agent tools --search QUERY --limit N")
     async with Session.open(config, _session_options(options.servers, options.adhoc)) as session:
         tools = session.manager.tools()
         states = dict(session.manager.states)
@@ -82,12 +84,14 @@ async def tools_main(options: ToolsOptions, config: Config) -> int:
 async def _search_main(options: ToolsOptions, config: Config) -> int:
     """``agent tools --search QUERY``: what the model's search_tools would find, best first."""
     from agent.session import Session
+    from agent.tool_search import MAX_LIMIT
 
     if options.limit is not None and options.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {options.limit}")
     async with Session.open(config, _session_options(options.servers, options.adhoc)) as session:
         search = session.tool_search
         found = search.search(options.search or "", options.limit)
+        limit = search.settings.search_limit if options.limit is None else min(options.limit, MAX_LIMIT)
         total = len(session.toolbox)
         active = search.needed()
     if options.json:
@@ -102,20 +106,24 @@ async def _search_main(options: ToolsOptions, config: Config) -> int:
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return EXIT_OK
-    from rich.markup import escape
-
     console = _console()
+    escape = _shown
     state = "on" if active else "off: the model gets every tool"
-    console.print(
-        f"[dim]{len(found)} of {total} tools match {escape(repr(options.search))} (tool search {state})[/dim]"
-    )
+    query = escape(repr(options.search))
+    if found:  # the index ranks; it does not count every match: say what is shown, no more
+        what = f"{len(found)} best match" + ("" if len(found) == 1 else "es")
+        console.print(
+            f"[dim]{what} among {total} tools for {query}, up to {limit} shown (tool search {state})[/dim]"
+        )
+    else:
+        console.print(f"[dim]no tools match {query} among {total} tools (tool search {state})[/dim]")
     for rank, entry in enumerate(found, 1):
-        description = " ".join(entry.spec.description.split())
+        description = " ".join(visible(entry.spec.description).split())  # before split(): \r, \x1c
         short = description if len(description) <= 100 else description[:99] + "…"
         console.print(
             f"{rank:>3}. [bold cyan]{escape(entry.server)}.{escape(entry.tool)}[/bold cyan]  {escape(short)}".rstrip()
         )
-    return EXIT_OK if found else EXIT_FAILURE
+    return EXIT_OK  # nothing found is an answer, not an error (as with --json)
 
 
 def _server_json(name: str, state: ServerState, tools: list[ServerTool]) -> dict[str, Any]:
@@ -155,15 +163,22 @@ def _console() -> Any:
     )
 
 
+def _shown(text: str) -> str:
+    """Untrusted text for a rich markup string: every control character made visible, always (a
+    pipe may end in a terminal: ``| less -R``), then markup-escaped."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
 def _print_tools(
     servers: Mapping[str, ServerSettings],
     states: Mapping[str, ServerState],
     by_server: Mapping[str, list[ServerTool]],
 ) -> None:
-    from rich.markup import escape
-
     from agent.tools import tool_hints
 
+    escape = _shown
     console = _console()
     for name, settings in servers.items():
         state = states[name]
@@ -177,7 +192,7 @@ def _print_tools(
         console.print(f"[bold]{escape(name)}[/bold] [dim]({escape(where)})[/dim] — {count}")
         for server_tool in tools:
             tool = server_tool.tool
-            description = " ".join((tool.description or "").split())
+            description = " ".join(visible(tool.description or "").split())  # before split(): \r, \x1c
             if hints := tool_hints(tool):
                 description = f"[{', '.join(hints)}] {description}"
             console.print(f"  [bold cyan]{escape(tool.name)}[/bold cyan]  {escape(description)}".rstrip())
@@ -210,7 +225,7 @@ def parameters(schema: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                 "name": str(name),
                 "type": _type_name(prop, defs),
                 "required": name in required,
-                "description": " ".join(str(description).split()),
+                "description": " ".join(visible(str(description)).split()),  # before split(): \r
             }
         )
     return out
@@ -255,6 +270,10 @@ def _type_name(prop: Mapping[str, Any], defs: Mapping[str, Any], depth: int = 0)
 # --- agent call --------------------------------------------------------------------------------
 
 
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+_JSON_TYPES[type(None)] = "null"
+
+
 def parse_arguments(text: str) -> dict[str, Any]:
     """The JSON object of arguments, or ToolArgumentsError naming where the JSON breaks."""
     try:
@@ -266,7 +285,7 @@ def parse_arguments(text: str) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise ToolArgumentsError(
-            f"the arguments must be a JSON object, not {type(value).__name__}",
+            f"the arguments must be a JSON object, not {_JSON_TYPES.get(type(value), 'a value')}",
             hint='pass one JSON object, e.g. \'{"text": "hi"}\'',
         )
     return value
@@ -294,7 +313,9 @@ def _split_tool(name: str, servers: Mapping[str, ServerSettings]) -> tuple[str |
     return None, name
 
 
-def _find_tool(name: str, server: str | None, tools: list[ServerTool]) -> ServerTool:
+def _find_tool(
+    name: str, server: str | None, tools: list[ServerTool], states: Mapping[str, ServerState] | None = None
+) -> ServerTool:
     matches = [t for t in tools if t.name == name and (server is None or t.server == server)]
     if len(matches) == 1:
         return matches[0]
@@ -302,17 +323,25 @@ def _find_tool(name: str, server: str | None, tools: list[ServerTool]) -> Server
     if len(matches) > 1:
         where = ", ".join(f"{t.server}.{t.name}" for t in matches)
         raise UsageError(
-            f"tool {name!r} is offered by several servers: {where}", hint="call it as SERVER.TOOL"
+            f"tool '{visible(name)}' is offered by several servers: {visible(where)}",
+            hint="call it as SERVER.TOOL",
         )
+    for state_name, state in (states or {}).items():  # listed by the server, but not offered: why
+        for skipped, reason in state.skipped:
+            if skipped.name == name and (server is None or state_name == server):
+                raise UnknownToolError(
+                    f"tool '{visible(f'{state_name}.{name}')}' is not offered: {visible(reason)}",
+                    hint="the server must fix the tool; `agent tools` lists what is offered",
+                )
     candidates = [t.name for t in tools] + [f"{t.server}.{t.name}" for t in tools]
     close = difflib.get_close_matches(qualified, candidates, n=5, cutoff=0.5)
-    if close:
-        hint = "did you mean: " + ", ".join(dict.fromkeys(close)) + "?"
+    if close:  # the real names, control characters shown (so what is shown is what to type)
+        hint = "did you mean: " + ", ".join(dict.fromkeys(visible(c) for c in close)) + "?"
     elif tools:
         hint = "see `agent tools` for the tools offered"
     else:
         hint = "the connected servers offer no tools"
-    raise UnknownToolError(f"unknown tool {qualified!r}", hint=hint)
+    raise UnknownToolError(f"unknown tool '{visible(qualified)}'", hint=hint)
 
 
 async def call_main(options: CallOptions, config: Config) -> int:
@@ -320,7 +349,13 @@ async def call_main(options: CallOptions, config: Config) -> int:
     from agent.session import Session, select_servers
 
     arguments = parse_arguments(options.arguments)
-    server, name = _split_tool(options.tool, select_servers(config, options.servers, options.adhoc))
+    selected = select_servers(config, options.servers, options.adhoc)
+    server, name = _split_tool(options.tool, selected)
+    off = config.servers.get(options.tool.partition(".")[0])
+    if server is None and "." in options.tool and off is not None and not off.enabled:
+        from agent.session_options import disabled_server
+
+        raise disabled_server(config, options.tool.partition(".")[0])
     names, adhoc = options.servers, options.adhoc
     if server is not None:  # SERVER.TOOL: connect that server alone
         from agent.adhoc import adhoc_servers
@@ -328,7 +363,7 @@ async def call_main(options: CallOptions, config: Config) -> int:
         specs = tuple(spec for spec in adhoc if server in adhoc_servers(config, [spec]))
         names, adhoc = (None, specs) if specs else ((server,), ())
     async with Session.open(config, _session_options(names, adhoc)) as session:
-        tool = _find_tool(name, server, session.manager.tools())
+        tool = _find_tool(name, server, session.manager.tools(), session.manager.states)
         qualified = f"{tool.server}.{tool.name}"
         check_arguments(tool.tool, arguments, qualified)
         result = await session.manager.call_tool(tool.server, tool.name, arguments)

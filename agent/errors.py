@@ -134,6 +134,14 @@ class ServerError(AgentError):
         self.reason = message
 
 
+class ServerRequestFailed(ServerError):
+    """The server was reached and answered a request (reading a resource, getting a prompt) with an
+    error of its own, e.g. an unknown URI or a bad argument: a failure like a tool's (exit 1), not a
+    server that could not be used."""
+
+    exit_code = EXIT_FAILURE
+
+
 class ServerConnectError(ServerError):
     """Connecting failed: refused, DNS, TLS, timeout, HTTP status, or the process exited."""
 
@@ -152,9 +160,8 @@ class AuthError(ServerError):
 
 
 class AuthDenied(AuthError):
-    """The authorization server reported that consent was denied (``access_denied``)."""
-
-    exit_code = EXIT_FAILURE
+    """The authorization server reported that consent was denied (``access_denied``): a login that
+    failed, exit 3 like every other (README's exit-code table)."""
 
 
 class SkillRejected(ServerError):

@@ -187,6 +187,13 @@ async def prompt_main(options: PromptOptions, config: Config) -> int:
     arguments = parse_arguments(list(options.arguments))
     async with Session.open(config, _options(options.servers, options.adhoc)) as session:
         prompt = await find_prompt(session.manager, options.name)
+        declared = [a.name for a in prompt.arguments]
+        unknown = [key for key in arguments if key not in declared]
+        if unknown:  # caught here: the server would only answer with an error of its own
+            raise UsageError(
+                f"prompt {prompt.name!r} has no argument {', '.join(map(repr, unknown))}",
+                hint=f"its arguments: {prompt_arguments(prompt) or 'none'}",
+            )
         missing = [a.name for a in prompt.arguments if a.required and a.name not in arguments]
         if missing:
             raise UsageError(

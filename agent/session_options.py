@@ -82,4 +82,18 @@ def select_servers(
             key="--server",
             hint=f"known servers: {known}",
         )
+    off = next((n for n in names if n in config.servers and not config.servers[n].enabled), None)
+    if off is not None:
+        raise disabled_server(config, off)
     return {**chosen, **{n: pool[n] for n in names}}
+
+
+def disabled_server(config: Config, name: str) -> ConfigError:
+    """The error for naming a configured server that has ``enabled = false``: where, and how to
+    turn it on (it is not started, so it would only show up as "could not be used")."""
+    return ConfigError(
+        f"server {name!r} is disabled",
+        file=config.source,
+        key=f"servers.{name}.enabled",
+        hint=f"set enabled = true in [servers.{name}] to use it",
+    )

@@ -117,7 +117,7 @@ def no_server_usable(manager: ServerManager) -> tuple[ServerError, bool]:
     failed = [s.error for s in manager.states.values() if s.status == "failed" and s.error is not None]
     if len(manager.states) == 1 and len(failed) == 1:
         error = failed[0]  # the session ends here: its state's copy is not shown again
-        note = "the only server selected could not be used"
+        note = "the one server in use could not be used"  # `call SERVER.TOOL` uses one of several given
         error.hint = f"{error.hint} ({note})" if error.hint else note
         return error, False
     names = ", ".join(manager.states)

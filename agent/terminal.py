@@ -5,9 +5,13 @@ hold escape sequences: on a terminal they clear the screen, change the window ti
 clipboard (OSC 52) or fake output. :func:`visible` shows every control character (C0 other than
 newline and tab, DEL, C1) as ``\\xNN`` text instead, so ``ESC ] 52 ; …`` prints as ``\\x1b]52;…``.
 
-Only terminals get this: output to a pipe or a file, and ``--json``, keep the exact content
-(:func:`for_stream` decides). :func:`terminal_console` is a rich console that applies it to every
-piece of text it renders, so a command that prints through rich needs nothing else.
+Terminals get this (:func:`for_stream` decides); a pipe or a file gets a command's results (a
+tool's result, a resource, the model's answer) as they came, and ``--json`` is always exact.
+Listings of what servers say about themselves (``agent tools``: names, descriptions) are made
+visible for a pipe too: they are never data, and a pipe may end in a terminal (``| less -R``).
+:func:`terminal_console` is a rich console that applies it to every string it is given (before
+rich parses it: rich would drop BEL, BS and CR and measure ESC as zero wide) and to every piece
+of text it renders, so a command that prints through rich needs nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from agent.redact import RedactingFormatter
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType
     from rich.segment import Segment
+    from rich.text import Text
 
 __all__ = ["VisibleFormatter", "for_stream", "is_terminal", "no_color", "say", "terminal_console", "visible"]
 
@@ -87,6 +92,11 @@ def terminal_console(**kwargs: Any) -> Console:
     from rich.segment import Segment
 
     class _VisibleConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            # Before rich parses it: rich drops BEL, BS and CR from text, and measures ESC as zero
+            # wide, so cleaning only the rendered segments lost characters and broke wrapping.
+            return super().render_str(visible(text) if self.is_terminal else text, **kwargs)
+
         def render(
             self, renderable: RenderableType, options: ConsoleOptions | None = None
         ) -> Iterable[Segment]:

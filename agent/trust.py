@@ -1,7 +1,8 @@
 """Trust in a project's config file: ``./agent.toml`` is used only once the user trusts it.
 
 A config found in the working directory came with the folder (a cloned repository, a download):
-it could start commands (stdio servers, ``id_token_command``), send an API key to a base URL of
+it could start commands (stdio servers, ``id_token_command``, ``assertion_command``), read
+files and send them (``assertion_file``), send an API key to a base URL of
 its choosing, read environment variables into URLs and headers, and turn off approval. So before
 it is used, the user sees what it would do and says yes or no, once: the answer is remembered by
 the file's absolute path and the SHA-256 of its content, and a changed file is asked about again.
@@ -123,6 +124,59 @@ def _variables(value: Any) -> Iterator[str]:
             yield from _variables(item)
 
 
+# Every config field the summary speaks of (``*`` is any name): what runs a command, reads a file
+# or an environment variable, sends a credential, chooses where we connect, or changes approval.
+# The rest are harmless (limits, timeouts, filters). tests/test_trust.py walks the schema: a new
+# field must be put in one of these two sets, and the shown ones must appear in the summary.
+SHOWN = frozenset({
+    "model", "approval", "system_prompt", "system_prompt_file",
+    "servers.*.url", "servers.*.headers", "servers.*.command", "servers.*.args", "servers.*.env",
+    "servers.*.cwd", "servers.*.approval",
+    "servers.*.oauth.client_secret", "servers.*.oauth.client_metadata_url",
+    "servers.*.oauth.private_key_file", "servers.*.oauth.issuer", "servers.*.oauth.idp_token_endpoint",
+    "servers.*.oauth.idp_client_secret", "servers.*.oauth.id_token_env",
+    "servers.*.oauth.id_token_command", "servers.*.oauth.assertion_file",
+    "servers.*.oauth.assertion_command",
+    "providers.*.type", "providers.*.base_url", "providers.*.api_key_env", "providers.*.headers",
+})  # fmt: skip
+HARMLESS = frozenset({
+    "max_steps", "max_tool_result_tokens", "token_store", "tools.search", "tools.search_threshold",
+    "tools.search_threshold_tokens", "tools.search_limit",
+    "servers.*.transport", "servers.*.auth", "servers.*.timeout", "servers.*.enabled",
+    "servers.*.tools.include", "servers.*.tools.exclude", "servers.*.tools.pin",
+    "servers.*.oauth.scope", "servers.*.oauth.client_id", "servers.*.oauth.grant",
+    "servers.*.oauth.token_endpoint_auth_method", "servers.*.oauth.callback_port",
+    "servers.*.oauth.login_timeout", "servers.*.oauth.dpop", "servers.*.oauth.idp_client_id",
+    "providers.*.model", "providers.*.max_tokens", "providers.*.max_retries", "providers.*.timeout",
+    "providers.*.batch_max_requests", "providers.*.batch_max_bytes", "providers.*.context_window",
+    "providers.*.context_windows",
+})  # fmt: skip
+_OAUTH_COMMANDS = ("id_token_command", "assertion_command")  # what they print is sent to log in
+_OAUTH_FILES = ("private_key_file", "assertion_file")  # signs the login; sent to log in
+_OAUTH_URLS = ("issuer", "idp_token_endpoint", "client_metadata_url")
+
+
+def _oauth_lines(name: str, oauth: Mapping[str, Any]) -> Iterator[str]:
+    for key in _OAUTH_COMMANDS:
+        if key in oauth:
+            command = " ".join(_text(p) for p in _list(oauth[key]))
+            yield f"runs command: {command}  [server {name} oauth.{key}]"
+    for key in _OAUTH_FILES:
+        if key in oauth:
+            yield f"reads file: {_text(oauth[key])}  [server {name} oauth.{key}]"
+    if "id_token_env" in oauth:
+        variable = _text(oauth["id_token_env"])
+        yield f"reads environment variable: ${variable} (sent as an ID token)  [server {name} oauth.id_token_env]"
+    for key in _OAUTH_URLS:
+        if key in oauth:
+            yield f"connects to: {_text(oauth[key])}  [server {name} oauth.{key}]"
+    if "client_secret" in oauth:
+        yield f"sends its client_secret to: the server's authorization server  [server {name} oauth]"
+    if "idp_client_secret" in oauth:
+        to = _text(oauth.get("idp_token_endpoint", "the identity provider"))
+        yield f"sends its idp_client_secret to: {to}  [server {name} oauth]"
+
+
 def summary(raw: Mapping[str, Any]) -> list[str]:
     """What a config would do, one line each, from the parsed file before anything is expanded.
 
@@ -144,15 +198,7 @@ def summary(raw: Mapping[str, Any]) -> list[str]:
             headers = _table(server.get("headers"))
             extra = f" with headers {', '.join(headers)}" if headers else ""
             lines.append(f"connects to: {_text(server['url'])}{extra}  [server {name}]")
-        oauth = _table(server.get("oauth"))
-        if "id_token_command" in oauth:
-            command = " ".join(_text(p) for p in _list(oauth["id_token_command"]))
-            lines.append(f"runs command: {command}  [server {name} oauth.id_token_command]")
-        for key in ("issuer", "idp_token_endpoint", "client_metadata_url"):
-            if key in oauth:
-                lines.append(f"connects to: {_text(oauth[key])}  [server {name} oauth.{key}]")
-        if "private_key_file" in oauth:
-            lines.append(f"reads file: {_text(oauth['private_key_file'])}  [server {name} oauth]")
+        lines.extend(_oauth_lines(name, _table(server.get("oauth"))))
     for name, provider in _table(raw.get("providers")).items():
         provider = _table(provider)
         kind = _text(provider.get("type", "?"))
@@ -162,7 +208,9 @@ def summary(raw: Mapping[str, Any]) -> list[str]:
             key_env = _KEY_ENV.get(kind)
         to = _text(base_url) if base_url is not None else f"the {kind} default endpoint"
         key = f"the API key in ${_text(key_env)}" if key_env else "no API key"
-        lines.append(f"sends {key} to: {to}  [provider {name}]")
+        headers = _table(provider.get("headers"))
+        extra = f" with headers {', '.join(headers)}" if headers else ""
+        lines.append(f"sends {key} to: {to}{extra}  [provider {name}]")
     if "model" in raw:
         lines.append(f"uses model: {_text(raw['model'])}")
     approvals = [f"approval = {_text(raw.get('approval', 'always'))} for every tool"]
@@ -174,10 +222,18 @@ def summary(raw: Mapping[str, Any]) -> list[str]:
         lines.append(f"reads file: {_text(raw['system_prompt_file'])}  [system_prompt_file]")
     if "system_prompt" in raw:
         lines.append("sets its own system prompt")
-    variables = sorted(set(_variables(raw)))
+    variables = sorted(set(_variables(raw)) | set(_token_variables(raw)))
     if variables:
         lines.append("reads environment variables: " + ", ".join(f"${v}" for v in variables))
     return lines
+
+
+def _token_variables(raw: Mapping[str, Any]) -> Iterator[str]:
+    for server in _table(raw.get("servers")).values():
+        if _table(server).get("enabled") is not False:
+            variable = _table(_table(server).get("oauth")).get("id_token_env")
+            if isinstance(variable, str):
+                yield variable
 
 
 def _show(project: ProjectFile, stream: IO[str], heading: str) -> None:

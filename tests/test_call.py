@@ -186,7 +186,7 @@ async def test_call_invalid_json_names_the_position() -> None:
 
 
 async def test_call_arguments_must_be_an_object() -> None:
-    with pytest.raises(ToolArgumentsError, match="must be a JSON object, not list"):
+    with pytest.raises(ToolArgumentsError, match="must be a JSON object, not an array"):
         await _run(["call", "--url", "http://127.0.0.1:1/mcp", "echo", "[1]"])
 
 
@@ -375,3 +375,68 @@ async def test_tools_json_shows_a_failed_listing_and_the_last_error_with_its_tim
     assert "listing tools timed out" in mute["error"]
     assert "listing tools timed out" in mute["last_error"]["message"]
     assert mute["last_error"]["at"][:4].isdigit()
+
+
+async def test_tools_search_with_nothing_found_exits_0_in_text_and_json(
+    mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _run(["tools", "--url", mcp_http_url, "--search", "zzzzqqq"]) == 0
+    assert "no tools match 'zzzzqqq' among 10 tools" in capsys.readouterr().out
+    assert await _run(["tools", "--url", mcp_http_url, "--search", "zzzzqqq", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["found"] == []
+
+
+async def test_tools_search_says_how_many_are_shown_not_how_many_match(
+    mcp_http_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _run(["tools", "--url", mcp_http_url, "--search", "the text note", "--limit", "2"]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert first.startswith(f"{len(rest)} best match") and "among 10 tools" in first
+    assert "up to 2 shown" in first and 1 <= len(rest) <= 2
+
+
+async def test_tools_limit_without_search_is_a_usage_error(mcp_http_url: str) -> None:
+    with pytest.raises(UsageError, match="--limit works only with --search") as info:
+        await _run(["tools", "--url", mcp_http_url, "--limit", "2"])
+    assert info.value.exit_code == 2
+
+
+async def test_calling_a_tool_that_is_not_offered_gives_the_reason(write_config: Callable[..., Path]) -> None:
+    async with RestartableServer("--odd-tools", "--legacy") as server:
+        path = write_config({"odd": ServerSettings(url=server.url)})
+        with pytest.raises(UnknownToolError) as info:
+            await _run(["call", "bad_schema", "{}"], path)
+    assert "tool 'odd.bad_schema' is not offered: invalid input schema at properties/when/type" in str(
+        info.value
+    )
+    assert "unknown tool" not in str(info.value)
+
+
+async def test_did_you_mean_shows_a_hostile_name_as_its_visible_form(mcp_hostile_url: str) -> None:
+    with pytest.raises(UnknownToolError) as info:
+        await _run(["call", "--url", mcp_hostile_url, "sneaky", "{}"])
+    assert "did you mean: sneaky\\x1b]0;title\\x07" in str(info.value)
+    assert "\x1b" not in str(info.value)
+
+
+async def test_a_disabled_server_is_named_as_disabled_with_how_to_enable_it(
+    mcp_http_url: str, write_config: Callable[..., Path]
+) -> None:
+    path = write_config({"hidden": ServerSettings(url=mcp_http_url, enabled=False)})
+    for argv in (["call", "hidden.echo", '{"text": "hi"}'], ["tools", "-s", "hidden"]):
+        with pytest.raises(ConfigError) as info:
+            await _run(argv, path)
+        assert "server 'hidden' is disabled" in str(info.value) and str(path) in str(info.value)
+        assert "servers.hidden.enabled" in str(info.value) and "enabled = true" in str(info.value)
+
+
+async def test_call_server_dot_tool_among_several_urls_does_not_say_only_one_was_selected(
+    mcp_http_url: str,
+) -> None:
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
+    name = f"localhost-{dead.split(':')[2].split('/')[0]}-mcp"
+    with pytest.raises(ServerConnectError) as info:
+        await _run(["call", "--url", dead, "--url", mcp_http_url, f"{name}.echo", '{"text": "hi"}'])
+    assert "only server selected" not in str(info.value) and "the one server in use could not be used" in str(
+        info.value
+    )

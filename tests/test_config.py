@@ -244,10 +244,12 @@ def test_select_servers_by_name_and_url() -> None:
         select_servers(config, ["c"])
 
 
-def test_with_no_server_enabled_the_demo_is_used_and_named_but_a_disabled_one_only_when_named() -> None:
+def test_with_no_server_enabled_the_demo_is_used_and_a_disabled_one_named_says_it_is_disabled() -> None:
     config = Config(servers={"off": {"command": "x", "enabled": False}})  # type: ignore[dict-item]
     assert list(select_servers(config)) == ["demo"]
-    assert list(select_servers(config, ["off"])) == ["off"]
+    with pytest.raises(ConfigError, match="server 'off' is disabled") as info:
+        select_servers(config, ["off"])  # never started: it would only be "could not be used"
+    assert "servers.off.enabled" in str(info.value) and "enabled = true" in str(info.value)
     assert list(select_servers(config, ["demo"])) == ["demo"]
 
 

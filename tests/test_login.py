@@ -103,10 +103,10 @@ def test_login_by_url_with_no_browser_takes_the_pasted_redirect(oauth_server: OA
 
 
 @pytest.mark.e2e
-def test_denied_consent_is_one_line_and_exit_code_1(oauth_server: OAuthStack) -> None:
+def test_denied_consent_is_one_line_and_exit_code_3_like_every_failed_login(oauth_server: OAuthStack) -> None:
     oauth_server.set(deny=True)
     done = agent("login", oauth_server.mcp_url, env={"BROWSER": command()})
-    assert done.returncode == 1
+    assert done.returncode == 3
     errors = [line for line in done.stderr.splitlines() if "denied" in line]
     assert len(errors) == 1 and errors[0].startswith("agent: ")
     assert "Traceback" not in done.stderr

@@ -61,3 +61,21 @@ async def test_prompts_and_prompt_with_arguments(capsys: pytest.CaptureFixture[s
             await _run(["prompt", "summarize", "--url", url])
         with pytest.raises(UsageError, match="no prompt named 'nope'"):
             await _run(["prompt", "nope", "--url", url])
+
+
+async def test_a_server_answering_read_with_an_error_is_exit_1_not_an_unusable_server() -> None:
+    from agent.errors import ServerRequestFailed
+
+    async with features_server() as url:
+        for uri in ("notes://note/zzz", "nosuch://x"):
+            with pytest.raises(ServerRequestFailed) as info:
+                await _run(["read", uri, "--url", url])
+            assert info.value.exit_code == 1 and uri in str(info.value)
+
+
+async def test_an_unknown_prompt_argument_is_a_usage_error_naming_the_known_ones() -> None:
+    async with features_server() as url:
+        with pytest.raises(UsageError) as info:
+            await _run(["prompt", "summarize", "topic=a", "bogus=1", "--url", url])
+    assert "has no argument 'bogus'" in str(info.value)
+    assert "topic, style?" in (info.value.hint or "") and info.value.exit_code == 2

@@ -1,5 +1,6 @@
 """What a server or a model sends never drives the terminal: control characters are made visible on
-a terminal (every command, chat too), and kept exact in a pipe, a file and ``--json``."""
+a terminal (every command, chat too) and in a piped tool listing; results are kept exact in a pipe
+and a file, and ``--json`` is always exact."""
 
 from __future__ import annotations
 
@@ -87,6 +88,17 @@ def test_the_rich_console_cleans_what_it_renders_and_keeps_its_own_styles() -> N
     assert "\x1b]52;" in piped.getvalue()  # not a terminal: the content as it came
 
 
+@pytest.mark.parametrize("width", [20, 37, 80, 400])
+def test_a_narrow_terminal_wraps_the_visible_text_and_loses_nothing(width: int) -> None:
+    out = io.StringIO()
+    console = terminal_console(file=out, force_terminal=True, color_system=None, width=width)
+    console.print(f"  [bold]sneaky[/bold]  Looks harmless. {HOSTILE}")
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= width for line in lines)  # measured as shown: every line fits
+    unwrapped = "".join(lines).replace(" ", "")
+    assert unwrapped == "sneakyLooksharmless." + SHOWN.replace(" ", "")
+
+
 @pytest.fixture
 def hostile_config(tmp_path: Path, write_config: Callable[..., Path], mcp_hostile_url: str) -> Path:
     return write_config({"h": ServerSettings(url=mcp_hostile_url)}, path=tmp_path / "hostile.toml")
@@ -108,11 +120,15 @@ def test_tools_and_call_on_a_terminal_show_escape_sequences_as_text(
 ) -> None:
     config = ["--config", str(hostile_config)]
     listed = _in_terminal([*config, "tools"], tmp_path)
-    # rich drops BEL, BS and CR itself; every other control character is shown.
-    listed.expect("sneaky\\x1b]0;title")  # a tool's name
+    listed.expect("sneaky\\x1b]0;title\\x07")  # a tool's name, BEL shown too
     listed.expect("Looks harmless. A\\x1b]52;c;cHduZWQ=")  # its description
     assert listed.wait_exit() == 0
     _no_raw_controls(listed)
+    narrow = Screen([*config, "tools"], tmp_path, {**os.environ, "TERM": "xterm-256color"}, columns=80)
+    assert narrow.wait_exit() == 0
+    _no_raw_controls(narrow)
+    unwrapped = "".join(line.strip() for line in narrow.text.splitlines())
+    assert SHOWN.replace(" ", "") in unwrapped.replace(" ", "")  # wrapped, nothing lost
 
     called = _in_terminal([*config, "call", "sneaky\x1b]0;title\x07"], tmp_path)
     called.expect(SHOWN)  # a tool result
@@ -133,6 +149,18 @@ def test_a_pipe_and_json_keep_the_exact_content(hostile_config: Path) -> None:
     assert (plain.returncode, plain.stdout) == (0, HOSTILE + "\n")
     as_json = agent("call", "--json", "sneaky\x1b]0;title\x07")
     assert json.loads(as_json.stdout)["content"][0]["text"] == HOSTILE
+
+
+def test_a_piped_tool_listing_shows_control_characters_and_json_stays_exact(hostile_config: Path) -> None:
+    listed = run_agent("--config", str(hostile_config), "tools")
+    assert listed.returncode == 0, listed.stderr
+    assert "sneaky\\x1b]0;title\\x07" in listed.stdout and SHOWN in listed.stdout
+    assert not [piece for piece in RAW if piece in listed.stdout]
+    found = run_agent("--config", str(hostile_config), "tools", "--search", "harmless")
+    assert "sneaky\\x1b]0;title\\x07" in found.stdout and "\x1b" not in found.stdout
+    as_json = json.loads(run_agent("--config", str(hostile_config), "tools", "--json").stdout)
+    tools = {t["name"]: t for t in as_json["servers"][0]["tools"]}
+    assert tools["sneaky\x1b]0;title\x07"]["description"] == f"Looks harmless. {HOSTILE}"
 
 
 @pytest.mark.e2e

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import pexpect
 import pytest
+from pydantic import BaseModel
 
 from agent.config import load_config
 from agent.paths import user_config_dir
@@ -248,3 +251,75 @@ def test_load_config_reads_the_file_once_so_the_judged_bytes_are_the_used_ones(t
         return True
 
     assert load_config(trust=swap_after_judging).max_steps == 3
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every leaf field of the config schema as ``(dotted path, annotation)``; ``*`` is a table key."""
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        path, annotation = prefix + name, field.annotation
+        if get_origin(annotation) is dict and isinstance(get_args(annotation)[1], type):
+            inner = get_args(annotation)[1]
+            if issubclass(inner, BaseModel):
+                yield from _fields(inner, f"{path}.*.")
+                continue
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _fields(annotation, f"{path}.")
+            continue
+        yield path, annotation
+
+
+def _sample(annotation: Any) -> Any:
+    """A value of this type whose text is easy to find in a summary."""
+    if get_origin(annotation) in (Union, UnionType):
+        return _sample(next(a for a in get_args(annotation) if a is not type(None)))
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)[-1]
+    kind = get_origin(annotation) or annotation
+    return {str: "SAMPLE-1", list: ["SAMPLE-1"], dict: {"SAMPLE-1": "v"}}[kind]
+
+
+def test_every_config_field_is_either_shown_in_the_summary_or_known_harmless() -> None:
+    from agent.config import Config
+    from agent.trust import HARMLESS, SHOWN
+
+    fields = dict(_fields(Config))
+    assert not SHOWN & HARMLESS
+    assert set(fields) == SHOWN | HARMLESS, "a config field is new (or gone): is it shown or harmless?"
+    for path in sorted(SHOWN):
+        raw: dict[str, Any] = {
+            "servers": {"s": {"url": "https://s.test/mcp", "command": "base"}},
+            "providers": {"p": {"type": "anthropic"}},
+        }
+        table: dict[str, Any] = raw
+        *parents, leaf = [part if part != "*" else {"servers": "s", "providers": "p"}[path.split(".")[0]]
+                          for part in path.split(".")]  # fmt: skip
+        for part in parents:
+            table = table.setdefault(part, {})
+        before = summary(raw)
+        table[leaf] = value = _sample(fields[path])
+        after = summary(raw)
+        text = value if isinstance(value, str) else next(iter(value))
+        assert after != before, path
+        shown = "\n".join(after)  # the value, or for a secret or a long text the field's name
+        assert text in shown or leaf in shown or leaf.replace("_", " ") in shown, path
+
+
+def test_the_summary_names_the_jwt_bearer_and_cross_app_credentials() -> None:
+    oauth = {
+        "grant": "jwt_bearer",
+        "assertion_command": ["touch", "/tmp/pwned"],
+        "assertion_file": "/var/run/secrets/token",
+        "client_secret": "${SECRET}",
+        "id_token_env": "SSO_TOKEN",
+        "idp_client_secret": "x",
+        "idp_token_endpoint": "https://idp.test/token",
+    }
+    lines = summary({"servers": {"wl": {"url": "https://wl.test/mcp", "oauth": oauth}}})
+    assert "runs command: touch /tmp/pwned  [server wl oauth.assertion_command]" in lines
+    assert "reads file: /var/run/secrets/token  [server wl oauth.assertion_file]" in lines
+    assert any(line.startswith("reads environment variable: $SSO_TOKEN") for line in lines)
+    assert "sends its idp_client_secret to: https://idp.test/token  [server wl oauth]" in lines
+    assert any(line.startswith("sends its client_secret to:") for line in lines)
+    assert lines[-1] == "reads environment variables: $SECRET, $SSO_TOKEN"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from agent.errors import ServerError
+from agent.errors import ServerError, ServerRequestFailed
 
 if TYPE_CHECKING:
     from agent.mcp.connection import Connection
@@ -112,6 +112,7 @@ def servers_with(manager: ServerManager, feature: str, server: str | None = None
 async def bounded(conn: Connection, what: str) -> AsyncIterator[None]:
     """The server's ``timeout`` around a request; its failures as a ServerError."""
     from mcp.shared.exceptions import MCPError
+    from mcp_types import CONNECTION_CLOSED
     from pydantic import ValidationError
 
     try:
@@ -120,7 +121,9 @@ async def bounded(conn: Connection, what: str) -> AsyncIterator[None]:
     except TimeoutError:
         raise ServerError(conn.name, f"{what} timed out after {conn.settings.timeout:g} s") from None
     except MCPError as exc:
-        raise ServerError(conn.name, f"{what} failed: {exc}") from None
+        if exc.code == CONNECTION_CLOSED:
+            raise ServerError(conn.name, f"{what} failed: {exc}") from None
+        raise ServerRequestFailed(conn.name, f"{what} failed: {exc}") from None
     except ValidationError as exc:
         raise ServerError(conn.name, f"{what}: the server sent an invalid result: {exc}") from None
 

@@ -20,7 +20,7 @@ import httpx2
 import pytest
 
 from agent.config import Config, OAuthSettings, ServerSettings
-from agent.errors import EXIT_FAILURE, AuthDenied, AuthError, ConfigError
+from agent.errors import EXIT_SERVER, AuthDenied, AuthError, ConfigError
 from agent.mcp.oauth import AgentOAuth, auth_factory_for
 from agent.mcp.token_store import stored_urls, token_dir
 from tests.support.browser import Browser, command, follow
@@ -242,13 +242,13 @@ async def test_a_callback_of_no_pending_login_gets_400_and_the_login_goes_on(
     assert "not completed within" in str(error)
 
 
-async def test_denied_consent_is_one_line_exit_1_and_no_retry(
+async def test_denied_consent_is_one_line_exit_3_and_no_retry(
     oauth_server: OAuthStack, browser: Browser
 ) -> None:
     oauth_server.set(deny=True)
     error = await echo_fails(oauth_server.mcp_url, make_auth(oauth_server.mcp_url, browser), AuthDenied)
     assert isinstance(error, AuthDenied)
-    assert error.exit_code == EXIT_FAILURE
+    assert error.exit_code == EXIT_SERVER  # a failed login, as the exit-code table says
     assert "\n" not in str(error) and "denied" in str(error)
     assert len(browser.opened) == 1
     assert oauth_server.stats()["authorize"] == 1
