@@ -190,6 +190,11 @@ class _Batch:
     async def worker(self, items: ObjectReceiveStream[Item]) -> None:
         async with items:
             async for item in items:
+                if item.problem is not None:
+                    # Written by a worker, not the feeder: with one worker, lines follow the input.
+                    self.display.note(item.problem)
+                    await self.finish(failed_record(item, "BadInput", item.problem), Usage())
+                    continue
                 self.in_flight += 1
                 try:
                     done = await self.run_item(item)
@@ -226,10 +231,6 @@ class _Batch:
             done.discard(key)  # ``seen`` remembers it now: hold each id once
             self.counts.skipped += 1
             self.display.advance(failed=False, skipped=True)
-            return
-        if item.problem is not None:
-            self.display.note(item.problem)
-            await self.finish(failed_record(item, "BadInput", item.problem), Usage())
             return
         await out.send(item)
 

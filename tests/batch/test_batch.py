@@ -181,6 +181,29 @@ async def test_one_worker_keeps_the_input_order(config: Config, fake_llm: FakeLL
     assert fake_llm.stats["max_in_flight"] == 1
 
 
+async def test_one_worker_keeps_the_input_order_with_bad_lines_too(
+    config: Config, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    # A bad line's record waits for the good items before it: it is written by the worker too.
+    fake_llm.script({"turns": [{"echo": "user"}], "latency": 0.2})
+    source = tmp_path / "items.jsonl"
+    good = '{{"id": "{0}", "prompt": "{0}"}}\n'
+    source.write_text(
+        good.format("a")
+        + good.format("b")
+        + "{broken\n"
+        + good.format("c")
+        + "{bad\n"
+        + '{"id": "np"}\n'
+        + good.format("d")
+        + "[1]\n"
+    )
+    out = tmp_path / "out.jsonl"
+    assert await run_batch(_args(str(source), "-o", str(out), "-c", "1"), config) == EXIT_FAILURE
+    assert [r["line"] for r in _lines(out)] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [r["id"] for r in _lines(out)] == ["a", "b", 3, "c", 5, "np", "d", 8]
+
+
 async def test_lines_come_in_completion_order(config: Config, fake_llm: FakeLLM, tmp_path: Path) -> None:
     def respond(request: SeenRequest) -> dict[str, Any]:
         text = request.conversation.last_user_text
