@@ -173,6 +173,10 @@ def describe(info: ChatInfo, width: int = 60) -> str:
 
 async def main(options: HistoryOptions, config: Config) -> int:
     """``agent history``: the saved chats, newest first."""
+    if options.limit is not None and options.limit < 1:
+        raise UsageError(
+            f"-n must be at least 1, not {options.limit}", hint="leave it out to list every chat"
+        )
     chats = list_chats()[: options.limit] if options.limit else list_chats()
     if options.json:
         rows = [

@@ -49,6 +49,15 @@ def test_a_saved_chat_is_private_atomic_and_listed_newest_first(capsys: pytest.C
     assert [r["id"] for r in rows] == [second.id]
 
 
+@pytest.mark.parametrize("n", ["0", "-1"])
+def test_a_limit_below_one_is_a_usage_error(n: str, capsys: pytest.CaptureFixture[str]) -> None:
+    SavedChat.new().save([UserMessage.of("kept")], model="m")
+    assert main(["history", "-n", n]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"-n must be at least 1, not {n}" in captured.err
+
+
 def test_find_a_chat_by_id_start_or_file(tmp_path: Path) -> None:
     saved = SavedChat(chats_dir() / "20260101-101010-abcd.json")
     saved.save([UserMessage.of("hi")], model="m")
