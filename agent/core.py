@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from agent.tools import ToolEntry
 
 __all__ = [
+    "NO_ONE_TO_ASK",
     "Agent",
     "ApprovalFn",
     "Emit",
@@ -89,14 +90,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DENIED = "denied by the user"
+# Approval "ask" with no one at a terminal to answer (a pipe, CI, a batch): nobody refused it.
+NO_ONE_TO_ASK = (
+    "not run: this tool needs the user's approval and no one was there to give it (no terminal); "
+    "the user did not refuse it"
+)
 # A response that broke off is sent again up to this often, after 0.5, 1, 2 … 8 s (the SDKs'
 # backoff for a 5xx, which they retry themselves before a response starts).
 STREAM_RETRIES = 2
 CANCELLED = "cancelled: the user interrupted the turn before this call finished"
 
 
-# Asked before each call of a real tool: (server, tool, arguments) -> allowed?
-ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool]]
+# Asked before each call of a real tool: (server, tool, arguments) -> allowed? True runs it;
+# False denies it (the model is told: DENIED); a text denies it with that text as the reason.
+ApprovalFn = Callable[[str, str, Mapping[str, Any]], Awaitable[bool | str]]
 
 
 class Tools(Protocol):
@@ -353,8 +360,9 @@ class Agent:
             except Exception:
                 log.exception("the approval hook failed; denying %s", plan.call.name)
                 allowed = False
-            if not allowed:
-                plan.finish(_error_result(plan.call, DENIED), 0.0, denied=True)
+            if allowed is not True:
+                reason = allowed if isinstance(allowed, str) and allowed else DENIED
+                plan.finish(_error_result(plan.call, reason), 0.0, denied=True)
 
     async def _run_tools(self, message: Message, plans: Sequence[_Plan], emit: Emit) -> None:
         """Run the calls concurrently, each reported as it ends; then record the assistant message

@@ -20,7 +20,8 @@ without the tools the user chose would mislead.
 
 Approval is one policy: the server's per-tool or whole-server setting, else the global
 ``approval``. "always" runs, "never" denies, "ask" asks ``options.ask`` (a UI's question to the
-user: "y", "n" or "a" for always in this session); with no one to ask, the call is denied.
+user: "y", "n" or "a" for always in this session); with no one to ask, the call is denied, and
+the model is told so (:data:`agent.core.NO_ONE_TO_ASK`), not that the user refused it.
 
 Around it: :mod:`agent.session_options` (the options and the servers they select),
 :mod:`agent.session_providers` (the providers, made once each and kept), :mod:`agent.session_servers`
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agent.config import Config, ServerSettings, approval_mode
-from agent.core import Agent, Event, events
+from agent.core import NO_ONE_TO_ASK, Agent, Event, events
 from agent.errors import UsageError
 from agent.messages import Message
 from agent.session_options import Answer, AskFn, SessionOptions, select_servers
@@ -228,8 +229,9 @@ class Session:
 
     # -- approval ------------------------------------------------------------------------------
 
-    async def approve(self, server: str, tool: str, arguments: Mapping[str, Any]) -> bool:
-        """The one approval policy (module doc)."""
+    async def approve(self, server: str, tool: str, arguments: Mapping[str, Any]) -> bool | str:
+        """The one approval policy (module doc): True runs the call; False (the user said no, or
+        "never") or a reason text (no one could be asked) denies it."""
         mode = approval_mode(self.config, self.servers, server, tool)
         if mode == "always" or (server, tool) in self.always:
             return True
@@ -244,7 +246,7 @@ class Session:
             log.info("%s", note)
             if self.options.on_notice is not None:
                 self.options.on_notice(note)
-            return False
+            return NO_ONE_TO_ASK
         answer = await self.options.ask(server, tool, arguments, hints)
         if answer == "a":
             self.always.add((server, tool))

@@ -178,6 +178,20 @@ def test_denied_by_config(
     assert "denied" in err
 
 
+def test_ask_without_a_terminal_tells_the_model_no_one_could_approve(
+    llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+) -> None:
+    config = write_config({"test": ServerSettings(url=mcp_http_url, approval="ask")})
+    llm.script([{"tool_calls": [["add", {"a": 1, "b": 1}]]}, {"echo": "tool_results"}])
+    code, report, err = run_json(["go", "--config", str(config), "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 0
+    assert [c["denied"] for c in report["tool_calls"]] == [True]
+    assert "no one was there to give it" in report["answer"]  # what the model was told
+    assert "the user did not refuse it" in report["answer"]
+    assert "denied by the user" not in report["answer"]
+    assert "needs approval and there is no one to ask; denied" in err
+
+
 def test_a_failed_server_is_reported_and_the_run_goes_on(
     llm: FakeLLM, mcp_http_url: str, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
 ) -> None:

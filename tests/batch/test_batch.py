@@ -559,6 +559,7 @@ async def test_ask_approval_cannot_be_given_so_the_call_is_denied(
     calls = {c["tool"]: c for c in _lines(out)[0]["tool_calls"]}
     assert calls["add"]["denied"] is True and calls["add"]["is_error"] is True
     assert calls["echo"]["denied"] is False and calls["echo"]["is_error"] is False
+    assert "no one was there to give it" in _lines(out)[0]["answer"]  # not "denied by the user"
 
 
 async def test_a_server_that_cannot_connect_stops_the_batch_before_any_item(
