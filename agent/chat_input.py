@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
+from agent.approval import choose_key
+from agent.approval import plain_style as _plain
 from agent.config import user_data_dir
 from agent.input_text import utf8_input
 from agent.private_files import private_file
 from agent.terminal import no_color, say
 
 if TYPE_CHECKING:
-    from prompt_toolkit.styles import StyleTransformation
-
     from agent.chat import Chat
 
 __all__ = ["Input", "PlainInput", "TerminalInput"]
@@ -108,34 +108,7 @@ class TerminalInput:
 
     async def choose(self, question: str, keys: str) -> str:
         """One of ``keys``, answered by the key alone (no Enter); other keys are ignored."""
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-
-        bindings = KeyBindings()
-
-        @bindings.add("<any>")
-        def _ignore(event: KeyPressEvent) -> None:
-            pass
-
-        for key in keys:
-            for typed in {key, key.upper()}:
-
-                @bindings.add(typed)
-                def _chosen(event: KeyPressEvent, key: str = key) -> None:
-                    event.current_buffer.insert_text(key)
-                    event.app.exit(result=key)
-
-        @bindings.add("c-c")
-        def _interrupt(event: KeyPressEvent) -> None:
-            event.app.exit(exception=KeyboardInterrupt)
-
-        @bindings.add("c-d")
-        def _end(event: KeyPressEvent) -> None:
-            event.app.exit(exception=EOFError)
-
-        plain = _plain() if no_color() else None
-        session: PromptSession[str] = PromptSession(key_bindings=bindings, style_transformation=plain)
-        return await session.prompt_async(question, handle_sigint=False)
+        return await choose_key(question, keys)
 
 
 def _key_bindings() -> Any:
@@ -167,15 +140,3 @@ def _key_bindings() -> Any:
             event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
 
     return bindings
-
-
-def _plain() -> StyleTransformation:
-    """For ``NO_COLOR``: every style off (prompt_toolkit drops only the colours; bold, reverse and
-    underline are escape codes too)."""
-    from prompt_toolkit.styles import Attrs, StyleTransformation
-
-    class _Plain(StyleTransformation):
-        def transform_attrs(self, attrs: Attrs) -> Attrs:
-            return Attrs("", "", False, False, False, False, False, False, False, False)
-
-    return _Plain()

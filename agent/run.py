@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, assert_never
@@ -27,7 +28,7 @@ import anyio
 from agent.config import Config
 from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError, without_error_prefix
 from agent.options import RunOptions
-from agent.terminal import for_stream, say
+from agent.terminal import for_stream, say, visible
 
 if TYPE_CHECKING:
     from agent.core import Event, ToolCallFinished
@@ -61,16 +62,23 @@ def _short(value: Any, width: int) -> str:
 
 
 async def _ask(server: str, tool: str, arguments: Mapping[str, Any], hints: tuple[str, ...]) -> Answer:
-    """Approval "ask" on the terminal: one y/N question on stderr, the answer from stdin."""
+    """Approval "ask" on the terminal: the question on stderr, answered by one key, no Enter
+    (:func:`agent.approval.choose_key`, as in chat): y, n, or a (always for this tool, for the
+    rest of the run). Ctrl-D is no; Ctrl-C interrupts the run as it does anywhere else (exit 130)."""
+    from agent.approval import choose_key
+
     said = f" [{', '.join(hints)}]" if hints else ""
-    question = f"agent: allow {server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}{said}? [y/N] "
-
-    def ask() -> str:
-        say(question, end="")
-        return sys.stdin.readline()
-
-    answer = await anyio.to_thread.run_sync(ask, abandon_on_cancel=True)
-    return "y" if answer.strip().lower() in ("y", "yes") else "n"
+    call = f"{server}.{tool} {_short(dict(arguments), _ARGS_WIDTH)}{said}"
+    question = f"agent: allow {call}? [y]es / [n]o / [a]lways for {tool} in this run: "
+    try:
+        reply = await choose_key(visible(question), "yna", on_stderr=True)
+    except EOFError:
+        return "n"
+    except KeyboardInterrupt:
+        # The terminal was raw, so Ctrl-C came as a key: make it the signal it would have been.
+        signal.raise_signal(signal.SIGINT)
+        return "n"
+    return "a" if reply == "a" else "y" if reply == "y" else "n"
 
 
 def _tool_line(done: ToolCallFinished) -> str:

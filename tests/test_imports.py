@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.elicit_ui",
         "agent.chat_resume",
         "agent.chat_input",
+        "agent.approval",
         "agent.slash",
         "agent.run",
         "agent.call",
