@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from agent.core import Final, ToolCallFinished
     from agent.messages import Usage
 
-__all__ = ["error_json", "tool_call_json", "turn_record", "usage_json"]
+__all__ = ["error_json", "failed_run_record", "tool_call_json", "turn_record", "usage_json"]
 
 
 def tool_call_json(done: ToolCallFinished) -> dict[str, Any]:
@@ -44,14 +44,30 @@ def error_json(error: BaseException | None, stop_reason: str | None) -> dict[str
     return out
 
 
-def turn_record(final: Final, error: str | None, model: str) -> dict[str, Any]:
-    """``agent run --json``: the answer and what it took."""
+def turn_record(final: Final, error: BaseException | None, model: str) -> dict[str, Any]:
+    """``agent run --json``: the answer and what it took; ``error`` as in a batch line."""
     return {
         "answer": final.answer,
         "steps": final.steps,
         "tool_calls": [tool_call_json(done) for done in final.tool_calls],
         "usage": usage_json(final.usage),
         "stop_reason": final.stop_reason,
-        "error": error,
+        "error": error_json(error, final.stop_reason),
+        "model": model,
+    }
+
+
+def failed_run_record(error: BaseException, model: str | None) -> dict[str, Any]:
+    """``agent run --json`` when no turn ran (a server that could not be used, no API key, an
+    empty prompt): the same keys, no answer, and the error."""
+    from agent.messages import Usage
+
+    return {
+        "answer": None,
+        "steps": 0,
+        "tool_calls": [],
+        "usage": usage_json(Usage()),
+        "stop_reason": "error",
+        "error": error_json(error, "error"),
         "model": model,
     }

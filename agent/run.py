@@ -2,7 +2,9 @@
 
 stdout gets the final answer and nothing else (nothing at all when the turn failed), or with
 ``--json`` always one JSON object: ``answer``, ``steps``, ``tool_calls``, ``usage``,
-``stop_reason``, ``error``, ``model``; so the command composes with pipes. stderr gets the rest,
+``stop_reason``, ``error`` (``null`` or ``{"type", "message", "hint"?}``, as in a batch line),
+``model``; also when no turn ran (no usable server, no API key: ``answer`` null, ``steps`` 0), so
+the command composes with pipes. stderr gets the rest,
 one line each: a server that could not be used, each tool call (tool, short arguments, duration,
 ok / error / denied; printed the moment the call finishes, so the calls of one response, which run
 at once, show in the order they finish), and the error that stopped the turn, if any.
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 import anyio
 
 from agent.config import Config
-from agent.errors import EXIT_FAILURE, EXIT_OK, ServerError, UsageError, without_error_prefix
+from agent.errors import EXIT_FAILURE, EXIT_OK, AgentError, ServerError, UsageError, without_error_prefix
 from agent.options import RunOptions
 from agent.terminal import for_stream, say, visible
 
@@ -146,7 +148,7 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
     )
     from agent.records import turn_record
 
-    error: str | None = None
+    error: AgentError | None = None
     code = EXIT_OK
     event: Event
     async for event in session.turn(prompt, []):
@@ -154,8 +156,8 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
             # Each call's line the moment it finishes (the calls of one response run at once).
             say(_tool_line(event))
         elif isinstance(event, TurnError):
-            error = str(event.error)
-            code = event.error.exit_code
+            error = event.error
+            code = error.exit_code
             say(f"agent: {error}")
         elif isinstance(event, Final):
             if event.stop_reason == "max_tokens":
@@ -181,6 +183,17 @@ async def _run(session: Session, prompt: str, *, as_json: bool) -> int:
 
 async def main(options: RunOptions, config: Config) -> int:
     """``agent run``: one prompt, one answer."""
+    try:
+        return await _main(options, config)
+    except AgentError as exc:
+        if options.json:  # stdout gets its one JSON object also when no turn ran; stderr the error
+            from agent.records import failed_run_record
+
+            print(json.dumps(failed_run_record(exc, options.model or config.model), ensure_ascii=False))
+        raise
+
+
+async def _main(options: RunOptions, config: Config) -> int:
     from agent.elicit_ui import declined
     from agent.session import Session, SessionOptions
     from agent.session_servers import RUN_GRACE

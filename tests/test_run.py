@@ -150,7 +150,8 @@ def test_500_exhaustion_is_a_clear_error(
     llm.script({"turns": ["never"], "faults": [{"status": 500, "retry_after": 0.001}] * 3})
     code, report, err = run_json(["hi", "--config", str(config), "-m", "fake:gpt-test"], capsys)
     assert code == 1
-    assert report["stop_reason"] == "error" and "500" in report["error"]
+    assert report["stop_reason"] == "error"
+    assert report["error"]["type"] == "ProviderUnavailableError" and "500" in report["error"]["message"]
     assert len(llm.requests) == 3
     assert "Traceback" not in err
 
@@ -226,6 +227,21 @@ def test_a_server_still_connecting_does_not_hold_back_the_exit(
     assert [line for line in err.splitlines() if "hang" in line] == [
         "agent: server hang is still connecting; its tools are added when it is ready"
     ]
+
+
+def test_json_with_no_usable_server_still_prints_the_record_with_the_error(
+    llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"http://127.0.0.1:{refused_port()}/mcp"
+    code, report, err = run_json(["go", "--url", dead, "-m", PROVIDERS["anthropic"]], capsys)
+    assert code == 3
+    assert report["answer"] is None and report["steps"] == 0 and report["tool_calls"] == []
+    assert report["stop_reason"] == "error" and report["model"] == PROVIDERS["anthropic"]
+    assert (
+        report["error"]["type"] == "ServerConnectError" and "connection refused" in report["error"]["message"]
+    )
+    assert "could not be used" in err  # stderr says it too
+    assert llm.requests == []
 
 
 def test_no_usable_server_exits_3_without_asking_the_model(
