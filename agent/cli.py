@@ -176,6 +176,21 @@ def _first_word(argv: Sequence[str]) -> int | None:
     return None
 
 
+def _not_a_command(word: str) -> str:
+    """The error for a first word that is no command: a near miss of one (``agent tool``) is a
+    typo, so name that command; anything else is taken for a question (``agent run``)."""
+    import difflib
+
+    shown = sorted(_COMMAND_NAMES - {"conformance-client"})
+    close = difflib.get_close_matches(word.lower(), shown, n=1, cutoff=0.75) if " " not in word else []
+    if close:
+        return f"{word!r} is not a command; did you mean: agent {close[0]}? (commands: {', '.join(shown)})"
+    return (
+        f"{word!r} is not a command; to ask one question: agent run {_shell_quote(word)} "
+        "(or start a chat with: agent)"
+    )
+
+
 def parse(argv: Sequence[str] | None = None) -> Invocation:
     """Parse a command line (default ``sys.argv[1:]``).
 
@@ -191,10 +206,7 @@ def parse(argv: Sequence[str] | None = None) -> Invocation:
     )
     parser = build_parser(argv[at] if named and at is not None else None)
     if at is not None and argv[at] not in _COMMAND_NAMES:
-        parser.error(
-            f"{argv[at]!r} is not a command; to ask one question: agent run {_shell_quote(argv[at])} "
-            "(or start a chat with: agent)"
-        )
+        parser.error(_not_a_command(argv[at]))
     if at is None or {"-h", "--help", "--version"} & set(argv[:at]):
         args = parser.parse_args(argv)
     else:

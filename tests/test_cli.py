@@ -105,6 +105,18 @@ def test_a_prompt_is_not_a_command_and_says_how_to_ask_it(capsys: pytest.Capture
     assert "conformance-client" not in err  # hidden commands stay hidden
 
 
+@pytest.mark.parametrize(("typo", "command"), [("tool", "tools"), ("histroy", "history"), ("Chat", "chat")])
+def test_a_mistyped_command_names_the_command(
+    typo: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([typo])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{typo!r} is not a command; did you mean: agent {command}?" in err
+    assert "agent run" not in err and "conformance-client" not in err
+
+
 def test_options_are_taken_after_the_positional_arguments() -> None:
     from agent.cli import parse
     from agent.options import CallOptions, RunOptions
