@@ -78,8 +78,7 @@ def select_servers(
         known = ", ".join(sorted(pool))
         raise ConfigError(
             f"unknown server {unknown[0]!r}",
-            file=config.source,
-            key="--server",
+            key="--server",  # a flag of the command line: no config file is to blame
             hint=f"known servers: {known}",
         )
     off = next((n for n in names if n in config.servers and not config.servers[n].enabled), None)

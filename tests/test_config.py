@@ -283,7 +283,10 @@ def test_cli_exits_2_on_bad_config(
 def test_cli_unknown_server_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path / "a.toml", '[servers.web]\nurl = "http://127.0.0.1:1/mcp"\n')
     assert main(["--config", str(path), "tools", "--server", "nope"]) == 2
-    assert "unknown server 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # The flag is to blame, not the config file.
+    assert err.splitlines()[0] == "agent: --server: unknown server 'nope'"
+    assert "known servers: web" in err and str(path) not in err
 
 
 def test_adhoc_servers_are_named_and_never_silently_dropped() -> None:
