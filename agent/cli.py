@@ -86,6 +86,13 @@ class _Refused(Exception):
 
 def _options(command: str, args: argparse.Namespace) -> Any:
     """The typed options of ``command`` from its parsed flags."""
+    model = getattr(args, "model", None)
+    if model is not None:
+        from agent.config import model_spec_problem  # the command loads the config next anyway
+
+        problem = model_spec_problem(model)
+        if problem:
+            raise _Refused(f"--model: {problem}")
     if command == "chat":
         return options.ChatOptions(
             model=args.model,

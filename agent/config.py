@@ -54,6 +54,7 @@ __all__ = [
     "approval_mode",
     "find_config_file",
     "load_config",
+    "model_spec_problem",
     "project_config_file",
     "read_project_file",
     "user_config_dir",
@@ -193,6 +194,14 @@ class Config(BaseSettings):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
 
+    @field_validator("model")
+    @classmethod
+    def _model_spec(cls, value: str) -> str:
+        problem = model_spec_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("servers")
     @classmethod
     def _server_names(cls, value: dict[str, ServerSettings]) -> dict[str, ServerSettings]:
@@ -216,6 +225,20 @@ class Config(BaseSettings):
     @property
     def enabled_servers(self) -> dict[str, ServerSettings]:
         return {name: s for name, s in self.servers.items() if s.enabled}
+
+
+def model_spec_problem(spec: str) -> str | None:
+    """What is wrong with a ``PROVIDER:MODEL`` / ``PROVIDER`` / ``MODEL`` spec, or None: an empty
+    spec, or an empty side of the colon, would otherwise quietly mean a default model."""
+    if not spec.strip():
+        return "the model is empty; give PROVIDER:MODEL, e.g. " + DEFAULT_MODEL
+    if ":" in spec:
+        provider, model = spec.split(":", 1)
+        if not model.strip():
+            return f"no model name after {provider.strip() + ':'!r}; give PROVIDER:MODEL, or the provider alone for its default model"
+        if not provider.strip():
+            return f"no provider before ':' in {spec!r}; give PROVIDER:MODEL, e.g. {DEFAULT_MODEL}"
+    return None
 
 
 PROJECT_CONFIG = "agent.toml"  # looked for in the working directory

@@ -117,6 +117,14 @@ def test_a_mistyped_command_names_the_command(
     assert "agent run" not in err and "conformance-client" not in err
 
 
+@pytest.mark.parametrize("model", ["anthropic:", "", ":gpt-4o"])
+def test_an_empty_model_name_is_a_usage_error(model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "hi", "-m", model])
+    assert exc.value.code == 2
+    assert "--model: " in capsys.readouterr().err
+
+
 def test_options_are_taken_after_the_positional_arguments() -> None:
     from agent.cli import parse
     from agent.options import CallOptions, RunOptions

@@ -267,6 +267,9 @@ def test_bad_url_flag() -> None:
         ("max_steps = \n", "not valid TOML"),
         ("colour = 'red'\n", "colour: unknown key"),
         ('[servers.w]\nurl = "${NOPE_VAR}"\n', "NOPE_VAR is not set"),
+        ('model = "anthropic:"\n', "model: no model name after 'anthropic:'"),
+        ('model = "  "\n', "model: the model is empty"),
+        ('model = ":claude-x"\n', "model: no provider before ':'"),
     ],
 )
 def test_cli_exits_2_on_bad_config(
