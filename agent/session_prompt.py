@@ -49,6 +49,11 @@ def system_prompt_option(value: str) -> str:
     """``--system``: the text itself, or ``@FILE`` for a file's text (``@@`` for a text that starts with @)."""
     if value.startswith("@@") or not value.startswith("@"):
         return value.removeprefix("@") if value.startswith("@@") else value
+    if not value[1:].strip():
+        raise UsageError(
+            "--system: no file name after @",
+            hint="give --system @FILE to read the prompt from FILE, or the prompt itself as text",
+        )
     path = Path(value[1:]).expanduser()
     try:
         return path.read_text(encoding="utf-8")

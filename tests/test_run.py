@@ -397,3 +397,14 @@ def test_a_tool_with_a_broken_schema_is_left_out_with_one_line_on_stderr(
     assert "properties/when/type" in line
     offered = {tool["name"] for tool in llm.requests[0].body["tools"]}
     assert "echo" in offered and "bad_schema" not in offered
+
+
+@pytest.mark.parametrize("value", ["@", "@ "])
+def test_system_at_without_a_file_name_says_so(value: str) -> None:
+    from agent.errors import UsageError
+    from agent.session_prompt import system_prompt_option
+
+    with pytest.raises(UsageError, match="--system: no file name after @") as info:
+        system_prompt_option(value)
+    assert "Is a directory" not in str(info.value)
+    assert system_prompt_option("@@") == "@"  # @@ is an escaped @, text
