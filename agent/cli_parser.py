@@ -15,7 +15,10 @@ __all__ = ["build_parser"]
 
 _EXIT_CODES = """exit codes:
   0    success
-  1    failure: a tool or the model reported an error, or the task failed
+  1    failure: the model's provider failed (after retries) or the step limit
+       came before an answer (a tool error the model then answered is no
+       failure: exit 0); `agent call`: the tool reported an error or no
+       server offers it; `agent batch`: some items failed
   2    usage or configuration error (bad flag, bad config, bad JSON arguments,
        input that is not UTF-8, unknown model)
   3    an MCP server could not be used (unreachable, login needed or failed)

@@ -188,3 +188,14 @@ def test_options_that_do_not_add_up_are_usage_errors(
         main(argv)
     assert exc.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_the_exit_codes_in_help_say_what_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    # A tool error the model answered after exits 0 (tests/test_run.py: test_json_report_fields),
+    # so the help must not say that any tool error fails the command.
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a tool or the model reported an error" not in text
+    assert "the step limit came before an answer" in text
+    assert "a tool error the model then answered is no failure: exit 0" in text
