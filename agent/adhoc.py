@@ -67,21 +67,26 @@ def url_server_name(url: str) -> str:
     return _clean(f"{host}{port}{parts.path}")
 
 
+_PYTHON = re.compile(r"python[0-9.]*|pypy[0-9.]*")
+
+
 def stdio_server_name(argv: Sequence[str]) -> str:
     """A server name from a command line: the program's name (``python3 server.py`` is
     ``server``), or for a launcher (npx, uvx, uv run, docker run…) the first thing it starts
     (``npx -y @modelcontextprotocol/server-everything`` is ``server-everything``)."""
     words = list(argv)
     program = PurePath(words[0]).name if words else ""
-    if re.fullmatch(r"python[0-9.]*|pypy[0-9.]*", program) and len(words) > 1:
+    if _PYTHON.fullmatch(program) and len(words) > 1:
         rest = words[1:]
         if rest[0] == "-m" and len(rest) > 1:
             return _clean(rest[1])
         return _clean(PurePath(rest[0]).stem) if not rest[0].startswith("-") else "python"
     if program in _LAUNCHERS:
-        for word in words[1:]:
+        for i, word in enumerate(words[1:], 1):
             if word.startswith("-") or word in _LAUNCHER_WORDS:
                 continue
+            if _PYTHON.fullmatch(PurePath(word).name):  # uv run python -m pkg: named by pkg
+                return stdio_server_name(words[i:])
             return _clean(PurePath(word.split("@", 1)[0] if not word.startswith("@") else word).name)
     return _clean(PurePath(program).stem if program.endswith((".py", ".js", ".ts")) else program)
 

@@ -328,7 +328,7 @@ _COMMANDS: tuple[tuple[str, str | None, str, Callable[[argparse.ArgumentParser],
     ),
     (
         "logout",
-        "forget a server's tokens",
+        "revoke and delete a server's tokens",
         "Revoke (where supported) and delete a server's tokens.",
         _cmd_logout,
     ),

@@ -325,6 +325,9 @@ def test_adhoc_servers_are_named_and_never_silently_dropped() -> None:
         == "github-mcp-server"
     )
     assert stdio_server_name(["./my-server"]) == "my-server"
+    # a launcher starting python is named by what python runs, as python itself would be
+    assert stdio_server_name(["uv", "run", "--no-sync", "python", "-m", "pkg.server"]) == "pkg-server"
+    assert stdio_server_name(["uv", "run", "python3", "weather.py"]) == "weather"
 
 
 def test_a_bad_value_names_the_variable_or_the_file_it_came_from(
