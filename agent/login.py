@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from agent.adhoc import adhoc_server, server_for_url
 from agent.config import Config, ServerSettings
-from agent.errors import EXIT_OK, ConfigError, UsageError
+from agent.errors import EXIT_OK, UsageError
 from agent.mcp.token_store import StoredLogin, TokenStore
 from agent.options import LoginOptions
 from agent.redact import redact_url
@@ -33,11 +33,8 @@ def _resolve(config: Config, target: str) -> tuple[str, ServerSettings]:
         name, settings = server_for_url(config, target) or adhoc_server(target)
     else:
         known = ", ".join(sorted(config.servers)) or "none configured"
-        raise ConfigError(
-            f"unknown server {target!r}",
-            file=config.source,
-            key="servers",
-            hint=f"give a server name ({known}) or its URL",
+        raise UsageError(  # the command line's word, not the config file, is wrong
+            f"unknown server {target!r}", hint=f"give a server name ({known}) or its URL"
         )
     return _remote(name, settings)
 

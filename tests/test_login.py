@@ -15,7 +15,7 @@ import pexpect
 import pytest
 
 from agent.config import Config, ServerSettings
-from agent.errors import ConfigError, UsageError
+from agent.errors import UsageError
 from agent.login import auth_main, logout_main
 from agent.mcp.token_store import token_dir
 from agent.options import LoginOptions
@@ -178,8 +178,9 @@ async def test_logout_succeeds_when_the_server_refuses_to_revoke_a_jwt_access_to
 
 async def test_targets_must_be_known_remote_servers(oauth_server: OAuthStack) -> None:
     config = config_for(oauth_server.mcp_url)
-    with pytest.raises(ConfigError, match="unknown server 'nope'"):
+    with pytest.raises(UsageError, match="unknown server 'nope'") as info:
         await logout_main(LoginOptions(target="nope"), config)
+    assert info.value.exit_code == 2 and "config" not in str(info.value)  # the word typed is wrong
     with pytest.raises(UsageError, match="local command"):
         await logout_main(LoginOptions(target="local"), config)
 
