@@ -50,8 +50,10 @@ def _same_url_key(url: str) -> tuple[str, str, int | None, str, str] | str:
 
 def adhoc_server(url: str, *, timeout: float = 120.0) -> tuple[str, ServerSettings]:
     """A server for ``--url URL`` with no config file: named after the URL's host, port and path
-    (``http://127.0.0.1:8000/mcp`` is ``localhost-8000-mcp``)."""
-    return url_server_name(url), _settings("--url", url=url, timeout=timeout)
+    (``http://127.0.0.1:8000/mcp`` is ``localhost-8000-mcp``). A path ending in ``/sse`` is the
+    legacy HTTP+SSE transport's usual endpoint: that one is reached over SSE."""
+    transport = "sse" if urlsplit(url).path.rstrip("/").endswith("/sse") else "http"
+    return url_server_name(url), _settings("--url", url=url, timeout=timeout, transport=transport)
 
 
 def url_server_name(url: str) -> str:

@@ -167,6 +167,14 @@ async def test_call_over_sse(mcp_sse_url: str, write_config: Callable[..., Path]
     assert capsys.readouterr().out == "sse\n"
 
 
+async def test_call_url_ending_in_sse_is_reached_over_sse(
+    mcp_sse_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert mcp_sse_url.rstrip("/").endswith("/sse")  # the legacy transport's usual endpoint
+    assert await _run(["call", "--url", mcp_sse_url, "echo", '{"text": "sse"}']) == 0
+    assert capsys.readouterr().out == "sse\n"
+
+
 async def test_call_unknown_tool_suggests_close_matches(mcp_http_url: str) -> None:
     with pytest.raises(UnknownToolError) as info:
         await _run(["call", "--url", mcp_http_url, "ecoh", '{"text": "hi"}'])

@@ -109,7 +109,7 @@ _HINTS = {
     "TLS error": "check the URL's scheme (http or https) and the server's certificate",
     "network timeout": "raise the server's 'timeout' if it is just slow",
     "HTTP 404": "check the path in the server's 'url' (servers often answer at /mcp)",
-    "HTTP 405": "check the path in the server's 'url'; a legacy SSE server needs transport = \"sse\"",
+    "HTTP 405": "check the path in the server's 'url'; a legacy SSE server needs transport = \"sse\" (with --url: a URL ending in /sse)",
     "not an MCP server": "check the URL: MCP servers often answer at /mcp (a legacy SSE one at /sse, "
     'with transport = "sse")',
 }
