@@ -23,7 +23,6 @@ Every problem is a :class:`~agent.errors.ConfigError` naming the file, the key a
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -37,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.errors import ConfigError
+from agent.mcp_json import read_mcp_json
 from agent.paths import user_config_dir, user_data_dir, user_log_dir
 
 __all__ = [
@@ -352,41 +352,6 @@ def read_project_file(path: Path) -> ProjectFile:
     return ProjectFile(path.resolve(), data, _parse_toml(data, path), hashlib.sha256(data).hexdigest())
 
 
-def _read_mcp_json(path: Path) -> dict[str, Any]:
-    """Servers from a Claude-style ``{"mcpServers": {name: {...}}}`` file, in our schema."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("MCP config file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"not valid JSON: {exc}", file=str(path)) from None
-    servers = raw.get("mcpServers") if isinstance(raw, dict) else None
-    if not isinstance(servers, dict):
-        raise ConfigError("expected an object with a 'mcpServers' object", file=str(path), key="mcpServers")
-    out: dict[str, Any] = {}
-    for name, entry in servers.items():
-        if not isinstance(entry, dict):
-            raise ConfigError("expected an object", file=str(path), key=f"mcpServers.{name}")
-        server: dict[str, Any] = {}
-        for key in ("command", "args", "env", "cwd", "url", "headers", "timeout"):
-            if key in entry:
-                server[key] = entry[key]
-        kind = entry.get("type") or entry.get("transport")
-        if kind == "sse":
-            server["transport"] = "sse"
-        elif kind not in (None, "stdio", "http", "streamable-http", "streamableHttp", "streamable_http"):
-            raise ConfigError(
-                f"unknown server type {kind!r}",
-                file=str(path),
-                key=f"mcpServers.{name}.type",
-                hint="use 'stdio', 'http' or 'sse'",
-            )
-        if entry.get("disabled"):
-            server["enabled"] = False
-        out[name] = server
-    return out
-
-
 _SHOWN_PROBLEMS = 5  # a config error names this many problems at once
 
 
@@ -438,7 +403,7 @@ def load_config(
     mcp_path: Path | None = None
     if mcp_config is not None:
         mcp_path = Path(mcp_config).expanduser()
-        extra = _expand(_read_mcp_json(mcp_path), environ, "mcpServers", str(mcp_path))
+        extra = _expand(read_mcp_json(mcp_path), environ, "mcpServers", str(mcp_path))
         raw.setdefault("servers", {})
         if not isinstance(raw["servers"], dict):
             raise ConfigError("expected a table", file=where, key="servers")

@@ -63,6 +63,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.events",
         "agent.errors",
         "agent.config",
+        "agent.mcp_json",
         "agent.paths",
         "agent.tls",
         "agent.startup",
