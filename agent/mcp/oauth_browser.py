@@ -194,9 +194,17 @@ class BrowserLeg:
         state = parse_qs(urlsplit(url).query).get("state", [None])[0]
         send, receive = anyio.create_memory_object_stream[Outcome](4)
 
+        refused: list[bool] = []
+
         def judge(params: dict[str, str]) -> Outcome | None:
             if params.get("state") != state:
                 logger.info("login callback of %r with an unknown state ignored", self.server)
+                if not refused:  # say so once: else the wait looks stuck until login_timeout
+                    refused.append(True)
+                    self.notify(
+                        "a login answer that is not this login's (its state does not match: an older "
+                        "login, or a forged one) was refused; still waiting for this one"
+                    )
                 return None  # another login's answer: it does not end this one
             return self.judge(params, state)
 

@@ -236,10 +236,13 @@ async def test_a_callback_of_no_pending_login_gets_400_and_the_login_goes_on(
     oauth_server.set(tamper_state=True)  # only a wrong state ever comes: the login times out
     for path in stored_files():
         path.unlink()
+    notices: list[str] = []
     error = await echo_fails(
-        oauth_server.mcp_url, make_auth(oauth_server.mcp_url, Browser(), login_timeout=1)
+        oauth_server.mcp_url, make_auth(oauth_server.mcp_url, Browser(), notices, login_timeout=1)
     )
     assert "not completed within" in str(error)
+    # the user hears at once that an answer was refused, not only when the wait runs out
+    assert [n for n in notices if "state does not match" in n and "still waiting" in n]
 
 
 async def test_denied_consent_is_one_line_exit_3_and_no_retry(
