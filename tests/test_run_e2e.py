@@ -19,35 +19,30 @@ MODEL = "anthropic:claude-sonnet-4-6"
 
 def _echo_twice(request: SeenRequest) -> dict[str, Any]:
     """Calls echo in two steps, then answers with what the tools said."""
+    return _echo_times(request, 2)
+
+
+def _echo_times(request: SeenRequest, times: int) -> dict[str, Any]:
     conv = request.conversation
-    if conv.assistant_turns < 2:
+    if conv.assistant_turns < times:
         return {"tool_calls": [{"name": "echo", "arguments": {"text": f"hi {conv.assistant_turns}"}}]}
     return {"text": "told: " + " | ".join(r.text for r in conv.last_tool_results)}
 
 
-@pytest.mark.parametrize(
-    ("key", "outcome", "answer"),
-    [
-        ("a", "ok", "told: hi 1"),  # always for this tool, this run: the second call is not asked about
-        ("y", "ok", "told: hi 1"),
-        ("n", "denied", "told: denied by the user"),
-    ],
-)
 def test_run_asks_for_approval_with_one_key(
-    key: str,
-    outcome: str,
-    answer: str,
     fake_llm: FakeLLM,
     chat_env: Callable[..., dict[str, str]],  # noqa: F811
     mcp_http_url: str,
     write_config: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    fake_llm.script(_echo_twice)
+    """One run (one process: each costs seconds of imports) answers n, y, then a: the fourth call
+    is not asked about (always for this tool, this run)."""
+    fake_llm.script(lambda request: _echo_times(request, 4))
     write_config({"test": ServerSettings(url=mcp_http_url, approval={"echo": "ask"})})
-    screen = Screen(["run", "echo twice", "--model", MODEL], tmp_path, chat_env())
-    for step in (0, 1):
-        if key != "a" or step == 0:
+    screen = Screen(["run", "echo four times", "--model", MODEL], tmp_path, chat_env())
+    for step, key, outcome in [(0, "n", "denied"), (1, "y", "ok"), (2, "a", "ok"), (3, None, "ok")]:
+        if key is not None:
             screen.expect(f'agent: allow test.echo {{"text": "hi {step}"}}? ')
             screen.expect("[y]es / [n]o / [a]lways for echo in this run:")
             screen.send("x")  # not an answer: ignored
@@ -56,11 +51,10 @@ def test_run_asks_for_approval_with_one_key(
         start = screen.pos
         screen.expect(f" ms {outcome}")
         assert "\n" not in screen.text[start : screen.pos]  # on the call's own line
-    screen.expect(answer)
+    screen.expect("told: hi 3")
     assert screen.wait_exit() == 0
-    if key == "a":
-        first = screen.text.index('tool test.echo {"text": "hi 0"}')
-        assert "allow" not in screen.text[first:]
+    last = screen.text.index('tool test.echo {"text": "hi 3"}')
+    assert "allow" not in screen.text[screen.text.index('tool test.echo {"text": "hi 2"}') : last]
 
 
 def test_ctrl_c_at_the_approval_question_interrupts_the_run(
