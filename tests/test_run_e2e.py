@@ -29,18 +29,28 @@ def _echo_times(request: SeenRequest, times: int) -> dict[str, Any]:
     return {"text": "told: " + " | ".join(r.text for r in conv.last_tool_results)}
 
 
-def test_run_asks_for_approval_with_one_key(
+@pytest.fixture
+def run_asking(
     fake_llm: FakeLLM,
     chat_env: Callable[..., dict[str, str]],  # noqa: F811
     mcp_http_url: str,
     write_config: Callable[..., Path],
     tmp_path: Path,
-) -> None:
+) -> Callable[[Callable[[SeenRequest], dict[str, Any]], str], Screen]:
+    """Starts ``agent run PROMPT`` in a pseudo-terminal, the fake model scripted, echo on 'ask'."""
+
+    def start(script: Callable[[SeenRequest], dict[str, Any]], prompt: str) -> Screen:
+        fake_llm.script(script)
+        write_config({"test": ServerSettings(url=mcp_http_url, approval={"echo": "ask"})})
+        return Screen(["run", prompt, "--model", MODEL], tmp_path, chat_env())
+
+    return start
+
+
+def test_run_asks_for_approval_with_one_key(run_asking: Callable[..., Screen]) -> None:
     """One run (one process: each costs seconds of imports) answers n, y, then a: the fourth call
     is not asked about (always for this tool, this run)."""
-    fake_llm.script(lambda request: _echo_times(request, 4))
-    write_config({"test": ServerSettings(url=mcp_http_url, approval={"echo": "ask"})})
-    screen = Screen(["run", "echo four times", "--model", MODEL], tmp_path, chat_env())
+    screen = run_asking(lambda request: _echo_times(request, 4), "echo four times")
     for step, key, outcome in [(0, "n", "denied"), (1, "y", "ok"), (2, "a", "ok"), (3, None, "ok")]:
         if key is not None:
             screen.expect(f'agent: allow test.echo {{"text": "hi {step}"}}? ')
@@ -57,16 +67,8 @@ def test_run_asks_for_approval_with_one_key(
     assert "allow" not in screen.text[screen.text.index('tool test.echo {"text": "hi 2"}') : last]
 
 
-def test_ctrl_c_at_the_approval_question_interrupts_the_run(
-    fake_llm: FakeLLM,
-    chat_env: Callable[..., dict[str, str]],  # noqa: F811
-    mcp_http_url: str,
-    write_config: Callable[..., Path],
-    tmp_path: Path,
-) -> None:
-    fake_llm.script(_echo_twice)
-    write_config({"test": ServerSettings(url=mcp_http_url, approval={"echo": "ask"})})
-    screen = Screen(["run", "echo twice", "--model", MODEL], tmp_path, chat_env())
+def test_ctrl_c_at_the_approval_question_interrupts_the_run(run_asking: Callable[..., Screen]) -> None:
+    screen = run_asking(_echo_twice, "echo twice")
     screen.expect("[a]lways for echo in this run:")
     screen.send("\x03")
     assert screen.wait_exit() == 130
