@@ -232,6 +232,8 @@ def model_spec_problem(spec: str) -> str | None:
     spec, or an empty side of the colon, would otherwise quietly mean a default model."""
     if not spec.strip():
         return "the model is empty; give PROVIDER:MODEL, e.g. " + DEFAULT_MODEL
+    if any(ch.isspace() for ch in spec.strip()):
+        return f"a model has no spaces: {spec.strip()!r}; give PROVIDER:MODEL, e.g. {DEFAULT_MODEL}"
     if ":" in spec:
         provider, model = spec.split(":", 1)
         if not model.strip():

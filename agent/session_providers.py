@@ -82,8 +82,18 @@ class Providers:
         return made
 
     async def switch(self, spec: str) -> Provider:
-        """Make ``spec`` the default model (``PROVIDER:MODEL``, or a model of the current provider)."""
-        if ":" not in spec:
+        """Make ``spec`` the default model, read as ``--model`` reads it (``PROVIDER:MODEL``, a
+        provider alone for its default model, a model whose name gives its provider away); any
+        other bare name is a model of the current provider."""
+        from agent.config import model_spec_problem
+        from agent.errors import UsageError
+        from agent.providers.registry import known_providers, provider_by_name
+
+        spec = spec.strip()
+        problem = model_spec_problem(spec)
+        if problem is not None:
+            raise UsageError(problem)
+        if ":" not in spec and spec not in known_providers(self.config) and provider_by_name(spec) is None:
             spec = f"{self.provider_for(None).name}:{spec}"
         provider = self.provider_for(spec)
         old = self.default

@@ -305,7 +305,9 @@ async def test_completion_of_commands_tools_models_and_servers(mcp_http_url: str
 
 async def test_errors_are_one_line_and_the_chat_goes_on(mcp_http_url: str) -> None:
     dead = {"dead": ServerSettings(url="http://127.0.0.1:1/mcp", timeout=5)}
-    lines = ["fail please", "/model", "/model nope:x", "still there?"]
+    # /model reads a model as --model does: a provider alone is its default model
+    lines = ["fail please", "/model", "/model nope:x", "/model a b", "/model anthropic:", "/model function"]
+    lines.append("still there?")
     text, chat, code = await run_chat(mcp_http_url, lines, more_servers=dead)
     assert code == 0
     assert re.search(r"^error: server 'dead': .+$", text, re.MULTILINE)  # at start-up, then on
@@ -313,6 +315,8 @@ async def test_errors_are_one_line_and_the_chat_goes_on(mcp_http_url: str) -> No
     assert "model: function:function-model\n" in text
     assert "(providers: anthropic, openai, openai-chat)" in text
     assert "error: unknown provider 'nope' in model 'nope:x'" in text
+    assert "error: a model has no spaces: 'a b'" in text
+    assert "error: no model name after 'anthropic:'" in text
     assert "You said: still there?" in text
     assert chat.model == "function:function-model"
     history = chat.history

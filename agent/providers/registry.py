@@ -74,12 +74,20 @@ def known_providers(config: Config) -> list[str]:
     return [*BUILTIN_PROVIDERS, *sorted(n for n in config.providers if n not in BUILTIN_PROVIDERS)]
 
 
-def _guess_provider(model: str, config: Config) -> str:
+def provider_by_name(model: str) -> str | None:
+    """The built-in provider a model's name gives away (``claude…``, ``gpt-…``), or None."""
     lowered = model.lower()
     if lowered.startswith("claude"):
         return "anthropic"
     if lowered.startswith(("gpt-", "o1", "o3", "o4", "chatgpt")):
         return "openai"
+    return None
+
+
+def _guess_provider(model: str, config: Config) -> str:
+    guessed = provider_by_name(model)
+    if guessed is not None:
+        return guessed
     default = config.model
     prefix = default.split(":", 1)[0] if ":" in default else ""
     if prefix in known_providers(config):
