@@ -101,6 +101,7 @@ class Session:
         self._tg = task_group
         self._providers = Providers(config, options)
         self.resource_servers: list[str] = []  # the servers with resources: read_resource reads them
+        self._told_pins: set[tuple[str, str]] = set()  # unknown pins said once each
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -360,6 +361,13 @@ class Session:
         toolbox.on_progress = self.options.on_progress
         names = {s.name: s.server_name or "" for s in self.manager.states.values()}
         self.tool_search.reload(toolbox, names)
+        for server, tool in self.tool_search.unknown_pins:
+            if (server, tool) not in self._told_pins and self.options.on_notice is not None:
+                self._told_pins.add((server, tool))
+                self.options.on_notice(
+                    f"servers.{server}.tools.pin: server {server!r} offers no tool {tool!r} "
+                    "(a typo, or left out by include / exclude); the pin does nothing"
+                )
 
     def max_tools(self, provider: str) -> int | None:
         """The most tools one request to this provider (its config name) may carry, if known."""

@@ -133,6 +133,15 @@ class ToolSearch:
             for tool in tools
             if (entry := self._by_key.get((server, tool))) is not None
         )
+        listed = {e.server for e in toolbox.entries}
+        # Pins of a server whose tools are here but not that one (a typo, or filtered out).
+        self.unknown_pins = tuple(
+            (server, tool)
+            for server, tools in self._pins.items()
+            if server in listed
+            for tool in tools
+            if (server, tool) not in self._by_key
+        )
 
     def reload(self, toolbox: Toolbox, server_names: Mapping[str, str] | None = None) -> None:
         """The tools were loaded again (reconnect, list changed): update the index where it exists."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent.config import Config, ServerSettings
+from agent.config import Config, ServerSettings, ToolFilter
 from agent.core import Final, ToolCallFinished
 from agent.errors import ConfigError, ServerConnectError, ServerError, UsageError
 from agent.mcp.manager import ServerState
@@ -45,6 +45,18 @@ async def test_one_failed_server_of_two_is_reported_once_and_the_rest_work(mcp_h
         assert session.manager.connected == ["good"]
         assert any(e.server == "good" for e in session.toolbox.entries)
     assert [(type(e), e.server) for e in reported] == [(ServerConnectError, "dead")]
+
+
+async def test_a_pin_of_a_tool_the_server_does_not_offer_is_said_once(mcp_http_url: str) -> None:
+    tools = ToolFilter(pin=["echo", "no_such_tool", "add"], exclude=["add"])
+    config = Config(servers={"test": ServerSettings(url=mcp_http_url, tools=tools)})
+    notices: list[str] = []
+    async with Session.open(config, SessionOptions(needs_model=False, on_notice=notices.append)) as session:
+        session._set_toolbox(session.toolbox)  # loaded again (a reconnect): not said twice
+    pins = [n for n in notices if "tools.pin" in n]
+    assert len(pins) == 2, notices
+    assert "servers.test.tools.pin: server 'test' offers no tool 'no_such_tool'" in pins[0]
+    assert "'add'" in pins[1] and "include / exclude" in pins[1]
 
 
 async def test_no_usable_server_stops_the_session_with_one_error() -> None:
