@@ -122,7 +122,10 @@ def _question(name: str, spec: Mapping[str, Any], required: bool, choices: list[
     elif kind in ("integer", "number"):
         bits.append(str(kind))
     if "default" in spec:
-        bits.append(f"[{visible(str(spec['default']))}]")
+        default = spec["default"]
+        if kind == "boolean" and isinstance(default, bool):
+            default = "y" if default else "n"  # what the user would type, not Python's True / False
+        bits.append(f"[{visible(str(default))}]")
     elif not required:
         bits.append("(optional)")
     return "  " + " ".join(bits) + ": "

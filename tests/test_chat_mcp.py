@@ -218,3 +218,5 @@ async def test_form_fields_by_type(answers: list[str], expected: ElicitationAnsw
     request = ElicitationRequest("srv", "Fill \x1b]0;x\x07 in", schema=schema)
     assert await ask_user(request, scripted.ask, said.append, never) == expected
     assert said[0] == "? srv asks: Fill \\x1b]0;x\\x07 in"  # the server's words made visible
+    ok = [q for q in scripted.questions if q.strip().startswith("ok ")]
+    assert not ok or ok[0].endswith("y/n [y]: ")  # a boolean's default as one would type it
