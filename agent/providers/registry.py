@@ -207,7 +207,7 @@ def _plan(config: Config, spec: str | None, env: Mapping[str, str] | None) -> _P
         others = [p for p in known_providers(config) if p != name]
         raise ProviderConfigError(
             f"no API key for provider {name!r}: {key_env} is not set",
-            hint=f"export {key_env}=<your key>, or pick another provider with --model PROVIDER:MODEL "
+            hint=f"export {key_env}=<your key>, or pick another provider with --model PROVIDER:MODEL (in chat: /model) "
             f"or model = ... in the config (known providers: {', '.join(others)})",
         )
     return _Plan(name, kind, settings, model, api_key, key_env, base_url)
