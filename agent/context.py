@@ -196,6 +196,13 @@ class ContextManager:
             )
         if fixed + sum(message_tokens(m) for m in history) <= budget.room * TRIGGER:
             return
+        if fixed > budget.room * TRIGGER:  # no summary can help: say what fills the window
+            self._say(
+                f"context: the tool definitions (≈{_k(budget.tools)} tokens) and the system prompt "
+                f"(≈{_k(budget.system)}) alone fill the {_k(self.window)}-token window; leave tool "
+                "search on ([tools] search) or offer fewer tools (include / exclude)"
+            )
+            return
         await self.compact(history, current_turn=True)
 
     async def compact(self, history: list[Message], *, current_turn: bool = False) -> int:

@@ -17,7 +17,15 @@ from agent.chat import Chat
 from agent.cli import main
 from agent.config import Config, ProviderSettings, ServerSettings
 from agent.context import SUMMARY_PREFIX, ContextManager, context_window, drop_tool_results
-from agent.messages import AssistantMessage, Message, TextPart, ToolCallPart, ToolResultPart, UserMessage
+from agent.messages import (
+    AssistantMessage,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+    UserMessage,
+)
 from tests.support.fake_llm import FakeLLM, Script, SeenRequest
 from tests.support.function_provider import FunctionProvider, reply
 
@@ -65,6 +73,23 @@ def test_old_tool_results_are_stubbed_oldest_first_and_the_latest_kept() -> None
     # Nothing left but the latest: it is never dropped.
     assert drop_tool_results(history, over=10**9)[0] == 1
     assert history[-1].parts[0].text.startswith("result 3")  # type: ignore[union-attr]
+
+
+async def test_tools_alone_filling_the_window_are_named_and_no_summary_is_asked_for() -> None:
+    asked: list[str] = []
+
+    def model(request: Any) -> Any:
+        asked.append(request.system)
+        return reply("a summary")
+
+    notes: list[str] = []
+    context = ContextManager(FunctionProvider(model), 4_000, reserve=500, notice=notes.append)
+    tools = [ToolSpec(f"tool_{i}", "d" * 400, {"type": "object"}) for i in range(40)]
+    history: list[Message] = [UserMessage.of("first"), AssistantMessage.of("ok"), UserMessage.of("hi")]
+    await context.fit(history, "system", tools)
+    assert asked == []  # summarizing two messages cannot make 40 tools fit
+    assert len(notes) == 1 and "the tool definitions (≈" in notes[0] and "tool search" in notes[0]
+    assert [m.text for m in history] == ["first", "ok", "hi"]
 
 
 async def test_older_turns_are_summarized_when_dropping_is_not_enough() -> None:
