@@ -75,15 +75,21 @@ def test_old_tool_results_are_stubbed_oldest_first_and_the_latest_kept() -> None
     assert history[-1].parts[0].text.startswith("result 3")  # type: ignore[union-attr]
 
 
-async def test_tools_alone_filling_the_window_are_named_and_no_summary_is_asked_for() -> None:
+def summarizer(summary: str) -> tuple[ContextManager, list[str], list[str]]:
+    """A 4,000-token context whose model answers ``summary``; the system prompts it was sent and
+    the notices said."""
     asked: list[str] = []
+    notes: list[str] = []
 
     def model(request: Any) -> Any:
         asked.append(request.system)
-        return reply("a summary")
+        return reply(summary)
 
-    notes: list[str] = []
-    context = ContextManager(FunctionProvider(model), 4_000, reserve=500, notice=notes.append)
+    return ContextManager(FunctionProvider(model), 4_000, reserve=500, notice=notes.append), asked, notes
+
+
+async def test_tools_alone_filling_the_window_are_named_and_no_summary_is_asked_for() -> None:
+    context, asked, notes = summarizer("a summary")
     tools = [ToolSpec(f"tool_{i}", "d" * 400, {"type": "object"}) for i in range(40)]
     history: list[Message] = [UserMessage.of("first"), AssistantMessage.of("ok"), UserMessage.of("hi")]
     await context.fit(history, "system", tools)
@@ -93,14 +99,7 @@ async def test_tools_alone_filling_the_window_are_named_and_no_summary_is_asked_
 
 
 async def test_older_turns_are_summarized_when_dropping_is_not_enough() -> None:
-    asked: list[str] = []
-
-    def model(request: Any) -> Any:
-        asked.append(request.system)
-        return reply("They talked about the weather in Oslo.")
-
-    notes: list[str] = []
-    context = ContextManager(FunctionProvider(model), 4_000, reserve=500, notice=notes.append)
+    context, asked, notes = summarizer("They talked about the weather in Oslo.")
     history: list[Message] = []
     for i in range(10):
         history += [UserMessage.of(f"question {i} " + "w" * 1_500), AssistantMessage.of(f"answer {i}")]
