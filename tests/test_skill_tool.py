@@ -143,3 +143,18 @@ def test_the_catalogue_is_bounded_one_line_each_and_cannot_close_its_block() -> 
     assert max(len(line) for line in section.splitlines()) < 400  # descriptions are cut
     assert len(skills_section({"s": [_skill(f"k{i}", "d" * 300) for i in range(50)]})) < 5000
     assert skills_section({}) == "" and skills_section({"s": []}) == ""
+
+
+async def test_skills_are_listed_again_when_the_server_reconnects(tmp_path: Path) -> None:
+    events = tmp_path / "events.txt"
+    events.touch()
+    provider = FunctionProvider(
+        script(reply(call("load_skill", {"server": "skills", "name": "notes"})), reply("done"))
+    )
+    async with Session.open(_config(events), SessionOptions(), provider=provider) as session:
+        session.skills = {}  # forgotten: only relisting brings them back
+        await session.reconnect("skills")
+        events_ = await _turn(session, "take a note")
+    assert '<skills server="skills">' in provider.requests[0].system
+    (load,) = _finished(events_)
+    assert not load.is_error and NOTES_SKILL in load.result.text
