@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from agent.context import Budget, ContextManager
     from agent.core import Tools
     from agent.mcp.manager import ServerManager, ServerState
+    from agent.mcp.skills import LoadedSkill, Skill
     from agent.providers.base import Provider
     from agent.providers.batch import BatchAPI
     from agent.tool_search import ToolOffer, ToolSearch
@@ -101,6 +102,8 @@ class Session:
         self._tg = task_group
         self._providers = Providers(config, options)
         self.resource_servers: list[str] = []  # the servers with resources: read_resource reads them
+        self.skills: dict[str, list[Skill]] = {}  # listed skills by server: load_skill loads them
+        self._loaded_skills: dict[tuple[str, str], LoadedSkill] = {}  # verified this session
         self._told_pins: set[tuple[str, str]] = set()  # unknown pins said once each
 
     # -- opening -------------------------------------------------------------------------------
@@ -279,10 +282,10 @@ class Session:
         system = self.system if system is None else system
         if offer.active:
             system += self.tool_search.system_note()
-        system += self._server_instructions()
+        system += self._server_instructions() + self._skills_catalogue()
         agent = Agent(
             provider,
-            self._with_resources(offer),
+            self._with_skills(self._with_resources(offer)),
             system=system,
             max_steps=self.max_steps,
             history=history,
@@ -329,11 +332,16 @@ class Session:
         return instructions_section({n: self.manager.states[n].instructions for n in self.manager.connected})
 
     def _offer(self, provider: str, *, check: bool = False) -> ToolOffer:
-        """The tools a turn offers, within the provider's limit (``read_resource`` counts too):
-        tool search keeps them there, and only pinned tools can break it (``check`` raises)."""
+        """The tools a turn offers, within the provider's limit (``read_resource`` and the two
+        skills tools count too): tool search keeps them there, and only pinned tools can break it
+        (``check`` raises)."""
         most = self.max_tools(provider)
-        also = int(any(name in self.manager.connected for name in self.resource_servers))
-        offer = self.tool_search.offer(most - also if most is not None else None)
+        also: list[str] = []
+        if any(name in self.manager.connected for name in self.resource_servers):
+            also.append("read_resource")
+        if self._skill_servers():
+            also += ["load_skill", "read_skill_file"]
+        offer = self.tool_search.offer(most - len(also) if most is not None else None)
         if check and offer.active:
             check_tool_limit(self.tool_search, self.servers, most, provider, also=also)
         return offer
@@ -347,11 +355,34 @@ class Session:
             return tools
         return ResourceTools(tools, self.manager, servers, max_chars=self.toolbox.max_result_chars)
 
+    def _skill_servers(self) -> dict[str, list[Skill]]:
+        return {name: skills for name, skills in self.skills.items() if name in self.manager.connected}
+
+    def _skills_catalogue(self) -> str:
+        """The connected servers' skills, marked as theirs (:mod:`agent.skill_tool`)."""
+        from agent.skill_tool import skills_section
+
+        return skills_section(self._skill_servers())
+
+    def _with_skills(self, tools: Tools) -> Tools:
+        """The turn's tools, plus ``load_skill`` and ``read_skill_file`` when a server offers skills."""
+        from agent.skill_tool import SkillTools
+
+        skills = self._skill_servers()
+        if not skills:
+            return tools
+        return SkillTools(
+            tools, self.manager, skills, self._loaded_skills, max_chars=self.toolbox.max_result_chars
+        )
+
     async def _find_resources(self, done: anyio.Event | None = None) -> None:
+        """List the servers with resources and the skills servers offer (no skill file is read)."""
         from agent.mcp.resources import servers_with_resources
+        from agent.skill_tool import find_skills
 
         try:
             self.resource_servers = await servers_with_resources(self.manager)
+            self.skills = await find_skills(self.manager)
         finally:
             if done is not None:
                 done.set()

@@ -15,7 +15,7 @@ turn starts, tools left out for a broken schema, and more tools than a provider 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, ServerError
@@ -88,26 +88,27 @@ def check_tool_limit(
     max_tools: int | None,
     provider: str,
     *,
-    also: int = 0,
+    also: Sequence[str] = (),
 ) -> None:
-    """Raise when the tools every request must carry (the pinned ones, ``search_tools`` and
-    ``also`` more: ``read_resource``) exceed what ``provider`` takes; with tool search on,
-    nothing else can."""
+    """Raise when the tools every request must carry (the pinned ones, ``search_tools`` and the
+    agent's own tools named in ``also``: ``read_resource``, ``load_skill``, ...) exceed what
+    ``provider`` takes; with tool search on, nothing else can."""
     if max_tools is None:
         return
-    count = len(search.pinned) + 1 + also
+    count = len(search.pinned) + 1 + len(also)
     if count <= max_tools:
         return
+    builtins = ", ".join(("search_tools", *also[:-1])) + (f" and {also[-1]}" if also else "")
     filters = [
         f"{name}: include={settings.tools.include or 'all'}, exclude={settings.tools.exclude or 'none'}"
         for name, settings in servers.items()
     ]
     raise ConfigError(
-        f"{len(search.pinned)} pinned tools and search_tools{' and read_resource' if also else ''} make "
+        f"{len(search.pinned)} pinned tools and {builtins} make "
         f"{count} tools for every request, "
         f"more than {provider} takes ({max_tools}); include/exclude in use: {'; '.join(filters)}",
         key="servers.NAME.tools.pin",
-        hint=f"pin at most {max_tools - 1 - also} tools in all ([servers.NAME.tools] pin = [...])",
+        hint=f"pin at most {max_tools - 1 - len(also)} tools in all ([servers.NAME.tools] pin = [...])",
     )
 
 

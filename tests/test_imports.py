@@ -55,6 +55,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.tool_words",
         "agent.tool_thesaurus",
         "agent.resource_tool",
+        "agent.skill_tool",
         "agent.context",
         "agent.demo_server",
     ),

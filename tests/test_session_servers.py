@@ -140,4 +140,7 @@ def test_pinned_tools_beyond_the_providers_limit_name_the_limit_the_count_and_th
     assert error.value.exit_code == 2
     # read_resource (a server with resources) is in every request too.
     with pytest.raises(ConfigError, match=r"search_tools and read_resource make 14 tools .* \(13\)"):
-        check_tool_limit(search, servers, 13, "openai", also=1)
+        check_tool_limit(search, servers, 13, "openai", also=("read_resource",))
+    # So are load_skill and read_skill_file (a server with skills).
+    with pytest.raises(ConfigError, match=r"search_tools, load_skill and read_skill_file make 15 tools"):
+        check_tool_limit(search, servers, 14, "openai", also=("load_skill", "read_skill_file"))

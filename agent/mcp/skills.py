@@ -15,8 +15,9 @@ What the extension asks of a client, and where it is done here:
   difference the skill is not loaded.
 
 The frontmatter reader takes the flat ``key: value`` form skills use (plain or quoted scalars);
-anything it cannot read is a rejection, never a guess. Chat use of skills comes later; the
-conformance client (:mod:`agent.conformance`) exercises these functions.
+anything it cannot read is a rejection, never a guess. The model uses skills through
+:mod:`agent.skill_tool` (a catalogue in the system prompt, ``load_skill``, ``read_skill_file``);
+the conformance client (:mod:`agent.conformance`) exercises these functions too.
 """
 
 from __future__ import annotations
