@@ -291,7 +291,12 @@ class Agent:
 
                 plans = [_Plan(call, self.toolbox.resolve(call.name)) for call in calls]
                 for plan in plans:
-                    if plan.call.arguments_error is not None:  # unreadable: never run, never asked about
+                    if plan.entry is None:  # named from what this step offered, built-in tools too
+                        from agent.tools import unknown_tool
+
+                        offered = [spec.name for spec in tools]
+                        plan.finish(_error_result(plan.call, unknown_tool(plan.call.name, offered)), 0.0)
+                    elif plan.call.arguments_error is not None:  # unreadable: never run, never asked about
                         plan.finish(_error_result(plan.call, _unreadable(plan.call.arguments_error)), 0.0)
                 await self._ask_approval(plans, settle)
                 for plan in plans:

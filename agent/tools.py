@@ -44,6 +44,7 @@ __all__ = [
     "schema_violation",
     "tool_hints",
     "truncate_text",
+    "unknown_tool",
 ]
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,19 @@ def _error(call_id: str, name: str, text: str) -> ToolResultPart:
     return ToolResultPart(call_id, name, (TextPart(text),), is_error=True)
 
 
+def unknown_tool(name: str, names: Sequence[str]) -> str:
+    """What the model is told of a call of a tool not among ``names`` (what it was offered)."""
+    import difflib  # only here: not a cost of every start
+
+    text = f"error: there is no tool named {name!r}."
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if close:
+        return text + f" Did you mean {', '.join(repr(c) for c in close)}?"
+    if 0 < len(names) <= 30:
+        return text + f" Available tools: {', '.join(names)}."
+    return text
+
+
 class Toolbox:
     """The tools of the connected servers, as offered to a model, and the way to call them."""
 
@@ -361,12 +375,4 @@ class Toolbox:
         return converted, None
 
     def _unknown(self, name: str) -> str:
-        import difflib  # only here: not a cost of every start
-
-        text = f"error: there is no tool named {name!r}."
-        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.6)
-        if close:
-            text += f" Did you mean {', '.join(repr(c) for c in close)}?"
-        elif 0 < len(self._entries) <= 30:
-            text += f" Available tools: {', '.join(self._entries)}."
-        return text
+        return unknown_tool(name, list(self._entries))

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent.config import Config, ServerSettings, ToolFilter
+from agent.config import Config, ServerSettings, ToolFilter, ToolSearchSettings
 from agent.core import Final, ToolCallFinished
 from agent.errors import ConfigError, ServerConnectError, ServerError, UsageError
 from agent.mcp.manager import ServerState
@@ -109,6 +109,26 @@ async def test_approval_policy_asks_remembers_always_and_denies_without_anyone_t
     assert [(f.label, f.denied) for f in finished] == [("test.echo", True)]
     assert notes == ["test.echo needs approval and there is no one to ask; denied"]
     assert isinstance(events[-1], Final)
+
+
+async def test_a_call_of_no_offered_tool_is_told_what_this_step_offered_built_ins_too(
+    mcp_http_url: str,
+) -> None:
+    config = Config(
+        servers={"test": ServerSettings(url=mcp_http_url)}, tools=ToolSearchSettings(search="always")
+    )
+    seen: list[ModelRequest] = []
+    replies = script(reply(call("search_tool", {"query": "echo"})), reply("done"))
+
+    def model(request: ModelRequest) -> ModelResponse:
+        seen.append(request)
+        return replies(request)
+
+    async with Session.open(config, SessionOptions(), provider=FunctionProvider(model)) as session:  # type: ignore[arg-type]
+        events = [e async for e in session.turn("go", [])]
+    assert isinstance(events[-1], Final)
+    told = seen[1].messages[-1].parts[0].text  # type: ignore[union-attr]
+    assert told == "error: there is no tool named 'search_tool'. Did you mean 'search_tools'?"
 
 
 async def test_tool_names_stay_fixed_whatever_connects_or_fails_later(mcp_http_url: str) -> None:
