@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from agent.builtin_tools import BuiltinTools
 from agent.errors import AgentError
-from agent.messages import ImagePart, Message, TextPart, ToolResultPart, ToolSpec
-from agent.tool_search import BUILTIN_SERVER
-from agent.tools import ToolEntry, truncate_text
+from agent.messages import ImagePart, TextPart, ToolResultPart
+from agent.tools import ToolEntry, error_result, truncate_text
 
 if TYPE_CHECKING:
     from agent.core import Tools
@@ -73,55 +73,33 @@ def resource_result(
     return ToolResultPart(call_id, name, tuple(parts))
 
 
-class ResourceTools:
+class ResourceTools(BuiltinTools):
     """The turn's tools plus ``read_resource`` for ``servers`` (the ones offering resources)."""
 
     def __init__(
         self, inner: Tools, manager: ServerManager, servers: Sequence[str], *, max_chars: int
     ) -> None:
-        self.inner = inner
         self.manager = manager
         self.servers = tuple(servers)
         self.max_chars = max_chars
-        # A server tool of the same name keeps its name; ours steps aside.
-        name = READ_RESOURCE if inner.resolve(READ_RESOURCE) is None else f"{BUILTIN_SERVER}__{READ_RESOURCE}"
-        spec = ToolSpec(name, _DESCRIPTION.format(servers=", ".join(self.servers)), _schema(self.servers))
-        self.entry = ToolEntry(spec, BUILTIN_SERVER, READ_RESOURCE, builtin=True, hints=("read-only",))
+        description = _DESCRIPTION.format(servers=", ".join(self.servers))
+        super().__init__(inner, [(READ_RESOURCE, description, _schema(self.servers))])
 
-    def specs_for(self, history: Sequence[Message]) -> Sequence[ToolSpec]:
-        return [*self.inner.specs_for(history), self.entry.spec]
-
-    def resolve(self, name: str) -> ToolEntry | None:
-        return self.entry if name == self.entry.name else self.inner.resolve(name)
-
-    async def refresh(self) -> None:
-        await self.inner.refresh()
-
-    async def run(
-        self, name: str, arguments: object, *, call_id: str = ""
-    ) -> tuple[ToolResultPart, AgentError | None]:
-        if name != self.entry.name:
-            return await self.inner.run(name, arguments, call_id=call_id)
-        return await self.call(name, arguments, call_id=call_id), None
-
-    async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
-        if name != self.entry.name:
-            return await self.inner.call(name, arguments, call_id=call_id)
+    async def call_own(self, entry: ToolEntry, arguments: object, call_id: str) -> ToolResultPart:
         from agent.mcp.resources import read_resource
 
+        name = entry.name
         server = arguments.get("server") if isinstance(arguments, Mapping) else None
         uri = arguments.get("uri") if isinstance(arguments, Mapping) else None
         if not isinstance(server, str) or not isinstance(uri, str) or not uri:
-            return _error(call_id, name, 'error: give {"server": NAME, "uri": URI}')
+            return error_result(call_id, name, 'error: give {"server": NAME, "uri": URI}')
         if server not in self.servers:
             known = ", ".join(self.servers)
-            return _error(call_id, name, f"error: no server {server!r} offers resources (these do: {known})")
+            return error_result(
+                call_id, name, f"error: no server {server!r} offers resources (these do: {known})"
+            )
         try:
             contents = await read_resource(self.manager, server, uri)
         except AgentError as exc:
-            return _error(call_id, name, f"error: {exc.message}")
+            return error_result(call_id, name, f"error: {exc.message}")
         return resource_result(contents, call_id=call_id, name=name, max_chars=self.max_chars)
-
-
-def _error(call_id: str, name: str, text: str) -> ToolResultPart:
-    return ToolResultPart(call_id, name, (TextPart(text),), is_error=True)

@@ -25,10 +25,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from agent.builtin_tools import BuiltinTools
 from agent.errors import AgentError
-from agent.messages import Message, TextPart, ToolResultPart, ToolSpec
-from agent.tool_search import BUILTIN_SERVER
-from agent.tools import ToolEntry, truncate_text
+from agent.messages import TextPart, ToolResultPart
+from agent.tools import ToolEntry, error_result, truncate_text
 
 if TYPE_CHECKING:
     from agent.core import Tools
@@ -146,7 +146,7 @@ def _schema(servers: Sequence[str], *, path: bool) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
-class SkillTools:
+class SkillTools(BuiltinTools):
     """The turn's tools plus ``load_skill`` and ``read_skill_file`` for ``skills``' servers.
 
     ``loaded`` is the session's: skills verified so far, by (server, name)."""
@@ -160,40 +160,25 @@ class SkillTools:
         *,
         max_chars: int,
     ) -> None:
-        self.inner = inner
         self.manager = manager
         self.skills = skills
         self.loaded = loaded
         self.max_chars = max_chars
         servers = ", ".join(skills)
-        self.entries: dict[str, ToolEntry] = {}
-        for tool, description in ((LOAD_SKILL, _LOAD_DESCRIPTION), (READ_SKILL_FILE, _READ_DESCRIPTION)):
-            # A server tool of the same name keeps its name; ours steps aside.
-            name = tool if inner.resolve(tool) is None else f"{BUILTIN_SERVER}__{tool}"
-            schema = _schema(list(skills), path=tool == READ_SKILL_FILE)
-            spec = ToolSpec(name, description.format(servers=servers), schema)
-            self.entries[name] = ToolEntry(spec, BUILTIN_SERVER, tool, builtin=True, hints=("read-only",))
+        super().__init__(
+            inner,
+            [
+                (LOAD_SKILL, _LOAD_DESCRIPTION.format(servers=servers), _schema(list(skills), path=False)),
+                (
+                    READ_SKILL_FILE,
+                    _READ_DESCRIPTION.format(servers=servers),
+                    _schema(list(skills), path=True),
+                ),
+            ],
+        )
 
-    def specs_for(self, history: Sequence[Message]) -> Sequence[ToolSpec]:
-        return [*self.inner.specs_for(history), *(entry.spec for entry in self.entries.values())]
-
-    def resolve(self, name: str) -> ToolEntry | None:
-        return self.entries.get(name) or self.inner.resolve(name)
-
-    async def refresh(self) -> None:
-        await self.inner.refresh()
-
-    async def run(
-        self, name: str, arguments: object, *, call_id: str = ""
-    ) -> tuple[ToolResultPart, AgentError | None]:
-        if name not in self.entries:
-            return await self.inner.run(name, arguments, call_id=call_id)
-        return await self.call(name, arguments, call_id=call_id), None
-
-    async def call(self, name: str, arguments: object, *, call_id: str = "") -> ToolResultPart:
-        entry = self.entries.get(name)
-        if entry is None:
-            return await self.inner.call(name, arguments, call_id=call_id)
+    async def call_own(self, entry: ToolEntry, arguments: object, call_id: str) -> ToolResultPart:
+        name = entry.name
         args = arguments if isinstance(arguments, Mapping) else {}
         server, skill_name, path = args.get("server"), args.get("name"), args.get("path")
         reading = entry.tool == READ_SKILL_FILE
@@ -203,13 +188,15 @@ class SkillTools:
             or (reading and not isinstance(path, str))
         ):
             wanted = '{"server": SERVER, "name": SKILL' + (', "path": PATH}' if reading else "}")
-            return _error(call_id, name, f"error: give {wanted}")
+            return error_result(call_id, name, f"error: give {wanted}")
         if server not in self.skills:
             known = ", ".join(self.skills)
-            return _error(call_id, name, f"error: no server {server!r} offers skills (these do: {known})")
+            return error_result(
+                call_id, name, f"error: no server {server!r} offers skills (these do: {known})"
+            )
         skill = next((s for s in self.skills[server] if s.name == skill_name), None)
         if skill is None:
-            return _error(call_id, name, f"error: server {server!r} offers no skill {skill_name!r}")
+            return error_result(call_id, name, f"error: server {server!r} offers no skill {skill_name!r}")
         try:
             loaded = await self._load(server, skill)
             if isinstance(path, str) and reading:
@@ -217,7 +204,7 @@ class SkillTools:
             else:
                 text = self._skill_text(server, loaded)
         except AgentError as exc:
-            return _error(call_id, name, f"error: {exc.message}")
+            return error_result(call_id, name, f"error: {exc.message}")
         return ToolResultPart(call_id, name, (TextPart(truncate_text(text, self.max_chars)),))
 
     async def _load(self, server: str, skill: Skill) -> LoadedSkill:
@@ -254,7 +241,3 @@ class SkillTools:
             return f"{header}\n{data.decode('utf-8')}"
         except UnicodeDecodeError:
             return f"{header}\n(binary, {len(data)} bytes, not shown)"
-
-
-def _error(call_id: str, name: str, text: str) -> ToolResultPart:
-    return ToolResultPart(call_id, name, (TextPart(text),), is_error=True)

@@ -31,9 +31,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from agent.builtin_tools import BUILTIN_SERVER, builtin_name
 from agent.messages import AssistantMessage, Message, TextPart, ToolResultPart, ToolSpec
 from agent.tool_index import ToolIndex
-from agent.tools import CHARS_PER_TOKEN, ToolEntry
+from agent.tools import CHARS_PER_TOKEN, ToolEntry, error_result
 
 if TYPE_CHECKING:
     from agent.config import ToolSearchSettings
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from agent.tools import Toolbox
 
 __all__ = [
-    "BUILTIN_SERVER",
     "PROVIDER_MAX_TOOLS",
     "SEARCH_TOOL",
     "ToolOffer",
@@ -51,7 +51,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SEARCH_TOOL = "search_tools"
-BUILTIN_SERVER = "agent"  # shown as agent.search_tools
 MAX_LIMIT = 20
 # Most tools one request may carry, by provider type. OpenAI's APIs reject more than 128
 # ("array too long ... maximum length 128"); Anthropic publishes no count limit (its context
@@ -124,8 +123,7 @@ class ToolSearch:
         self._by_key = {(e.server, e.tool): e for e in toolbox.entries}
         self._found: dict[tuple[str, int], tuple[str, ...]] = {}
         self._tokens: int | None = None
-        name = SEARCH_TOOL if toolbox.resolve(SEARCH_TOOL) is None else f"{BUILTIN_SERVER}__{SEARCH_TOOL}"
-        spec = ToolSpec(name, SEARCH_DESCRIPTION, SEARCH_SCHEMA)
+        spec = ToolSpec(builtin_name(SEARCH_TOOL, toolbox.resolve), SEARCH_DESCRIPTION, SEARCH_SCHEMA)
         self.search_entry = ToolEntry(spec, BUILTIN_SERVER, SEARCH_TOOL, builtin=True)
         self.pinned = tuple(
             entry.name
@@ -323,7 +321,7 @@ class ToolOffer:
             else "error: arguments must be an object"
         )
         if isinstance(parsed, str):
-            return ToolResultPart(call_id, name, (TextPart(parsed),), is_error=True)
+            return error_result(call_id, name, parsed)
         query, limit = parsed
         names = self._search.found_names(query, limit)
         found = [entry for name in names if (entry := self.toolbox.resolve(name)) is not None]

@@ -40,6 +40,7 @@ __all__ = [
     "Toolbox",
     "convert_result",
     "convert_schema",
+    "error_result",
     "provider_names",
     "schema_violation",
     "tool_hints",
@@ -230,7 +231,8 @@ def convert_result(
     return ToolResultPart(call_id, name, tuple(parts), bool(result.is_error))
 
 
-def _error(call_id: str, name: str, text: str) -> ToolResultPart:
+def error_result(call_id: str, name: str, text: str) -> ToolResultPart:
+    """A tool error result of one text."""
     return ToolResultPart(call_id, name, (TextPart(text),), is_error=True)
 
 
@@ -348,10 +350,10 @@ class Toolbox:
         (a server that was unreachable or lost is a ``ServerUnavailable``), not the tool's own."""
         entry = self._entries.get(name)
         if entry is None or self._manager is None:
-            return _error(call_id, name, self._unknown(name)), None
+            return error_result(call_id, name, self._unknown(name)), None
         if not isinstance(arguments, Mapping):
             problem = f"arguments must be a JSON object, got {type(arguments).__name__}"
-            return _error(call_id, name, problem), None
+            return error_result(call_id, name, problem), None
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             report = ToolProgress(call_id, entry.server, entry.tool, progress, total, message)
@@ -364,11 +366,11 @@ class Toolbox:
             result = await self._manager.call_tool(entry.server, entry.tool, arguments, progress=on_progress)
         except AgentError as exc:
             log.info("tool %s (%s.%s) failed: %s", name, entry.server, entry.tool, exc)
-            return _error(call_id, name, f"error: {exc.message}"), exc
+            return error_result(call_id, name, f"error: {exc.message}"), exc
         except Exception as exc:
             # Protocol errors (e.g. invalid params), broken connections: the model should see them.
             log.warning("tool %s (%s.%s) raised %s", name, entry.server, entry.tool, exc, exc_info=True)
-            return _error(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": ")), None
+            return error_result(call_id, name, f"error: {type(exc).__name__}: {exc}".rstrip(": ")), None
         converted = convert_result(
             result, call_id=call_id, name=name, max_chars=self.max_result_chars, server=entry.server
         )

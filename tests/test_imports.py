@@ -56,6 +56,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.tool_thesaurus",
         "agent.resource_tool",
         "agent.skill_tool",
+        "agent.builtin_tools",
         "agent.context",
         "agent.demo_server",
     ),
