@@ -44,7 +44,7 @@ def error_json(error: BaseException | None, stop_reason: str | None) -> dict[str
     return out
 
 
-def turn_record(final: Final, error: BaseException | None, model: str) -> dict[str, Any]:
+def turn_record(final: Final, error: BaseException | None, model: str | None) -> dict[str, Any]:
     """``agent run --json``: the answer and what it took; ``error`` as in a batch line."""
     return {
         "answer": final.answer,
@@ -60,14 +60,7 @@ def turn_record(final: Final, error: BaseException | None, model: str) -> dict[s
 def failed_run_record(error: BaseException, model: str | None) -> dict[str, Any]:
     """``agent run --json`` when no turn ran (a server that could not be used, no API key, an
     empty prompt): the same keys, no answer, and the error."""
+    from agent.events import Final
     from agent.messages import Usage
 
-    return {
-        "answer": None,
-        "steps": 0,
-        "tool_calls": [],
-        "usage": usage_json(Usage()),
-        "stop_reason": "error",
-        "error": error_json(error, "error"),
-        "model": model,
-    }
+    return turn_record(Final("", "error", 0, Usage()), error, model) | {"answer": None}
