@@ -168,6 +168,11 @@ class CallRecord:
     denied: bool = False
     cancelled: bool = False
 
+    @property
+    def withheld(self) -> str | None:
+        """``denied`` or ``cancelled`` for a call that did not run to its end, else None."""
+        return "denied" if self.denied else "cancelled" if self.cancelled else None
+
 
 def call_label(started: ToolCallStarted | None, name: str) -> str:
     if started is not None and started.server and started.tool:
@@ -177,9 +182,7 @@ def call_label(started: ToolCallStarted | None, name: str) -> str:
 
 def render_call_detail(record: CallRecord) -> RenderableType:
     """The full detail of one call: tool, arguments, duration, status and the whole result."""
-    status = "error" if record.is_error else "ok"
-    if record.denied or record.cancelled:
-        status = "denied" if record.denied else "cancelled"
+    status = record.withheld or ("error" if record.is_error else "ok")
     head = Text.assemble(
         ("tool  ", "dim"),
         (record.label, "bold"),
@@ -195,8 +198,8 @@ def render_call_detail(record: CallRecord) -> RenderableType:
 def call_line(record: CallRecord) -> Text:
     """``✓ demo.calculate(expression="2+2") → 4  12 ms``: one line per call; ⊘ for a call that was
     denied or cancelled."""
-    if record.denied or record.cancelled:
-        mark, style, outcome = "⊘", "yellow", "denied" if record.denied else "cancelled"
+    if record.withheld:
+        mark, style, outcome = "⊘", "yellow", record.withheld
     elif record.is_error:
         mark, style, outcome = "✗", "red", _clip(record.text, 60) or "error"
     else:
@@ -206,7 +209,7 @@ def call_line(record: CallRecord) -> Text:
         (record.label, "bold"),
         (f"({short_args(record.arguments)})", "dim"),
         (" → ", "dim"),
-        (outcome, style if record.is_error or record.denied or record.cancelled else ""),
+        (outcome, style if record.is_error or record.withheld else ""),
         (f"  {record.duration_ms:.0f} ms", "dim"),
     )
 
